@@ -1,0 +1,101 @@
+package ups
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// The JSON form is Optimizely's user profile schema, so profiles can move
+// between stickybucket and any Optimizely SDK or Agent:
+//
+//	{"user_id": "u1", "experiment_bucket_map": {"<experiment id>": {"variation_id": "<variation id>"}}}
+//
+// DecidedAt and ExpiresAt are not part of that schema and are not encoded.
+// Unknown keys are ignored, as the SDKs' validators do.
+
+const (
+	jsonUserID      = "user_id"
+	jsonBucketMap   = "experiment_bucket_map"
+	jsonVariationID = "variation_id"
+)
+
+// MarshalJSON writes the Optimizely schema. experiment_bucket_map is always
+// present, even when empty, because readers require it.
+func (p Profile) MarshalJSON() ([]byte, error) {
+	type entry struct {
+		VariationID string `json:"variation_id"`
+	}
+	m := make(map[string]entry, len(p.Assignments))
+	for expID, a := range p.Assignments {
+		m[expID] = entry{VariationID: a.VariationID}
+	}
+	return json.Marshal(struct {
+		UserID    string           `json:"user_id"`
+		BucketMap map[string]entry `json:"experiment_bucket_map"`
+	}{p.UserID, m})
+}
+
+// UnmarshalJSON reads the Optimizely schema strictly: both keys are
+// required, every entry must be an object with a string variation_id, and
+// the result must pass Validate. Errors name the offending field.
+func (p *Profile) UnmarshalJSON(data []byte) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return fmt.Errorf("%w: profile must be a JSON object: %v", ErrInvalidProfile, err)
+	}
+	if top == nil {
+		return fmt.Errorf("%w: profile must be a JSON object, got null", ErrInvalidProfile)
+	}
+	rawID, ok := top[jsonUserID]
+	if !ok {
+		return fmt.Errorf("%w: missing required field %q", ErrInvalidProfile, jsonUserID)
+	}
+	var userID string
+	if err := decodeString(rawID, &userID); err != nil {
+		return fmt.Errorf("%w: field %q: %v", ErrInvalidProfile, jsonUserID, err)
+	}
+	rawMap, ok := top[jsonBucketMap]
+	if !ok {
+		return fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, userID, jsonBucketMap)
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(rawMap, &entries); err != nil || isNull(rawMap) {
+		return fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, userID, jsonBucketMap)
+	}
+	out := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(entries))}
+	for expID, raw := range entries {
+		var entry map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &entry); err != nil || entry == nil {
+			return fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, userID, jsonBucketMap, expID)
+		}
+		rawVar, ok := entry[jsonVariationID]
+		if !ok {
+			return fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, userID, jsonBucketMap, expID, jsonVariationID)
+		}
+		var varID string
+		if err := decodeString(rawVar, &varID); err != nil {
+			return fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, userID, jsonBucketMap, expID, jsonVariationID, err)
+		}
+		out.Assignments[expID] = Assignment{VariationID: varID}
+	}
+	if err := out.Validate(); err != nil {
+		return err
+	}
+	*p = out
+	return nil
+}
+
+func decodeString(raw json.RawMessage, dst *string) error {
+	if isNull(raw) {
+		return fmt.Errorf("must be a string, got null")
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return fmt.Errorf("must be a string, got %s", bytes.TrimSpace(raw))
+	}
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}

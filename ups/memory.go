@@ -1,0 +1,139 @@
+package ups
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MemoryOptions configures NewMemory.
+type MemoryOptions struct {
+	// Retention sets how long assignments stay sticky, as in the Cassandra
+	// store. The zero value keeps them forever.
+	Retention Retention
+	// Now is the clock; nil means time.Now. Tests set it to move time.
+	Now func() time.Time
+}
+
+// Memory is an in-process Service with the same semantics as the Cassandra
+// store: per-assignment upserts and per-assignment expiry. It suits tests,
+// single-process tools and the CLI; it does not share state across
+// processes.
+type Memory struct {
+	retention Retention
+	now       func() time.Time
+
+	mu    sync.RWMutex
+	users map[string]map[string]Assignment
+}
+
+var _ Service = (*Memory)(nil)
+
+// NewMemory returns an empty store, or an error if the retention is one a
+// Cassandra TTL could not express.
+func NewMemory(opts MemoryOptions) (*Memory, error) {
+	if err := opts.Retention.Validate(); err != nil {
+		return nil, fmt.Errorf("ups: new memory store: %w", err)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{retention: opts.Retention, now: now, users: map[string]map[string]Assignment{}}, nil
+}
+
+// Lookup returns a copy of the user's unexpired assignments.
+func (m *Memory) Lookup(ctx context.Context, userID string) (Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return Profile{}, fmt.Errorf("ups: lookup user %q: %w", userID, err)
+	}
+	if err := ValidateUserID(userID); err != nil {
+		return Profile{}, fmt.Errorf("ups: lookup: %w", err)
+	}
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	stored := m.users[userID]
+	p := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(stored))}
+	for expID, a := range stored {
+		if live(a, now) {
+			p.Assignments[expID] = a
+		}
+	}
+	return p, nil
+}
+
+// Save upserts each assignment of p, stamping DecidedAt and ExpiresAt from
+// the store's clock and retention. Nothing is written if p is invalid.
+func (m *Memory) Save(ctx context.Context, p Profile) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ups: save user %q: %w", p.UserID, err)
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("ups: save: %w", err)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	stored := m.users[p.UserID]
+	if stored == nil {
+		stored = make(map[string]Assignment, len(p.Assignments))
+		m.users[p.UserID] = stored
+	}
+	for expID, a := range stored {
+		if !live(a, now) {
+			delete(stored, expID) // reclaim memory as users come back
+		}
+	}
+	for expID, a := range p.Assignments {
+		rec := Assignment{VariationID: a.VariationID, DecidedAt: now}
+		if d := m.retention.For(expID); d > 0 {
+			rec.ExpiresAt = now.Add(d)
+		}
+		stored[expID] = rec
+	}
+	return nil
+}
+
+// Delete erases every assignment of userID.
+func (m *Memory) Delete(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ups: delete user %q: %w", userID, err)
+	}
+	if err := ValidateUserID(userID); err != nil {
+		return fmt.Errorf("ups: delete: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.users, userID)
+	return nil
+}
+
+// Profiles returns copies of every profile with at least one live
+// assignment, sorted by user ID so dumps are stable.
+func (m *Memory) Profiles() []Profile {
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Profile, 0, len(m.users))
+	for userID, stored := range m.users {
+		p := Profile{UserID: userID, Assignments: map[string]Assignment{}}
+		for expID, a := range stored {
+			if live(a, now) {
+				p.Assignments[expID] = a
+			}
+		}
+		if !p.Empty() {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b Profile) int { return cmp.Compare(a.UserID, b.UserID) })
+	return out
+}
+
+func live(a Assignment, now time.Time) bool {
+	return a.ExpiresAt.IsZero() || now.Before(a.ExpiresAt)
+}
