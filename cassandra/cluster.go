@@ -1,0 +1,79 @@
+package cassandra
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/stickybucket/stickybucket/config"
+)
+
+// NewCluster turns the connection settings and an environment into a gocql
+// cluster configuration. Routing is token-aware, so a lookup goes straight
+// to a replica of the user's partition, and DC-aware when the environment
+// names a local DC, so a multi-region fleet reads and writes in its own
+// region.
+func NewCluster(conn config.Connection, env config.Environment) (*gocql.ClusterConfig, error) {
+	write, err := ParseConsistency(env.WriteConsistency)
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: write_consistency: %w", err)
+	}
+	c := gocql.NewCluster(conn.Hosts...)
+	c.Port = conn.Port
+	c.Keyspace = env.Keyspace
+	c.Consistency = write
+	if d := conn.ConnectTimeout.Std(); d > 0 {
+		c.ConnectTimeout = d
+	}
+	if d := conn.Timeout.Std(); d > 0 {
+		c.Timeout = d
+	}
+	if conn.Username != "" {
+		c.Authenticator = gocql.PasswordAuthenticator{Username: conn.Username, Password: conn.Password}
+	}
+	if conn.TLS.Enabled {
+		c.SslOpts = &gocql.SslOptions{
+			CaPath:                 conn.TLS.CAFile,
+			CertPath:               conn.TLS.CertFile,
+			KeyPath:                conn.TLS.KeyFile,
+			EnableHostVerification: !conn.TLS.InsecureSkipVerify,
+		}
+	}
+	fallback := gocql.RoundRobinHostPolicy()
+	if env.LocalDC != "" {
+		fallback = gocql.DCAwareRoundRobinPolicy(env.LocalDC)
+	}
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback, gocql.ShuffleReplicas())
+	// Every statement the store sends is idempotent, so a timed-out or
+	// failed attempt can be retried on the next replica.
+	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 2, Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	return c, nil
+}
+
+// ParseConsistency maps a configured level such as LOCAL_QUORUM to gocql's.
+func ParseConsistency(s string) (gocql.Consistency, error) {
+	var c gocql.Consistency
+	if err := c.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("unknown consistency level %q", s)
+	}
+	return c, nil
+}
+
+// StoreOptionsFor derives store options from an environment.
+func StoreOptionsFor(env config.Environment) (StoreOptions, error) {
+	read, err := ParseConsistency(env.ReadConsistency)
+	if err != nil {
+		return StoreOptions{}, fmt.Errorf("cassandra: read_consistency: %w", err)
+	}
+	write, err := ParseConsistency(env.WriteConsistency)
+	if err != nil {
+		return StoreOptions{}, fmt.Errorf("cassandra: write_consistency: %w", err)
+	}
+	return StoreOptions{
+		Keyspace:         env.Keyspace,
+		Retention:        env.RetentionPolicy(),
+		ReadConsistency:  read,
+		WriteConsistency: write,
+	}, nil
+}

@@ -1,0 +1,39 @@
+package cassandra
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/scylladb/gocqlx/v2/qb"
+	"github.com/scylladb/gocqlx/v2/table"
+)
+
+// assignmentsTable mirrors cql/schema.cql.
+const assignmentsTable = "assignments"
+
+// statements are the store's CQL, built once per store from table metadata
+// so no call ever assembles CQL from input. Every value is a bind marker.
+type statements struct {
+	lookup, insert, delete string
+}
+
+// Column order of the insert statement's bind markers; insertArgs relies on
+// it and newStatements checks it, so a change in gocqlx's rendering fails at
+// construction instead of binding values to the wrong columns.
+var insertNames = []string{"user_id", "experiment_id", "variation_id", "decided_at", "ttl"}
+
+func newStatements(keyspace string) (statements, error) {
+	t := table.New(table.Metadata{
+		Name:    keyspace + "." + assignmentsTable,
+		Columns: []string{"user_id", "experiment_id", "variation_id", "decided_at"},
+		PartKey: []string{"user_id"},
+		SortKey: []string{"experiment_id"},
+	})
+	lookup, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", qb.As("TTL(variation_id)", "ttl")).ToCql()
+	insert, names := t.InsertBuilder().TTLNamed("ttl").ToCql()
+	if !slices.Equal(names, insertNames) {
+		return statements{}, fmt.Errorf("insert statement binds %v, want %v", names, insertNames)
+	}
+	del, _ := qb.Delete(t.Name()).Where(qb.Eq("user_id")).ToCql()
+	return statements{lookup: lookup, insert: insert, delete: del}, nil
+}

@@ -1,0 +1,22 @@
+package cassandra
+
+import (
+	"testing"
+)
+
+func TestStatements(t *testing.T) {
+	s, err := newStatements("sb_prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, got, want string }{
+		{"lookup", s.lookup, "SELECT experiment_id,variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? "},
+		{"insert", s.insert, "INSERT INTO sb_prod.assignments (user_id,experiment_id,variation_id,decided_at) VALUES (?,?,?,?) USING TTL ? "},
+		{"delete", s.delete, "DELETE FROM sb_prod.assignments WHERE user_id=? "},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s statement:\n got %q\nwant %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
