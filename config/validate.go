@@ -134,8 +134,8 @@ func (e Environment) validate(prefix string) []error {
 			add(key, "%v", errors.Unwrap(err))
 		}
 	}
-	if !keyspaceName.MatchString(e.Keyspace) {
-		add("keyspace", "%q is not a valid keyspace name (a letter, then up to 47 letters, digits or underscores)", e.Keyspace)
+	if err := ValidateKeyspace(e.Keyspace); err != nil {
+		add("keyspace", "%v", err)
 	}
 	for _, f := range [...]struct{ key, cl string }{
 		{"read_consistency", e.ReadConsistency},
@@ -193,6 +193,29 @@ func (r Replication) validate(prefix, localDC string) []error {
 		add(".class", "%q is not %s or %s", r.Class, SimpleStrategy, NetworkTopologyStrategy)
 	}
 	return errs
+}
+
+// ValidateKeyspace checks that name is an unquoted Cassandra keyspace name.
+func ValidateKeyspace(name string) error {
+	if !keyspaceName.MatchString(name) {
+		return fmt.Errorf("%q is not a valid keyspace name (a letter, then up to 47 letters, digits or underscores)", name)
+	}
+	return nil
+}
+
+// ValidateDatacenter checks that name looks like a datacenter name a snitch
+// produces.
+func ValidateDatacenter(name string) error {
+	if !dcName.MatchString(name) {
+		return fmt.Errorf("%q is not a valid datacenter name", name)
+	}
+	return nil
+}
+
+// Validate checks one environment on its own, for code that builds an
+// Environment without a whole Config.
+func (e Environment) Validate() error {
+	return errors.Join(e.validate("environment")...)
 }
 
 // RetentionPolicy converts the environment's retention settings for a store.
