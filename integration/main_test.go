@@ -69,7 +69,7 @@ func run(m *testing.M) int {
 
 // keyspace returns a keyspace name unique to this run, remembered for the
 // final clean-up.
-func keyspace(t *testing.T, purpose string) string {
+func keyspace(t testing.TB, purpose string) string {
 	t.Helper()
 	ks := "sbit_" + runID + "_" + purpose
 	keyspaces = append(keyspaces, ks)

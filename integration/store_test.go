@@ -19,7 +19,7 @@ import (
 )
 
 // env builds a validated single-node environment.
-func env(t *testing.T, ks string, retention time.Duration, overrides map[string]time.Duration) config.Environment {
+func env(t testing.TB, ks string, retention time.Duration, overrides map[string]time.Duration) config.Environment {
 	t.Helper()
 	e := config.Environment{
 		Retention:        config.Duration(retention),
@@ -42,7 +42,7 @@ func env(t *testing.T, ks string, retention time.Duration, overrides map[string]
 
 // newStore migrates the environment's keyspace and returns a store on it
 // with its own session, closed at the end of the test.
-func newStore(t *testing.T, e config.Environment) *cassandra.Store {
+func newStore(t testing.TB, e config.Environment) *cassandra.Store {
 	t.Helper()
 	ctx := context.Background()
 	if err := cassandra.Migrate(ctx, cass.cluster(), e, slog.Default()); err != nil {
@@ -65,7 +65,7 @@ func newStore(t *testing.T, e config.Environment) *cassandra.Store {
 }
 
 // ttlOf reads the remaining TTL of one row directly; -1 means no TTL.
-func ttlOf(t *testing.T, ks, userID, expID string) int {
+func ttlOf(t testing.TB, ks, userID, expID string) int {
 	t.Helper()
 	var ttl *int
 	err := admin.Query("SELECT TTL(variation_id) FROM "+ks+".assignments WHERE user_id = ? AND experiment_id = ?", userID, expID).Scan(&ttl)
@@ -78,7 +78,7 @@ func ttlOf(t *testing.T, ks, userID, expID string) int {
 	return *ttl
 }
 
-func rowCount(t *testing.T, ks, userID string) int {
+func rowCount(t testing.TB, ks, userID string) int {
 	t.Helper()
 	var n int
 	if err := admin.Query("SELECT COUNT(*) FROM "+ks+".assignments WHERE user_id = ?", userID).Scan(&n); err != nil {

@@ -1,0 +1,56 @@
+# stickybucket. `make run` shows sticky decisions on the in-memory store;
+# `make test` runs every test, provisioning Docker and a Cassandra 5.0 image
+# first when they are missing.
+
+GO            ?= go
+BIN           := bin/stickybucket
+GOTESTFLAGS   ?= -count=1 -timeout 30m
+EXAMPLES      := examples
+
+# testcontainers' Ryuk reaper image cannot be pulled everywhere; the
+# integration tests remove their own containers.
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.PHONY: all build run test unit integration bench docker cassandra-image vet clean
+
+all: vet test
+
+build:
+	$(GO) build -o $(BIN) ./cmd/stickybucket
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Unit tests only: no Docker, no Cassandra.
+unit:
+	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v /integration)
+
+# Every test. With CASSANDRA_HOSTS set, the integration tests use that
+# cluster and nothing is provisioned.
+test:
+	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
+		image=$$(./docker/cassandra/image.sh) || exit 1; \
+		echo "integration tests use image $$image"; \
+		export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
+	fi; \
+	$(GO) test $(GOTESTFLAGS) ./...
+
+integration:
+	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
+		image=$$(./docker/cassandra/image.sh) || exit 1; \
+		export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
+	fi; \
+	$(GO) test $(GOTESTFLAGS) -v ./integration/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+
+docker:
+	./docker/engine.sh
+
+cassandra-image:
+	./docker/cassandra/build.sh
+
+clean:
+	rm -rf bin bench.out
