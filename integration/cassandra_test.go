@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"os"
 	"strconv"
@@ -38,6 +40,9 @@ func (n *node) cluster() *gocql.ClusterConfig {
 	c.Timeout = 10 * time.Second
 	c.ConnectTimeout = 10 * time.Second
 	c.Consistency = gocql.LocalOne
+	// The restart test makes gocql log every failed reconnect; the tests
+	// assert on errors themselves.
+	c.Logger = log.New(io.Discard, "", 0)
 	return c
 }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds stickybucket/cassandra:5.0-local without any container registry:
+#   1. a Debian bookworm root filesystem with OpenJDK 17 (mmdebstrap), imported
+#      as stickybucket/jre17:bookworm;
+#   2. Apache Cassandra 5.0's jars and dependencies from Maven Central (pom.xml);
+#   3. docker build of this directory's Dockerfile on top.
+# Idempotent: does nothing when the image exists, unless FORCE=1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+image=stickybucket/cassandra:5.0-local
+base=stickybucket/jre17:bookworm
+work="$here/build"
+
+"$here/../engine.sh"
+
+if [ "${FORCE:-0}" != 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
+	echo "build.sh: $image already present"
+	exit 0
+fi
+
+step() { echo "build.sh: $1 ($(( $(date +%s) - start ))s so far)"; }
+start=$(date +%s)
+mkdir -p "$work"
+
+if [ "${FORCE:-0}" = 1 ] || ! docker image inspect "$base" >/dev/null 2>&1; then
+	if ! command -v mmdebstrap >/dev/null 2>&1; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq mmdebstrap >/dev/null
+	fi
+	step "building the base root filesystem with mmdebstrap"
+	rm -f "$work/rootfs.tar"
+	mmdebstrap --quiet --variant=apt --include=openjdk-17-jre-headless,procps bookworm "$work/rootfs.tar"
+	docker import "$work/rootfs.tar" "$base" >/dev/null
+	rm -f "$work/rootfs.tar"
+	step "imported $base"
+fi
+
+if ! command -v mvn >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq maven >/dev/null
+fi
+step "fetching Cassandra jars from Maven Central"
+rm -rf "$work/context"
+mkdir -p "$work/context/lib"
+mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies \
+	-DincludeScope=runtime -DoutputDirectory="$work/context/lib"
+cp "$here/Dockerfile" "$here/cassandra.yaml" "$here/logback.xml" "$here/entrypoint.sh" "$work/context/"
+
+step "building $image"
+DOCKER_BUILDKIT=0 docker build --quiet --network host -t "$image" "$work/context" >/dev/null
+rm -rf "$work/context"
+step "built $image"

@@ -1,0 +1,77 @@
+#!/bin/sh
+# Starts one Cassandra node in the foreground. Reads the same environment
+# variables as the official cassandra:5.0 image, so tests can use either.
+set -eu
+
+: "${CASSANDRA_LISTEN_ADDRESS:=127.0.0.1}"
+: "${CASSANDRA_BROADCAST_ADDRESS:=$CASSANDRA_LISTEN_ADDRESS}"
+: "${CASSANDRA_RPC_ADDRESS:=$CASSANDRA_LISTEN_ADDRESS}"
+: "${CASSANDRA_BROADCAST_RPC_ADDRESS:=$CASSANDRA_BROADCAST_ADDRESS}"
+: "${CASSANDRA_SEEDS:=$CASSANDRA_BROADCAST_ADDRESS}"
+: "${CASSANDRA_CLUSTER_NAME:=Test Cluster}"
+: "${CASSANDRA_NUM_TOKENS:=16}"
+: "${CASSANDRA_DC:=datacenter1}"
+: "${CASSANDRA_RACK:=rack1}"
+: "${CASSANDRA_ENDPOINT_SNITCH:=SimpleSnitch}"
+: "${MAX_HEAP_SIZE:=1G}"
+: "${HEAP_NEWSIZE:=256M}"
+: "${JVM_EXTRA_OPTS:=}"
+
+conf=/etc/cassandra
+# Rewritten at every start from the pristine template, so a restarted
+# container picks up the same settings and its data stays where it was.
+sed -e "s|@@CLUSTER_NAME@@|$CASSANDRA_CLUSTER_NAME|" \
+    -e "s|@@NUM_TOKENS@@|$CASSANDRA_NUM_TOKENS|" \
+    -e "s|@@SEEDS@@|$CASSANDRA_SEEDS|" \
+    -e "s|@@LISTEN_ADDRESS@@|$CASSANDRA_LISTEN_ADDRESS|" \
+    -e "s|@@BROADCAST_ADDRESS@@|$CASSANDRA_BROADCAST_ADDRESS|" \
+    -e "s|@@RPC_ADDRESS@@|$CASSANDRA_RPC_ADDRESS|" \
+    -e "s|@@BROADCAST_RPC_ADDRESS@@|$CASSANDRA_BROADCAST_RPC_ADDRESS|" \
+    -e "s|@@ENDPOINT_SNITCH@@|$CASSANDRA_ENDPOINT_SNITCH|" \
+    "$conf/cassandra.yaml.template" > "$conf/cassandra.yaml"
+printf 'dc=%s\nrack=%s\n' "$CASSANDRA_DC" "$CASSANDRA_RACK" > "$conf/cassandra-rackdc.properties"
+
+# JPMS flags from Cassandra's conf/jvm17-server.options.
+jpms="-Djdk.attach.allowAttachSelf=true
+--add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+--add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+--add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+--add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+--add-exports java.sql/java.sql=ALL-UNNAMED
+--add-exports java.base/java.lang.ref=ALL-UNNAMED
+--add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+--add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+--add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+--add-opens java.base/java.lang.module=ALL-UNNAMED
+--add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+--add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+--add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+--add-opens java.base/jdk.internal.math=ALL-UNNAMED
+--add-opens java.base/jdk.internal.module=ALL-UNNAMED
+--add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+--add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+--add-opens java.base/sun.nio.ch=ALL-UNNAMED
+--add-opens java.base/java.io=ALL-UNNAMED
+--add-opens java.base/java.lang.reflect=ALL-UNNAMED
+--add-opens java.base/java.lang=ALL-UNNAMED
+--add-opens java.base/java.util=ALL-UNNAMED
+-Dio.netty.tryReflectionSetAccessible=true
+-Dio.netty.allocator.useCacheForAllThreads=true
+-Dio.netty.allocator.maxOrder=11"
+
+mkdir -p /var/lib/cassandra
+# No JMX port is opened (neither cassandra.jmx.local.port nor
+# cassandra.jmx.remote.port is set): several nodes can share a host's
+# loopback addresses without clashing, and nothing listens beyond them.
+# shellcheck disable=SC2086
+exec java -Xms"$MAX_HEAP_SIZE" -Xmx"$MAX_HEAP_SIZE" -Xmn"$HEAP_NEWSIZE" \
+	-XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:+ExitOnOutOfMemoryError -Xss256k \
+	$jpms \
+	-javaagent:"$(ls /opt/cassandra/lib/jamm-*.jar)" \
+	-Dcassandra.config=file://$conf/cassandra.yaml \
+	-Dcassandra-foreground=yes \
+	-Dcassandra.storagedir=/var/lib/cassandra \
+	-Dlogback.configurationFile=$conf/logback.xml \
+	$JVM_EXTRA_OPTS \
+	-cp "$conf:/opt/cassandra/lib/*" \
+	org.apache.cassandra.service.CassandraDaemon
