@@ -1,0 +1,169 @@
+package decision
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// defaults are flag_full's variables when the feature is off.
+func fullDefaults() map[string]any {
+	return map[string]any{
+		"banner": false, "max_items": 10, "discount": 0.5, "headline": "Welcome",
+		"settings": map[string]any{"size": 1.0}, "legacy_json": map[string]any{"old": true}, "future": "#fff",
+	}
+}
+
+func withVars(over map[string]any) map[string]any {
+	m := fullDefaults()
+	maps.Copy(m, over)
+	return m
+}
+
+func TestDecideFlag(t *testing.T) {
+	tests := []struct {
+		name      string
+		flag      string
+		user      User
+		opts      []Option
+		want      FlagDecision
+		wantSave  map[string]string
+		wantCalls [2]int
+	}{
+		{
+			name: "A/B test after a paused one", flag: "flag_full", user: User{"u1", map[string]any{"country": "us"}},
+			want: FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "exp_feature", Variables: withVars(map[string]any{
+				"banner": true, "max_items": 7, "discount": 2.5, "headline": "Hello", "settings": map[string]any{"size": 2.0, "tags": []any{"x"}},
+			})},
+			wantSave: map[string]string{"1700": "1701"}, wantCalls: [2]int{1, 1},
+		},
+		{
+			name: "a variation that disables the feature wins and serves defaults", flag: "flag_full", user: User{"tester", map[string]any{"country": "us"}},
+			want:      FlagDecision{Enabled: false, VariationKey: "off", RuleKey: "exp_feature", Variables: fullDefaults()},
+			wantCalls: [2]int{0, 0},
+		},
+		{
+			name: "rule audience passes, traffic misses: straight to everyone else", flag: "flag_full", user: User{"u2", map[string]any{"country": "fr", "age": 30}},
+			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Variables: fullDefaults()},
+			wantCalls: [2]int{1, 0},
+		},
+		{
+			name: "rollouts ignore whitelists", flag: "flag_full", user: User{"fr_vip", map[string]any{"country": "fr", "age": 30}},
+			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Variables: fullDefaults()},
+			wantCalls: [2]int{1, 0},
+		},
+		{
+			name: "rule audience fails: next rule", flag: "flag_full", user: User{"u3", map[string]any{"country": "de", "age": 30}},
+			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Variables: withVars(map[string]any{"headline": "Hi", "max_items": 20})},
+			wantCalls: [2]int{1, 0},
+		},
+		{
+			name: "everyone else", flag: "flag_full", user: User{"u4", map[string]any{"country": "de", "age": int8(17)}},
+			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Variables: fullDefaults()},
+			wantCalls: [2]int{1, 0},
+		},
+		{
+			name: "exclude variables", flag: "flag_full", user: User{"u3", map[string]any{"country": "de", "age": 30}}, opts: []Option{ExcludeVariables},
+			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults"},
+			wantCalls: [2]int{1, 0},
+		},
+		{
+			name: "rollout only: no lookup, rule status ignored", flag: "flag_rollout_only", user: User{"u1", nil},
+			want:      FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "everyone", Variables: map[string]any{}},
+			wantCalls: [2]int{0, 0},
+		},
+		{
+			name: "paused experiment only: no lookup, off", flag: "flag_paused", user: User{"u1", nil},
+			want:      FlagDecision{Variables: map[string]any{"n": 1}},
+			wantCalls: [2]int{0, 0},
+		},
+		{
+			name: "no experiments, no rollout", flag: "flag_empty", user: User{"u1", nil},
+			want:      FlagDecision{Variables: map[string]any{}},
+			wantCalls: [2]int{0, 0},
+		},
+		{
+			name: "group: excluded from the first experiment, in the second", flag: "flag_group", user: User{"u1", nil},
+			want:      FlagDecision{Enabled: false, VariationKey: "a", RuleKey: "exp_group_in", Variables: map[string]any{}},
+			wantSave:  map[string]string{"1300": "1301"},
+			wantCalls: [2]int{1, 1},
+		},
+		{
+			name: "unknown flag", flag: "nope", user: User{"u1", nil},
+			want:      FlagDecision{Reasons: []string{`No flag was found for key "nope".`}},
+			wantCalls: [2]int{0, 0},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newFakeStore()
+			c := newTestClient(t, "sticky.json", store)
+			got, err := c.Decide(context.Background(), tc.user, tc.flag, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.want.FlagKey = tc.flag
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+			if s := store.lastSave(); !maps.Equal(s, tc.wantSave) {
+				t.Errorf("saved %v, want %v", s, tc.wantSave)
+			}
+			if l, s := store.calls(); [2]int{l, s} != tc.wantCalls {
+				t.Errorf("%d lookups, %d saves; want %d, %d", l, s, tc.wantCalls[0], tc.wantCalls[1])
+			}
+		})
+	}
+}
+
+// TestVariableTypes pins the Go types of variable values: those of the
+// official SDK (bool, int, float64, string, decoded JSON).
+func TestVariableTypes(t *testing.T) {
+	c := newTestClient(t, "sticky.json", nil)
+	d, err := c.Decide(context.Background(), User{ID: "u1", Attributes: map[string]any{"country": "us"}}, "flag_full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"banner": "bool", "max_items": "int", "discount": "float64", "headline": "string",
+		"settings": "map[string]interface {}", "legacy_json": "map[string]interface {}", "future": "string",
+	}
+	for k, typ := range want {
+		if got := fmt.Sprintf("%T", d.Variables[k]); got != typ {
+			t.Errorf("%s: %s, want %s", k, got, typ)
+		}
+	}
+	// JSON values are the caller's to change.
+	d.Variables["settings"].(map[string]any)["tags"].([]any)[0] = "changed"
+	d.Variables["legacy_json"].(map[string]any)["old"] = false
+	again, _ := c.Decide(context.Background(), User{ID: "u1", Attributes: map[string]any{"country": "us"}}, "flag_full")
+	if again.Variables["settings"].(map[string]any)["tags"].([]any)[0] != "x" || again.Variables["legacy_json"].(map[string]any)["old"] != true {
+		t.Errorf("a caller's change leaked into the datafile: %v", again.Variables)
+	}
+}
+
+func TestFlagReasons(t *testing.T) {
+	c := newTestClient(t, "sticky.json", newFakeStore())
+	d, err := c.Decide(context.Background(), User{ID: "u2", Attributes: map[string]any{"country": "fr", "age": 30}}, "flag_full", IncludeReasons)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(d.Reasons, "\n")
+	for _, want := range []string{
+		`Experiment "exp_paused" is not running`,
+		`Audiences for experiment "exp_feature" collectively evaluated to FALSE`,
+		`Audiences for rule "rule_fr_dark" collectively evaluated to TRUE`,
+		`outside its traffic; evaluating the last rule`,
+		`User "u2" is in variation "everyone_off" of rule "everyone_else"`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("reasons lack %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "rule_adults") {
+		t.Errorf("rule_adults was evaluated:\n%s", all)
+	}
+}

@@ -1,0 +1,65 @@
+package decision
+
+import "fmt"
+
+// Option changes how one Decide call behaves. The values are the strings the
+// Optimizely SDKs and Agent use, so options can be passed through from HTTP
+// requests with ParseOption.
+type Option string
+
+// The decide options of the Optimizely SDKs.
+const (
+	// IgnoreUserProfileService skips the profile store for the call: no
+	// lookup, no save. Experiments are bucketed afresh.
+	IgnoreUserProfileService Option = "IGNORE_USER_PROFILE_SERVICE"
+	// EnabledFlagsOnly leaves disabled flags out of DecideForKeys and
+	// DecideAll results. Decide always returns its one decision.
+	EnabledFlagsOnly Option = "ENABLED_FLAGS_ONLY"
+	// IncludeReasons fills the Reasons of each decision with the steps that
+	// led to it. Without it only problems (unknown flag, failing profile
+	// store) are reported, so the common path builds no strings.
+	IncludeReasons Option = "INCLUDE_REASONS"
+	// ExcludeVariables leaves FlagDecision.Variables nil.
+	ExcludeVariables Option = "EXCLUDE_VARIABLES"
+	// DisableDecisionEvent is accepted for compatibility. This package sends
+	// no events, so it changes nothing.
+	DisableDecisionEvent Option = "DISABLE_DECISION_EVENT"
+)
+
+// ParseOption returns the Option named s, or an error naming s if it is not
+// one of the decide options.
+func ParseOption(s string) (Option, error) {
+	switch o := Option(s); o {
+	case IgnoreUserProfileService, EnabledFlagsOnly, IncludeReasons, ExcludeVariables, DisableDecisionEvent:
+		return o, nil
+	}
+	return "", fmt.Errorf("decision: unknown decide option %q", s)
+}
+
+// options is the parsed form of a call's []Option.
+type options struct {
+	ignoreProfiles   bool
+	enabledOnly      bool
+	includeReasons   bool
+	excludeVariables bool
+}
+
+// parseOptions folds opts into flags. Values that are not decide options are
+// ignored, as the SDKs ignore them; ParseOption is where strings from outside
+// are checked.
+func parseOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		switch opt {
+		case IgnoreUserProfileService:
+			o.ignoreProfiles = true
+		case EnabledFlagsOnly:
+			o.enabledOnly = true
+		case IncludeReasons:
+			o.includeReasons = true
+		case ExcludeVariables:
+			o.excludeVariables = true
+		}
+	}
+	return o
+}

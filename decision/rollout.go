@@ -1,0 +1,54 @@
+package decision
+
+// rollout is a flag's targeted delivery: rules evaluated in order, the last
+// being "Everyone Else".
+type rollout struct {
+	id    string
+	rules []*experiment
+}
+
+// decideRollout returns the variation and rule key a rollout serves, or nil.
+//
+// Rules 0..n-2: a user outside a rule's audience moves on to the next rule;
+// a user inside it but outside its traffic skips straight to the last rule,
+// so a partial rollout to a segment never hands that segment to a later
+// targeted rule. The last rule is evaluated like the others (audience if
+// any, then traffic). Rollouts never read or write profiles: re-hashing is
+// what keeps them stable, and their traffic only grows.
+func (cl *call) decideRollout(r *rollout, rs *reasons) (*variation, string) {
+	n := len(r.rules)
+	if n == 0 {
+		return nil, ""
+	}
+	for _, rule := range r.rules[:n-1] {
+		if !cl.inAudience(rule, "rule", rs) {
+			continue
+		}
+		v := allocate(rule.traffic, bucketValue(cl.bucketingID, rule.id))
+		if v == nil {
+			if rs.on {
+				rs.infof("User %q meets the audience of rule %q but is outside its traffic; evaluating the last rule.", cl.userID, rule.key)
+			}
+			break
+		}
+		if rs.on {
+			rs.infof("User %q is in variation %q of rule %q.", cl.userID, v.key, rule.key)
+		}
+		return v, rule.key
+	}
+	last := r.rules[n-1]
+	if !cl.inAudience(last, "rule", rs) {
+		return nil, ""
+	}
+	v := allocate(last.traffic, bucketValue(cl.bucketingID, last.id))
+	if v == nil {
+		if rs.on {
+			rs.infof("User %q is outside the traffic of rule %q.", cl.userID, last.key)
+		}
+		return nil, ""
+	}
+	if rs.on {
+		rs.infof("User %q is in variation %q of rule %q.", cl.userID, v.key, last.key)
+	}
+	return v, last.key
+}
