@@ -22,6 +22,19 @@ vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The main job: decide the sample requests with datafile v1, then with the
+# changed datafile v2 and the same profiles, and show who kept their
+# variation; then the same change without profiles, for contrast.
+run: build
+	@d=$$(mktemp -d) && \
+	$(BIN) decide --datafile $(EXAMPLES)/datafile-v1.json --requests $(EXAMPLES)/requests.jsonl --profiles $$d/profiles.json > $$d/before.jsonl && \
+	$(BIN) decide --datafile $(EXAMPLES)/datafile-v2.json --requests $(EXAMPLES)/requests.jsonl --profiles $$d/profiles.json > $$d/after.jsonl && \
+	$(BIN) decide --datafile $(EXAMPLES)/datafile-v2.json --requests $(EXAMPLES)/requests.jsonl --profiles $$d/no-profiles.json > $$d/unsticky.jsonl && \
+	echo "== datafile v1 -> v2, sticky (in-memory profiles saved to $$d/profiles.json)" && \
+	$(BIN) compare $$d/before.jsonl $$d/after.jsonl && \
+	echo && echo "== the same change without profiles" && \
+	$(BIN) compare $$d/before.jsonl $$d/unsticky.jsonl | tail -n 1
+
 # Unit tests only: no Docker, no Cassandra.
 unit:
 	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v /integration)

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/ups"
+)
+
+// maxRequestLine bounds one request line, so a file without newlines
+// cannot make the tool buffer it whole.
+const maxRequestLine = 1 << 20
+
+func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	datafilePath := fs.String("datafile", "", "Optimizely datafile (version 4) `file`")
+	requestsPath := fs.String("requests", "", "requests `file`, one JSON object per line (- for standard input)")
+	profilesPath := fs.String("profiles", "", "profiles `file`: a JSON array of Optimizely profiles, read if it exists and written back after the run")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *datafilePath == "" || *requestsPath == "" || *profilesPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "stickybucket decide: --datafile, --requests and --profiles are required, and nothing else")
+		fs.Usage()
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	raw, err := os.ReadFile(*datafilePath)
+	if err != nil {
+		log.Error("read datafile", "err", err)
+		return exitFail
+	}
+	df, err := decision.ParseDatafile(raw)
+	if err != nil {
+		log.Error("load datafile", "file", *datafilePath, "err", err)
+		return exitFail
+	}
+	profiles, err := loadProfiles(*profilesPath)
+	if err != nil {
+		log.Error("load profiles", "err", err)
+		return exitFail
+	}
+	store, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		log.Error("create profile store", "err", err)
+		return exitFail
+	}
+	for _, p := range profiles {
+		if err := store.Save(ctx, p); err != nil {
+			log.Error("load profiles", "file", *profilesPath, "user_id", p.UserID, "err", err)
+			return exitFail
+		}
+	}
+	client, err := decision.NewClient(decision.Config{Datafile: df, Profiles: store})
+	if err != nil {
+		log.Error("create decision client", "err", err)
+		return exitFail
+	}
+
+	in := os.Stdin
+	if *requestsPath != "-" {
+		f, err := os.Open(*requestsPath)
+		if err != nil {
+			log.Error("open requests", "err", err)
+			return exitFail
+		}
+		defer f.Close()
+		in = f
+	}
+	out := bufio.NewWriter(stdout)
+	stats, err := decideAll(ctx, client, in, out, log)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	// Profiles are written back even after bad lines: the good lines'
+	// assignments must stay sticky for the next run.
+	if serr := saveProfiles(*profilesPath, store.Profiles()); serr != nil {
+		log.Error("save profiles", "err", serr)
+		return exitFail
+	}
+	if err != nil {
+		log.Error("decide", "err", err)
+		return exitFail
+	}
+	if stats.badLines > 0 || stats.storeErrors > 0 {
+		log.Warn("some requests failed", "requests", stats.requests, "bad_lines", stats.badLines, "store_errors", stats.storeErrors)
+		if stats.badLines > 0 {
+			return exitFail
+		}
+	}
+	return exitOK
+}
+
+type decideStats struct {
+	requests, badLines, storeErrors int
+}
+
+// decideAll streams requests from in to out, one output line per request
+// line. Blank lines are skipped but still counted, so the line numbers of
+// error lines match the file.
+func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out io.Writer, log *slog.Logger) (decideStats, error) {
+	var stats decideStats
+	lines := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+	enc := json.NewEncoder(out)
+	for lineNo := 1; ; lineNo++ {
+		line, tooLong, ok, err := lines.next()
+		if err != nil {
+			return stats, fmt.Errorf("read requests line %d: %w", lineNo, err)
+		}
+		if !ok {
+			return stats, nil
+		}
+		if !tooLong && len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return stats, err
+		}
+		stats.requests++
+		var result any
+		req, perr := parseRequest(line)
+		if tooLong {
+			perr = fmt.Errorf("line longer than %d bytes", maxRequestLine)
+		}
+		if perr != nil {
+			stats.badLines++
+			result = errorLine{Line: lineNo, Error: perr.Error()}
+		} else {
+			var derr error
+			result, derr = decide(ctx, client, req)
+			if derr != nil {
+				stats.storeErrors++
+				log.Warn("profile store failed; decided without profile", "line", lineNo, "user_id", req.UserID, "err", derr)
+			}
+		}
+		if err := enc.Encode(result); err != nil {
+			return stats, fmt.Errorf("write output: %w", err)
+		}
+	}
+}
+
+// lineReader splits input into lines of at most maxRequestLine bytes; a
+// longer line is skipped whole and reported, so one bad line cannot make
+// the tool buffer an unbounded amount.
+type lineReader struct {
+	r *bufio.Reader
+}
+
+// next returns the next line without its line ending; ok is false at the
+// end of the input.
+func (lr lineReader) next() (line []byte, tooLong, ok bool, err error) {
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		switch {
+		case tooLong:
+		case len(line)+len(chunk) > maxRequestLine+1:
+			tooLong, line = true, nil
+		default:
+			line = append(line, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			if len(line) == 0 && !tooLong {
+				return nil, false, false, nil
+			}
+			err = nil
+		}
+		if err != nil {
+			return nil, false, false, err
+		}
+		return bytes.TrimRight(line, "\r\n"), tooLong, true, nil
+	}
+}
+
+type experimentLine struct {
+	UserID     string  `json:"user_id"`
+	Experiment string  `json:"experiment"`
+	Variation  *string `json:"variation"`
+}
+
+type flagLine struct {
+	UserID    string  `json:"user_id"`
+	Flag      string  `json:"flag"`
+	Enabled   bool    `json:"enabled"`
+	Variation *string `json:"variation"`
+	Rule      *string `json:"rule"`
+}
+
+type errorLine struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+// decide runs one request. The error is a profile store failure only; the
+// result is valid alongside it.
+func decide(ctx context.Context, client *decision.Client, req request) (any, error) {
+	u := decision.User{ID: req.UserID, Attributes: req.Attributes}
+	if !req.IsFlag {
+		d, err := client.DecideExperiment(ctx, u, req.Experiment, req.Options...)
+		return experimentLine{UserID: req.UserID, Experiment: req.Experiment, Variation: orNull(d.VariationKey)}, err
+	}
+	d, err := client.Decide(ctx, u, req.Flag, req.Options...)
+	return flagLine{UserID: req.UserID, Flag: req.Flag, Enabled: d.Enabled, Variation: orNull(d.VariationKey), Rule: orNull(d.RuleKey)}, err
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

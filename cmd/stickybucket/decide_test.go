@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n got:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// TestDecideIsStickyAcrossDatafiles runs the examples as `make run` does:
+// datafile v1, then v2 with the same profiles file, then v2 without
+// profiles, and checks the outputs and what stickiness changed.
+func TestDecideIsStickyAcrossDatafiles(t *testing.T) {
+	dir := t.TempDir()
+	profiles := filepath.Join(dir, "profiles.json")
+	decide := func(datafile, profiles string) string {
+		out, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/"+datafile,
+			"--requests", "../../examples/requests.jsonl", "--profiles", profiles)
+		if code != exitOK {
+			t.Fatalf("decide %s: exit %d: %s", datafile, code, stderr)
+		}
+		return out
+	}
+	before := decide("datafile-v1.json", profiles)
+	golden(t, "before.jsonl", before)
+	after := decide("datafile-v2.json", profiles)
+	golden(t, "after.jsonl", after)
+	fresh := decide("datafile-v2.json", filepath.Join(dir, "none.json"))
+
+	var beforeLines, afterLines, freshLines []outputLine
+	for _, x := range []struct {
+		text string
+		dst  *[]outputLine
+	}{{before, &beforeLines}, {after, &afterLines}, {fresh, &freshLines}} {
+		for _, l := range strings.Split(strings.TrimSpace(x.text), "\n") {
+			var o outputLine
+			if err := json.Unmarshal([]byte(l), &o); err != nil {
+				t.Fatal(err)
+			}
+			*x.dst = append(*x.dst, o)
+		}
+	}
+	requests := readRequests(t)
+	stickyKept, freshKept, experiments := 0, 0, 0
+	for i, b := range beforeLines {
+		// Only experiment assignments made through the profile store are
+		// sticky; rollouts and IGNORE_USER_PROFILE_SERVICE are not.
+		if b.Experiment == nil || b.Variation == nil || strings.Contains(requests[i], "IGNORE_USER_PROFILE_SERVICE") {
+			continue
+		}
+		experiments++
+		if afterLines[i].result() == b.result() {
+			stickyKept++
+		}
+		if freshLines[i].result() == b.result() {
+			freshKept++
+		}
+	}
+	if stickyKept != experiments {
+		t.Errorf("with profiles, %d of %d experiment assignments were kept across the datafile change, want all", stickyKept, experiments)
+	}
+	if freshKept == experiments {
+		t.Errorf("without profiles every assignment was kept too: the example datafile change does not exercise stickiness")
+	}
+
+	var cmp bytes.Buffer
+	os.WriteFile(filepath.Join(dir, "before.jsonl"), []byte(before), 0o644)
+	os.WriteFile(filepath.Join(dir, "after.jsonl"), []byte(after), 0o644)
+	if code := run(context.Background(), []string{"compare", filepath.Join(dir, "before.jsonl"), filepath.Join(dir, "after.jsonl")}, nil, &cmp, &cmp); code != exitOK {
+		t.Fatalf("compare: exit %d: %s", code, cmp.String())
+	}
+	golden(t, "compare.txt", cmp.String())
+}
+
+func readRequests(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/requests.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
+}
+
+func TestDecideBadLines(t *testing.T) {
+	dir := t.TempDir()
+	requests := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(requests, []byte(strings.Join([]string{
+		`{"user_id": "u1", "experiment": "checkout_button"}`,
+		`{"user_id": "u1", "experiment": "checkout_button"`,
+		``,
+		`{"experiment": "checkout_button"}`,
+		`{"user_id": "u2", "flag": "dark_mode", "experiment": "checkout_button"}`,
+		`{"user_id": "u3", "flag": "no_such_flag"}`,
+		`{"user_id": "u4", "experiment": "no_such_experiment"}`,
+		"{\"user_id\": \"u5\", \"flag\": \"" + strings.Repeat("x", maxRequestLine) + "\"}",
+		`{"user_id": "u6", "flag": "dark_mode", "options": ["NOPE"]}`,
+	}, "\n")), 0o644)
+	profiles := filepath.Join(dir, "profiles.json")
+	out, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", requests, "--profiles", profiles)
+	if code != exitFail {
+		t.Errorf("exit %d with bad lines, want %d", code, exitFail)
+	}
+	if !strings.Contains(stderr, "bad_lines=5") {
+		t.Errorf("stderr does not report the bad lines: %s", stderr)
+	}
+	golden(t, "bad_lines.jsonl", out)
+	if _, err := os.Stat(profiles); err != nil {
+		t.Errorf("profiles not written back after bad lines: %v", err)
+	}
+}
+
+func TestDecideUsageAndFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	badProfiles := filepath.Join(dir, "bad.json")
+	os.WriteFile(badProfiles, []byte(`[{"user_id": 1}]`), 0o644)
+	badDatafile := filepath.Join(dir, "datafile.json")
+	os.WriteFile(badDatafile, []byte(`{"version": "4", "experiments": [{"id": "1", "key": "e", "trafficAllocation": [{"entityId": "9", "endOfRange": 10000}]}]}`), 0o644)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "Usage:"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"decide", "--datafile", "x"}, exitUsage, "are required"},
+		{[]string{"decide", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{[]string{"decide", "--datafile", filepath.Join(dir, "missing.json"), "--requests", "r", "--profiles", "p"}, exitFail, "missing.json"},
+		{[]string{"decide", "--datafile", badDatafile, "--requests", "r", "--profiles", "p"}, exitFail, `unknown variation`},
+		{[]string{"decide", "--datafile", "../../examples/datafile-v1.json", "--requests", "r", "--profiles", badProfiles}, exitFail, "element 0"},
+		{[]string{"compare", "only-one"}, exitUsage, "Usage: stickybucket compare"},
+	}
+	for _, tt := range tests {
+		_, stderr, code := runCLI(t, tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("stickybucket %v: exit %d, stderr %q; want exit %d and %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+	}
+	if out, _, code := runCLI(t, "help"); code != exitOK || !strings.Contains(out, "stickybucket decide") {
+		t.Errorf("help: exit %d, %q", code, out)
+	}
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func Example() {
+	dir, _ := os.MkdirTemp("", "stickybucket-example")
+	defer os.RemoveAll(dir)
+	requests := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(requests, []byte(strings.Join([]string{
+		`{"user_id": "alice", "attributes": {"country": "de"}, "experiment": "pricing_page"}`,
+		`{"user_id": "alice", "attributes": {"plan": "pro", "app_version": "3.2.0"}, "flag": "dark_mode"}`,
+		`{"user_id": "alice"}`,
+	}, "\n")), 0o644)
+	run(context.Background(), []string{"decide",
+		"--datafile", "../../examples/datafile-v1.json",
+		"--requests", requests,
+		"--profiles", filepath.Join(dir, "profiles.json"),
+	}, nil, os.Stdout, &strings.Builder{})
+	// Output:
+	// {"user_id":"alice","experiment":"pricing_page","variation":"old_prices"}
+	// {"user_id":"alice","flag":"dark_mode","enabled":true,"variation":"on","rule":"paying_recent_app"}
+	// {"line":3,"error":"one of \"experiment\" or \"flag\" is required"}
+}
