@@ -47,7 +47,8 @@ test:
 		echo "integration tests use image $$image"; \
 		export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
 	fi; \
-	$(GO) test $(GOTESTFLAGS) ./...
+	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v /integration) && \
+	$(GO) test $(GOTESTFLAGS) -v ./integration/
 
 integration:
 	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
