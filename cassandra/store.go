@@ -82,9 +82,27 @@ func (s *Store) Lookup(ctx context.Context, userID string) (ups.Profile, error) 
 	if err := ups.ValidateUserID(userID); err != nil {
 		return ups.Profile{}, fmt.Errorf("cassandra: lookup: %w", err)
 	}
+	return s.read(ctx, s.session.Query(s.stmts.lookup, userID), userID)
+}
+
+var _ ups.ScopedLookuper = (*Store)(nil)
+
+// LookupExperiments reads only the rows of experimentIDs: still one
+// single-partition query, but it ships a decision's one or two rows rather
+// than every assignment a long-lived user has.
+func (s *Store) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (ups.Profile, error) {
+	if err := ups.ValidateUserID(userID); err != nil {
+		return ups.Profile{}, fmt.Errorf("cassandra: lookup: %w", err)
+	}
+	if len(experimentIDs) == 0 {
+		return ups.NewProfile(userID), nil
+	}
+	return s.read(ctx, s.session.Query(s.stmts.lookupIn, userID, experimentIDs), userID)
+}
+
+func (s *Store) read(ctx context.Context, q *gocql.Query, userID string) (ups.Profile, error) {
 	now := s.opts.Now()
-	iter := s.session.Query(s.stmts.lookup, userID).
-		WithContext(ctx).
+	iter := q.WithContext(ctx).
 		Consistency(s.opts.ReadConsistency).
 		Idempotent(true).
 		Iter()

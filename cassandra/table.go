@@ -14,7 +14,7 @@ const assignmentsTable = "assignments"
 // statements are the store's CQL, built once per store from table metadata
 // so no call ever assembles CQL from input. Every value is a bind marker.
 type statements struct {
-	lookup, insert, delete string
+	lookup, lookupIn, insert, delete string
 }
 
 // Column order of the insert statement's bind markers; insertArgs relies on
@@ -30,10 +30,12 @@ func newStatements(keyspace string) (statements, error) {
 		SortKey: []string{"experiment_id"},
 	})
 	lookup, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", qb.As("TTL(variation_id)", "ttl")).ToCql()
+	lookupIn, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", qb.As("TTL(variation_id)", "ttl")).
+		Where(qb.In("experiment_id")).ToCql()
 	insert, names := t.InsertBuilder().TTLNamed("ttl").ToCql()
 	if !slices.Equal(names, insertNames) {
 		return statements{}, fmt.Errorf("insert statement binds %v, want %v", names, insertNames)
 	}
 	del, _ := qb.Delete(t.Name()).Where(qb.Eq("user_id")).ToCql()
-	return statements{lookup: lookup, insert: insert, delete: del}, nil
+	return statements{lookup: lookup, lookupIn: lookupIn, insert: insert, delete: del}, nil
 }

@@ -11,6 +11,7 @@ func TestStatements(t *testing.T) {
 	}
 	tests := []struct{ name, got, want string }{
 		{"lookup", s.lookup, "SELECT experiment_id,variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? "},
+		{"lookupIn", s.lookupIn, "SELECT experiment_id,variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? AND experiment_id IN ? "},
 		{"insert", s.insert, "INSERT INTO sb_prod.assignments (user_id,experiment_id,variation_id,decided_at) VALUES (?,?,?,?) USING TTL ? "},
 		{"delete", s.delete, "DELETE FROM sb_prod.assignments WHERE user_id=? "},
 	}

@@ -94,6 +94,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 		return ExperimentDecision{Reasons: rs.list}, nil
 	}
 	cl := c.newCall(ctx, &u, o, &rs)
+	cl.scope = e.scope
 	d := ExperimentDecision{ExperimentKey: e.key, ExperimentID: e.id}
 	if v := cl.decideExperiment(e, &rs); v != nil {
 		d.VariationKey, d.VariationID = v.key, v.id
@@ -114,6 +115,7 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 	}
 	rs := reasons{on: o.includeReasons}
 	cl := c.newCall(ctx, &u, o, &rs)
+	cl.scope = f.experimentIDs
 	d := cl.decideFlag(f, &rs)
 	err := cl.finish(&rs)
 	d.Reasons = rs.list

@@ -17,6 +17,9 @@ type variation struct {
 // experiment is an A/B test or, in a rollout, a targeting rule.
 type experiment struct {
 	id, key, status string
+	// scope is []string{id}, built once so a scoped profile lookup does
+	// not allocate it per decision.
+	scope []string
 	// running: only experiments with status "Running" decide (see
 	// decideExperiment). Rollout rules ignore it, as every SDK does.
 	running    bool
@@ -45,6 +48,7 @@ const statusRunning = "Running"
 func buildExperiment(r *rawExperiment, path string, auds map[string]*audience, p *problems) *experiment {
 	e := &experiment{
 		id:      r.ID,
+		scope:   []string{r.ID},
 		key:     r.Key,
 		status:  r.Status,
 		running: r.Status == statusRunning,

@@ -6,9 +6,13 @@ import "fmt"
 type flag struct {
 	id, key     string
 	experiments []*experiment
-	rollout     *rollout // nil: no delivery
-	variables   []variable
-	defaults    []any
+	// experimentIDs are the IDs of experiments, the profile entries a
+	// decision of this flag can read. Never nil, so an empty scope reads
+	// nothing rather than everything.
+	experimentIDs []string
+	rollout       *rollout // nil: no delivery
+	variables     []variable
+	defaults      []any
 	// values holds, per variation of the flag's experiments and rules, the
 	// typed values served when that variation enables the feature, aligned
 	// with variables.
@@ -29,6 +33,10 @@ func buildFlag(r *rawFlag, path string, experiments map[string]*experiment, roll
 			continue
 		}
 		f.experiments = append(f.experiments, e)
+		f.experimentIDs = append(f.experimentIDs, e.id)
+	}
+	if f.experimentIDs == nil {
+		f.experimentIDs = []string{}
 	}
 	if r.RolloutID != "" {
 		f.rollout = rollouts[r.RolloutID]

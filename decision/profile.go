@@ -27,6 +27,10 @@ type call struct {
 	store     ups.Service
 	idProblem error
 
+	// scope lists the experiment IDs the call can decide, so a store that
+	// implements ups.ScopedLookuper reads only those; nil means all.
+	scope []string
+
 	looked    bool
 	saved     ups.Profile
 	lookupErr error
@@ -70,7 +74,15 @@ func (cl *call) profileReady(rs *reasons) bool {
 	}
 	if !cl.looked {
 		cl.looked = true
-		p, err := cl.store.Lookup(cl.ctx, cl.userID)
+		var (
+			p   ups.Profile
+			err error
+		)
+		if sl, ok := cl.store.(ups.ScopedLookuper); ok && cl.scope != nil {
+			p, err = sl.LookupExperiments(cl.ctx, cl.userID, cl.scope)
+		} else {
+			p, err = cl.store.Lookup(cl.ctx, cl.userID)
+		}
 		if err != nil {
 			cl.lookupErr = err
 		} else {

@@ -437,3 +437,30 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart, 1001 = %q, want 2001", v)
 	}
 }
+
+func TestLookupExperimentsReadsOnlyThose(t *testing.T) {
+	ctx := context.Background()
+	ks := keyspace(t, "scoped")
+	s := newStore(t, env(t, ks, time.Hour, nil))
+	p := ups.NewProfile("user-scoped")
+	for i := range 20 {
+		p.Set(fmt.Sprintf("exp-%02d", i), fmt.Sprintf("var-%02d", i))
+	}
+	if err := s.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LookupExperiments(ctx, "user-scoped", []string{"exp-03", "exp-17", "exp-99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Assignments) != 2 || got.Assignments["exp-03"].VariationID != "var-03" || got.Assignments["exp-17"].VariationID != "var-17" {
+		t.Fatalf("LookupExperiments = %+v, want exactly exp-03 and exp-17", got.Assignments)
+	}
+	if got.Assignments["exp-03"].ExpiresAt.IsZero() {
+		t.Error("scoped lookup lost the expiry")
+	}
+	none, err := s.LookupExperiments(ctx, "user-scoped", nil)
+	if err != nil || !none.Empty() {
+		t.Fatalf("LookupExperiments(no IDs) = %+v, %v; want an empty profile", none, err)
+	}
+}

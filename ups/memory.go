@@ -66,6 +66,29 @@ func (m *Memory) Lookup(ctx context.Context, userID string) (Profile, error) {
 	return p, nil
 }
 
+var _ ScopedLookuper = (*Memory)(nil)
+
+// LookupExperiments is Lookup restricted to experimentIDs.
+func (m *Memory) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return Profile{}, fmt.Errorf("ups: lookup user %q: %w", userID, err)
+	}
+	if err := ValidateUserID(userID); err != nil {
+		return Profile{}, fmt.Errorf("ups: lookup: %w", err)
+	}
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	stored := m.users[userID]
+	p := Profile{UserID: userID, Assignments: make(map[string]Assignment, min(len(experimentIDs), len(stored)))}
+	for _, expID := range experimentIDs {
+		if a, ok := stored[expID]; ok && live(a, now) {
+			p.Assignments[expID] = a
+		}
+	}
+	return p, nil
+}
+
 // Save upserts each assignment of p, stamping DecidedAt and ExpiresAt from
 // the store's clock and retention. Nothing is written if p is invalid.
 func (m *Memory) Save(ctx context.Context, p Profile) error {

@@ -213,3 +213,28 @@ func TestNewMemoryRejectsBadRetention(t *testing.T) {
 func sortedKeys(m map[string]Assignment) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+func TestMemoryLookupExperiments(t *testing.T) {
+	ctx := context.Background()
+	m, c := newTestMemory(t, Retention{PerExperiment: map[string]time.Duration{"short": time.Second}})
+	p := NewProfile("u1")
+	for _, e := range []string{"a", "b", "c", "short"} {
+		p.Set(e, "v-"+e)
+	}
+	_ = m.Save(ctx, p)
+	c.Advance(time.Second)
+	got, err := m.LookupExperiments(ctx, "u1", []string{"a", "c", "short", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := sortedKeys(got.Assignments); fmt.Sprint(keys) != "[a c]" {
+		t.Fatalf("LookupExperiments = %v, want [a c] (b not asked for, short expired)", keys)
+	}
+	got.Assignments["a"] = Assignment{VariationID: "mutated"}
+	if again, _ := m.Lookup(ctx, "u1"); again.Assignments["a"].VariationID != "v-a" {
+		t.Fatal("caller mutated the store through a scoped lookup")
+	}
+	if _, err := m.LookupExperiments(ctx, "", []string{"a"}); !errors.Is(err, ErrInvalidProfile) {
+		t.Fatalf("LookupExperiments(\"\") = %v, want ErrInvalidProfile", err)
+	}
+}

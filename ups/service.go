@@ -17,3 +17,14 @@ type Service interface {
 	// lose each other's assignments.
 	Save(ctx context.Context, p Profile) error
 }
+
+// ScopedLookuper is implemented by stores that can read just some of a
+// user's assignments. A decision about one experiment or flag needs one or
+// two entries, while a long-lived user may hold dozens; reading only those
+// saves copying (in memory) and transfer (in Cassandra). Callers use it
+// when a store offers it and fall back to Service.Lookup otherwise.
+type ScopedLookuper interface {
+	// LookupExperiments is Lookup restricted to experimentIDs: the profile
+	// holds the live assignments among them, and no others.
+	LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error)
+}
