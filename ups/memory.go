@@ -47,29 +47,18 @@ func NewMemory(opts MemoryOptions) (*Memory, error) {
 
 // Lookup returns a copy of the user's unexpired assignments.
 func (m *Memory) Lookup(ctx context.Context, userID string) (Profile, error) {
-	if err := ctx.Err(); err != nil {
-		return Profile{}, fmt.Errorf("ups: lookup user %q: %w", userID, err)
-	}
-	if err := ValidateUserID(userID); err != nil {
-		return Profile{}, fmt.Errorf("ups: lookup: %w", err)
-	}
-	now := m.now()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	stored := m.users[userID]
-	p := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(stored))}
-	for expID, a := range stored {
-		if live(a, now) {
-			p.Assignments[expID] = a
-		}
-	}
-	return p, nil
+	return m.lookup(ctx, userID, nil, true)
 }
 
 var _ ScopedLookuper = (*Memory)(nil)
 
 // LookupExperiments is Lookup restricted to experimentIDs.
 func (m *Memory) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
+	return m.lookup(ctx, userID, experimentIDs, false)
+}
+
+// lookup copies the user's live assignments: all of them, or those of ids.
+func (m *Memory) lookup(ctx context.Context, userID string, ids []string, all bool) (Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return Profile{}, fmt.Errorf("ups: lookup user %q: %w", userID, err)
 	}
@@ -80,8 +69,17 @@ func (m *Memory) LookupExperiments(ctx context.Context, userID string, experimen
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	stored := m.users[userID]
-	p := Profile{UserID: userID, Assignments: make(map[string]Assignment, min(len(experimentIDs), len(stored)))}
-	for _, expID := range experimentIDs {
+	if all {
+		p := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(stored))}
+		for expID, a := range stored {
+			if live(a, now) {
+				p.Assignments[expID] = a
+			}
+		}
+		return p, nil
+	}
+	p := Profile{UserID: userID, Assignments: make(map[string]Assignment, min(len(ids), len(stored)))}
+	for _, expID := range ids {
 		if a, ok := stored[expID]; ok && live(a, now) {
 			p.Assignments[expID] = a
 		}

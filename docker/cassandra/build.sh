@@ -18,16 +18,20 @@ if [ "${FORCE:-0}" != 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
 	exit 0
 fi
 
+# need installs Debian package $2 when command $1 is missing.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "$2" >/dev/null
+}
+
 step() { echo "build.sh: $1 ($(( $(date +%s) - start ))s so far)"; }
 start=$(date +%s)
 mkdir -p "$work"
 
 if [ "${FORCE:-0}" = 1 ] || ! docker image inspect "$base" >/dev/null 2>&1; then
-	if ! command -v mmdebstrap >/dev/null 2>&1; then
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq mmdebstrap >/dev/null
-	fi
+	need mmdebstrap mmdebstrap
 	step "building the base root filesystem with mmdebstrap"
 	rm -f "$work/rootfs.tar"
 	mmdebstrap --quiet --variant=apt --include=openjdk-17-jre-headless,procps bookworm "$work/rootfs.tar"
@@ -36,11 +40,7 @@ if [ "${FORCE:-0}" = 1 ] || ! docker image inspect "$base" >/dev/null 2>&1; then
 	step "imported $base"
 fi
 
-if ! command -v mvn >/dev/null 2>&1; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq maven >/dev/null
-fi
+need mvn maven
 step "fetching Cassandra jars from Maven Central"
 rm -rf "$work/context"
 mkdir -p "$work/context/lib"
