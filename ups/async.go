@@ -82,6 +82,20 @@ func (a *AsyncSaver) Lookup(ctx context.Context, userID string) (Profile, error)
 	return a.next.Lookup(ctx, userID)
 }
 
+var _ ScopedLookuper = (*AsyncSaver)(nil)
+
+// LookupExperiments reads through to the next store, scoped if it can be.
+func (a *AsyncSaver) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
+	if sl, ok := a.next.(ScopedLookuper); ok {
+		return sl.LookupExperiments(ctx, userID, experimentIDs)
+	}
+	p, err := a.next.Lookup(ctx, userID)
+	if err != nil {
+		return Profile{}, err
+	}
+	return p.subset(experimentIDs, time.Now()), nil
+}
+
 // Save validates p now, so bad input fails at the caller, and queues a copy
 // without blocking.
 func (a *AsyncSaver) Save(ctx context.Context, p Profile) error {

@@ -66,6 +66,23 @@ func (c *Cache) Lookup(ctx context.Context, userID string) (Profile, error) {
 	return p, nil
 }
 
+var _ ScopedLookuper = (*Cache)(nil)
+
+// LookupExperiments serves the requested assignments from the cached
+// profile, reading the whole profile through on a miss so later calls for
+// other experiments hit the cache too.
+func (c *Cache) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
+	p, ok := c.lru.Get(userID)
+	if !ok {
+		var err error
+		if p, err = c.next.Lookup(ctx, userID); err != nil {
+			return Profile{}, err
+		}
+		c.lru.Add(userID, p.Clone())
+	}
+	return p.subset(experimentIDs, c.now()), nil
+}
+
 // Save writes through, then merges the new assignments into the cached
 // profile so the next lookup on this server sees them.
 func (c *Cache) Save(ctx context.Context, p Profile) error {
@@ -101,14 +118,4 @@ func (c *Cache) Delete(ctx context.Context, userID string) error {
 	err := d.Delete(ctx, userID)
 	c.lru.Remove(userID) // a concurrent lookup may have re-cached it
 	return err
-}
-
-func liveCopy(p Profile, now time.Time) Profile {
-	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, len(p.Assignments))}
-	for expID, a := range p.Assignments {
-		if live(a, now) {
-			out.Assignments[expID] = a
-		}
-	}
-	return out
 }

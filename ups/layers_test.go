@@ -3,6 +3,7 @@ package ups
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -204,4 +205,35 @@ func oneAssignment(userID, expID, varID string) Profile {
 	p := NewProfile(userID)
 	p.Set(expID, varID)
 	return p
+}
+
+func TestLayersLookupExperiments(t *testing.T) {
+	ctx := context.Background()
+	store := newCounting(t)
+	p := NewProfile("u1")
+	for _, e := range []string{"a", "b", "c"} {
+		p.Set(e, "v-"+e)
+	}
+	if err := store.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	cache, _ := NewCache(store, CacheOptions{Size: 10, TTL: time.Minute})
+	async, _ := NewAsyncSaver(store, AsyncOptions{})
+	defer async.Close(ctx)
+	for name, s := range map[string]ScopedLookuper{"cache": cache, "async": async} {
+		for range 2 {
+			got, err := s.LookupExperiments(ctx, "u1", []string{"a", "c", "zz"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keys := sortedKeys(got.Assignments); fmt.Sprint(keys) != "[a c]" {
+				t.Errorf("%s: LookupExperiments = %v, want [a c]", name, keys)
+			}
+		}
+	}
+	// The cache read the whole profile once and then served both scoped
+	// calls; the async saver went through every time.
+	if n := store.lookups.Load(); n != 1 {
+		t.Errorf("%d full store lookups, want 1 (the cache's miss)", n)
+	}
 }

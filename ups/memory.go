@@ -69,22 +69,11 @@ func (m *Memory) lookup(ctx context.Context, userID string, ids []string, all bo
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	stored := m.users[userID]
+	p := Profile{UserID: userID, Assignments: stored}
 	if all {
-		p := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(stored))}
-		for expID, a := range stored {
-			if live(a, now) {
-				p.Assignments[expID] = a
-			}
-		}
-		return p, nil
+		return liveCopy(p, now), nil
 	}
-	p := Profile{UserID: userID, Assignments: make(map[string]Assignment, min(len(ids), len(stored)))}
-	for _, expID := range ids {
-		if a, ok := stored[expID]; ok && live(a, now) {
-			p.Assignments[expID] = a
-		}
-	}
-	return p, nil
+	return p.subset(ids, now), nil
 }
 
 // Save upserts each assignment of p, stamping DecidedAt and ExpiresAt from

@@ -63,3 +63,25 @@ func (p Profile) Clone() Profile {
 
 // Empty reports whether the profile holds no assignment.
 func (p Profile) Empty() bool { return len(p.Assignments) == 0 }
+
+// subset copies the live assignments of ids.
+func (p Profile) subset(ids []string, now time.Time) Profile {
+	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, min(len(ids), len(p.Assignments)))}
+	for _, id := range ids {
+		if a, ok := p.Assignments[id]; ok && live(a, now) {
+			out.Assignments[id] = a
+		}
+	}
+	return out
+}
+
+// liveCopy copies the live assignments.
+func liveCopy(p Profile, now time.Time) Profile {
+	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, len(p.Assignments))}
+	for expID, a := range p.Assignments {
+		if live(a, now) {
+			out.Assignments[expID] = a
+		}
+	}
+	return out
+}
