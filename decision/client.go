@@ -127,10 +127,14 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 // EnabledFlagsOnly, disabled flags are left out.
 func (c *Client) DecideForKeys(ctx context.Context, u User, keys []string, opts ...Option) (map[string]FlagDecision, error) {
 	flags := make([]*flag, len(keys))
+	scope := []string{} // not nil: flags without experiments read nothing
 	for i, k := range keys {
 		flags[i] = c.df.flagByKey[k]
+		if flags[i] != nil {
+			scope = append(scope, flags[i].experimentIDs...)
+		}
 	}
-	return c.decideFlags(ctx, u, keys, flags, parseOptions(opts))
+	return c.decideFlags(ctx, u, keys, flags, scope, parseOptions(opts))
 }
 
 // DecideAll decides every flag of the datafile for u, like DecideForKeys.
@@ -139,14 +143,17 @@ func (c *Client) DecideAll(ctx context.Context, u User, opts ...Option) (map[str
 	for i, f := range c.df.flags {
 		keys[i] = f.key
 	}
-	return c.decideFlags(ctx, u, keys, c.df.flags, parseOptions(opts))
+	// DecideAll can touch any experiment: read the whole profile.
+	return c.decideFlags(ctx, u, keys, c.df.flags, nil, parseOptions(opts))
 }
 
-// decideFlags decides flags[i] (nil for an unknown key) under keys[i].
-func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags []*flag, o options) (map[string]FlagDecision, error) {
+// decideFlags decides flags[i] (nil for an unknown key) under keys[i],
+// reading the profile entries in scope (nil: all of them).
+func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags []*flag, scope []string, o options) (map[string]FlagDecision, error) {
 	out := make(map[string]FlagDecision, len(keys))
 	setup := reasons{on: o.includeReasons} // about the call itself, given to every decision
 	cl := c.newCall(ctx, &u, o, &setup)
+	cl.scope = scope
 	// saving lists the flags whose decisions made assignments, so a failed
 	// save is reported on exactly those.
 	var saving []string

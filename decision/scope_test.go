@@ -70,8 +70,16 @@ func TestScopedLookupReadsOnlyTheDecidedExperiments(t *testing.T) {
 		t.Fatalf("Decide asked for %v, want the flag's experiments %v", got, f.experimentIDs)
 	}
 
-	// DecideAll may touch every experiment: it reads the whole profile.
 	n := len(scoped.scopes)
+	if _, err := sc.DecideForKeys(ctx, usUser, []string{"flag_full", "no_such_flag", "flag_rollout_only"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(scoped.scopes) != n+1 || !slices.Equal(scoped.scopes[n], f.experimentIDs) {
+		t.Fatalf("DecideForKeys scopes %v, want one lookup of %v", scoped.scopes[n:], f.experimentIDs)
+	}
+
+	// DecideAll may touch every experiment: it reads the whole profile.
+	n = len(scoped.scopes)
 	if _, err := sc.DecideAll(ctx, usUser); err != nil {
 		t.Fatal(err)
 	}
