@@ -13,9 +13,6 @@ import (
 // the caller decides whether to count it, retry or save synchronously.
 var ErrSaveQueueFull = errors.New("ups: async save queue is full")
 
-// ErrClosed is returned by AsyncSaver.Save after Close.
-var ErrClosed = errors.New("ups: async saver is closed")
-
 // AsyncOptions configures NewAsyncSaver.
 type AsyncOptions struct {
 	// QueueSize bounds the saves waiting for a worker; default 1024.

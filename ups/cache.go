@@ -102,11 +102,6 @@ func (c *Cache) Save(ctx context.Context, p Profile) error {
 	return nil
 }
 
-// Deleter is implemented by stores that can erase a user.
-type Deleter interface {
-	Delete(ctx context.Context, userID string) error
-}
-
 // Delete erases the user in the next store, if it can, and forgets the
 // cached copy.
 func (c *Cache) Delete(ctx context.Context, userID string) error {

@@ -26,11 +26,15 @@ type Memory struct {
 	retention Retention
 	now       func() time.Time
 
-	mu    sync.RWMutex
-	users map[string]map[string]Assignment
+	mu     sync.RWMutex
+	users  map[string]map[string]Assignment
+	closed bool
 }
 
-var _ Service = (*Memory)(nil)
+var (
+	_ Service = (*Memory)(nil)
+	_ Deleter = (*Memory)(nil)
+)
 
 // NewMemory returns an empty store, or an error if the retention is one a
 // Cassandra TTL could not express.
@@ -68,6 +72,9 @@ func (m *Memory) lookup(ctx context.Context, userID string, ids []string, all bo
 	now := m.now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	if m.closed {
+		return Profile{}, fmt.Errorf("ups: lookup user %q: %w", userID, ErrClosed)
+	}
 	stored := m.users[userID]
 	p := Profile{UserID: userID, Assignments: stored}
 	if all {
@@ -76,18 +83,36 @@ func (m *Memory) lookup(ctx context.Context, userID string, ids []string, all bo
 	return p.subset(ids, now), nil
 }
 
-// Save upserts each assignment of p, stamping DecidedAt and ExpiresAt from
-// the store's clock and retention. Nothing is written if p is invalid.
+// Save upserts each assignment of p, stamping ExpiresAt from the store's
+// clock and retention and DecidedAt from the clock unless the assignment
+// carries one. Nothing is written if p is invalid.
 func (m *Memory) Save(ctx context.Context, p Profile) error {
+	_, err := m.save(ctx, p, false)
+	return err
+}
+
+var _ FirstWriter = (*Memory)(nil)
+
+// SaveFirst writes only the assignments whose experiment has no live
+// assignment for the user, and returns the ones already there.
+func (m *Memory) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
+	return m.save(ctx, p, true)
+}
+
+func (m *Memory) save(ctx context.Context, p Profile, firstOnly bool) (Profile, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("ups: save user %q: %w", p.UserID, err)
+		return Profile{}, fmt.Errorf("ups: save user %q: %w", p.UserID, err)
 	}
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("ups: save: %w", err)
+		return Profile{}, fmt.Errorf("ups: save: %w", err)
 	}
 	now := m.now()
+	won := NewProfile(p.UserID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return Profile{}, fmt.Errorf("ups: save user %q: %w", p.UserID, ErrClosed)
+	}
 	stored := m.users[p.UserID]
 	if stored == nil {
 		stored = make(map[string]Assignment, len(p.Assignments))
@@ -99,13 +124,25 @@ func (m *Memory) Save(ctx context.Context, p Profile) error {
 		}
 	}
 	for expID, a := range p.Assignments {
-		rec := Assignment{VariationID: a.VariationID, DecidedAt: now}
-		if d := m.retention.For(expID); d > 0 {
-			rec.ExpiresAt = now.Add(d)
+		if old, ok := stored[expID]; ok && firstOnly {
+			won.Assignments[expID] = old
+			continue
 		}
-		stored[expID] = rec
+		stored[expID] = m.stamp(expID, a, now)
 	}
-	return nil
+	return won, nil
+}
+
+// stamp is the stored form of a saved assignment.
+func (m *Memory) stamp(expID string, a Assignment, now time.Time) Assignment {
+	rec := Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt}
+	if rec.DecidedAt.IsZero() {
+		rec.DecidedAt = now
+	}
+	if d := m.retention.For(expID); d > 0 {
+		rec.ExpiresAt = now.Add(d)
+	}
+	return rec
 }
 
 // Delete erases every assignment of userID.
@@ -118,7 +155,21 @@ func (m *Memory) Delete(ctx context.Context, userID string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("ups: delete user %q: %w", userID, ErrClosed)
+	}
 	delete(m.users, userID)
+	return nil
+}
+
+var _ Closer = (*Memory)(nil)
+
+// Close makes later calls fail with ErrClosed. Memory starts no goroutine,
+// so there is nothing to wait for; Profiles still reads what is held.
+func (m *Memory) Close(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
 	return nil
 }
 

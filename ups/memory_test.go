@@ -238,3 +238,64 @@ func TestMemoryLookupExperiments(t *testing.T) {
 		t.Fatalf("LookupExperiments(\"\") = %v, want ErrInvalidProfile", err)
 	}
 }
+
+func TestMemorySaveKeepsGivenDecidedAt(t *testing.T) {
+	ctx := context.Background()
+	m, c := newTestMemory(t, Retention{Default: time.Hour})
+	first := c.Now().Add(-30 * time.Minute)
+	p := NewProfile("u1")
+	p.Assignments["e"] = Assignment{VariationID: "v1", DecidedAt: first, ExpiresAt: c.Now().Add(time.Minute)}
+	if err := m.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m.Lookup(ctx, "u1")
+	a := got.Assignments["e"]
+	if !a.DecidedAt.Equal(first) {
+		t.Errorf("DecidedAt = %v, want the given %v", a.DecidedAt, first)
+	}
+	if want := c.Now().Add(time.Hour); !a.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v (retention from the save, the given expiry ignored)", a.ExpiresAt, want)
+	}
+}
+
+func TestMemorySaveFirst(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newTestMemory(t, Retention{})
+	first := NewProfile("u1")
+	first.Set("e1", "a")
+	won, err := m.SaveFirst(ctx, first)
+	if err != nil || !won.Empty() {
+		t.Fatalf("first SaveFirst = %+v, %v; want nothing won over it", won, err)
+	}
+	second := NewProfile("u1")
+	second.Set("e1", "b")
+	second.Set("e2", "c")
+	won, err = m.SaveFirst(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := won.Variation("e1"); v != "a" || len(won.Assignments) != 1 {
+		t.Fatalf("second SaveFirst won = %+v, want e1=a only", won.Assignments)
+	}
+	got, _ := m.Lookup(ctx, "u1")
+	if v1, _ := got.Variation("e1"); v1 != "a" {
+		t.Errorf("e1 = %q after losing SaveFirst, want a", v1)
+	}
+	if v2, _ := got.Variation("e2"); v2 != "c" {
+		t.Errorf("e2 = %q, want c (no earlier writer)", v2)
+	}
+}
+
+func TestMemoryClose(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newTestMemory(t, Retention{})
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Lookup(ctx, "u1"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Lookup after Close = %v, want ErrClosed", err)
+	}
+	if err := m.Save(ctx, oneAssignment("u1", "e", "v")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Save after Close = %v, want ErrClosed", err)
+	}
+}

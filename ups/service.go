@@ -1,6 +1,9 @@
 package ups
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Service is a user profile service: the store that keeps a user's
 // experiment assignments sticky.
@@ -15,8 +18,18 @@ type Service interface {
 	// Save upserts every assignment in p as its own record. It never reads
 	// and rewrites the whole profile, so concurrent saves for one user do not
 	// lose each other's assignments.
+	//
+	// An assignment's DecidedAt, when set, is kept as its decision time (a
+	// refreshed assignment keeps the time it was first decided); zero means
+	// now. Its ExpiresAt is ignored: the store's retention sets it, counted
+	// from the save.
 	Save(ctx context.Context, p Profile) error
 }
+
+// The optional capabilities below are discovered with a type assertion, as
+// io.WriterTo is. Every layer in this package (Cache, AsyncSaver, Breaker)
+// implements them all and passes each call through to the next Service,
+// answering with a clear error when the store underneath lacks it.
 
 // ScopedLookuper is implemented by stores that can read just some of a
 // user's assignments. A decision about one experiment or flag needs one or
@@ -27,4 +40,47 @@ type ScopedLookuper interface {
 	// LookupExperiments is Lookup restricted to experimentIDs: the profile
 	// holds the live assignments among them, and no others.
 	LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error)
+}
+
+// Deleter is implemented by stores that can erase a user.
+type Deleter interface {
+	// Delete erases every assignment of userID. Deleting an unknown user is
+	// not an error. Saves of that user accepted before Delete are not
+	// applied after it.
+	Delete(ctx context.Context, userID string) error
+}
+
+// FirstWriter is implemented by stores that can write an assignment only
+// if the user has none for that experiment yet (Cassandra: INSERT … IF NOT
+// EXISTS), so servers deciding one new user at the same moment agree on
+// one variation.
+type FirstWriter interface {
+	// SaveFirst writes each assignment of p whose experiment has no live
+	// assignment for the user. It returns the stored assignments that won
+	// over p's, keyed by experiment ID (empty when all of p was written).
+	SaveFirst(ctx context.Context, p Profile) (Profile, error)
+}
+
+// Closer is the one lifecycle of every store and layer. Close stops the
+// goroutines the value started and finishes its pending work, or gives up
+// on it when ctx ends and says how much was left undone; then it closes
+// the Service it wraps, if any. Calls after Close fail with ErrClosed.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// ErrClosed is returned by calls on a store or layer after Close.
+var ErrClosed = errors.New("ups: closed")
+
+// ErrUnavailable is wrapped by the errors of a store that could not answer
+// in time or could not reach enough replicas: a condition that may pass, so
+// the call may be retried and counts against the store's health. Invalid
+// input (ErrInvalidProfile) never wraps it.
+var ErrUnavailable = errors.New("ups: profile store unavailable")
+
+// Unavailable reports whether err means the store could not answer (it
+// wraps ErrUnavailable or a context deadline), as opposed to bad input or a
+// cancelled caller.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
