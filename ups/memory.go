@@ -61,6 +61,29 @@ func (m *Memory) LookupExperiments(ctx context.Context, userID string, experimen
 	return m.lookup(ctx, userID, experimentIDs, false)
 }
 
+var _ AssignmentLookuper = (*Memory)(nil)
+
+// LookupAssignment returns the user's live assignment in experimentID.
+func (m *Memory) LookupAssignment(ctx context.Context, userID, experimentID string) (Assignment, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Assignment{}, false, fmt.Errorf("ups: lookup user %q: %w", userID, err)
+	}
+	if err := ValidateUserID(userID); err != nil {
+		return Assignment{}, false, fmt.Errorf("ups: lookup: %w", err)
+	}
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Assignment{}, false, fmt.Errorf("ups: lookup user %q: %w", userID, ErrClosed)
+	}
+	a, ok := m.users[userID][experimentID]
+	if !ok || !live(a, now) {
+		return Assignment{}, false, nil
+	}
+	return a, true, nil
+}
+
 // lookup copies the user's live assignments: all of them, or those of ids.
 func (m *Memory) lookup(ctx context.Context, userID string, ids []string, all bool) (Profile, error) {
 	if err := ctx.Err(); err != nil {

@@ -299,3 +299,27 @@ func TestMemoryClose(t *testing.T) {
 		t.Errorf("Save after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestMemoryLookupAssignment(t *testing.T) {
+	ctx := context.Background()
+	m, c := newTestMemory(t, Retention{PerExperiment: map[string]time.Duration{"short": time.Second}})
+	p := NewProfile("u1")
+	p.Set("a", "v-a")
+	p.Set("short", "v-s")
+	_ = m.Save(ctx, p)
+	if a, ok, err := m.LookupAssignment(ctx, "u1", "a"); err != nil || !ok || a.VariationID != "v-a" {
+		t.Fatalf("LookupAssignment(a) = %+v, %v, %v", a, ok, err)
+	}
+	c.Advance(time.Second)
+	for _, exp := range []string{"short", "missing"} {
+		if a, ok, err := m.LookupAssignment(ctx, "u1", exp); err != nil || ok {
+			t.Errorf("LookupAssignment(%s) = %+v, %v, %v; want none", exp, a, ok, err)
+		}
+	}
+	if _, _, err := m.LookupAssignment(ctx, "", "a"); !errors.Is(err, ErrInvalidProfile) {
+		t.Errorf("LookupAssignment(\"\") = %v, want ErrInvalidProfile", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = m.LookupAssignment(ctx, "u1", "a") }); n != 0 {
+		t.Errorf("LookupAssignment allocates %.0f times, want 0", n)
+	}
+}

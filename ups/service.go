@@ -42,6 +42,15 @@ type ScopedLookuper interface {
 	LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error)
 }
 
+// AssignmentLookuper is implemented by stores that can read one assignment
+// without building a profile: the common decision about one experiment,
+// with no allocation on a cache hit.
+type AssignmentLookuper interface {
+	// LookupAssignment returns the user's live assignment in experimentID;
+	// ok is false when there is none.
+	LookupAssignment(ctx context.Context, userID, experimentID string) (a Assignment, ok bool, err error)
+}
+
 // Deleter is implemented by stores that can erase a user.
 type Deleter interface {
 	// Delete erases every assignment of userID. Deleting an unknown user is
