@@ -1,6 +1,6 @@
 module github.com/stickybucket/stickybucket
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/gocql/gocql v1.7.0
@@ -72,6 +72,7 @@ require (
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.1.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

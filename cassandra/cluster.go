@@ -2,6 +2,7 @@ package cassandra
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -40,15 +41,22 @@ func NewCluster(conn config.Connection, env config.Environment) (*gocql.ClusterC
 			EnableHostVerification: !conn.TLS.InsecureSkipVerify,
 		}
 	}
-	fallback := gocql.RoundRobinHostPolicy()
-	if env.LocalDC != "" {
-		fallback = gocql.DCAwareRoundRobinPolicy(env.LocalDC)
-	}
-	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback, gocql.ShuffleReplicas())
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(localPolicy(env.LocalDC), gocql.ShuffleReplicas())
+	c.Logger = NewLogger(nil, LogOptions{Level: slog.LevelWarn})
 	// Every statement the store sends is idempotent, so a timed-out or
 	// failed attempt can be retried on the next replica.
 	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 2, Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	return c, nil
+}
+
+// localPolicy picks coordinators round-robin, in localDC when it is set.
+// gocql lets a policy object serve one session only, so every session gets
+// a new one.
+func localPolicy(localDC string) gocql.HostSelectionPolicy {
+	if localDC != "" {
+		return gocql.DCAwareRoundRobinPolicy(localDC)
+	}
+	return gocql.RoundRobinHostPolicy()
 }
 
 // ParseConsistency maps a configured level such as LOCAL_QUORUM to gocql's.

@@ -35,7 +35,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer store.Close(ctx)
 
 	p := ups.NewProfile("user-42")
 	p.Set("1001", "2001")

@@ -22,6 +22,12 @@ import (
 // Running it again is a no-op: the keyspace exists and gocqlx's
 // gocqlx_migrate table records every applied file and its checksum.
 //
+// Migrate opens its own short-lived sessions from copies of cluster, each
+// with a host selection policy of its own (round robin in the
+// environment's local DC): gocql lets one policy object serve one session
+// only, so the policy of cluster (NewCluster's token-aware one) is left
+// for the store's session.
+//
 // If the keyspace exists with a replication other than the configured one,
 // Migrate leaves it alone and logs a warning: changing replication needs
 // ALTER KEYSPACE followed by a full repair, an operator's decision.
@@ -35,9 +41,7 @@ func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Envir
 	if err := createKeyspace(ctx, cluster, env, log); err != nil {
 		return err
 	}
-	ks := *cluster
-	ks.Keyspace = env.Keyspace
-	session, err := gocqlx.WrapSession(ks.CreateSession())
+	session, err := gocqlx.WrapSession(adminCluster(cluster, env, env.Keyspace).CreateSession())
 	if err != nil {
 		return fmt.Errorf("cassandra: migrate keyspace %s: connect: %w", env.Keyspace, err)
 	}
@@ -49,9 +53,7 @@ func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Envir
 }
 
 func createKeyspace(ctx context.Context, cluster *gocql.ClusterConfig, env config.Environment, log *slog.Logger) error {
-	noKeyspace := *cluster
-	noKeyspace.Keyspace = ""
-	session, err := noKeyspace.CreateSession()
+	session, err := adminCluster(cluster, env, "").CreateSession()
 	if err != nil {
 		return fmt.Errorf("cassandra: create keyspace %s: connect: %w", env.Keyspace, err)
 	}
@@ -82,6 +84,14 @@ func createKeyspace(ctx context.Context, cluster *gocql.ClusterConfig, env confi
 			"fix", "ALTER KEYSPACE with the wanted replication, then run a full repair")
 	}
 	return nil
+}
+
+// adminCluster is a copy of cluster for one of Migrate's sessions.
+func adminCluster(cluster *gocql.ClusterConfig, env config.Environment, keyspace string) *gocql.ClusterConfig {
+	c := *cluster
+	c.Keyspace = keyspace
+	c.PoolConfig.HostSelectionPolicy = localPolicy(env.LocalDC)
+	return &c
 }
 
 func replicationMap(r config.Replication) map[string]string {

@@ -1,14 +1,15 @@
 package cassandra
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/stickybucket/stickybucket/config"
 )
 
 // Open connects to the cluster cfg describes and returns a store for the
-// active environment. The caller owns the store and must Close it.
-// Open does not create the schema; run Migrate first.
+// active environment that owns its session: Close closes it. Open does not
+// create the schema; run Migrate first.
 func Open(cfg config.Config) (*Store, error) {
 	env, err := cfg.Active()
 	if err != nil {
@@ -35,10 +36,16 @@ func Open(cfg config.Config) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the session if Open created it; a session passed to NewStore
-// stays the caller's to close.
-func (s *Store) Close() {
+// Close makes later calls fail with ups.ErrClosed and closes the session if
+// Open created it; a session passed to NewStore stays the caller's to
+// close. The store keeps no work of its own in the background: a call in
+// flight ends with its own context.
+func (s *Store) Close(ctx context.Context) error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	if s.ownsSession {
 		s.session.Close()
 	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -13,12 +14,6 @@ import (
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/ups"
 )
-
-// maxBatchRows bounds one unlogged batch. A save rarely carries more than a
-// handful of assignments; larger ones are split so a batch stays under
-// Cassandra's batch_size_fail_threshold (50 KiB by default) even with
-// maximum-length IDs.
-const maxBatchRows = 64
 
 // StoreOptions configures NewStore.
 type StoreOptions struct {
@@ -31,6 +26,11 @@ type StoreOptions struct {
 	// serve reads and acknowledges writes no replica holds.
 	ReadConsistency  gocql.Consistency
 	WriteConsistency gocql.Consistency
+	// SerialConsistency is the Paxos consistency of SaveFirst: SERIAL (the
+	// zero value's default) makes servers in every datacenter agree on the
+	// first writer; LOCAL_SERIAL only those of one datacenter, for less
+	// latency.
+	SerialConsistency gocql.SerialConsistency
 	// Now stamps decided_at and converts TTLs to expiry times; nil means
 	// time.Now.
 	Now func() time.Time
@@ -41,15 +41,24 @@ type StoreOptions struct {
 type Store struct {
 	session     *gocql.Session
 	ownsSession bool
+	closed      atomic.Bool
 	stmts       statements
 	opts        StoreOptions
 }
 
-var _ ups.Service = (*Store)(nil)
+var (
+	_ ups.Service            = (*Store)(nil)
+	_ ups.ScopedLookuper     = (*Store)(nil)
+	_ ups.AssignmentLookuper = (*Store)(nil)
+	_ ups.Deleter            = (*Store)(nil)
+	_ ups.FirstWriter        = (*Store)(nil)
+	_ ups.Closer             = (*Store)(nil)
+)
 
 // NewStore returns a store on an open session. The session may have any
 // keyspace or none: statements name opts.Keyspace explicitly, so one session
-// can serve stores of several environments.
+// can serve stores of several environments. The session stays the
+// caller's: Close does not close it.
 func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	if session == nil {
 		return nil, errors.New("cassandra: new store: session is nil")
@@ -66,6 +75,9 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	if opts.WriteConsistency == 0 {
 		opts.WriteConsistency = gocql.LocalQuorum
 	}
+	if opts.SerialConsistency == 0 {
+		opts.SerialConsistency = gocql.Serial
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -76,28 +88,64 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	return &Store{session: session, stmts: stmts, opts: opts}, nil
 }
 
+// check rejects calls after Close and user IDs no partition can be keyed by.
+func (s *Store) check(op, userID string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("cassandra: %s user %q: %w", op, userID, ups.ErrClosed)
+	}
+	if err := ups.ValidateUserID(userID); err != nil {
+		return fmt.Errorf("cassandra: %s: %w", op, err)
+	}
+	return nil
+}
+
 // Lookup reads the user's partition. Expired rows are already gone: the
 // TTL is enforced by Cassandra, not by the store.
 func (s *Store) Lookup(ctx context.Context, userID string) (ups.Profile, error) {
-	if err := ups.ValidateUserID(userID); err != nil {
-		return ups.Profile{}, fmt.Errorf("cassandra: lookup: %w", err)
+	if err := s.check("lookup", userID); err != nil {
+		return ups.Profile{}, err
 	}
 	return s.read(ctx, s.session.Query(s.stmts.lookup, userID), userID)
 }
-
-var _ ups.ScopedLookuper = (*Store)(nil)
 
 // LookupExperiments reads only the rows of experimentIDs: still one
 // single-partition query, but it ships a decision's one or two rows rather
 // than every assignment a long-lived user has.
 func (s *Store) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (ups.Profile, error) {
-	if err := ups.ValidateUserID(userID); err != nil {
-		return ups.Profile{}, fmt.Errorf("cassandra: lookup: %w", err)
+	if err := s.check("lookup", userID); err != nil {
+		return ups.Profile{}, err
 	}
 	if len(experimentIDs) == 0 {
 		return ups.NewProfile(userID), nil
 	}
 	return s.read(ctx, s.session.Query(s.stmts.lookupIn, userID, experimentIDs), userID)
+}
+
+// LookupAssignment reads the one row of experimentID.
+func (s *Store) LookupAssignment(ctx context.Context, userID, experimentID string) (ups.Assignment, bool, error) {
+	if err := s.check("lookup", userID); err != nil {
+		return ups.Assignment{}, false, err
+	}
+	now := s.opts.Now()
+	var (
+		a   ups.Assignment
+		ttl int
+	)
+	err := s.session.Query(s.stmts.lookupOne, userID, experimentID).
+		WithContext(ctx).
+		Consistency(s.opts.ReadConsistency).
+		Idempotent(true).
+		Scan(&a.VariationID, &a.DecidedAt, &ttl)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return ups.Assignment{}, false, nil
+	}
+	if err != nil {
+		return ups.Assignment{}, false, storeError(err, "cassandra: lookup user %q experiment %q", userID, experimentID)
+	}
+	if ttl > 0 {
+		a.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
+	}
+	return a, true, nil
 }
 
 func (s *Store) read(ctx context.Context, q *gocql.Query, userID string) (ups.Profile, error) {
@@ -121,69 +169,85 @@ func (s *Store) read(ctx context.Context, q *gocql.Query, userID string) (ups.Pr
 		decidedAt, ttl = time.Time{}, 0
 	}
 	if err := iter.Close(); err != nil {
-		return ups.Profile{}, fmt.Errorf("cassandra: lookup user %q: %w", userID, err)
+		return ups.Profile{}, storeError(err, "cassandra: lookup user %q", userID)
 	}
 	return p, nil
 }
 
 // Save upserts each assignment as its own row with the TTL its experiment's
-// retention gives. Several assignments go in one unlogged batch: they share
-// the partition, so the batch is applied as one mutation on each replica
-// without the batchlog's extra round trip.
+// retention gives, all in one unlogged batch: the rows share the partition,
+// so the batch is one mutation on each replica, applied whole or not at
+// all, without the batchlog's extra round trip. Single-partition batches
+// are exempt from batch_size_fail_threshold (Cassandra 3.6+), and
+// ups.MaxAssignments bounds their size.
+//
+// The whole save carries one client-side write timestamp, so when gocql
+// retries it on another replica the retry writes the very same cells
+// instead of newer ones.
 func (s *Store) Save(ctx context.Context, p ups.Profile) error {
+	if err := s.check("save", p.UserID); err != nil {
+		return err
+	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("cassandra: save: %w", err)
 	}
 	if p.Empty() {
 		return nil
 	}
-	now := s.opts.Now().UTC().Truncate(time.Millisecond) // timestamp precision
+	now := s.opts.Now()
+	ts := now.UnixMicro()
 	expIDs := slices.Sorted(maps.Keys(p.Assignments))
 	if len(expIDs) == 1 {
-		args := s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now)
-		err := s.session.Query(s.stmts.insert, args...).
+		err := s.session.Query(s.stmts.insert, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now)...).
 			WithContext(ctx).
 			Consistency(s.opts.WriteConsistency).
+			WithTimestamp(ts).
 			Idempotent(true).
 			Exec()
 		if err != nil {
-			return fmt.Errorf("cassandra: save user %q experiment %q: %w", p.UserID, expIDs[0], err)
+			return storeError(err, "cassandra: save user %q experiment %q", p.UserID, expIDs[0])
 		}
 		return nil
 	}
-	for chunk := range slices.Chunk(expIDs, maxBatchRows) {
-		b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
-		b.SetConsistency(s.opts.WriteConsistency)
-		for _, expID := range chunk {
-			b.Entries = append(b.Entries, gocql.BatchEntry{
-				Stmt:       s.stmts.insert,
-				Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now),
-				Idempotent: true, // all values are bound, so a retry writes the same cells
-			})
-		}
-		if err := s.session.ExecuteBatch(b); err != nil {
-			return fmt.Errorf("cassandra: save user %q (%d assignments): %w", p.UserID, len(chunk), err)
-		}
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).WithTimestamp(ts)
+	b.SetConsistency(s.opts.WriteConsistency)
+	for _, expID := range expIDs {
+		b.Entries = append(b.Entries, gocql.BatchEntry{
+			Stmt:       s.stmts.insert,
+			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now),
+			Idempotent: true, // every value and the timestamp are fixed: a retry writes the same cells
+		})
+	}
+	if err := s.session.ExecuteBatch(b); err != nil {
+		return storeError(err, "cassandra: save user %q (%d assignments)", p.UserID, len(expIDs))
 	}
 	return nil
 }
 
+// insertArgs binds one row: decided_at is the assignment's own decision
+// time when it carries one (a refreshed assignment keeps it), else now,
+// truncated to the millisecond precision of the timestamp type.
 func (s *Store) insertArgs(userID, expID string, a ups.Assignment, now time.Time) []any {
-	return []any{userID, expID, a.VariationID, now, ups.TTLSeconds(s.opts.Retention.For(expID))}
+	decided := a.DecidedAt
+	if decided.IsZero() {
+		decided = now
+	}
+	return []any{userID, expID, a.VariationID, decided.UTC().Truncate(time.Millisecond), ups.TTLSeconds(s.opts.Retention.For(expID))}
 }
 
 // Delete erases every assignment of a user with one partition tombstone.
 func (s *Store) Delete(ctx context.Context, userID string) error {
-	if err := ups.ValidateUserID(userID); err != nil {
-		return fmt.Errorf("cassandra: delete: %w", err)
+	if err := s.check("delete", userID); err != nil {
+		return err
 	}
 	err := s.session.Query(s.stmts.delete, userID).
 		WithContext(ctx).
 		Consistency(s.opts.WriteConsistency).
+		WithTimestamp(s.opts.Now().UnixMicro()).
 		Idempotent(true).
 		Exec()
 	if err != nil {
-		return fmt.Errorf("cassandra: delete user %q: %w", userID, err)
+		return storeError(err, "cassandra: delete user %q", userID)
 	}
 	return nil
 }

@@ -14,12 +14,18 @@ const assignmentsTable = "assignments"
 // statements are the store's CQL, built once per store from table metadata
 // so no call ever assembles CQL from input. Every value is a bind marker.
 type statements struct {
-	lookup, lookupIn, insert, delete string
+	// lookup reads a whole partition, lookupIn some of its rows, lookupOne
+	// one row.
+	lookup, lookupIn, lookupOne string
+	// insert upserts a row; insertNew writes it only if it does not exist
+	// (a lightweight transaction).
+	insert, insertNew string
+	delete            string
 }
 
-// Column order of the insert statement's bind markers; insertArgs relies on
-// it and newStatements checks it, so a change in gocqlx's rendering fails at
-// construction instead of binding values to the wrong columns.
+// Column order of the insert statements' bind markers; insertArgs relies
+// on it and newStatements checks it, so a change in gocqlx's rendering
+// fails at construction instead of binding values to the wrong columns.
 var insertNames = []string{"user_id", "experiment_id", "variation_id", "decided_at", "ttl"}
 
 func newStatements(keyspace string) (statements, error) {
@@ -29,13 +35,23 @@ func newStatements(keyspace string) (statements, error) {
 		PartKey: []string{"user_id"},
 		SortKey: []string{"experiment_id"},
 	})
-	lookup, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", qb.As("TTL(variation_id)", "ttl")).ToCql()
-	lookupIn, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", qb.As("TTL(variation_id)", "ttl")).
+	ttl := qb.As("TTL(variation_id)", "ttl")
+	lookup, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", ttl).ToCql()
+	lookupIn, _ := t.SelectBuilder("experiment_id", "variation_id", "decided_at", ttl).
 		Where(qb.In("experiment_id")).ToCql()
+	lookupOne, _ := t.SelectBuilder("variation_id", "decided_at", ttl).
+		Where(qb.Eq("experiment_id")).ToCql()
 	insert, names := t.InsertBuilder().TTLNamed("ttl").ToCql()
 	if !slices.Equal(names, insertNames) {
 		return statements{}, fmt.Errorf("insert statement binds %v, want %v", names, insertNames)
 	}
+	insertNew, names := t.InsertBuilder().Unique().TTLNamed("ttl").ToCql()
+	if !slices.Equal(names, insertNames) {
+		return statements{}, fmt.Errorf("conditional insert statement binds %v, want %v", names, insertNames)
+	}
 	del, _ := qb.Delete(t.Name()).Where(qb.Eq("user_id")).ToCql()
-	return statements{lookup: lookup, lookupIn: lookupIn, insert: insert, delete: del}, nil
+	return statements{
+		lookup: lookup, lookupIn: lookupIn, lookupOne: lookupOne,
+		insert: insert, insertNew: insertNew, delete: del,
+	}, nil
 }

@@ -12,7 +12,9 @@ func TestStatements(t *testing.T) {
 	tests := []struct{ name, got, want string }{
 		{"lookup", s.lookup, "SELECT experiment_id,variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? "},
 		{"lookupIn", s.lookupIn, "SELECT experiment_id,variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? AND experiment_id IN ? "},
+		{"lookupOne", s.lookupOne, "SELECT variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? AND experiment_id=? "},
 		{"insert", s.insert, "INSERT INTO sb_prod.assignments (user_id,experiment_id,variation_id,decided_at) VALUES (?,?,?,?) USING TTL ? "},
+		{"insertNew", s.insertNew, "INSERT INTO sb_prod.assignments (user_id,experiment_id,variation_id,decided_at) VALUES (?,?,?,?) IF NOT EXISTS USING TTL ? "},
 		{"delete", s.delete, "DELETE FROM sb_prod.assignments WHERE user_id=? "},
 	}
 	for _, tt := range tests {

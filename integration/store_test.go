@@ -139,12 +139,12 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLargeSaveIsBatchedInChunks(t *testing.T) {
+func TestLargeSave(t *testing.T) {
 	ctx := context.Background()
 	ks := keyspace(t, "large")
 	s := newStore(t, env(t, ks, time.Hour, nil))
 	p := ups.NewProfile("user-large")
-	for i := range 150 { // more than one batch
+	for i := range 150 {
 		p.Set(fmt.Sprintf("exp-%03d", i), fmt.Sprintf("var-%03d", i))
 	}
 	if err := s.Save(ctx, p); err != nil {
@@ -407,6 +407,9 @@ func TestSurvivesRestart(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `cassandra: lookup user "user-restart"`) {
 		t.Errorf("error while down does not name the operation and user: %v", err)
+	}
+	if !ups.Unavailable(err) {
+		t.Errorf("error while down is not classified as unavailable (ups.Unavailable): %v", err)
 	}
 	short, cancel = context.WithTimeout(ctx, 5*time.Second)
 	err = s.Save(short, p)

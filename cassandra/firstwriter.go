@@ -1,0 +1,128 @@
+package cassandra
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/stickybucket/stickybucket/ups"
+)
+
+// SaveFirst writes each assignment of p only if the user has no live row
+// for that experiment, with a lightweight transaction (INSERT … IF NOT
+// EXISTS, Paxos at StoreOptions.SerialConsistency): when servers in two
+// regions decide one new user at the same moment, exactly one write wins
+// and both learn which. It returns the rows that were already there,
+// keyed by experiment ID; their ExpiresAt is unknown (zero), since a
+// transaction's answer carries no TTL.
+//
+// The assignments go in one conditional batch, which Cassandra applies
+// whole or not at all: when any row exists, nothing is written and the
+// existing rows come back. SaveFirst then drops those experiments and
+// tries the rest again, so it takes one Paxos round when nobody raced and
+// at most one more per experiment that lost.
+//
+// A conditional write costs a Paxos round (four round trips to a quorum of
+// replicas instead of one), and mixing it with plain upserts of the same
+// rows voids its guarantee for those rows: use it for first assignments,
+// and Save for refreshes and re-assignments.
+func (s *Store) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
+	if err := s.check("save", p.UserID); err != nil {
+		return ups.Profile{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return ups.Profile{}, fmt.Errorf("cassandra: save: %w", err)
+	}
+	won := ups.NewProfile(p.UserID)
+	todo := slices.Sorted(maps.Keys(p.Assignments))
+	now := s.opts.Now()
+	for len(todo) > 0 {
+		existing, err := s.insertNew(ctx, p, todo, now)
+		if err != nil {
+			return won, storeError(err, "cassandra: save first user %q (%d assignments)", p.UserID, len(todo))
+		}
+		if len(existing) == 0 {
+			return won, nil // applied
+		}
+		before := len(todo)
+		todo = slices.DeleteFunc(todo, func(expID string) bool {
+			a, ok := existing[expID]
+			if ok {
+				won.Assignments[expID] = a
+			}
+			return ok
+		})
+		if len(todo) == before {
+			return won, fmt.Errorf("cassandra: save first user %q: the transaction was not applied but named no existing row among %v", p.UserID, todo)
+		}
+	}
+	return won, nil
+}
+
+// insertNew runs one conditional insert of the experiments expIDs and
+// returns nil when it was applied, else the rows that stopped it.
+func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, now time.Time) (map[string]ups.Assignment, error) {
+	if len(expIDs) == 1 {
+		row := map[string]any{}
+		applied, err := s.session.Query(s.stmts.insertNew, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now)...).
+			WithContext(ctx).
+			Consistency(s.opts.WriteConsistency).
+			SerialConsistency(s.opts.SerialConsistency).
+			// A retry may find this very write and report it as the
+			// existing row: the caller then serves the same variation.
+			Idempotent(true).
+			MapScanCAS(row)
+		if err != nil || applied {
+			return nil, err
+		}
+		existing := map[string]ups.Assignment{}
+		addExisting(existing, row)
+		return existing, nil
+	}
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).SerialConsistency(s.opts.SerialConsistency)
+	b.SetConsistency(s.opts.WriteConsistency)
+	for _, expID := range expIDs {
+		b.Entries = append(b.Entries, gocql.BatchEntry{
+			Stmt:       s.stmts.insertNew,
+			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now),
+			Idempotent: true,
+		})
+	}
+	row := map[string]any{}
+	applied, iter, err := s.session.MapExecuteBatchCAS(b, row)
+	if err != nil {
+		return nil, err
+	}
+	existing := map[string]ups.Assignment{}
+	if !applied {
+		addExisting(existing, row)
+		for {
+			next := map[string]any{}
+			if !iter.MapScan(next) {
+				break
+			}
+			addExisting(existing, next)
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return nil, err
+	}
+	return existing, nil
+}
+
+// addExisting records one row of a transaction's answer, which carries
+// the existing row's columns as SELECT * would.
+func addExisting(into map[string]ups.Assignment, row map[string]any) {
+	expID, _ := row["experiment_id"].(string)
+	varID, _ := row["variation_id"].(string)
+	if expID == "" || varID == "" {
+		return
+	}
+	a := ups.Assignment{VariationID: varID}
+	a.DecidedAt, _ = row["decided_at"].(time.Time)
+	into[expID] = a
+}
