@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stickybucket/stickybucket/ups"
 )
@@ -28,26 +29,94 @@ type User struct {
 	Attributes map[string]any
 }
 
-// Config configures a Client.
+// Config configures a Client. Only Datafile is required; the zero value of
+// every other field keeps the Optimizely SDKs' behaviour.
 type Config struct {
 	// Datafile is required.
 	Datafile *Datafile
 	// Profiles keeps assignments sticky. Nil: every decision re-buckets.
 	Profiles ups.Service
+
+	// StoreBudget bounds the time one decision spends in the profile store
+	// (lookup and save together). Past it the decision is made as if the
+	// user had no profile, and the error says so (context.DeadlineExceeded
+	// under ErrProfileStore). Zero: only the caller's context bounds it.
+	StoreBudget time.Duration
+	// RefreshAfter makes stickiness slide: when a decision serves a saved
+	// assignment that expires within RefreshAfter, it saves it again
+	// (keeping its DecidedAt), so an active user keeps the variation for
+	// the store's retention after the last decision rather than the first.
+	// Each assignment is rewritten at most once per (retention −
+	// RefreshAfter). Zero: never refreshed.
+	RefreshAfter time.Duration
+	// Resets re-randomise experiments without a scan of the store, keyed
+	// by experiment ID: a saved assignment decided at or before the reset
+	// time counts as absent.
+	Resets map[string]Reset
+	// FirstWriterWins writes a user's first assignment in an experiment
+	// only if no other server wrote one first (Profiles must implement
+	// ups.FirstWriter, e.g. Cassandra's lightweight transactions); the
+	// loser serves the stored winner. Refreshes and replacements remain
+	// plain saves.
+	FirstWriterWins bool
+	// Now is the clock for RefreshAfter; nil means time.Now.
+	Now func() time.Time
+}
+
+// Reset re-randomises one experiment.
+type Reset struct {
+	// Before: assignments decided at or before this time (or at an unknown
+	// time) are ignored, and the user is bucketed again by the current
+	// datafile and the new assignment replaces the old one. Bucketing is
+	// deterministic: users land where the experiment's traffic allocation
+	// puts them now, so a reset re-shuffles users after a change of
+	// allocation, not among unchanged variations.
+	Before time.Time
+	// ExcludePrevious leaves users assigned before the reset out of the
+	// experiment instead (no variation, nothing written), as GrowthBook's
+	// minBucketVersion does; their old assignment is kept until it expires.
+	ExcludePrevious bool
 }
 
 // Client makes decisions on one datafile. It is safe for concurrent use.
 type Client struct {
-	df       *Datafile
-	profiles ups.Service
+	df              *Datafile
+	profiles        ups.Service
+	budget          time.Duration
+	refreshAfter    time.Duration
+	resets          map[string]Reset
+	firstWriterWins bool
+	now             func() time.Time
 }
 
-// NewClient returns a client for cfg, or an error if it has no datafile.
+// NewClient returns a client for cfg, or an error if cfg is incomplete or
+// inconsistent.
 func NewClient(cfg Config) (*Client, error) {
 	if cfg.Datafile == nil {
 		return nil, errors.New("decision: new client: no datafile")
 	}
-	return &Client{df: cfg.Datafile, profiles: cfg.Profiles}, nil
+	if cfg.StoreBudget < 0 || cfg.RefreshAfter < 0 {
+		return nil, fmt.Errorf("decision: new client: negative StoreBudget (%s) or RefreshAfter (%s)", cfg.StoreBudget, cfg.RefreshAfter)
+	}
+	if cfg.FirstWriterWins {
+		if _, ok := cfg.Profiles.(ups.FirstWriter); !ok {
+			return nil, fmt.Errorf("decision: new client: FirstWriterWins needs a profile store that implements ups.FirstWriter; %T does not", cfg.Profiles)
+		}
+	}
+	for id, r := range cfg.Resets {
+		if r.Before.IsZero() {
+			return nil, fmt.Errorf("decision: new client: reset of experiment %q has no time", id)
+		}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{
+		df: cfg.Datafile, profiles: cfg.Profiles,
+		budget: cfg.StoreBudget, refreshAfter: cfg.RefreshAfter,
+		resets: cfg.Resets, firstWriterWins: cfg.FirstWriterWins, now: now,
+	}, nil
 }
 
 // Datafile returns the client's datafile.
@@ -95,13 +164,19 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 	}
 	cl := c.newCall(ctx, &u, o, &rs)
 	cl.scope = e.scope
-	d := ExperimentDecision{ExperimentKey: e.key, ExperimentID: e.id}
-	if v := cl.decideExperiment(e, &rs); v != nil {
-		d.VariationKey, d.VariationID = v.key, v.id
+	var d ExperimentDecision
+	for attempt := 0; ; attempt++ {
+		d = ExperimentDecision{ExperimentKey: e.key, ExperimentID: e.id}
+		if v := cl.decideExperiment(e, &rs); v != nil {
+			d.VariationKey, d.VariationID = v.key, v.id
+		}
+		lost, err := cl.finish(&rs)
+		if !lost || attempt > 0 {
+			d.Reasons = rs.list
+			return d, err
+		}
+		rs = lostRace(o, cl.userID)
 	}
-	err := cl.finish(&rs)
-	d.Reasons = rs.list
-	return d, err
 }
 
 // Decide decides the flag flagKey for u. An unknown key gives a disabled
@@ -116,10 +191,25 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 	rs := reasons{on: o.includeReasons}
 	cl := c.newCall(ctx, &u, o, &rs)
 	cl.scope = f.experimentIDs
-	d := cl.decideFlag(f, &rs)
-	err := cl.finish(&rs)
-	d.Reasons = rs.list
-	return d, err
+	for attempt := 0; ; attempt++ {
+		d := cl.decideFlag(f, &rs)
+		lost, err := cl.finish(&rs)
+		if !lost || attempt > 0 {
+			d.Reasons = rs.list
+			return d, err
+		}
+		rs = lostRace(o, cl.userID)
+	}
+}
+
+// lostRace starts the reasons of a decision made again because another
+// server assigned the user first (FirstWriterWins).
+func lostRace(o options, userID string) reasons {
+	rs := reasons{on: o.includeReasons}
+	if rs.on {
+		rs.infof("Another server assigned user %q first; serving its assignment.", userID)
+	}
+	return rs
 }
 
 // DecideForKeys decides the flags keys for u with one profile lookup and at
@@ -150,42 +240,53 @@ func (c *Client) DecideAll(ctx context.Context, u User, opts ...Option) (map[str
 // decideFlags decides flags[i] (nil for an unknown key) under keys[i],
 // reading the profile entries in scope (nil: all of them).
 func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags []*flag, scope []string, o options) (map[string]FlagDecision, error) {
-	out := make(map[string]FlagDecision, len(keys))
 	setup := reasons{on: o.includeReasons} // about the call itself, given to every decision
 	cl := c.newCall(ctx, &u, o, &setup)
 	cl.scope = scope
-	// saving lists the flags whose decisions made assignments, so a failed
-	// save is reported on exactly those.
-	var saving []string
-	for i, key := range keys {
-		if _, done := out[key]; done {
-			continue
-		}
-		f := flags[i]
-		if f == nil {
-			out[key] = unknownFlag(key)
-			continue
-		}
-		rs := reasons{on: o.includeReasons}
-		if len(setup.list) > 0 {
-			rs.list = append(rs.list, setup.list...)
-		}
-		before := len(cl.pending.Assignments)
-		d := cl.decideFlag(f, &rs)
-		if len(cl.pending.Assignments) != before {
-			saving = append(saving, key)
-		}
-		d.Reasons = rs.list
-		out[key] = d
-	}
-	var failed reasons
-	err := cl.finish(&failed)
-	if len(failed.list) > 0 {
-		for _, key := range saving {
-			d := out[key]
-			d.Reasons = append(d.Reasons, failed.list...)
+	var (
+		out map[string]FlagDecision
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		out = make(map[string]FlagDecision, len(keys))
+		// saving lists the flags whose decisions made assignments, so a
+		// failed save is reported on exactly those.
+		var saving []string
+		for i, key := range keys {
+			if _, done := out[key]; done {
+				continue
+			}
+			f := flags[i]
+			if f == nil {
+				out[key] = unknownFlag(key)
+				continue
+			}
+			rs := reasons{on: o.includeReasons}
+			if len(setup.list) > 0 {
+				rs.list = append(rs.list, setup.list...)
+			}
+			before := len(cl.fresh.Assignments) + len(cl.rewrite.Assignments)
+			d := cl.decideFlag(f, &rs)
+			if len(cl.fresh.Assignments)+len(cl.rewrite.Assignments) != before {
+				saving = append(saving, key)
+			}
+			d.Reasons = rs.list
 			out[key] = d
 		}
+		var failed reasons
+		var lost bool
+		lost, err = cl.finish(&failed)
+		if len(failed.list) > 0 {
+			for _, key := range saving {
+				d := out[key]
+				d.Reasons = append(d.Reasons, failed.list...)
+				out[key] = d
+			}
+		}
+		if !lost || attempt > 0 {
+			break
+		}
+		setup = lostRace(o, cl.userID)
 	}
 	if o.enabledOnly {
 		for key, d := range out {

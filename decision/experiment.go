@@ -3,6 +3,7 @@ package decision
 import (
 	"bytes"
 	"encoding/json"
+	"time"
 )
 
 // variation is one arm of an experiment or rollout rule.
@@ -112,7 +113,12 @@ func experimentAudience(r *rawExperiment, path string, auds map[string]*audience
 //     the experiment; a saved ID that no longer exists is re-bucketed and
 //     overwritten below.
 //  4. audiences, 5. the mutual-exclusion group, 6. bucketing.
-//  7. a bucketed variation is recorded for the call's one save.
+//  7. a bucketed variation is recorded for the call's save.
+//
+// The client's Resets make a saved assignment decided at or before the
+// reset time count as absent (bucketed again and replaced), or exclude the
+// user from the experiment; RefreshAfter re-saves a served assignment
+// that is about to expire.
 //
 // It returns nil when the user gets no variation.
 func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
@@ -134,16 +140,28 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 		}
 	}
 	sticky := cl.profileReady(rs)
+	replaces := false
 	if sticky {
-		if id, ok := cl.savedVariation(e.id); ok {
-			if v := e.byID[id]; v != nil {
+		if a, ok := cl.savedAssignment(e.id); ok {
+			replaces = true
+			if r, reset := cl.client.resets[e.id]; reset && !a.DecidedAt.After(r.Before) {
+				if r.ExcludePrevious {
+					if rs.on {
+						rs.infof("User %q was assigned to experiment %q before its reset at %s and is excluded from it.", cl.userID, e.key, r.Before.UTC().Format(time.RFC3339))
+					}
+					return nil
+				}
+				if rs.on {
+					rs.infof("User %q was assigned to experiment %q before its reset at %s; bucketing again.", cl.userID, e.key, r.Before.UTC().Format(time.RFC3339))
+				}
+			} else if v := e.byID[a.VariationID]; v != nil {
 				if rs.on {
 					rs.infof("User %q was previously bucketed into variation %q of experiment %q.", cl.userID, v.key, e.key)
 				}
+				cl.refresh(e.id, a, rs)
 				return v
-			}
-			if rs.on {
-				rs.infof("User %q was previously bucketed into variation ID %q of experiment %q, which no longer exists; bucketing again.", cl.userID, id, e.key)
+			} else if rs.on {
+				rs.infof("User %q was previously bucketed into variation ID %q of experiment %q, which no longer exists; bucketing again.", cl.userID, a.VariationID, e.key)
 			}
 		}
 	}
@@ -152,7 +170,7 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	}
 	v := cl.bucketExperiment(e, rs)
 	if v != nil && sticky {
-		cl.record(e.id, v.id)
+		cl.record(e.id, v.id, replaces)
 	}
 	return v
 }

@@ -19,6 +19,11 @@ const (
 	// led to it. Without it only problems (unknown flag, failing profile
 	// store) are reported, so the common path builds no strings.
 	IncludeReasons Option = "INCLUDE_REASONS"
+	// PeekUserProfileService reads the profile and serves a saved
+	// assignment as usual, but writes nothing: a user without one is
+	// bucketed and told the variation without being enrolled, and nothing
+	// is refreshed. Not an Optimizely option; an SDK ignores it.
+	PeekUserProfileService Option = "PEEK_USER_PROFILE_SERVICE"
 	// ExcludeVariables leaves FlagDecision.Variables nil.
 	ExcludeVariables Option = "EXCLUDE_VARIABLES"
 	// DisableDecisionEvent is accepted for compatibility. This package sends
@@ -30,7 +35,7 @@ const (
 // one of the decide options.
 func ParseOption(s string) (Option, error) {
 	switch o := Option(s); o {
-	case IgnoreUserProfileService, EnabledFlagsOnly, IncludeReasons, ExcludeVariables, DisableDecisionEvent:
+	case IgnoreUserProfileService, PeekUserProfileService, EnabledFlagsOnly, IncludeReasons, ExcludeVariables, DisableDecisionEvent:
 		return o, nil
 	}
 	return "", fmt.Errorf("decision: unknown decide option %q", s)
@@ -39,6 +44,7 @@ func ParseOption(s string) (Option, error) {
 // options is the parsed form of a call's []Option.
 type options struct {
 	ignoreProfiles   bool
+	peek             bool
 	enabledOnly      bool
 	includeReasons   bool
 	excludeVariables bool
@@ -53,6 +59,8 @@ func parseOptions(opts []Option) options {
 		switch opt {
 		case IgnoreUserProfileService:
 			o.ignoreProfiles = true
+		case PeekUserProfileService:
+			o.peek = true
 		case EnabledFlagsOnly:
 			o.enabledOnly = true
 		case IncludeReasons:

@@ -3,15 +3,17 @@ package decision
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/stickybucket/stickybucket/ups"
 )
 
 // call is the state of one public Decide* call: the user, the options, and
 // the profile, looked up at most once and only when an experiment decision
-// needs it, with the assignments to save at the end in one Save.
+// needs it, with the assignments to write at the end.
 type call struct {
-	ctx context.Context
+	ctx    context.Context
+	client *Client
 	// userID and attrs are copied out of the User rather than pointed to:
 	// the store interface makes escape analysis treat everything the call
 	// points to as escaping, and a pointer to the caller's User would move
@@ -26,21 +28,35 @@ type call struct {
 	// keyed by (then idProblem says why).
 	store     ups.Service
 	idProblem error
+	// storeCtx bounds every store call of this decision by the client's
+	// StoreBudget; cancel releases its timer.
+	storeCtx context.Context
+	cancel   context.CancelFunc
 
 	// scope lists the experiment IDs the call can decide, so a store that
 	// implements ups.ScopedLookuper reads only those; nil means all.
 	scope []string
 
 	looked    bool
-	saved     ups.Profile
 	lookupErr error
-	// pending holds only the assignments this call made, so the save is
-	// an upsert of what changed, never a rewrite of the whole profile.
-	pending ups.Profile
+	// saved is the profile read; when the call can decide one experiment
+	// only and the store reads single assignments, one and oneOK hold it
+	// instead and saved stays empty.
+	saved  ups.Profile
+	one    ups.Assignment
+	oneOK  bool
+	single bool
+
+	// fresh holds the assignments this call made for experiments the user
+	// had none in: under FirstWriterWins they are written with SaveFirst.
+	// rewrite holds re-saves: refreshed assignments (DecidedAt kept) and
+	// replacements of ones that were reset or whose variation is gone.
+	// Both are upserts of what changed, never a rewrite of the profile.
+	fresh, rewrite ups.Profile
 }
 
 func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) call {
-	cl := call{ctx: ctx, userID: u.ID, attrs: u.Attributes, opts: o}
+	cl := call{ctx: ctx, client: c, userID: u.ID, attrs: u.Attributes, opts: o}
 	id, ok := bucketingID(u)
 	if !ok && rs.on {
 		rs.infof("Attribute %q is not a string; bucketing by user ID.", bucketingIDAttribute)
@@ -60,6 +76,18 @@ func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) c
 	return cl
 }
 
+// storeContext is the context of the call's store operations: the caller's,
+// bounded by the client's StoreBudget from the first store call on.
+func (cl *call) storeContext() context.Context {
+	if cl.storeCtx == nil {
+		cl.storeCtx = cl.ctx
+		if b := cl.client.budget; b > 0 {
+			cl.storeCtx, cl.cancel = context.WithTimeout(cl.ctx, b)
+		}
+	}
+	return cl.storeCtx
+}
+
 // profileReady reports whether the experiment decision may use (and write)
 // the profile, looking it up on first use. A failed lookup makes the call
 // decide as if there were no profile and save nothing: writing blind could
@@ -74,20 +102,7 @@ func (cl *call) profileReady(rs *reasons) bool {
 	}
 	if !cl.looked {
 		cl.looked = true
-		var (
-			p   ups.Profile
-			err error
-		)
-		if sl, ok := cl.store.(ups.ScopedLookuper); ok && cl.scope != nil {
-			p, err = sl.LookupExperiments(cl.ctx, cl.userID, cl.scope)
-		} else {
-			p, err = cl.store.Lookup(cl.ctx, cl.userID)
-		}
-		if err != nil {
-			cl.lookupErr = err
-		} else {
-			cl.saved = p
-		}
+		cl.lookup()
 	}
 	if cl.lookupErr != nil {
 		rs.problem(fmt.Sprintf("User profile lookup failed (%v); deciding without saved assignments.", cl.lookupErr))
@@ -96,33 +111,169 @@ func (cl *call) profileReady(rs *reasons) bool {
 	return true
 }
 
-// savedVariation returns the variation ID the profile holds for expID,
-// including assignments made earlier in this call.
-func (cl *call) savedVariation(expID string) (string, bool) {
-	if id, ok := cl.pending.Variation(expID); ok {
-		return id, true
+// lookup reads what the call can need, in the cheapest way the store
+// offers: one assignment, some, or the whole profile.
+func (cl *call) lookup() {
+	ctx := cl.storeContext()
+	if al, ok := cl.store.(ups.AssignmentLookuper); ok && len(cl.scope) == 1 {
+		cl.single = true
+		cl.one, cl.oneOK, cl.lookupErr = al.LookupAssignment(ctx, cl.userID, cl.scope[0])
+		return
 	}
-	return cl.saved.Variation(expID)
+	var (
+		p   ups.Profile
+		err error
+	)
+	if sl, ok := cl.store.(ups.ScopedLookuper); ok && cl.scope != nil {
+		p, err = sl.LookupExperiments(ctx, cl.userID, cl.scope)
+	} else {
+		p, err = cl.store.Lookup(ctx, cl.userID)
+	}
+	if err != nil {
+		cl.lookupErr = err
+		return
+	}
+	cl.saved = p
 }
 
-func (cl *call) record(expID, variationID string) {
-	cl.pending.UserID = cl.userID
-	cl.pending.Set(expID, variationID)
+// savedAssignment returns the assignment the user holds in expID: one this
+// call made, else the one read from the store.
+func (cl *call) savedAssignment(expID string) (ups.Assignment, bool) {
+	if a, ok := cl.fresh.Assignments[expID]; ok {
+		return a, true
+	}
+	if a, ok := cl.rewrite.Assignments[expID]; ok {
+		return a, true
+	}
+	if cl.single {
+		if cl.oneOK && cl.scope[0] == expID {
+			return cl.one, true
+		}
+		return ups.Assignment{}, false
+	}
+	a, ok := cl.saved.Assignments[expID]
+	return a, ok && a.VariationID != ""
 }
 
-// finish saves the call's new assignments, if any, and returns the call's
-// store error (lookup or save) wrapped in ErrProfileStore. A failed save is
-// reported in rs.
-func (cl *call) finish(rs *reasons) error {
+// record notes a variation the call bucketed the user into: fresh when the
+// user had no assignment in the experiment, a rewrite when it replaces one.
+func (cl *call) record(expID, variationID string, replaces bool) {
+	if cl.opts.peek {
+		return
+	}
+	if replaces {
+		cl.rewrite.UserID = cl.userID
+		cl.rewrite.Set(expID, variationID)
+		return
+	}
+	cl.fresh.UserID = cl.userID
+	cl.fresh.Set(expID, variationID)
+}
+
+// refresh re-saves a served assignment whose stickiness ends within the
+// client's RefreshAfter, keeping its decision time, so an active user's
+// assignment lives retention past the last use rather than the first.
+func (cl *call) refresh(expID string, a ups.Assignment, rs *reasons) {
+	after := cl.client.refreshAfter
+	if after <= 0 || cl.opts.peek || a.ExpiresAt.IsZero() {
+		return
+	}
+	if left := a.ExpiresAt.Sub(cl.client.now()); left >= after {
+		return
+	}
+	if rs.on {
+		rs.infof("Assignment to experiment ID %q expires at %s, within %s: refreshing it.", expID, a.ExpiresAt.UTC().Format(time.RFC3339), after)
+	}
+	cl.rewrite.UserID = cl.userID
+	if cl.rewrite.Assignments == nil {
+		cl.rewrite.Assignments = map[string]ups.Assignment{}
+	}
+	cl.rewrite.Assignments[expID] = ups.Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt}
+}
+
+// finish writes the call's assignments, if any, and returns the call's
+// store error (lookup or save) wrapped in ErrProfileStore. A failed write
+// is reported in rs.
+//
+// Under FirstWriterWins, fresh assignments go through ups.FirstWriter; lost
+// is true when another writer was first for at least one of them. The
+// winners are then in the call's saved assignments and the fresh ones are
+// dropped, so deciding again serves the winners.
+func (cl *call) finish(rs *reasons) (lost bool, err error) {
 	if cl.lookupErr != nil {
-		return fmt.Errorf("%w: lookup of user %q: %w", ErrProfileStore, cl.userID, cl.lookupErr)
+		cl.release()
+		return false, fmt.Errorf("%w: lookup of user %q: %w", ErrProfileStore, cl.userID, cl.lookupErr)
 	}
-	if cl.pending.Empty() {
-		return nil
+	if cl.fresh.Empty() && cl.rewrite.Empty() {
+		cl.release()
+		return false, nil
 	}
-	if err := cl.store.Save(cl.ctx, cl.pending); err != nil {
+	ctx := cl.storeContext()
+	defer cl.release()
+	fw, firstWins := cl.store.(ups.FirstWriter)
+	firstWins = firstWins && cl.client.firstWriterWins
+	toSave := cl.rewrite
+	if !firstWins {
+		toSave = mergeProfiles(cl.rewrite, cl.fresh)
+	}
+	if !toSave.Empty() {
+		if err := cl.store.Save(ctx, toSave); err != nil {
+			rs.problem(fmt.Sprintf("User profile save failed (%v); this assignment may not be sticky.", err))
+			return false, fmt.Errorf("%w: save of user %q: %w", ErrProfileStore, cl.userID, err)
+		}
+	}
+	cl.rewrite = ups.Profile{}
+	if !firstWins || cl.fresh.Empty() {
+		cl.fresh = ups.Profile{}
+		return false, nil
+	}
+	won, err := fw.SaveFirst(ctx, cl.fresh)
+	if err != nil {
 		rs.problem(fmt.Sprintf("User profile save failed (%v); this assignment may not be sticky.", err))
-		return fmt.Errorf("%w: save of user %q: %w", ErrProfileStore, cl.userID, err)
+		return false, fmt.Errorf("%w: save of user %q: %w", ErrProfileStore, cl.userID, err)
 	}
-	return nil
+	cl.fresh = ups.Profile{}
+	if won.Empty() {
+		return false, nil
+	}
+	cl.adopt(won)
+	return true, nil
+}
+
+// adopt makes the winners of a first-writer race the call's saved
+// assignments.
+func (cl *call) adopt(won ups.Profile) {
+	if cl.single {
+		if a, ok := won.Assignments[cl.scope[0]]; ok {
+			cl.one, cl.oneOK = a, true
+		}
+		return
+	}
+	cl.saved = mergeProfiles(cl.saved, won)
+}
+
+func (cl *call) release() {
+	if cl.cancel != nil {
+		cl.cancel()
+		cl.cancel = nil
+	}
+	cl.storeCtx = nil
+}
+
+// mergeProfiles returns a new profile holding a's assignments and then b's.
+func mergeProfiles(a, b ups.Profile) ups.Profile {
+	if b.Empty() {
+		return a
+	}
+	if a.Empty() {
+		return b
+	}
+	out := ups.Profile{UserID: a.UserID, Assignments: make(map[string]ups.Assignment, len(a.Assignments)+len(b.Assignments))}
+	for id, x := range a.Assignments {
+		out.Assignments[id] = x
+	}
+	for id, x := range b.Assignments {
+		out.Assignments[id] = x
+	}
+	return out
 }

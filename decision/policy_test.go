@@ -1,0 +1,264 @@
+package decision
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stickybucket/stickybucket/ups"
+)
+
+// manualClock is a clock tests move by hand.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// countingSaves wraps a store and counts the writes that reach it.
+type countingSaves struct {
+	ups.Service
+	saves, firsts atomic.Int64
+}
+
+func (s *countingSaves) Save(ctx context.Context, p ups.Profile) error {
+	s.saves.Add(1)
+	return s.Service.Save(ctx, p)
+}
+
+func (s *countingSaves) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
+	s.firsts.Add(1)
+	return s.Service.(ups.FirstWriter).SaveFirst(ctx, p)
+}
+
+func newPolicyStore(t *testing.T, retention time.Duration) (*ups.Memory, *manualClock) {
+	t.Helper()
+	clk := &manualClock{now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
+	m, err := ups.NewMemory(ups.MemoryOptions{Retention: ups.Retention{Default: retention}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, clk
+}
+
+func newPolicyClient(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	cfg.Datafile = loadDatafile(t, "sticky.json")
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRefreshSlidesRetention(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	mem, clk := newPolicyStore(t, 10*day)
+	store := &countingSaves{Service: mem}
+	c := newPolicyClient(t, Config{Profiles: store, RefreshAfter: 3 * day, Now: clk.Now})
+	start := clk.Now()
+	saved := ups.NewProfile("u1")
+	saved.Set("1000", "1002") // variation b, which bucketing would not give
+	if err := mem.Save(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	decideB := func() {
+		t.Helper()
+		d, err := c.DecideExperiment(ctx, usUser, "exp_us")
+		if err != nil || d.VariationKey != "b" {
+			t.Fatalf("DecideExperiment = %+v, %v; want the saved b", d, err)
+		}
+	}
+
+	clk.Advance(6 * day) // 4 days left: not yet
+	decideB()
+	if n := store.saves.Load(); n != 0 {
+		t.Fatalf("%d saves with 4 days of 10 left, want 0", n)
+	}
+	clk.Advance(2 * day) // 2 days left: refresh once
+	for range 100 {
+		decideB()
+	}
+	if n := store.saves.Load(); n != 1 {
+		t.Fatalf("%d saves for 100 decisions within the refresh window, want exactly 1", n)
+	}
+	a, ok, _ := mem.LookupAssignment(ctx, "u1", "1000")
+	if !ok || a.VariationID != "1002" {
+		t.Fatalf("assignment after refresh = %+v, %v", a, ok)
+	}
+	if want := clk.Now().Add(10 * day); !a.ExpiresAt.Equal(want) {
+		t.Errorf("expires at %v after refresh, want %v (retention from the refresh)", a.ExpiresAt, want)
+	}
+	if !a.DecidedAt.Equal(start) {
+		t.Errorf("decided at %v after refresh, want the original %v", a.DecidedAt, start)
+	}
+	// The user keeps the variation 18 days after the first decision,
+	// beyond the 10-day retention.
+	clk.Advance(9 * day)
+	decideB()
+}
+
+func TestResetRebuckets(t *testing.T) {
+	ctx := context.Background()
+	mem, clk := newPolicyStore(t, 0)
+	saved := ups.NewProfile("u1")
+	saved.Set("1000", "1002")
+	if err := mem.Save(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	reset := clk.Now().Add(time.Hour)
+	clk.Advance(2 * time.Hour)
+	c := newPolicyClient(t, Config{Profiles: mem, Resets: map[string]Reset{"1000": {Before: reset}}})
+	for range 2 {
+		d, err := c.DecideExperiment(ctx, usUser, "exp_us", IncludeReasons)
+		if err != nil || d.VariationKey != "a" {
+			t.Fatalf("DecideExperiment = %+v, %v; want a from bucketing, the pre-reset b ignored", d, err)
+		}
+	}
+	a, _, _ := mem.LookupAssignment(ctx, "u1", "1000")
+	if a.VariationID != "1001" || !a.DecidedAt.After(reset) {
+		t.Fatalf("stored %+v, want 1001 decided after the reset", a)
+	}
+}
+
+func TestResetExcludesPrevious(t *testing.T) {
+	ctx := context.Background()
+	mem, clk := newPolicyStore(t, 0)
+	store := &countingSaves{Service: mem}
+	saved := ups.NewProfile("u1")
+	saved.Set("1000", "1002")
+	if err := mem.Save(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	c := newPolicyClient(t, Config{Profiles: store, Resets: map[string]Reset{"1000": {Before: clk.Now(), ExcludePrevious: true}}})
+	d, err := c.DecideExperiment(ctx, usUser, "exp_us")
+	if err != nil || d.VariationKey != "" {
+		t.Fatalf("DecideExperiment = %+v, %v; want no variation for a user assigned before the reset", d, err)
+	}
+	if n := store.saves.Load(); n != 0 {
+		t.Fatalf("%d saves, want none", n)
+	}
+	d, err = c.DecideExperiment(ctx, User{ID: "newcomer", Attributes: usUser.Attributes}, "exp_us")
+	if err != nil || d.VariationKey != "a" {
+		t.Fatalf("newcomer: %+v, %v; want a", d, err)
+	}
+}
+
+func TestPeekNeverWrites(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	mem, clk := newPolicyStore(t, 10*day)
+	store := &countingSaves{Service: mem}
+	c := newPolicyClient(t, Config{Profiles: store, RefreshAfter: 3 * day, Now: clk.Now})
+	d, err := c.DecideExperiment(ctx, usUser, "exp_us", PeekUserProfileService)
+	if err != nil || d.VariationKey != "a" {
+		t.Fatalf("peek at a new user = %+v, %v; want the bucketed a", d, err)
+	}
+	f, err := c.Decide(ctx, usUser, "flag_full", PeekUserProfileService)
+	if err != nil || f.VariationKey == "" {
+		t.Fatalf("peek at a flag = %+v, %v", f, err)
+	}
+	saved := ups.NewProfile("u1")
+	saved.Set("1000", "1002")
+	if err := mem.Save(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(9 * day) // due for a refresh
+	d, err = c.DecideExperiment(ctx, usUser, "exp_us", PeekUserProfileService)
+	if err != nil || d.VariationKey != "b" {
+		t.Fatalf("peek at a saved user = %+v, %v; want the saved b", d, err)
+	}
+	if n := store.saves.Load(); n != 0 {
+		t.Fatalf("peek wrote %d times, want never", n)
+	}
+	if _, err := ParseOption("PEEK_USER_PROFILE_SERVICE"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// staleReads hides what is stored from lookups, as a server that read
+// just before another one wrote the same user sees it.
+type staleReads struct{ *ups.Memory }
+
+func (s staleReads) Lookup(_ context.Context, userID string) (ups.Profile, error) {
+	return ups.NewProfile(userID), nil
+}
+func (s staleReads) LookupAssignment(context.Context, string, string) (ups.Assignment, bool, error) {
+	return ups.Assignment{}, false, nil
+}
+func (s staleReads) LookupExperiments(_ context.Context, userID string, _ []string) (ups.Profile, error) {
+	return ups.NewProfile(userID), nil
+}
+
+func TestFirstWriterWinsServesTheWinner(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	store := &countingSaves{Service: staleReads{mem}}
+	c := newPolicyClient(t, Config{Profiles: store, FirstWriterWins: true})
+	// Another server put u1 in b a moment ago; this one has not seen it.
+	other := ups.NewProfile("u1")
+	other.Set("1000", "1002")
+	other.Set("1700", "1702")
+	if err := mem.Save(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.DecideExperiment(ctx, usUser, "exp_us", IncludeReasons)
+	if err != nil || d.VariationKey != "b" {
+		t.Fatalf("DecideExperiment = %+v, %v; want the winner's b", d, err)
+	}
+	fd, err := c.Decide(ctx, usUser, "flag_full")
+	if err != nil || fd.VariationKey != "off" {
+		t.Fatalf("Decide(flag_full) = %+v, %v; want the winner's variation 1702 (off)", fd, err)
+	}
+	all, err := c.DecideForKeys(ctx, usUser, []string{"flag_full"})
+	if err != nil || all["flag_full"].VariationKey != "off" {
+		t.Fatalf("DecideForKeys = %+v, %v; want the winner's off", all, err)
+	}
+	if n := store.saves.Load(); n != 0 {
+		t.Errorf("%d plain saves, want none: first assignments go through SaveFirst", n)
+	}
+	if a, _, _ := mem.LookupAssignment(ctx, "u1", "1000"); a.VariationID != "1002" {
+		t.Errorf("stored %q, want the first writer's 1002 untouched", a.VariationID)
+	}
+	if _, err := NewClient(Config{Datafile: loadDatafile(t, "sticky.json"), Profiles: newFakeStore(), FirstWriterWins: true}); err == nil {
+		t.Error("FirstWriterWins over a store without SaveFirst: no error")
+	}
+}
+
+// blockingStore answers nothing until the caller's context ends, as a
+// paused Cassandra node does.
+type blockingStore struct{}
+
+func (blockingStore) Lookup(ctx context.Context, _ string) (ups.Profile, error) {
+	<-ctx.Done()
+	return ups.Profile{}, ctx.Err()
+}
+func (blockingStore) Save(ctx context.Context, _ ups.Profile) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestStoreBudgetBoundsTheDecision(t *testing.T) {
+	c := newPolicyClient(t, Config{Profiles: blockingStore{}, StoreBudget: 10 * time.Millisecond})
+	d, err := c.DecideExperiment(context.Background(), usUser, "exp_us")
+	if !errors.Is(err, ErrProfileStore) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrProfileStore wrapping context.DeadlineExceeded", err)
+	}
+	if d.VariationKey != "a" {
+		t.Fatalf("decision = %+v, want a valid decision made without the profile", d)
+	}
+	if !ups.Unavailable(err) {
+		t.Errorf("ups.Unavailable(%v) = false", err)
+	}
+}
