@@ -79,14 +79,14 @@ func (s *warmStore) Save(context.Context, ups.Profile) error             { retur
 func TestDecisionsDoNotAllocate(t *testing.T) {
 	ctx := context.Background()
 	d := loadDatafile(t, "bench/datafile_100_flags.json")
-	bare, err := NewClient(Config{Datafile: d})
+	bare, err := NewClient(Options{Datafile: d})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A store already holding every assignment the users would get, so
 	// nothing is saved in the measured calls.
 	warm := &warmStore{p: ups.NewProfile("bench-user")}
-	sticky, err := NewClient(Config{Datafile: d, Profiles: warm})
+	sticky, err := NewClient(Options{Datafile: d, Profiles: warm})
 	if err != nil {
 		t.Fatal(err)
 	}

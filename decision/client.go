@@ -29,9 +29,10 @@ type User struct {
 	Attributes map[string]any
 }
 
-// Config configures a Client. Only Datafile is required; the zero value of
+// Options configures a Client (named so it cannot be confused with
+// package config, which holds the service's configuration file). Only Datafile is required; the zero value of
 // every other field keeps the Optimizely SDKs' behaviour.
-type Config struct {
+type Options struct {
 	// Datafile is required.
 	Datafile *Datafile
 	// Profiles keeps assignments sticky. Nil: every decision re-buckets.
@@ -91,7 +92,7 @@ type Client struct {
 
 // NewClient returns a client for cfg, or an error if cfg is incomplete or
 // inconsistent.
-func NewClient(cfg Config) (*Client, error) {
+func NewClient(cfg Options) (*Client, error) {
 	if cfg.Datafile == nil {
 		return nil, errors.New("decision: new client: no datafile")
 	}

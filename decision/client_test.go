@@ -14,7 +14,7 @@ import (
 var usUser = User{ID: "u1", Attributes: map[string]any{"country": "us"}}
 
 func TestNewClient(t *testing.T) {
-	if _, err := NewClient(Config{}); err == nil {
+	if _, err := NewClient(Options{}); err == nil {
 		t.Error("NewClient without a datafile: no error")
 	}
 }

@@ -216,7 +216,7 @@ func FuzzParseDatafile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c, err := NewClient(Config{Datafile: d, Profiles: newFakeStore()})
+		c, err := NewClient(Options{Datafile: d, Profiles: newFakeStore()})
 		if err != nil {
 			t.Fatal(err)
 		}

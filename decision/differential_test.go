@@ -736,7 +736,7 @@ func newOurClient(tb testing.TB, data []byte, profiles ups.Service) *decision.Cl
 	if err != nil {
 		tb.Fatalf("ParseDatafile: %v", err)
 	}
-	c, err := decision.NewClient(decision.Config{Datafile: df, Profiles: profiles})
+	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: profiles})
 	if err != nil {
 		tb.Fatalf("NewClient: %v", err)
 	}

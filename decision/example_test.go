@@ -58,7 +58,7 @@ func ExampleClient_Decide() {
 		panic(err)
 	}
 	store := exampleStore{}
-	client, err := decision.NewClient(decision.Config{Datafile: df, Profiles: store})
+	client, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
 	if err != nil {
 		panic(err)
 	}

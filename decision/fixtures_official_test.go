@@ -72,7 +72,7 @@ func TestFixturesMatchOfficialSDK(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			data, ours := readFixture(t, file)
 			official := officialClient(t, data)
-			c, err := NewClient(Config{Datafile: ours})
+			c, err := NewClient(Options{Datafile: ours})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -36,7 +36,7 @@ func loadDatafile(t testing.TB, name string) *Datafile {
 
 func newTestClient(t testing.TB, name string, store ups.Service) *Client {
 	t.Helper()
-	c, err := NewClient(Config{Datafile: loadDatafile(t, name), Profiles: store})
+	c, err := NewClient(Options{Datafile: loadDatafile(t, name), Profiles: store})
 	if err != nil {
 		t.Fatal(err)
 	}

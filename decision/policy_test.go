@@ -50,7 +50,7 @@ func newPolicyStore(t *testing.T, retention time.Duration) (*ups.Memory, *manual
 	return m, clk
 }
 
-func newPolicyClient(t *testing.T, cfg Config) *Client {
+func newPolicyClient(t *testing.T, cfg Options) *Client {
 	t.Helper()
 	cfg.Datafile = loadDatafile(t, "sticky.json")
 	c, err := NewClient(cfg)
@@ -65,7 +65,7 @@ func TestRefreshSlidesRetention(t *testing.T) {
 	day := 24 * time.Hour
 	mem, clk := newPolicyStore(t, 10*day)
 	store := &countingSaves{Service: mem}
-	c := newPolicyClient(t, Config{Profiles: store, RefreshAfter: 3 * day, Now: clk.Now})
+	c := newPolicyClient(t, Options{Profiles: store, RefreshAfter: 3 * day, Now: clk.Now})
 	start := clk.Now()
 	saved := ups.NewProfile("u1")
 	saved.Set("1000", "1002") // variation b, which bucketing would not give
@@ -118,7 +118,7 @@ func TestResetRebuckets(t *testing.T) {
 	}
 	reset := clk.Now().Add(time.Hour)
 	clk.Advance(2 * time.Hour)
-	c := newPolicyClient(t, Config{Profiles: mem, Resets: map[string]Reset{"1000": {Before: reset}}})
+	c := newPolicyClient(t, Options{Profiles: mem, Resets: map[string]Reset{"1000": {Before: reset}}})
 	for range 2 {
 		d, err := c.DecideExperiment(ctx, usUser, "exp_us", IncludeReasons)
 		if err != nil || d.VariationKey != "a" {
@@ -141,7 +141,7 @@ func TestResetExcludesPrevious(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Hour)
-	c := newPolicyClient(t, Config{Profiles: store, Resets: map[string]Reset{"1000": {Before: clk.Now(), ExcludePrevious: true}}})
+	c := newPolicyClient(t, Options{Profiles: store, Resets: map[string]Reset{"1000": {Before: clk.Now(), ExcludePrevious: true}}})
 	d, err := c.DecideExperiment(ctx, usUser, "exp_us")
 	if err != nil || d.VariationKey != "" {
 		t.Fatalf("DecideExperiment = %+v, %v; want no variation for a user assigned before the reset", d, err)
@@ -160,7 +160,7 @@ func TestPeekNeverWrites(t *testing.T) {
 	day := 24 * time.Hour
 	mem, clk := newPolicyStore(t, 10*day)
 	store := &countingSaves{Service: mem}
-	c := newPolicyClient(t, Config{Profiles: store, RefreshAfter: 3 * day, Now: clk.Now})
+	c := newPolicyClient(t, Options{Profiles: store, RefreshAfter: 3 * day, Now: clk.Now})
 	d, err := c.DecideExperiment(ctx, usUser, "exp_us", PeekUserProfileService)
 	if err != nil || d.VariationKey != "a" {
 		t.Fatalf("peek at a new user = %+v, %v; want the bucketed a", d, err)
@@ -205,7 +205,7 @@ func TestFirstWriterWinsServesTheWinner(t *testing.T) {
 	ctx := context.Background()
 	mem, _ := newPolicyStore(t, 0)
 	store := &countingSaves{Service: staleReads{mem}}
-	c := newPolicyClient(t, Config{Profiles: store, FirstWriterWins: true})
+	c := newPolicyClient(t, Options{Profiles: store, FirstWriterWins: true})
 	// Another server put u1 in b a moment ago; this one has not seen it.
 	other := ups.NewProfile("u1")
 	other.Set("1000", "1002")
@@ -231,7 +231,7 @@ func TestFirstWriterWinsServesTheWinner(t *testing.T) {
 	if a, _, _ := mem.LookupAssignment(ctx, "u1", "1000"); a.VariationID != "1002" {
 		t.Errorf("stored %q, want the first writer's 1002 untouched", a.VariationID)
 	}
-	if _, err := NewClient(Config{Datafile: loadDatafile(t, "sticky.json"), Profiles: newFakeStore(), FirstWriterWins: true}); err == nil {
+	if _, err := NewClient(Options{Datafile: loadDatafile(t, "sticky.json"), Profiles: newFakeStore(), FirstWriterWins: true}); err == nil {
 		t.Error("FirstWriterWins over a store without SaveFirst: no error")
 	}
 }
@@ -250,7 +250,7 @@ func (blockingStore) Save(ctx context.Context, _ ups.Profile) error {
 }
 
 func TestStoreBudgetBoundsTheDecision(t *testing.T) {
-	c := newPolicyClient(t, Config{Profiles: blockingStore{}, StoreBudget: 10 * time.Millisecond})
+	c := newPolicyClient(t, Options{Profiles: blockingStore{}, StoreBudget: 10 * time.Millisecond})
 	d, err := c.DecideExperiment(context.Background(), usUser, "exp_us")
 	if !errors.Is(err, ErrProfileStore) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrProfileStore wrapping context.DeadlineExceeded", err)

@@ -69,7 +69,7 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitFail
 		}
 	}
-	client, err := decision.NewClient(decision.Config{Datafile: df, Profiles: store})
+	client, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
 	if err != nil {
 		log.Error("create decision client", "err", err)
 		return exitFail
