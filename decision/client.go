@@ -140,11 +140,23 @@ type FlagDecision struct {
 	// RuleKey is the key of the experiment or rollout rule that served the
 	// variation; "" if none.
 	RuleKey string
+	// Source says what served the variation: SourceFeatureTest (one of the
+	// flag's experiments, sticky), SourceRollout, or "" for none.
+	Source string
+	// EveryoneElse is true when the rollout's "Everyone Else" rule served
+	// the variation (Agent's isEveryoneElseVariation).
+	EveryoneElse bool
 	// Variables holds every variable of the flag, typed (bool, int,
 	// float64, string, or decoded JSON); nil with ExcludeVariables.
 	Variables map[string]any
 	Reasons   []string
 }
+
+// Decision sources, named as the Optimizely SDKs name them.
+const (
+	SourceFeatureTest = "feature-test"
+	SourceRollout     = "rollout"
+)
 
 // DecideExperiment decides u's variation in the experiment experimentKey,
 // keeping it sticky through the profile store. An unknown key, or one that

@@ -102,12 +102,15 @@ func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 	var v *variation
 	for _, e := range f.experiments {
 		if v = cl.decideExperiment(e, rs); v != nil {
-			d.RuleKey = e.key
+			d.RuleKey, d.Source = e.key, SourceFeatureTest
 			break
 		}
 	}
 	if v == nil && f.rollout != nil {
-		v, d.RuleKey = cl.decideRollout(f.rollout, rs)
+		if v, d.RuleKey = cl.decideRollout(f.rollout, rs); v != nil {
+			d.Source = SourceRollout
+			d.EveryoneElse = f.rollout.everyoneElse(d.RuleKey)
+		}
 	}
 	if v != nil {
 		d.Enabled, d.VariationKey = v.featureEnabled, v.key

@@ -35,44 +35,44 @@ func TestDecideFlag(t *testing.T) {
 	}{
 		{
 			name: "A/B test after a paused one", flag: "flag_full", user: User{"u1", map[string]any{"country": "us"}},
-			want: FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "exp_feature", Variables: withVars(map[string]any{
+			want: FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "exp_feature", Source: SourceFeatureTest, Variables: withVars(map[string]any{
 				"banner": true, "max_items": 7, "discount": 2.5, "headline": "Hello", "settings": map[string]any{"size": 2.0, "tags": []any{"x"}},
 			})},
 			wantSave: map[string]string{"1700": "1701"}, wantCalls: [2]int{1, 1},
 		},
 		{
 			name: "a variation that disables the feature wins and serves defaults", flag: "flag_full", user: User{"tester", map[string]any{"country": "us"}},
-			want:      FlagDecision{Enabled: false, VariationKey: "off", RuleKey: "exp_feature", Variables: fullDefaults()},
+			want:      FlagDecision{Enabled: false, VariationKey: "off", RuleKey: "exp_feature", Source: SourceFeatureTest, Variables: fullDefaults()},
 			wantCalls: [2]int{0, 0},
 		},
 		{
 			name: "rule audience passes, traffic misses: straight to everyone else", flag: "flag_full", user: User{"u2", map[string]any{"country": "fr", "age": 30}},
-			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Variables: fullDefaults()},
+			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "rollouts ignore whitelists", flag: "flag_full", user: User{"fr_vip", map[string]any{"country": "fr", "age": 30}},
-			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Variables: fullDefaults()},
+			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "rule audience fails: next rule", flag: "flag_full", user: User{"u3", map[string]any{"country": "de", "age": 30}},
-			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Variables: withVars(map[string]any{"headline": "Hi", "max_items": 20})},
+			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Source: SourceRollout, Variables: withVars(map[string]any{"headline": "Hi", "max_items": 20})},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "everyone else", flag: "flag_full", user: User{"u4", map[string]any{"country": "de", "age": int8(17)}},
-			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Variables: fullDefaults()},
+			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "exclude variables", flag: "flag_full", user: User{"u3", map[string]any{"country": "de", "age": 30}}, opts: []Option{ExcludeVariables},
-			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults"},
+			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Source: SourceRollout},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "rollout only: no lookup, rule status ignored", flag: "flag_rollout_only", user: User{"u1", nil},
-			want:      FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "everyone", Variables: map[string]any{}},
+			want:      FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "everyone", Source: SourceRollout, Variables: map[string]any{}},
 			wantCalls: [2]int{0, 0},
 		},
 		{
@@ -87,7 +87,7 @@ func TestDecideFlag(t *testing.T) {
 		},
 		{
 			name: "group: excluded from the first experiment, in the second", flag: "flag_group", user: User{"u1", nil},
-			want:      FlagDecision{Enabled: false, VariationKey: "a", RuleKey: "exp_group_in", Variables: map[string]any{}},
+			want:      FlagDecision{Enabled: false, VariationKey: "a", RuleKey: "exp_group_in", Source: SourceFeatureTest, Variables: map[string]any{}},
 			wantSave:  map[string]string{"1300": "1301"},
 			wantCalls: [2]int{1, 1},
 		},
@@ -165,5 +165,21 @@ func TestFlagReasons(t *testing.T) {
 	}
 	if strings.Contains(all, "rule_adults") {
 		t.Errorf("rule_adults was evaluated:\n%s", all)
+	}
+}
+
+func TestEveryoneElse(t *testing.T) {
+	r := &rollout{rules: []*experiment{
+		{id: "default-1", key: "default-1"},
+		{id: "7", key: "default-7"},
+		{id: "default-9", key: "default-9"},
+	}}
+	for key, want := range map[string]bool{"default-9": true, "default-1": false, "default-7": false, "": false} {
+		if got := r.everyoneElse(key); got != want {
+			t.Errorf("everyoneElse(%q) = %v, want %v", key, got, want)
+		}
+	}
+	if (&rollout{}).everyoneElse("x") {
+		t.Error("empty rollout: everyoneElse true")
 	}
 }

@@ -1,10 +1,23 @@
 package decision
 
+import "strings"
+
 // rollout is a flag's targeted delivery: rules evaluated in order, the last
 // being "Everyone Else".
 type rollout struct {
 	id    string
 	rules []*experiment
+}
+
+// everyoneElse reports whether ruleKey is the rollout's last rule as the
+// Optimizely app creates it ("Everyone Else": its key is its ID and starts
+// with "default-"), as Agent computes isEveryoneElseVariation.
+func (r *rollout) everyoneElse(ruleKey string) bool {
+	if len(r.rules) == 0 {
+		return false
+	}
+	last := r.rules[len(r.rules)-1]
+	return last.key == ruleKey && last.key == last.id && strings.HasPrefix(last.key, "default-")
 }
 
 // decideRollout returns the variation and rule key a rollout serves, or nil.
