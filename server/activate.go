@@ -1,0 +1,165 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/stickybucket/stickybucket/decision"
+)
+
+// activateBody is Agent's activate request.
+type activateBody struct {
+	UserID         string         `json:"userId"`
+	UserAttributes map[string]any `json:"userAttributes"`
+}
+
+const (
+	kindExperiment = "experiment"
+	kindFeature    = "feature"
+)
+
+// activation is one entry of the request: a key and what it names.
+type activation struct {
+	key, kind string
+	unknown   bool
+}
+
+// activate serves Agent's POST /v1/activate: experiments and features
+// named by experimentKey, featureKey (both repeatable) or every one of a
+// type (type=experiment|feature), decided for the user. Unknown keys come
+// back with an error field, as Agent answers them; enabled=true|false
+// filters the result. disableTracking is accepted: no events are sent
+// anyway.
+func (a *api) activate(w http.ResponseWriter, r *http.Request) {
+	df, err := a.datafileFor(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	data, err := readBody(w, r, buf, a.maxBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var body activateBody
+	if err := parseUser(data, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	if body.UserID == "" {
+		writeError(w, badRequest(errEmptyUserID))
+		return
+	}
+	q := r.URL.Query()
+	dfile := df.Client.Datafile()
+	var todo []activation
+	seen := map[string]bool{}
+	add := func(key, kind string, known bool) {
+		if seen[kind+"\x00"+key] {
+			return
+		}
+		seen[kind+"\x00"+key] = true
+		todo = append(todo, activation{key: key, kind: kind, unknown: !known})
+	}
+	for _, typ := range q["type"] {
+		switch typ {
+		case kindExperiment:
+			for _, k := range dfile.ExperimentKeys() {
+				add(k, kindExperiment, true)
+			}
+		case kindFeature:
+			for _, k := range dfile.FlagKeys() {
+				add(k, kindFeature, true)
+			}
+		default:
+			writeError(w, badRequest(fmt.Errorf("type %q not supported", cut(typ, 64))))
+			return
+		}
+	}
+	config := dfile.OptimizelyConfig()
+	for _, k := range q["experimentKey"] {
+		_, ok := config.ExperimentsMap[k]
+		add(k, kindExperiment, ok)
+	}
+	for _, k := range q["featureKey"] {
+		_, ok := config.FeaturesMap[k]
+		add(k, kindFeature, ok)
+	}
+	filter := q.Get("enabled")
+	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+
+	out := buf.b[:0]
+	out = append(out, '[')
+	first := true
+	for _, t := range todo {
+		var res activated
+		res.userID, res.kind = body.UserID, t.kind
+		switch {
+		case t.unknown && t.kind == kindExperiment:
+			res.experimentKey, res.err = t.key, "experimentKey not found"
+			res.kind = ""
+		case t.unknown:
+			res.featureKey, res.err = t.key, "featureKey not found"
+			res.kind = ""
+		case t.kind == kindExperiment:
+			d, err := df.Client.DecideExperiment(r.Context(), user, t.key)
+			a.opts.Metrics.decided("experiment", 1, err)
+			res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
+		default:
+			d, err := df.Client.Decide(r.Context(), user, t.key)
+			a.opts.Metrics.decided("flag", 1, err)
+			res.featureKey, res.enabled, res.variables = t.key, d.Enabled, d.Variables
+			if d.Source == decision.SourceFeatureTest {
+				res.experimentKey, res.variationKey = d.RuleKey, d.VariationKey
+			}
+		}
+		if (filter == "true" && !res.enabled) || (filter == "false" && res.enabled) {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = res.appendJSON(out)
+	}
+	out = append(out, ']', '\n')
+	buf.b = out
+	writeJSONBytes(w, http.StatusOK, out)
+}
+
+// activated is one answer of /v1/activate, in Agent's shape.
+type activated struct {
+	userID, experimentKey, featureKey, variationKey, kind, err string
+	enabled                                                    bool
+	variables                                                  map[string]any
+}
+
+func (r *activated) appendJSON(b []byte) []byte {
+	b = append(b, `{"userId":`...)
+	b = appendString(b, r.userID)
+	b = append(b, `,"experimentKey":`...)
+	b = appendString(b, r.experimentKey)
+	b = append(b, `,"featureKey":`...)
+	b = appendString(b, r.featureKey)
+	b = append(b, `,"variationKey":`...)
+	b = appendString(b, r.variationKey)
+	b = append(b, `,"type":`...)
+	b = appendString(b, r.kind)
+	if len(r.variables) > 0 {
+		b = append(b, `,"variables":`...)
+		b = appendValue(b, r.variables)
+	}
+	b = append(b, `,"enabled":`...)
+	if r.enabled {
+		b = append(b, "true"...)
+	} else {
+		b = append(b, "false"...)
+	}
+	if r.err != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, r.err)
+	}
+	return append(b, '}')
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/ups"
+)
+
+// Catalog finds the datafile in force for an SDK key.
+type Catalog interface {
+	// Datafile returns the datafile for sdkKey; "" asks for the only one.
+	// Errors wrap ErrSDKKeyRequired or ErrUnknownSDKKey.
+	Datafile(sdkKey string) (Datafile, error)
+}
+
+// Datafile is one datafile in force and the client deciding with it.
+type Datafile struct {
+	SDKKey string
+	Client *decision.Client
+	// Raw is the datafile as loaded, served by GET /v1/datafile.
+	Raw []byte
+}
+
+// Options configures NewAPI.
+type Options struct {
+	// Catalog holds the datafiles. Required.
+	Catalog Catalog
+	// Profiles is the profile store behind /v1/lookup, /v1/save and
+	// /v1/profiles (the same one the decision clients use). Required.
+	Profiles ups.Service
+	// Tokens, when not empty, are required as bearer tokens on every /v1
+	// route.
+	Tokens Tokens
+	// MaxBodyBytes bounds request bodies (413 beyond); default 1 MiB.
+	MaxBodyBytes int64
+	// Metrics records requests and decisions; nil records nothing.
+	Metrics *Metrics
+	// Ready reports whether the service can serve (datafiles loaded, store
+	// answering), for /ready. Nil: always ready.
+	Ready func(ctx context.Context) error
+	// Log receives request failures worth an operator's attention; nil
+	// means slog.Default().
+	Log *slog.Logger
+}
+
+type api struct {
+	opts    Options
+	maxBody int64
+	log     *slog.Logger
+}
+
+// NewAPI returns the Agent-compatible API handler.
+func NewAPI(opts Options) (http.Handler, error) {
+	if opts.Catalog == nil || opts.Profiles == nil {
+		return nil, errors.New("server: new API: Catalog and Profiles are required")
+	}
+	a := &api{opts: opts, maxBody: opts.MaxBodyBytes, log: opts.Log}
+	if a.maxBody <= 0 {
+		a.maxBody = defaultMaxBody
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	route := func(pattern, name string, h http.HandlerFunc, authenticated bool) {
+		var handler http.Handler = h
+		if authenticated {
+			handler = requireToken(opts.Tokens, handler)
+		}
+		mux.Handle(pattern, opts.Metrics.instrument(name, handler))
+	}
+	route("POST /v1/decide", "decide", a.decide, true)
+	route("POST /v1/activate", "activate", a.activate, true)
+	route("POST /v1/lookup", "lookup", a.lookup, true)
+	route("POST /v1/save", "save", a.save, true)
+	route("GET /v1/datafile", "datafile", a.datafile, true)
+	route("GET /v1/config", "config", a.config, true)
+	route("GET /v1/profiles/{userId}", "profile_get", a.getProfile, true)
+	route("DELETE /v1/profiles/{userId}", "profile_delete", a.deleteProfile, true)
+	route("POST /v1/override", "override", a.override, true)
+	route("GET /health", "health", health, false)
+	route("GET /ready", "ready", readiness(opts.Ready), false)
+
+	// The same paths with another method: 405, in JSON.
+	for path, allow := range map[string]string{
+		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
+		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
+		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+	} {
+		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
+	}
+	mux.Handle("/", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound)))
+	return mux, nil
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeErrorStatus(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+allow)
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	msg := "no such route: " + cut(r.URL.Path, 128)
+	switch r.URL.Path {
+	case "/v1/track", "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset", "/oauth/token":
+		msg = r.URL.Path + " is not supported: stickybucket decides and keeps assignments sticky; it sends no events and issues no tokens"
+	}
+	writeErrorStatus(w, http.StatusNotFound, msg)
+}
+
+// override answers as Agent does by default: overrides are disabled.
+func (a *api) override(w http.ResponseWriter, r *http.Request) {
+	writeErrorStatus(w, http.StatusForbidden, "overrides are disabled")
+}
+
+// datafileFor finds the datafile the request's SDK key names.
+func (a *api) datafileFor(r *http.Request) (Datafile, error) {
+	return a.opts.Catalog.Datafile(r.Header.Get(sdkKeyHeader))
+}
+
+func health(w http.ResponseWriter, r *http.Request) {
+	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+}
+
+// readiness answers 200 when ready reports no error within a second, 503
+// with the reason otherwise.
+func readiness(ready func(context.Context) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			if err := ready(ctx); err != nil {
+				buf := getBuffer()
+				defer putBuffer(buf)
+				b := append(buf.b[:0], `{"status":"not ready","error":`...)
+				b = appendString(b, err.Error())
+				buf.b = append(b, "}\n"...)
+				writeJSONBytes(w, http.StatusServiceUnavailable, buf.b)
+				return
+			}
+		}
+		writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ready"}`+"\n"))
+	}
+}
+
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Tokens is a set of bearer tokens, kept only as SHA-256 hashes so a heap
+// dump or a debug endpoint never shows one. The zero value holds none and
+// lets every request through: whether that is acceptable is the caller's
+// decision (Server refuses to listen beyond loopback without tokens unless
+// told to).
+type Tokens struct {
+	hashes [][sha256.Size]byte
+}
+
+// MinTokenBytes is the shortest token accepted: shorter ones can be
+// guessed.
+const MinTokenBytes = 16
+
+// NewTokens hashes each token. A token given as "sha256:<64 hex digits>"
+// is taken as already hashed, so configuration files need not hold the
+// secret itself.
+func NewTokens(tokens ...string) (Tokens, error) {
+	var t Tokens
+	for i, tok := range tokens {
+		if hexSum, ok := strings.CutPrefix(tok, "sha256:"); ok {
+			raw, err := hex.DecodeString(hexSum)
+			if err != nil || len(raw) != sha256.Size {
+				return Tokens{}, fmt.Errorf("token %d: sha256: wants %d hex digits", i, 2*sha256.Size)
+			}
+			t.hashes = append(t.hashes, [sha256.Size]byte(raw))
+			continue
+		}
+		if len(tok) < MinTokenBytes {
+			return Tokens{}, fmt.Errorf("token %d: %d bytes, at least %d are required", i, len(tok), MinTokenBytes)
+		}
+		t.hashes = append(t.hashes, sha256.Sum256([]byte(tok)))
+	}
+	return t, nil
+}
+
+// Empty reports whether no token is configured.
+func (t Tokens) Empty() bool { return len(t.hashes) == 0 }
+
+// allows reports whether the Authorization header carries one of the
+// tokens. Every configured hash is compared, in constant time, whatever
+// matches first.
+func (t Tokens) allows(authorization string) bool {
+	tok, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	match := 0
+	for i := range t.hashes {
+		match |= subtle.ConstantTimeCompare(sum[:], t.hashes[i][:])
+	}
+	return match == 1
+}
+
+var errUnauthorized = errors.New("missing or invalid bearer token")
+
+// requireToken answers 401 unless the request carries one of tokens; with
+// no tokens it lets everything through.
+func requireToken(tokens Tokens, next http.Handler) http.Handler {
+	if tokens.Empty() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tokens.allows(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stickybucket"`)
+			writeErrorStatus(w, http.StatusUnauthorized, errUnauthorized.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,204 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/stickybucket/stickybucket/decision"
+)
+
+// decideBody is Agent's decide request.
+type decideBody struct {
+	UserID          string          `json:"userId"`
+	UserAttributes  map[string]any  `json:"userAttributes"`
+	DecideOptions   []string        `json:"decideOptions"`
+	ForcedDecisions json.RawMessage `json:"forcedDecisions"`
+	FetchSegments   bool            `json:"fetchSegments"`
+}
+
+// parseUser decodes a decide or activate body: a user ID is required and
+// attributes must be an object.
+func parseUser(data []byte, into any) error {
+	if len(data) == 0 {
+		return badRequest(errEmptyUserID)
+	}
+	if err := json.Unmarshal(data, into); err != nil {
+		return badRequest(fmt.Errorf("%w: %s", errParseBody, describeJSONError(err)))
+	}
+	return nil
+}
+
+// describeJSONError says what was wrong with a body, briefly and without
+// echoing long input.
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return fmt.Sprintf("the body must be a JSON object, not %s", typeErr.Value)
+		}
+		if num, ok := strings.CutPrefix(typeErr.Value, "number"); ok && typeErr.Type.Kind() != reflect.String {
+			return fmt.Sprintf("%q: number%s out of range", field, cut(num, 32))
+		}
+		return fmt.Sprintf("%q must be %s, not %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", syntaxErr.Offset, cut(syntaxErr.Error(), 80))
+	}
+	return cut(err.Error(), 120)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	}
+	return "a number"
+}
+
+// decideOptions parses Agent's decideOptions strings.
+func decideOptions(names []string) ([]decision.Option, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	opts := make([]decision.Option, len(names))
+	for i, n := range names {
+		o, err := decision.ParseOption(n)
+		if err != nil {
+			return nil, badRequest(fmt.Errorf("decideOptions[%d]: %q is not a decide option", i, cut(n, 64)))
+		}
+		opts[i] = o
+	}
+	return opts, nil
+}
+
+// decide serves POST /v1/decide?keys=…: one decision object for one key,
+// an array for none (every flag) or several.
+func (a *api) decide(w http.ResponseWriter, r *http.Request) {
+	df, err := a.datafileFor(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	data, err := readBody(w, r, buf, a.maxBody)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var body decideBody
+	if err := parseUser(data, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	if body.UserID == "" {
+		writeError(w, badRequest(errEmptyUserID))
+		return
+	}
+	if len(body.ForcedDecisions) > 0 && string(body.ForcedDecisions) != "null" && string(body.ForcedDecisions) != "[]" {
+		writeError(w, badRequest(errors.New("forcedDecisions are not supported by stickybucket")))
+		return
+	}
+	if body.FetchSegments {
+		writeError(w, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration")))
+		return
+	}
+	opts, err := decideOptions(body.DecideOptions)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	keys := r.URL.Query()["keys"]
+	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+	ctx := r.Context()
+
+	out := buf.b[:0] // the body is decoded: reuse its buffer for the answer
+	if len(keys) == 1 {
+		d, err := df.Client.Decide(ctx, user, keys[0], opts...)
+		a.opts.Metrics.decided("flag", 1, err)
+		out = appendFlagDecision(out, &d, &body)
+	} else {
+		var (
+			ds    map[string]decision.FlagDecision
+			order []string
+			err   error
+		)
+		if len(keys) == 0 {
+			ds, err = df.Client.DecideAll(ctx, user, opts...)
+			order = df.Client.Datafile().FlagKeys()
+		} else {
+			ds, err = df.Client.DecideForKeys(ctx, user, keys, opts...)
+			order = keys
+		}
+		a.opts.Metrics.decided("flag", len(ds), err)
+		out = append(out, '[')
+		first := true
+		for _, k := range order {
+			d, ok := ds[k]
+			if !ok {
+				continue
+			}
+			delete(ds, k) // a key asked for twice is answered once
+			if !first {
+				out = append(out, ',')
+			}
+			first = false
+			out = appendFlagDecision(out, &d, &body)
+		}
+		out = append(out, ']')
+	}
+	out = append(out, '\n')
+	buf.b = out
+	writeJSONBytes(w, http.StatusOK, out)
+}
+
+// appendFlagDecision writes one decision with Agent's field names and
+// order: OptimizelyDecision's fields, then variables (left out when
+// empty) and isEveryoneElseVariation.
+func appendFlagDecision(b []byte, d *decision.FlagDecision, body *decideBody) []byte {
+	b = append(b, `{"variationKey":`...)
+	b = appendString(b, d.VariationKey)
+	b = append(b, `,"enabled":`...)
+	if d.Enabled {
+		b = append(b, "true"...)
+	} else {
+		b = append(b, "false"...)
+	}
+	b = append(b, `,"ruleKey":`...)
+	b = appendString(b, d.RuleKey)
+	b = append(b, `,"flagKey":`...)
+	b = appendString(b, d.FlagKey)
+	b = append(b, `,"userContext":{"userId":`...)
+	b = appendString(b, body.UserID)
+	b = append(b, `,"attributes":`...)
+	if body.UserAttributes == nil {
+		b = append(b, "{}"...)
+	} else {
+		b = appendValue(b, body.UserAttributes)
+	}
+	b = append(b, `},"reasons":`...)
+	b = appendStrings(b, d.Reasons)
+	if len(d.Variables) > 0 {
+		b = append(b, `,"variables":`...)
+		b = appendValue(b, d.Variables)
+	}
+	b = append(b, `,"isEveryoneElseVariation":`...)
+	if d.EveryoneElse {
+		b = append(b, "true"...)
+	} else {
+		b = append(b, "false"...)
+	}
+	return append(b, '}')
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+const sdkKeyHeader = "X-Optimizely-SDK-Key"
+
+// defaultMaxBody bounds request bodies when Options.MaxBodyBytes is zero.
+// A decide request is a user ID and some attributes; a save carries at
+// most ups.MaxAssignments entries.
+const defaultMaxBody = 1 << 20
+
+// checkJSON answers 415 for a POST whose body is not declared as JSON, as
+// Agent does; an empty body needs no type.
+func checkJSON(r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.EqualFold(mt, "application/json") {
+		return &httpError{http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type must be application/json, got %q", cut(ct, 64))}
+	}
+	return nil
+}
+
+// readBody reads at most limit bytes of r's body into buf, answering 413
+// beyond that, and rejects bodies that are not valid UTF-8: decoding would
+// silently turn such user IDs into U+FFFD and merge different users.
+func readBody(w http.ResponseWriter, r *http.Request, buf *buffer, limit int64) ([]byte, error) {
+	if err := checkJSON(r); err != nil {
+		return nil, err
+	}
+	if r.ContentLength > limit {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes, the limit is %d", r.ContentLength, limit)}
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	b := buf.b[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			buf.b = b
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("request body exceeds the limit of %d bytes", limit)}
+			}
+			return nil, badRequest(fmt.Errorf("error reading request body: %w", err))
+		}
+	}
+	buf.b = b
+	if !utf8.Valid(b) {
+		return nil, badRequest(errors.New("request body is not valid UTF-8"))
+	}
+	return b, nil
+}
+
+// cut shortens s for a message.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", s[:i], len(s))
+}
