@@ -147,8 +147,8 @@ type FlagDecision struct {
 	// the variation (Agent's isEveryoneElseVariation).
 	EveryoneElse bool
 	// Variables holds every variable of the flag, typed (bool, int,
-	// float64, string, or decoded JSON); nil with ExcludeVariables.
-	Variables map[string]any
+	// float64, string, or decoded JSON); empty with ExcludeVariables.
+	Variables Variables
 	Reasons   []string
 }
 

@@ -108,7 +108,7 @@ func TestDecideForKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got["flag_full"].VariationKey != "on" || got["flag_full"].Variables != nil {
+	if len(got) != 1 || got["flag_full"].VariationKey != "on" || got["flag_full"].Variables.Len() != 0 {
 		t.Errorf("EnabledFlagsOnly: got %+v", got)
 	}
 

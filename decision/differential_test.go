@@ -761,7 +761,7 @@ func ourOptions(o decideOpts) []decision.Option {
 }
 
 func fromOurs(d decision.FlagDecision) flagResult {
-	return flagResult{Enabled: d.Enabled, VariationKey: d.VariationKey, RuleKey: d.RuleKey, Variables: normalizeVariables(d.Variables)}
+	return flagResult{Enabled: d.Enabled, VariationKey: d.VariationKey, RuleKey: d.RuleKey, Variables: normalizeVariables(d.Variables.Map())}
 }
 
 func (u testUser) ours() decision.User { return decision.User{ID: u.ID, Attributes: u.Attrs} }

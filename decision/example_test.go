@@ -69,7 +69,8 @@ func ExampleClient_Decide() {
 	if err != nil {
 		panic(err) // only a profile store failure; d would still be valid
 	}
-	fmt.Println(d.FlagKey, d.Enabled, d.VariationKey, d.RuleKey, d.Variables["button_text"])
+	buttonText, _ := d.Variables.Get("button_text")
+	fmt.Println(d.FlagKey, d.Enabled, d.VariationKey, d.RuleKey, buttonText)
 	fmt.Println("saved:", store["user-1"])
 
 	// The saved assignment is served before audiences: the user keeps it

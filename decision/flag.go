@@ -125,23 +125,16 @@ func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 
 // variablesFor returns the flag's variables: the variation's values when it
 // enables the feature, the defaults otherwise (including when the variation
-// disables it, whatever values it carries).
-func (f *flag) variablesFor(v *variation, enabled bool) map[string]any {
+// disables it, whatever values it carries). Nothing is copied: Variables
+// reads the values computed when the datafile was loaded.
+func (f *flag) variablesFor(v *variation, enabled bool) Variables {
 	vals := f.defaults
 	if enabled && v != nil {
 		if o, ok := f.values[v]; ok {
 			vals = o
 		}
 	}
-	m := make(map[string]any, len(f.variables))
-	for i, vr := range f.variables {
-		if vr.typ == varJSON {
-			m[vr.key] = cloneJSON(vals[i])
-		} else {
-			m[vr.key] = vals[i]
-		}
-	}
-	return m
+	return Variables{f: f, vals: vals}
 }
 
 // unknownFlag is the decision for a key the datafile does not have.

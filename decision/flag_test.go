@@ -23,77 +23,92 @@ func withVars(over map[string]any) map[string]any {
 	return m
 }
 
+// flagWant is a FlagDecision with its variables as a map, for comparison.
+type flagWant struct {
+	FlagKey, VariationKey, RuleKey, Source string
+	Enabled, EveryoneElse                  bool
+	Variables                              map[string]any
+	Reasons                                []string
+}
+
+func wantOf(d FlagDecision) flagWant {
+	return flagWant{
+		FlagKey: d.FlagKey, VariationKey: d.VariationKey, RuleKey: d.RuleKey, Source: d.Source,
+		Enabled: d.Enabled, EveryoneElse: d.EveryoneElse, Variables: d.Variables.Map(), Reasons: d.Reasons,
+	}
+}
+
 func TestDecideFlag(t *testing.T) {
 	tests := []struct {
 		name      string
 		flag      string
 		user      User
 		opts      []Option
-		want      FlagDecision
+		want      flagWant
 		wantSave  map[string]string
 		wantCalls [2]int
 	}{
 		{
 			name: "A/B test after a paused one", flag: "flag_full", user: User{"u1", map[string]any{"country": "us"}},
-			want: FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "exp_feature", Source: SourceFeatureTest, Variables: withVars(map[string]any{
+			want: flagWant{Enabled: true, VariationKey: "on", RuleKey: "exp_feature", Source: SourceFeatureTest, Variables: withVars(map[string]any{
 				"banner": true, "max_items": 7, "discount": 2.5, "headline": "Hello", "settings": map[string]any{"size": 2.0, "tags": []any{"x"}},
 			})},
 			wantSave: map[string]string{"1700": "1701"}, wantCalls: [2]int{1, 1},
 		},
 		{
 			name: "a variation that disables the feature wins and serves defaults", flag: "flag_full", user: User{"tester", map[string]any{"country": "us"}},
-			want:      FlagDecision{Enabled: false, VariationKey: "off", RuleKey: "exp_feature", Source: SourceFeatureTest, Variables: fullDefaults()},
+			want:      flagWant{Enabled: false, VariationKey: "off", RuleKey: "exp_feature", Source: SourceFeatureTest, Variables: fullDefaults()},
 			wantCalls: [2]int{0, 0},
 		},
 		{
 			name: "rule audience passes, traffic misses: straight to everyone else", flag: "flag_full", user: User{"u2", map[string]any{"country": "fr", "age": 30}},
-			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
+			want:      flagWant{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "rollouts ignore whitelists", flag: "flag_full", user: User{"fr_vip", map[string]any{"country": "fr", "age": 30}},
-			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
+			want:      flagWant{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "rule audience fails: next rule", flag: "flag_full", user: User{"u3", map[string]any{"country": "de", "age": 30}},
-			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Source: SourceRollout, Variables: withVars(map[string]any{"headline": "Hi", "max_items": 20})},
+			want:      flagWant{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Source: SourceRollout, Variables: withVars(map[string]any{"headline": "Hi", "max_items": 20})},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "everyone else", flag: "flag_full", user: User{"u4", map[string]any{"country": "de", "age": int8(17)}},
-			want:      FlagDecision{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
+			want:      flagWant{Enabled: false, VariationKey: "everyone_off", RuleKey: "everyone_else", Source: SourceRollout, Variables: fullDefaults()},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "exclude variables", flag: "flag_full", user: User{"u3", map[string]any{"country": "de", "age": 30}}, opts: []Option{ExcludeVariables},
-			want:      FlagDecision{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Source: SourceRollout},
+			want:      flagWant{Enabled: true, VariationKey: "adult_on", RuleKey: "rule_adults", Source: SourceRollout},
 			wantCalls: [2]int{1, 0},
 		},
 		{
 			name: "rollout only: no lookup, rule status ignored", flag: "flag_rollout_only", user: User{"u1", nil},
-			want:      FlagDecision{Enabled: true, VariationKey: "on", RuleKey: "everyone", Source: SourceRollout, Variables: map[string]any{}},
+			want:      flagWant{Enabled: true, VariationKey: "on", RuleKey: "everyone", Source: SourceRollout, Variables: map[string]any{}},
 			wantCalls: [2]int{0, 0},
 		},
 		{
 			name: "paused experiment only: no lookup, off", flag: "flag_paused", user: User{"u1", nil},
-			want:      FlagDecision{Variables: map[string]any{"n": 1}},
+			want:      flagWant{Variables: map[string]any{"n": 1}},
 			wantCalls: [2]int{0, 0},
 		},
 		{
 			name: "no experiments, no rollout", flag: "flag_empty", user: User{"u1", nil},
-			want:      FlagDecision{Variables: map[string]any{}},
+			want:      flagWant{Variables: map[string]any{}},
 			wantCalls: [2]int{0, 0},
 		},
 		{
 			name: "group: excluded from the first experiment, in the second", flag: "flag_group", user: User{"u1", nil},
-			want:      FlagDecision{Enabled: false, VariationKey: "a", RuleKey: "exp_group_in", Source: SourceFeatureTest, Variables: map[string]any{}},
+			want:      flagWant{Enabled: false, VariationKey: "a", RuleKey: "exp_group_in", Source: SourceFeatureTest, Variables: map[string]any{}},
 			wantSave:  map[string]string{"1300": "1301"},
 			wantCalls: [2]int{1, 1},
 		},
 		{
 			name: "unknown flag", flag: "nope", user: User{"u1", nil},
-			want:      FlagDecision{Reasons: []string{`No flag was found for key "nope".`}},
+			want:      flagWant{Reasons: []string{`No flag was found for key "nope".`}},
 			wantCalls: [2]int{0, 0},
 		},
 	}
@@ -106,7 +121,10 @@ func TestDecideFlag(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.want.FlagKey = tc.flag
-			if !reflect.DeepEqual(got, tc.want) {
+			if len(tc.want.Variables) == 0 {
+				tc.want.Variables = nil
+			}
+			if got := wantOf(got); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 			if s := store.lastSave(); !maps.Equal(s, tc.wantSave) {
@@ -132,15 +150,19 @@ func TestVariableTypes(t *testing.T) {
 		"settings": "map[string]interface {}", "legacy_json": "map[string]interface {}", "future": "string",
 	}
 	for k, typ := range want {
-		if got := fmt.Sprintf("%T", d.Variables[k]); got != typ {
+		if got := fmt.Sprintf("%T", d.Variables.Map()[k]); got != typ {
 			t.Errorf("%s: %s, want %s", k, got, typ)
 		}
 	}
 	// JSON values are the caller's to change.
-	d.Variables["settings"].(map[string]any)["tags"].([]any)[0] = "changed"
-	d.Variables["legacy_json"].(map[string]any)["old"] = false
+	vars := d.Variables.Map()
+	vars["settings"].(map[string]any)["tags"].([]any)[0] = "changed"
+	vars["legacy_json"].(map[string]any)["old"] = false
+	settings, _ := d.Variables.Get("settings")
+	settings.(map[string]any)["size"] = -1.0
 	again, _ := c.Decide(context.Background(), User{ID: "u1", Attributes: map[string]any{"country": "us"}}, "flag_full")
-	if again.Variables["settings"].(map[string]any)["tags"].([]any)[0] != "x" || again.Variables["legacy_json"].(map[string]any)["old"] != true {
+	av := again.Variables.Map()
+	if av["settings"].(map[string]any)["tags"].([]any)[0] != "x" || av["legacy_json"].(map[string]any)["old"] != true || av["settings"].(map[string]any)["size"] != 2.0 {
 		t.Errorf("a caller's change leaked into the datafile: %v", again.Variables)
 	}
 }

@@ -24,7 +24,7 @@ const (
 	// bucketed and told the variation without being enrolled, and nothing
 	// is refreshed. Not an Optimizely option; an SDK ignores it.
 	PeekUserProfileService Option = "PEEK_USER_PROFILE_SERVICE"
-	// ExcludeVariables leaves FlagDecision.Variables nil.
+	// ExcludeVariables leaves FlagDecision.Variables empty.
 	ExcludeVariables Option = "EXCLUDE_VARIABLES"
 	// DisableDecisionEvent is accepted for compatibility. This package sends
 	// no events, so it changes nothing.

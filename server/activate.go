@@ -133,7 +133,7 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 type activated struct {
 	userID, experimentKey, featureKey, variationKey, kind, err string
 	enabled                                                    bool
-	variables                                                  map[string]any
+	variables                                                  decision.Variables
 }
 
 func (r *activated) appendJSON(b []byte) []byte {
@@ -147,9 +147,9 @@ func (r *activated) appendJSON(b []byte) []byte {
 	b = appendString(b, r.variationKey)
 	b = append(b, `,"type":`...)
 	b = appendString(b, r.kind)
-	if len(r.variables) > 0 {
+	if r.variables.Len() > 0 {
 		b = append(b, `,"variables":`...)
-		b = appendValue(b, r.variables)
+		b = appendVariables(b, r.variables)
 	}
 	b = append(b, `,"enabled":`...)
 	if r.enabled {

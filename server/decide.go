@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/stickybucket/stickybucket/decision"
@@ -190,15 +191,37 @@ func appendFlagDecision(b []byte, d *decision.FlagDecision, body *decideBody) []
 	}
 	b = append(b, `},"reasons":`...)
 	b = appendStrings(b, d.Reasons)
-	if len(d.Variables) > 0 {
+	if d.Variables.Len() > 0 {
 		b = append(b, `,"variables":`...)
-		b = appendValue(b, d.Variables)
+		b = appendVariables(b, d.Variables)
 	}
 	b = append(b, `,"isEveryoneElseVariation":`...)
 	if d.EveryoneElse {
 		b = append(b, "true"...)
 	} else {
 		b = append(b, "false"...)
+	}
+	return append(b, '}')
+}
+
+// appendVariables writes a decision's variables as a JSON object, keys
+// sorted as encoding/json sorts a map's.
+func appendVariables(b []byte, vars decision.Variables) []byte {
+	var keys [32]string
+	sorted := keys[:0]
+	for k := range vars.All() {
+		sorted = append(sorted, k)
+	}
+	slices.Sort(sorted)
+	b = append(b, '{')
+	for i, k := range sorted {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		v, _ := vars.Get(k)
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, v)
 	}
 	return append(b, '}')
 }
