@@ -78,10 +78,15 @@ func StoreOptionsFor(env config.Environment) (StoreOptions, error) {
 	if err != nil {
 		return StoreOptions{}, fmt.Errorf("cassandra: write_consistency: %w", err)
 	}
+	serial := gocql.Serial
+	if env.SerialConsistency == "LOCAL_SERIAL" {
+		serial = gocql.LocalSerial
+	}
 	return StoreOptions{
-		Keyspace:         env.Keyspace,
-		Retention:        env.RetentionPolicy(),
-		ReadConsistency:  read,
-		WriteConsistency: write,
+		Keyspace:          env.Keyspace,
+		Retention:         env.RetentionPolicy(),
+		ReadConsistency:   read,
+		WriteConsistency:  write,
+		SerialConsistency: serial,
 	}, nil
 }

@@ -16,6 +16,12 @@ type Config struct {
 	Environment  string                 `yaml:"environment"`
 	Cassandra    Connection             `yaml:"cassandra"`
 	Environments map[string]Environment `yaml:"environments"`
+	// Store, Server, Datafiles and Log configure the service
+	// (`stickybucket serve`) and the admin commands.
+	Store     Store            `yaml:"store"`
+	Server    Server           `yaml:"server"`
+	Datafiles []DatafileSource `yaml:"datafiles"`
+	Log       Log              `yaml:"log"`
 }
 
 // Connection says how to reach the Cassandra cluster. It is shared by all
@@ -54,6 +60,16 @@ type Environment struct {
 	// LocalDC is the datacenter this process prefers for coordinators and
 	// that LOCAL_* consistency levels refer to.
 	LocalDC string `yaml:"local_dc"`
+	// RefreshAfter makes stickiness slide: a served assignment that expires
+	// within it is saved again (decision.Options.RefreshAfter).
+	RefreshAfter Duration `yaml:"refresh_after"`
+	// Reset re-randomises experiments, keyed by experiment ID.
+	Reset map[string]Reset `yaml:"reset"`
+	// FirstWriterWins writes first assignments with lightweight
+	// transactions, at SerialConsistency (SERIAL, the default, agrees
+	// across datacenters; LOCAL_SERIAL within one).
+	FirstWriterWins   bool   `yaml:"first_writer_wins"`
+	SerialConsistency string `yaml:"serial_consistency"`
 }
 
 // Replication is the keyspace replication.
@@ -95,6 +111,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 		}
 	}
 	cfg.fillDefaults()
+	cfg.fillServiceDefaults()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -104,7 +121,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 // Default is a single development environment on a local node, suited to
 // running the integration tests or a laptop.
 func Default() Config {
-	return Config{
+	c := Config{
 		Environment: "development",
 		Cassandra: Connection{
 			Hosts:          []string{"127.0.0.1"},
@@ -113,6 +130,8 @@ func Default() Config {
 			Timeout:        Duration(defaultTimeout),
 		},
 	}
+	c.fillServiceDefaults()
+	return c
 }
 
 // Active returns the selected environment.

@@ -65,6 +65,93 @@ var envOverrides = []envOverride{
 	{"LOCAL_DC", "environments.<active>.local_dc", func(c *Config, v string) error {
 		return c.updateActive(func(e *Environment) { e.LocalDC = v })
 	}},
+	{"REFRESH_AFTER", "environments.<active>.refresh_after", func(c *Config, v string) error {
+		d, err := ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		return c.updateActive(func(e *Environment) { e.RefreshAfter = d })
+	}},
+	{"FIRST_WRITER_WINS", "environments.<active>.first_writer_wins", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		return c.updateActive(func(e *Environment) { e.FirstWriterWins = b })
+	}},
+	{"STORE", "store.kind", func(c *Config, v string) error { c.Store.Kind = v; return nil }},
+	{"STORE_BUDGET", "store.budget", durationInto(func(c *Config) *Duration { return &c.Store.Budget })},
+	{"CACHE_SIZE", "store.cache.size", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		c.Store.Cache.Size = n
+		return nil
+	}},
+	{"CACHE_TTL", "store.cache.ttl", durationInto(func(c *Config) *Duration { return &c.Store.Cache.TTL })},
+	{"SAVE_MODE", "store.saves.mode", func(c *Config, v string) error { c.Store.Saves.Mode = v; return nil }},
+	{"LISTEN", "server.listen", func(c *Config, v string) error { c.Server.Listen = v; return nil }},
+	{"ADMIN_LISTEN", "server.admin_listen", func(c *Config, v string) error { c.Server.AdminListen = v; return nil }},
+	{"API_TOKENS", "server.tokens", func(c *Config, v string) error { c.Server.Tokens = splitList(v); return nil }},
+	{"ADMIN_TOKENS", "server.admin_tokens", func(c *Config, v string) error { c.Server.AdminTokens = splitList(v); return nil }},
+	{"TLS_CERT_FILE", "server.tls.cert_file", func(c *Config, v string) error { c.Server.TLS.CertFile = v; return nil }},
+	{"TLS_KEY_FILE", "server.tls.key_file", func(c *Config, v string) error { c.Server.TLS.KeyFile = v; return nil }},
+	{"DATAFILES", "datafiles", func(c *Config, v string) error {
+		srcs, err := ParseDatafileSources(splitList(v))
+		if err != nil {
+			return err
+		}
+		c.Datafiles = srcs
+		return nil
+	}},
+	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = strings.ToLower(v); return nil }},
+	{"LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = strings.ToLower(v); return nil }},
+}
+
+// durationInto sets the Duration field at returns.
+func durationInto(field func(*Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// ParseDatafileSources reads datafile sources written as SDKKEY=PATH or
+// SDKKEY=URL (http or https), or a bare PATH whose SDK key is the file's
+// base name without .json — the form of --datafile and
+// STICKYBUCKET_DATAFILES.
+func ParseDatafileSources(specs []string) ([]DatafileSource, error) {
+	out := make([]DatafileSource, 0, len(specs))
+	for _, spec := range specs {
+		key, where, ok := strings.Cut(spec, "=")
+		if !ok {
+			where = spec
+			key = strings.TrimSuffix(filepathBase(spec), ".json")
+		}
+		if where == "" {
+			return nil, fmt.Errorf("datafile %q: no file or URL after %q", spec, key+"=")
+		}
+		src := DatafileSource{SDKKey: key}
+		if strings.HasPrefix(where, "http://") || strings.HasPrefix(where, "https://") {
+			src.URL = where
+		} else {
+			src.File = where
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func filepathBase(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
 }
 
 // EnvNames lists the environment variables the configuration reads, for

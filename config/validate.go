@@ -78,7 +78,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Cassandra.validate()...)
 	for _, name := range sortedKeys(c.Environments) {
 		errs = append(errs, c.Environments[name].validate("environments."+name)...)
+		errs = append(errs, c.Environments[name].validatePolicies("environments."+name)...)
 	}
+	errs = append(errs, c.validateService()...)
 	return errors.Join(errs...)
 }
 

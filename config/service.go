@@ -1,0 +1,401 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Store kinds.
+const (
+	StoreMemory    = "memory"
+	StoreCassandra = "cassandra"
+)
+
+// Save modes.
+const (
+	SavesSync  = "sync"
+	SavesAsync = "async"
+)
+
+// Store says where assignments are kept and how the layers above the store
+// behave: the cache, the save mode and the breaker.
+type Store struct {
+	// Kind is memory (the default: in this process only) or cassandra.
+	Kind string `yaml:"kind"`
+	// Budget bounds the time one decision spends in a Cassandra store
+	// (lookup and save together); past it the user is decided without
+	// stickiness and the decision says so. Default 50ms. Not used with
+	// the memory store.
+	Budget Duration `yaml:"budget"`
+	Cache  Cache    `yaml:"cache"`
+	Saves  Saves    `yaml:"saves"`
+	// Breaker fails store calls at once while Cassandra is down. Not used
+	// with the memory store.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Cache is the read-through cache in front of the store.
+type Cache struct {
+	// Size is how many users' profiles are kept; 0 (the default) means no
+	// cache.
+	Size int `yaml:"size"`
+	// TTL bounds how stale a cached profile can be when another server
+	// assigns the same user. Required with a size.
+	TTL Duration `yaml:"ttl"`
+}
+
+// Saves says how assignments reach the store.
+type Saves struct {
+	// Mode is sync (the default: the decision waits for the write) or
+	// async (a queue and workers write in the background; see
+	// ups.AsyncSaver for what an accepted save promises).
+	Mode string `yaml:"mode"`
+	// Queue bounds the users with saves waiting (async); default 10000.
+	Queue int `yaml:"queue"`
+	// Workers write in parallel (async); default 8.
+	Workers int `yaml:"workers"`
+	// OnFull is what a save does when the queue is full (async):
+	// wait-then-drop (default), write-through or drop.
+	OnFull string `yaml:"on_full"`
+	// FullWait is how long wait-then-drop waits; default 20ms.
+	FullWait Duration `yaml:"full_wait"`
+	// RetryFor bounds retries of a write while the store is unavailable
+	// (async); default 1m.
+	RetryFor Duration `yaml:"retry_for"`
+}
+
+// Breaker configures the circuit breaker in front of Cassandra.
+type Breaker struct {
+	// Disabled turns it off.
+	Disabled bool `yaml:"disabled"`
+	// Failures in a row open it; default 5.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long it fails calls at once before probing; default 5s.
+	OpenFor Duration `yaml:"open_for"`
+}
+
+// Server configures `stickybucket serve`.
+type Server struct {
+	// Listen is the API's host:port; default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics, /health, /ready and pprof; default
+	// 127.0.0.1:8088; "off" serves none.
+	AdminListen string `yaml:"admin_listen"`
+	// Tokens are the API's bearer tokens (plain, or "sha256:<hex>" of
+	// one). Without any the service listens on loopback only, unless
+	// AllowUnauthenticated.
+	Tokens []string `yaml:"tokens"`
+	// AdminTokens protect /metrics and pprof.
+	AdminTokens []string `yaml:"admin_tokens"`
+	// AllowUnauthenticated lets the service listen beyond loopback
+	// without tokens.
+	AllowUnauthenticated bool      `yaml:"allow_unauthenticated"`
+	TLS                  ServerTLS `yaml:"tls"`
+	// MaxBodyBytes bounds request bodies; default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ReadTimeout and WriteTimeout bound a request (default 10s each),
+	// IdleTimeout a kept-alive connection (2m), ShutdownTimeout the drain
+	// on SIGTERM (30s).
+	ReadTimeout     Duration `yaml:"read_timeout"`
+	WriteTimeout    Duration `yaml:"write_timeout"`
+	IdleTimeout     Duration `yaml:"idle_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// ServerTLS holds the service's certificate; both or neither.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// DatafileSource is one datafile the service serves, for one SDK key.
+type DatafileSource struct {
+	SDKKey string `yaml:"sdk_key"`
+	// File is read at start, on SIGHUP and when it changes.
+	File string `yaml:"file"`
+	// URL is polled every PollEvery (default 1m) with ETag.
+	URL       string   `yaml:"url"`
+	PollEvery Duration `yaml:"poll_every"`
+}
+
+// Log configures the process's logs.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json, text, or auto (the default: text on a terminal,
+	// JSON otherwise).
+	Format string `yaml:"format"`
+}
+
+// Reset re-randomises one experiment (see decision.Reset). In YAML it is
+// either a time — "2026-11-01T00:00:00Z" — or a mapping
+// {before: <time>, exclude_previous: true}.
+type Reset struct {
+	Before          time.Time `yaml:"before"`
+	ExcludePrevious bool      `yaml:"exclude_previous"`
+}
+
+// UnmarshalYAML accepts the scalar and the mapping form.
+func (r *Reset) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		t, err := time.Parse(time.RFC3339, n.Value)
+		if err != nil {
+			return fmt.Errorf("line %d: %q is not an RFC 3339 time such as 2026-11-01T00:00:00Z", n.Line, n.Value)
+		}
+		*r = Reset{Before: t}
+		return nil
+	}
+	type plain Reset
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*r = Reset(p)
+	return nil
+}
+
+// SerialConsistencies are the Paxos consistencies first_writer_wins takes;
+// empty means SERIAL.
+var SerialConsistencies = []string{"SERIAL", "LOCAL_SERIAL"}
+
+var sdkKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_\-.:]{1,128}$`)
+
+const (
+	defaultListen      = "127.0.0.1:8080"
+	defaultAdminListen = "127.0.0.1:8088"
+	// AdminOff as admin_listen serves no admin listener.
+	AdminOff = "off"
+)
+
+func (c *Config) fillServiceDefaults() {
+	s := &c.Store
+	if s.Kind == "" {
+		s.Kind = StoreMemory
+	}
+	if s.Budget == 0 {
+		s.Budget = Duration(50 * time.Millisecond)
+	}
+	if s.Saves.Mode == "" {
+		s.Saves.Mode = SavesSync
+	}
+	if s.Saves.Queue == 0 {
+		s.Saves.Queue = 10000
+	}
+	if s.Saves.Workers == 0 {
+		s.Saves.Workers = 8
+	}
+	if s.Saves.OnFull == "" {
+		s.Saves.OnFull = "wait-then-drop"
+	}
+	if s.Saves.FullWait == 0 {
+		s.Saves.FullWait = Duration(20 * time.Millisecond)
+	}
+	if s.Saves.RetryFor == 0 {
+		s.Saves.RetryFor = Duration(time.Minute)
+	}
+	if s.Breaker.Failures == 0 {
+		s.Breaker.Failures = 5
+	}
+	if s.Breaker.OpenFor == 0 {
+		s.Breaker.OpenFor = Duration(5 * time.Second)
+	}
+	v := &c.Server
+	if v.Listen == "" {
+		v.Listen = defaultListen
+	}
+	if v.AdminListen == "" {
+		v.AdminListen = defaultAdminListen
+	}
+	if v.MaxBodyBytes == 0 {
+		v.MaxBodyBytes = 1 << 20
+	}
+	for _, d := range []struct {
+		p *Duration
+		v time.Duration
+	}{{&v.ReadTimeout, 10 * time.Second}, {&v.WriteTimeout, 10 * time.Second}, {&v.IdleTimeout, 2 * time.Minute}, {&v.ShutdownTimeout, 30 * time.Second}} {
+		if *d.p == 0 {
+			*d.p = Duration(d.v)
+		}
+	}
+	for i := range c.Datafiles {
+		if c.Datafiles[i].URL != "" && c.Datafiles[i].PollEvery == 0 {
+			c.Datafiles[i].PollEvery = Duration(time.Minute)
+		}
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "auto"
+	}
+	for name, env := range c.Environments {
+		if env.SerialConsistency == "" {
+			env.SerialConsistency = "SERIAL"
+		}
+		env.SerialConsistency = strings.ToUpper(env.SerialConsistency)
+		c.Environments[name] = env
+	}
+}
+
+func (c Config) validateService() []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	s := c.Store
+	switch s.Kind {
+	case StoreMemory, StoreCassandra:
+	default:
+		add("store.kind", "%q is not %s or %s", s.Kind, StoreMemory, StoreCassandra)
+	}
+	inRange := func(key string, d Duration, lo, hi time.Duration) {
+		if d.Std() < lo || d.Std() > hi {
+			add(key, "%s is outside %s…%s", d.Std(), lo, hi)
+		}
+	}
+	inRange("store.budget", s.Budget, time.Millisecond, time.Minute)
+	if s.Cache.Size < 0 {
+		add("store.cache.size", "must not be negative")
+	}
+	if s.Cache.Size > 0 {
+		inRange("store.cache.ttl", s.Cache.TTL, time.Millisecond, 24*time.Hour)
+	} else if s.Cache.TTL != 0 {
+		add("store.cache.ttl", "set without store.cache.size: the cache is off")
+	}
+	switch s.Saves.Mode {
+	case SavesSync, SavesAsync:
+	default:
+		add("store.saves.mode", "%q is not %s or %s", s.Saves.Mode, SavesSync, SavesAsync)
+	}
+	if s.Saves.Queue < 1 {
+		add("store.saves.queue", "must be at least 1")
+	}
+	if s.Saves.Workers < 1 || s.Saves.Workers > 1024 {
+		add("store.saves.workers", "%d is outside 1…1024", s.Saves.Workers)
+	}
+	switch s.Saves.OnFull {
+	case "wait-then-drop", "write-through", "drop":
+	default:
+		add("store.saves.on_full", "%q is not wait-then-drop, write-through or drop", s.Saves.OnFull)
+	}
+	inRange("store.saves.full_wait", s.Saves.FullWait, 0, 10*time.Second)
+	inRange("store.saves.retry_for", s.Saves.RetryFor, 0, time.Hour)
+	if s.Breaker.Failures < 1 {
+		add("store.breaker.failures", "must be at least 1")
+	}
+	inRange("store.breaker.open_for", s.Breaker.OpenFor, 10*time.Millisecond, 10*time.Minute)
+
+	v := c.Server
+	if _, _, err := net.SplitHostPort(v.Listen); err != nil {
+		add("server.listen", "%q is not host:port", v.Listen)
+	}
+	if v.AdminListen != AdminOff {
+		if _, _, err := net.SplitHostPort(v.AdminListen); err != nil {
+			add("server.admin_listen", "%q is not host:port (or %q)", v.AdminListen, AdminOff)
+		}
+	}
+	for key, toks := range map[string][]string{"server.tokens": v.Tokens, "server.admin_tokens": v.AdminTokens} {
+		for i, tok := range toks {
+			if hexSum, ok := strings.CutPrefix(tok, "sha256:"); ok {
+				if len(hexSum) != 64 {
+					add(fmt.Sprintf("%s[%d]", key, i), "sha256: wants 64 hex digits")
+				}
+			} else if len(tok) < 16 {
+				add(fmt.Sprintf("%s[%d]", key, i), "%d bytes; a token needs at least 16", len(tok))
+			}
+		}
+	}
+	if (v.TLS.CertFile == "") != (v.TLS.KeyFile == "") {
+		add("server.tls", "cert_file and key_file must be set together")
+	}
+	if v.MaxBodyBytes < 1024 || v.MaxBodyBytes > 64<<20 {
+		add("server.max_body_bytes", "%d is outside 1024…%d", v.MaxBodyBytes, 64<<20)
+	}
+	inRange("server.read_timeout", v.ReadTimeout, 100*time.Millisecond, 10*time.Minute)
+	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)
+	inRange("server.idle_timeout", v.IdleTimeout, time.Second, time.Hour)
+	inRange("server.shutdown_timeout", v.ShutdownTimeout, time.Second, 10*time.Minute)
+
+	keys := map[string]bool{}
+	for i, d := range c.Datafiles {
+		key := fmt.Sprintf("datafiles[%d]", i)
+		if !sdkKeyPattern.MatchString(d.SDKKey) {
+			add(key+".sdk_key", "%q is not an SDK key (1–128 letters, digits, _ - . :)", d.SDKKey)
+		} else if keys[d.SDKKey] {
+			add(key+".sdk_key", "%q is listed twice", d.SDKKey)
+		}
+		keys[d.SDKKey] = true
+		switch {
+		case (d.File == "") == (d.URL == ""):
+			add(key, "set exactly one of file and url")
+		case d.URL != "":
+			u, err := url.Parse(d.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(key+".url", "%q is not an http(s) URL", d.URL)
+			}
+			inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
+		case d.PollEvery != 0:
+			add(key+".poll_every", "only used with url")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		add("log.format", "%q is not auto, json or text", c.Log.Format)
+	}
+	return errs
+}
+
+// validatePolicies checks an environment's stickiness policies.
+func (e Environment) validatePolicies(prefix string) []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, key, fmt.Sprintf(format, args...)))
+	}
+	if r := e.RefreshAfter.Std(); r != 0 {
+		switch {
+		case r < 0:
+			add("refresh_after", "must not be negative")
+		case e.Retention == 0:
+			add("refresh_after", "needs a retention: assignments kept forever need no refresh")
+		case r >= e.Retention.Std():
+			add("refresh_after", "%s must be shorter than retention (%s), or every decision rewrites its assignment", r, e.Retention.Std())
+		}
+		for _, id := range sortedKeys(e.RetentionOverrides) {
+			if d := e.RetentionOverrides[id].Std(); d != 0 && r >= d {
+				add("refresh_after", "%s must be shorter than retention_overrides[%q] (%s)", r, id, d)
+			}
+		}
+	}
+	for _, id := range sortedKeys(e.Reset) {
+		if id == "" {
+			add("reset", "experiment ID is empty")
+		} else if e.Reset[id].Before.IsZero() {
+			add(fmt.Sprintf("reset[%q]", id), "needs a time (before)")
+		}
+	}
+	if e.SerialConsistency != "" && !slicesContains(SerialConsistencies, e.SerialConsistency) {
+		add("serial_consistency", "%q is not one of %s", e.SerialConsistency, strings.Join(SerialConsistencies, ", "))
+	}
+	return errs
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

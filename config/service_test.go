@@ -1,0 +1,149 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServiceDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("environments:\n  development:\n    replication: {class: SimpleStrategy, replication_factor: 1}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Kind != StoreMemory || cfg.Store.Saves.Mode != SavesSync || cfg.Store.Cache.Size != 0 || cfg.Store.Budget.Std() != 50*time.Millisecond {
+		t.Errorf("store defaults: %+v", cfg.Store)
+	}
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.AdminListen != "127.0.0.1:8088" || cfg.Server.ShutdownTimeout.Std() != 30*time.Second {
+		t.Errorf("server defaults: %+v", cfg.Server)
+	}
+	if cfg.Log.Level != "info" || cfg.Log.Format != "auto" {
+		t.Errorf("log defaults: %+v", cfg.Log)
+	}
+}
+
+func TestServiceConfig(t *testing.T) {
+	yaml := `
+environment: production
+environments:
+  production:
+    retention: 30d
+    refresh_after: 7d
+    reset:
+      "1001": 2026-11-01T00:00:00Z
+      "1002": {before: 2026-11-20T12:00:00Z, exclude_previous: true}
+    first_writer_wins: true
+    serial_consistency: local_serial
+    replication: {class: SimpleStrategy, replication_factor: 1}
+store:
+  kind: cassandra
+  budget: 40ms
+  cache: {size: 50000, ttl: 20s}
+  saves: {mode: async, queue: 500, workers: 4, on_full: write-through, retry_for: 30s}
+  breaker: {failures: 3, open_for: 2s}
+server:
+  listen: 0.0.0.0:9000
+  tokens: [0123456789abcdef0123]
+  tls: {cert_file: c.pem, key_file: k.pem}
+datafiles:
+  - {sdk_key: prod, file: examples/datafile-v1.json}
+  - {sdk_key: cdn, url: "https://cdn.example.com/datafiles/cdn.json", poll_every: 30s}
+log: {level: debug, format: json}
+`
+	cfg, err := Parse([]byte(yaml), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := cfg.Active()
+	if env.RefreshAfter.Std() != 7*24*time.Hour || !env.FirstWriterWins || env.SerialConsistency != "LOCAL_SERIAL" {
+		t.Errorf("policies: %+v", env)
+	}
+	if r := env.Reset["1001"]; !r.Before.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) || r.ExcludePrevious {
+		t.Errorf("reset 1001 = %+v", r)
+	}
+	if r := env.Reset["1002"]; !r.ExcludePrevious || r.Before.Hour() != 12 {
+		t.Errorf("reset 1002 = %+v", r)
+	}
+	if cfg.Store.Kind != StoreCassandra || cfg.Store.Cache.Size != 50000 || cfg.Store.Saves.OnFull != "write-through" || cfg.Store.Breaker.Failures != 3 {
+		t.Errorf("store: %+v", cfg.Store)
+	}
+	if len(cfg.Datafiles) != 2 || cfg.Datafiles[1].PollEvery.Std() != 30*time.Second {
+		t.Errorf("datafiles: %+v", cfg.Datafiles)
+	}
+}
+
+func TestServiceConfigErrorsNameTheKey(t *testing.T) {
+	base := "environments:\n  development:\n    retention: 10d\n    replication: {class: SimpleStrategy, replication_factor: 1}\n"
+	tests := []struct{ extra, want string }{
+		{"store: {kind: redis}", `store.kind: "redis" is not memory or cassandra`},
+		{"store: {budget: 5m}", "store.budget: 5m0s is outside 1ms…1m0s"},
+		{"store: {cache: {size: 10}}", "store.cache.ttl: 0s is outside"},
+		{"store: {cache: {ttl: 10s}}", "store.cache.ttl: set without store.cache.size"},
+		{"store: {saves: {mode: later}}", `store.saves.mode: "later" is not sync or async`},
+		{"store: {saves: {on_full: panic}}", `store.saves.on_full: "panic"`},
+		{"server: {listen: nowhere}", `server.listen: "nowhere" is not host:port`},
+		{"server: {tokens: [short]}", "server.tokens[0]: 5 bytes; a token needs at least 16"},
+		{"server: {tls: {cert_file: c.pem}}", "server.tls: cert_file and key_file must be set together"},
+		{"datafiles: [{sdk_key: a, file: x, url: 'http://y'}]", "datafiles[0]: set exactly one of file and url"},
+		{"datafiles: [{sdk_key: a, file: x}, {sdk_key: a, file: y}]", `datafiles[1].sdk_key: "a" is listed twice`},
+		{"datafiles: [{sdk_key: 'a b', file: x}]", `datafiles[0].sdk_key: "a b" is not an SDK key`},
+		{"datafiles: [{sdk_key: a, url: 'ftp://x'}]", `datafiles[0].url: "ftp://x" is not an http(s) URL`},
+		{"log: {level: loud}", `log.level: "loud"`},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(base+tt.extra+"\n"), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.extra, err, tt.want)
+		}
+	}
+	env := []struct{ env, want string }{
+		{"    refresh_after: 10d\n", "environments.development.refresh_after: 240h0m0s must be shorter than retention"},
+		{"    refresh_after: 1d\n    retention_overrides: {\"7\": 12h}\n", `refresh_after: 24h0m0s must be shorter than retention_overrides["7"]`},
+		{"    reset: {\"7\": yesterday}\n", `is not an RFC 3339 time`},
+		{"    serial_consistency: QUORUM\n", `serial_consistency: "QUORUM" is not one of SERIAL, LOCAL_SERIAL`},
+	}
+	for _, tt := range env {
+		_, err := Parse([]byte(base+tt.env), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestServiceEnvOverrides(t *testing.T) {
+	cfg, err := Load("../stickybucket.example.yaml", envMap(map[string]string{
+		"STICKYBUCKET_STORE":         "cassandra",
+		"STICKYBUCKET_CACHE_SIZE":    "1000",
+		"STICKYBUCKET_CACHE_TTL":     "5s",
+		"STICKYBUCKET_SAVE_MODE":     "async",
+		"STICKYBUCKET_LISTEN":        "127.0.0.1:18080",
+		"STICKYBUCKET_API_TOKENS":    "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb",
+		"STICKYBUCKET_DATAFILES":     "k1=examples/datafile-v1.json,cdn=https://cdn.example.com/x.json",
+		"STICKYBUCKET_REFRESH_AFTER": "6h",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Kind != "cassandra" || cfg.Store.Cache.Size != 1000 || cfg.Store.Saves.Mode != "async" || cfg.Server.Listen != "127.0.0.1:18080" || len(cfg.Server.Tokens) != 2 {
+		t.Errorf("overrides not applied: %+v %+v", cfg.Store, cfg.Server)
+	}
+	if len(cfg.Datafiles) != 2 || cfg.Datafiles[0].File != "examples/datafile-v1.json" || cfg.Datafiles[1].URL == "" {
+		t.Errorf("datafiles: %+v", cfg.Datafiles)
+	}
+	if env, _ := cfg.Active(); env.RefreshAfter.Std() != 6*time.Hour {
+		t.Errorf("refresh_after: %v", env.RefreshAfter)
+	}
+}
+
+func TestParseDatafileSources(t *testing.T) {
+	got, err := ParseDatafileSources([]string{"examples/datafile-v1.json", "k=a.json", "c=http://x/y.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].SDKKey != "datafile-v1" || got[0].File != "examples/datafile-v1.json" || got[1].SDKKey != "k" || got[2].URL != "http://x/y.json" {
+		t.Errorf("%+v", got)
+	}
+	if _, err := ParseDatafileSources([]string{"k="}); err == nil {
+		t.Error("k= accepted")
+	}
+}
