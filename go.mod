@@ -11,6 +11,7 @@ require (
 	github.com/scylladb/gocqlx/v2 v2.8.0
 	github.com/testcontainers/testcontainers-go v0.44.0
 	github.com/twmb/murmur3 v1.2.2
+	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/time v0.16.0
 )

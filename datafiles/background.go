@@ -87,6 +87,9 @@ func (s *Set) Close(ctx context.Context) error {
 				busy = append(busy, k)
 			}
 		}
-		return fmt.Errorf("datafiles: close: background work still running (refreshing SDK keys %q): %w", busy, ctx.Err())
+		if len(busy) == 0 {
+			return fmt.Errorf("datafiles: close: background work still running: %w", ctx.Err())
+		}
+		return fmt.Errorf("datafiles: close: background work still running, refreshing SDK keys %q: %w", busy, ctx.Err())
 	}
 }

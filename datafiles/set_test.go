@@ -87,7 +87,9 @@ func newSet(t *testing.T, opts Options) *Set {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
 			t.Error(err)
 		}
 	})
