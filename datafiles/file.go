@@ -43,6 +43,12 @@ func (f File) Fetch(ctx context.Context, since string) (Content, error) {
 	}
 	limit := maxBytes(f.MaxBytes)
 	now := time.Now() // before the stat: "settled" errs towards hashing
+	// Checked before opening too: opening a named pipe would block.
+	if fi, err := os.Stat(f.Path); err != nil {
+		return Content{}, fmt.Errorf("read datafile: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return Content{}, fmt.Errorf("read datafile %s: not a regular file (%s)", f.Path, fi.Mode().Type())
+	}
 	fh, err := os.Open(f.Path)
 	if err != nil {
 		return Content{}, fmt.Errorf("read datafile: %w", err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -157,5 +158,36 @@ func TestReadBounded(t *testing.T) {
 	data, err := readBounded(strings.NewReader(strings.Repeat("x", 100)), 100)
 	if err != nil || len(data) != 100 {
 		t.Fatalf("100 bytes with a bound of 100: %d bytes, %v", len(data), err)
+	}
+}
+
+// A named pipe at the path is refused, not opened (which would block).
+func TestFileNamedPipe(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no named pipes in the file system")
+	}
+	path := filepath.Join(t.TempDir(), "df.json")
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), testDeadline)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := File{Path: path}.Fetch(ctx, "")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("named pipe: %v", err)
+		}
+	case <-ctx.Done():
+		// Unblock the open so the goroutine ends.
+		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatal("Fetch blocked opening a named pipe")
 	}
 }
