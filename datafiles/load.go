@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/stickybucket/stickybucket/decision"
 )
 
 // parallelFetches bounds how many sources Load and Reload fetch at once.
@@ -80,6 +78,12 @@ func (s *Set) refresh(ctx context.Context, sl *slot, force bool) error {
 	c, err := sl.src.Fetch(ctx, since)
 	if err != nil {
 		err = fmt.Errorf("datafiles: SDK key %q: %w", sl.key, err)
+		if ctx.Err() != nil {
+			// Cancelled by the caller or by Close: not the datafile's
+			// failure, so not counted.
+			s.log.Debug("datafile fetch cancelled", "sdk_key", sl.key, "error", err)
+			return err
+		}
 		s.failed(sl, old, err)
 		return err
 	}
@@ -97,16 +101,12 @@ func (s *Set) refresh(ctx context.Context, sl *slot, force bool) error {
 		sl.version, sl.rejected = c.Version, nil
 		return nil
 	}
-	df, err := s.parse(c.Data)
+	e, err := s.entry(sl, c.Data, hash)
 	if err == nil {
-		var e *Entry
-		e, err = s.entry(sl, df, c.Data, hash)
-		if err == nil {
-			sl.entry.Store(e)
-			sl.version, sl.rejected = c.Version, nil
-			s.loaded(sl, old, e)
-			return nil
-		}
+		sl.entry.Store(e)
+		sl.version, sl.rejected = c.Version, nil
+		s.loaded(sl, old, e)
+		return nil
 	}
 	kept := "no datafile is served for it"
 	if old != nil {
@@ -118,8 +118,22 @@ func (s *Set) refresh(ctx context.Context, sl *slot, force bool) error {
 	return err
 }
 
-// entry builds the client for a parsed datafile.
-func (s *Set) entry(sl *slot, df *decision.Datafile, raw []byte, hash string) (*Entry, error) {
+// entry parses raw and builds its client. A panic in Parse or Build is an
+// error: a datafile that trips a bug is rejected, and the one in force
+// keeps serving, instead of the process stopping.
+func (s *Set) entry(sl *slot, raw []byte, hash string) (e *Entry, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e, err = nil, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	df, err := s.parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if df == nil {
+		return nil, errors.New("parse: no datafile and no error")
+	}
 	client, err := s.build(sl.key, df)
 	if err != nil {
 		return nil, fmt.Errorf("build client: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -426,4 +427,92 @@ func TestConcurrentGetAndReload(t *testing.T) {
 	if reads.Load() == 0 {
 		t.Error("readers made no reads")
 	}
+}
+
+// A datafile that makes Parse or Build panic is rejected like one that
+// does not parse; the process goes on with the old one.
+func TestPanicInParseOrBuildIsRejection(t *testing.T) {
+	for _, where := range []string{"parse", "build"} {
+		t.Run(where, func(t *testing.T) {
+			srcs, paths := files(t, "k")
+			rec := newRecorder()
+			s := newSet(t, Options{Sources: srcs, OnLoad: rec.onLoad,
+				Parse: func(b []byte) (*decision.Datafile, error) {
+					df, err := decision.ParseDatafile(b)
+					if where == "parse" && err == nil && df.Revision() == "2" {
+						panic("parse bug")
+					}
+					return df, err
+				},
+				Build: func(_ string, df *decision.Datafile) (*decision.Client, error) {
+					if where == "build" && df.Revision() == "2" {
+						panic("build bug")
+					}
+					return decision.NewClient(decision.Options{Datafile: df})
+				}})
+			if err := s.Load(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			rec.next(t)
+			writeFile(t, paths["k"], datafile(t, "2"))
+			err := s.Reload(t.Context())
+			if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "panic: "+where+" bug") {
+				t.Fatalf("Reload: %v; want a rejection saying it panicked", err)
+			}
+			if got := revision(t, s, "k"); got != "1" {
+				t.Errorf("revision %q in force, want 1", got)
+			}
+		})
+	}
+}
+
+// A Reload cancelled by its caller is not a datafile failure: it returns
+// the context's error but OnLoad does not count it.
+func TestCancelledReloadIsNotCounted(t *testing.T) {
+	c, srv := newCDN(t, datafile(t, "1"), `"v1"`)
+	rec := newRecorder()
+	s := newSet(t, Options{Sources: map[string]Source{"k": URL{URL: srv.URL, Client: srv.Client()}}, OnLoad: rec.onLoad})
+	if err := s.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec.next(t)
+	c.set(datafile(t, "2"), `"v2"`)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Reload(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Reload: %v", err)
+	}
+	rec.none(t)
+	if err := s.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := rec.next(t); ev.revision != "2" || ev.err != nil {
+		t.Fatalf("OnLoad after Reload: %+v", ev)
+	}
+}
+
+// Get is on every request's path: no lock, no allocation.
+func BenchmarkGet(b *testing.B) {
+	dir := b.TempDir()
+	srcs := map[string]Source{}
+	for _, k := range []string{"a", "b", "c"} {
+		p := filepath.Join(dir, k+".json")
+		writeFile(b, p, datafile(b, "1"))
+		srcs[k] = File{Path: p}
+	}
+	s, err := New(Options{Sources: srcs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Load(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Get("b"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
