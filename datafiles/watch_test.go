@@ -134,3 +134,37 @@ func TestWatchedDirectoryRemoved(t *testing.T) {
 		t.Fatalf("%q in force, want 2", got)
 	}
 }
+
+// Kubernetes mounts a ConfigMap as files that are symbolic links through
+// a "..data" link it swaps atomically to a new directory; the datafile's
+// own name sees no event. Watching the directory sees the swap.
+func TestWatchSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	mkRev := func(name, rev string) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name, "df.json"), datafile(t, rev))
+	}
+	mkRev("..2026_01", "1")
+	if err := os.Symlink("..2026_01", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "df.json")
+	if err := os.Symlink(filepath.Join("..data", "df.json"), path); err != nil {
+		t.Fatal(err)
+	}
+	s, rec := startedSet(t, Options{Sources: map[string]Source{"k": File{Path: path}}, WatchDelay: 10 * time.Millisecond})
+
+	mkRev("..2026_02", "2")
+	if err := os.Symlink("..2026_02", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitLoaded(t, "k", "2")
+	if got := revision(t, s, "k"); got != "2" {
+		t.Fatalf("%q in force, want 2", got)
+	}
+}
