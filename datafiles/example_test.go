@@ -49,9 +49,9 @@ func Example() {
 	e, err := set.Get("")
 	switch {
 	case errors.Is(err, datafiles.ErrUnknownSDKKey), errors.Is(err, datafiles.ErrSDKKeyRequired):
-		// the client's fault: the server answers with a 4xx
+		return // the client's fault: the server answers with a 4xx
 	case err != nil:
-		// ErrNotLoaded: not ready (503)
+		return // ErrNotLoaded: not ready (503)
 	}
 	d, err := e.Client.Decide(ctx, decision.User{ID: "user-42", Attributes: map[string]any{"country": "de"}}, "new_search")
 	if err != nil {
