@@ -78,18 +78,17 @@ func (s *Set) watchLoop(w *fsnotify.Watcher, byDir map[string][]*slot) {
 			if !ok {
 				return
 			}
-			if slots := byDir[filepath.Dir(ev.Name)]; len(slots) > 0 {
-				mark(slots)
-				continue
-			}
 			if slots := byDir[ev.Name]; len(slots) > 0 && ev.Has(fsnotify.Remove|fsnotify.Rename) {
-				// The watched directory itself went away: its watch is
+				// A watched directory itself went away: its watch is
 				// gone, so poll its datafiles from now on.
 				s.log.Warn("datafile directory removed; polling its datafiles instead", "dir", ev.Name, "interval", s.poll)
 				delete(byDir, ev.Name)
 				for _, sl := range slots {
 					s.workers.Go(func() { s.pollLoop(sl) })
 				}
+				mark(slots)
+			}
+			if slots := byDir[filepath.Dir(ev.Name)]; len(slots) > 0 {
 				mark(slots)
 			}
 		case err, ok := <-w.Errors:

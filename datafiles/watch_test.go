@@ -107,14 +107,19 @@ func TestWatchCoalescesBursts(t *testing.T) {
 
 // When the watched directory goes away, its datafiles are polled, so one
 // created again is still seen.
+// The parent directory is watched too (another datafile is there), so the
+// removal is also an event in a watched directory.
 func TestWatchedDirectoryRemoved(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "datafiles")
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "datafiles")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "df.json")
 	writeFile(t, path, datafile(t, "1"))
-	s, rec := startedSet(t, Options{Sources: map[string]Source{"k": File{Path: path}},
+	writeFile(t, filepath.Join(parent, "other.json"), datafile(t, "1"))
+	s, rec := startedSet(t, Options{
+		Sources:    map[string]Source{"k": File{Path: path}, "other": File{Path: filepath.Join(parent, "other.json")}},
 		WatchDelay: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 
 	if err := os.RemoveAll(dir); err != nil {
@@ -122,8 +127,8 @@ func TestWatchedDirectoryRemoved(t *testing.T) {
 	}
 	// Wait until the removal was seen (a failed fetch), so the new
 	// directory is not the old one's watch.
-	if ev := rec.next(t); ev.err == nil {
-		t.Fatalf("after removing the directory: OnLoad(%q, %q, nil)", ev.key, ev.revision)
+	if ev := rec.next(t); ev.key != "k" || ev.err == nil {
+		t.Fatalf("after removing the directory: OnLoad(%q, %q, %v)", ev.key, ev.revision, ev.err)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
