@@ -1,0 +1,30 @@
+package datafiles
+
+import (
+	"time"
+
+	"github.com/stickybucket/stickybucket/decision"
+)
+
+// Entry is one SDK key's datafile in force and the client deciding on it.
+// An Entry never changes: a new datafile makes a new Entry, so a request
+// that got one decides on one datafile from start to end.
+type Entry struct {
+	// SDKKey is the key the datafile is served under.
+	SDKKey string
+	// Revision is the datafile's revision field.
+	Revision string
+	// Client decides on Datafile, built by Options.Build.
+	Client *decision.Client
+	// Datafile is the parsed datafile.
+	Datafile *decision.Datafile
+	// Raw is the datafile as fetched, for serving it again
+	// (GET /v1/datafile). It is shared: do not modify it.
+	Raw []byte
+	// SHA256 is the hex SHA-256 of Raw, usable as an HTTP ETag.
+	SHA256 string
+	// Source says where Raw came from (Source.String).
+	Source string
+	// LoadedAt is when this Entry was put in force.
+	LoadedAt time.Time
+}
