@@ -217,11 +217,11 @@ func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
 	u.RawQuery = url.Values{"keys": {cfg.Flag}}.Encode()
 	ts.url = &u
 	ts.header = http.Header{
-		"Content-Type":          {"application/json"},
-		"Accept":                {"application/json"},
-		"X-Optimizely-Sdk-Key":  {cfg.SDKKey},
-		"User-Agent":            {"stickybucket-loadbench"},
-		"Accept-Encoding":       {"identity"},
+		"Content-Type":         {"application/json"},
+		"Accept":               {"application/json"},
+		"X-Optimizely-Sdk-Key": {cfg.SDKKey},
+		"User-Agent":           {"stickybucket-loadbench"},
+		"Accept-Encoding":      {"identity"},
 	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, Control: loopbackOnly}
 	ts.transport = &http.Transport{
@@ -342,16 +342,16 @@ func (ts *targetState) addRound(round int, m phaseResult, before, after cpuSampl
 	cpu := before.to(after)
 	ts.cpu.add(cpu)
 	rr := RoundReport{
-		Round:           round,
-		Requests:        m.tally.requests(),
-		OK:              m.tally.ok,
-		Errors:          m.tally.errors(),
-		ElapsedSeconds:  m.elapsed.Seconds(),
-		Connections:     m.dials,
-		P50MS:           ms(m.hist.ValueAtPercentile(50)),
-		P99MS:           ms(m.hist.ValueAtPercentile(99)),
-		MaxMS:           ms(maxOf(m.hist)),
-		Load:            cpu.load(),
+		Round:             round,
+		Requests:          m.tally.requests(),
+		OK:                m.tally.ok,
+		Errors:            m.tally.errors(),
+		ElapsedSeconds:    m.elapsed.Seconds(),
+		Connections:       m.dials,
+		P50MS:             ms(m.hist.ValueAtPercentile(50)),
+		P99MS:             ms(m.hist.ValueAtPercentile(99)),
+		MaxMS:             ms(maxOf(m.hist)),
+		Load:              cpu.load(),
 		RequestsPerSecond: perSecond(m.tally.ok, m.elapsed),
 	}
 	ts.rounds = append(ts.rounds, rr)

@@ -29,8 +29,8 @@ type decideServer struct {
 	onRequest func(r *http.Request, userID string)
 
 	ok, status500, badJSON, wrongFlag, hangUp, rejected atomic.Int64
-	mu                                                   sync.Mutex
-	users                                                map[string]int
+	mu                                                  sync.Mutex
+	users                                               map[string]int
 }
 
 func (s *decideServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
