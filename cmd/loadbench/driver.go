@@ -8,13 +8,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
 )
 
 // Config describes one run. Zero values of Clients, Users, Rounds,
@@ -61,7 +61,8 @@ const (
 	DefaultTimeout     = 5 * time.Second
 )
 
-// maxResponseBody bounds how much of a response the driver reads.
+// maxResponseBody bounds the size of a response; a longer one is a
+// transport error.
 const maxResponseBody = 1 << 20
 
 // Histogram range: 1 µs resolution floor, 3 significant digits, values in
@@ -152,11 +153,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	}
 	defer func() {
 		for _, ts := range targets {
-			ts.transport.CloseIdleConnections()
+			ts.close()
 		}
 	}()
 	for _, ts := range targets {
-		if err := ts.probe(ctx, cfg); err != nil {
+		if err := ts.probe(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -175,6 +176,9 @@ rounds:
 			before := sampleCPU()
 			m := ts.phase(ctx, cfg, cfg.Duration)
 			after := sampleCPU()
+			// Its connections would idle while the other targets run, and
+			// a server may close idle ones: the next warm-up opens fresh ones.
+			ts.client.CloseIdleConnections()
 			rr := ts.addRound(round, m, before, after)
 			fmt.Fprintf(progress, "round %d/%d %-12s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
 				round, cfg.Rounds, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors)
@@ -195,12 +199,10 @@ rounds:
 // targetState is one target's client side and what has been measured.
 type targetState struct {
 	Target
-	url       *url.URL // the decide URL
-	header    http.Header
-	transport *http.Transport
-	client    *http.Client
-	dials     atomic.Int64
-	workers   []*worker
+	url     string // the decide URL
+	client  *fasthttp.HostClient
+	conns   connSet
+	workers []*worker
 
 	total   *hdrhistogram.Histogram // every measured round
 	tally   tally                   // every measured round
@@ -215,47 +217,114 @@ func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
 	u := *t.URL
 	u.Path = joinPath(u.Path, "/v1/decide")
 	u.RawQuery = url.Values{"keys": {cfg.Flag}}.Encode()
-	ts.url = &u
-	ts.header = http.Header{
-		"Content-Type":         {"application/json"},
-		"Accept":               {"application/json"},
-		"X-Optimizely-Sdk-Key": {cfg.SDKKey},
-		"User-Agent":           {"stickybucket-loadbench"},
-		"Accept-Encoding":      {"identity"},
+	ts.url = u.String()
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, Control: loopbackOnly}
-	ts.transport = &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ts.dials.Add(1)
-			return dialer.DialContext(ctx, network, addr)
+	ts.client = &fasthttp.HostClient{
+		Addr: addr,
+		Name: "stickybucket-loadbench",
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return ts.conns.add(c), nil
 		},
-		MaxIdleConns:          cfg.Clients,
-		MaxIdleConnsPerHost:   cfg.Clients,
-		MaxConnsPerHost:       cfg.Clients,
-		IdleConnTimeout:       5 * time.Minute,
-		DisableCompression:    true,
-		ResponseHeaderTimeout: cfg.Timeout,
-	}
-	ts.client = &http.Client{
-		Transport: ts.transport,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
+		MaxConns:            cfg.Clients,
+		MaxConnWaitTimeout:  cfg.Timeout,
+		MaxIdleConnDuration: time.Minute,
+		ReadTimeout:         cfg.Timeout,
+		WriteTimeout:        cfg.Timeout,
+		MaxResponseBodySize: maxResponseBody,
+		// Never resend: every request the server may have seen is counted
+		// once, as what it got.
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		DisablePathNormalizing:    true,
 	}
 	for i := range cfg.Clients {
-		ts.workers = append(ts.workers, &worker{
-			ts:   ts,
-			pool: pool,
-			flag: cfg.Flag,
+		w := &worker{
+			ts:      ts,
+			pool:    pool,
+			flag:    cfg.Flag,
+			timeout: cfg.Timeout,
 			// Each client draws its own deterministic sequence of users.
 			rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1)),
 			hist: newHistogram(),
-			buf:  make([]byte, 0, 4096),
-		})
+			req:  new(fasthttp.Request),
+			resp: new(fasthttp.Response),
+		}
+		w.req.SetRequestURI(ts.url)
+		w.req.Header.SetMethod(fasthttp.MethodPost)
+		w.req.Header.SetContentType("application/json")
+		w.req.Header.Set("Accept", "application/json")
+		w.req.Header.Set("X-Optimizely-SDK-Key", cfg.SDKKey)
+		ts.workers = append(ts.workers, w)
 	}
 	return ts
+}
+
+// close drops every connection of the target.
+func (ts *targetState) close() {
+	ts.client.CloseIdleConnections()
+	ts.conns.closeAll()
+}
+
+// connSet tracks a target's open connections, so an interrupted run can cut
+// off the requests in flight (the HTTP client takes no context) and so the
+// driver can count the connections it opened.
+type connSet struct {
+	mu     sync.Mutex
+	open   map[*trackedConn]struct{}
+	dialed int64
+}
+
+type trackedConn struct {
+	net.Conn
+	set  *connSet
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.set.mu.Lock()
+		delete(c.set.open, c)
+		c.set.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (s *connSet) add(c net.Conn) net.Conn {
+	tc := &trackedConn{Conn: c, set: s}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		s.open = map[*trackedConn]struct{}{}
+	}
+	s.open[tc] = struct{}{}
+	s.dialed++
+	return tc
+}
+
+func (s *connSet) dials() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dialed
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	conns := make([]*trackedConn, 0, len(s.open))
+	for c := range s.open {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 func joinPath(base, p string) string {
@@ -272,13 +341,10 @@ func newHistogram() *hdrhistogram.Histogram {
 // probe makes one request and fails unless it is a 2xx decision for the
 // flag: a target that is not ready or decides something else is not
 // measured.
-func (ts *targetState) probe(ctx context.Context, cfg Config) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	w := ts.workers[0]
-	res := w.do(ctx, 0)
+func (ts *targetState) probe(ctx context.Context) error {
+	res := ts.workers[0].do(ctx, 0)
 	if res.kind != outcomeOK {
-		return fmt.Errorf("target %q (%s): first request for user %s failed: %s", ts.Name, ts.url, userID(0), res.detail)
+		return fmt.Errorf("target %q (%s): first request, for user %s, failed: %s", ts.Name, ts.url, userID(0), res.detail)
 	}
 	return nil
 }
@@ -293,7 +359,8 @@ type phaseResult struct {
 
 // phase loads the target with every client until d has passed,
 // cfg.MaxRequests requests have been issued or ctx ends, and waits for
-// every client's last request.
+// every client's last request. When ctx ends, the requests in flight are
+// cut off by closing their connections.
 func (ts *targetState) phase(ctx context.Context, cfg Config, d time.Duration) phaseResult {
 	// A backstop: each request has its own timeout, so this only fires if
 	// something hangs outside one.
@@ -303,10 +370,13 @@ func (ts *targetState) phase(ctx context.Context, cfg Config, d time.Duration) p
 	g.max = cfg.MaxRequests
 	stopTimer := time.AfterFunc(d, g.close)
 	defer stopTimer.Stop()
-	stopOnCancel := context.AfterFunc(ctx, g.close)
+	stopOnCancel := context.AfterFunc(ctx, func() {
+		g.close()
+		ts.conns.closeAll()
+	})
 	defer stopOnCancel()
 
-	dials := ts.dials.Load()
+	dials := ts.conns.dials()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, w := range ts.workers {
@@ -314,7 +384,7 @@ func (ts *targetState) phase(ctx context.Context, cfg Config, d time.Duration) p
 		wg.Go(func() { w.loop(ctx, &g) })
 	}
 	wg.Wait()
-	res := phaseResult{elapsed: time.Since(start), hist: newHistogram(), dials: ts.dials.Load() - dials}
+	res := phaseResult{elapsed: time.Since(start), hist: newHistogram(), dials: ts.conns.dials() - dials}
 	for _, w := range ts.workers {
 		res.tally.add(&w.tally)
 		res.hist.Merge(w.hist)
@@ -362,13 +432,15 @@ func (ts *targetState) addRound(round int, m phaseResult, before, after cpuSampl
 // keep-alive connection and keeps its own counts and histogram, so clients
 // share nothing but the gate.
 type worker struct {
-	ts   *targetState
-	pool *userPool
-	flag string
-	rng  *rand.Rand
-	hist *hdrhistogram.Histogram
-	buf  []byte
-	resp decideResponse
+	ts      *targetState
+	pool    *userPool
+	flag    string
+	timeout time.Duration
+	rng     *rand.Rand
+	hist    *hdrhistogram.Histogram
+	req     *fasthttp.Request // URL and headers set once; the body changes
+	resp    *fasthttp.Response
+	decoded decideResponse
 	tally
 }
 
@@ -409,52 +481,37 @@ type result struct {
 	detail    string // what went wrong, for the first few errors
 }
 
-// do sends the decide request of user i and reads the whole response.
+// do sends the decide request of user i and reads the whole response. ctx
+// only tells a request cut off by the run's end from a failed one; cutting
+// off is phase's job.
 func (w *worker) do(ctx context.Context, i int) result {
-	body, _ := w.pool.getBody[i]()
-	req := (&http.Request{
-		Method:        http.MethodPost,
-		URL:           w.ts.url,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        w.ts.header,
-		Body:          body,
-		GetBody:       w.pool.getBody[i],
-		ContentLength: int64(len(w.pool.bodies[i])),
-		Host:          w.ts.url.Host,
-	}).WithContext(ctx)
+	w.req.SetBodyRaw(w.pool.bodies[i])
+	w.resp.Reset()
 	start := time.Now()
-	resp, err := w.ts.client.Do(req)
+	err := w.ts.client.DoTimeout(w.req, w.resp, w.timeout)
+	latency := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{kind: outcomeCanceled, detail: err.Error()}
 		}
 		return result{kind: outcomeTransport, detail: err.Error()}
 	}
-	w.buf, err = readAll(w.buf[:0], resp.Body, maxResponseBody)
-	resp.Body.Close()
-	latency := time.Since(start)
-	if err != nil {
-		if ctx.Err() != nil {
-			return result{kind: outcomeCanceled, detail: err.Error()}
-		}
-		return result{kind: outcomeTransport, status: resp.StatusCode, detail: fmt.Sprintf("read response (HTTP %d): %v", resp.StatusCode, err)}
+	status := w.resp.StatusCode()
+	body := w.resp.Body()
+	if status < 200 || status > 299 {
+		return result{kind: outcomeNon2xx, latency: latency, status: status,
+			detail: fmt.Sprintf("HTTP %d: %s", status, snippet(body))}
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return result{kind: outcomeNon2xx, latency: latency, status: resp.StatusCode,
-			detail: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, snippet(w.buf))}
+	w.decoded = decideResponse{}
+	if err := json.Unmarshal(body, &w.decoded); err != nil {
+		return result{kind: outcomeBad, latency: latency, status: status,
+			detail: fmt.Sprintf("response does not parse: %v: %s", err, snippet(body))}
 	}
-	w.resp = decideResponse{}
-	if err := json.Unmarshal(w.buf, &w.resp); err != nil {
-		return result{kind: outcomeBad, latency: latency, status: resp.StatusCode,
-			detail: fmt.Sprintf("response does not parse: %v: %s", err, snippet(w.buf))}
+	if w.decoded.FlagKey != w.flag {
+		return result{kind: outcomeBad, latency: latency, status: status,
+			detail: fmt.Sprintf("response has flagKey %q, want %q: %s", w.decoded.FlagKey, w.flag, snippet(body))}
 	}
-	if w.resp.FlagKey != w.flag {
-		return result{kind: outcomeBad, latency: latency, status: resp.StatusCode,
-			detail: fmt.Sprintf("response has flagKey %q, want %q: %s", w.resp.FlagKey, w.flag, snippet(w.buf))}
-	}
-	return result{kind: outcomeOK, latency: latency, status: resp.StatusCode, variation: w.resp.VariationKey}
+	return result{kind: outcomeOK, latency: latency, status: status, variation: w.decoded.VariationKey}
 }
 
 func (w *worker) count(res result) {
@@ -487,26 +544,6 @@ func (w *worker) count(res result) {
 		return
 	}
 	w.note(res.detail)
-}
-
-// readAll appends r to buf up to limit bytes and fails beyond it.
-func readAll(buf []byte, r io.Reader, limit int) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > limit {
-			return buf, fmt.Errorf("response longer than %d bytes", limit)
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 func snippet(b []byte) string {

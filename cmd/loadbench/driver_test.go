@@ -415,7 +415,7 @@ func BenchmarkRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	ts := newTargetState(cfg, cfg.Targets[0], pool)
-	defer ts.transport.CloseIdleConnections()
+	defer ts.close()
 	w := ts.workers[0]
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -175,7 +175,7 @@ func machineInfo() Machine {
 func (ts *targetState) report() TargetReport {
 	r := TargetReport{
 		Name:              ts.Name,
-		URL:               ts.url.String(),
+		URL:               ts.url,
 		Requests:          ts.tally.requests(),
 		OK:                ts.tally.ok,
 		ElapsedSeconds:    round3(ts.elapsed.Seconds()),

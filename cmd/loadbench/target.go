@@ -20,7 +20,7 @@ type Target struct {
 var errNotLoopback = errors.New("not a loopback address")
 
 // parseTarget reads NAME=URL, for example agent=http://127.0.0.1:18080.
-// The URL must be http or https on a loopback host (an IP literal in
+// The URL must be http on a loopback host (an IP literal in
 // 127.0.0.0/8 or ::1, or the name localhost) and carry no query or fragment.
 func parseTarget(s string) (Target, error) {
 	name, raw, ok := strings.Cut(s, "=")
@@ -34,8 +34,8 @@ func parseTarget(s string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("target %q: %w", name, err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return Target{}, fmt.Errorf("target %q: scheme %q: want http or https", name, u.Scheme)
+	if u.Scheme != "http" {
+		return Target{}, fmt.Errorf("target %q: scheme %q: want http (TLS over loopback would measure TLS)", name, u.Scheme)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return Target{}, fmt.Errorf("target %q: URL %q: want no user, query or fragment", name, raw)

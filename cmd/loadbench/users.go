@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -20,10 +19,6 @@ type decideBody struct {
 // only picks one.
 type userPool struct {
 	bodies [][]byte
-	// getBody[i] returns a fresh reader over bodies[i]; it is the request's
-	// GetBody, which lets the transport retry a request on a keep-alive
-	// connection the server closed before reading it.
-	getBody []func() (io.ReadCloser, error)
 }
 
 // userID names user i of the pool: the same pool on every run and target.
@@ -43,7 +38,7 @@ func newUserPool(n int, attrs map[string][]any, seed uint64) (*userPool, error) 
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed_a771))
-	p := &userPool{bodies: make([][]byte, n), getBody: make([]func() (io.ReadCloser, error), n)}
+	p := &userPool{bodies: make([][]byte, n)}
 	for i := range n {
 		b := decideBody{UserID: userID(i)}
 		if len(names) > 0 {
@@ -58,7 +53,6 @@ func newUserPool(n int, attrs map[string][]any, seed uint64) (*userPool, error) 
 			return nil, fmt.Errorf("user %d: encode body: %w", i, err)
 		}
 		p.bodies[i] = raw
-		p.getBody[i] = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
 	}
 	return p, nil
 }
