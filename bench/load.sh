@@ -9,6 +9,9 @@
 #   AGENT_BIN         Optimizely Agent binary (optional; built elsewhere)
 # At least one is needed; with both, Agent is the baseline.
 #   LOADBENCH_BIN     the driver (default: built from cmd/loadbench)
+#   SB_NAME           the name STICKYBUCKET_BIN's figures go under [stickybucket]
+#                     (another program that takes the same command line can
+#                     stand in for it)
 #
 # Settings (defaults in brackets):
 #   DATAFILE [examples/datafile-v1.json]  SDK_KEY [bench]  FLAG [new_search]
@@ -34,6 +37,7 @@ cd "$repo"
 STICKYBUCKET_BIN=${STICKYBUCKET_BIN:-}
 AGENT_BIN=${AGENT_BIN:-}
 LOADBENCH_BIN=${LOADBENCH_BIN:-}
+SB_NAME=${SB_NAME:-stickybucket}
 DATAFILE=${DATAFILE:-examples/datafile-v1.json}
 SDK_KEY=${SDK_KEY:-bench}
 FLAG=${FLAG:-new_search}
@@ -63,6 +67,8 @@ for bin in "$STICKYBUCKET_BIN" "$AGENT_BIN" "$LOADBENCH_BIN"; do
 done
 [[ -r $DATAFILE ]] || die "datafile $DATAFILE is not readable"
 [[ $SDK_KEY =~ ^[A-Za-z0-9_=+/-]+$ ]] || die "SDK_KEY $SDK_KEY: letters, digits and _=+/- only"
+[[ $SB_NAME =~ ^[A-Za-z0-9_.-]+$ && $SB_NAME != agent && $SB_NAME != datafiles && $SB_NAME != loadbench ]] ||
+	die "SB_NAME $SB_NAME: letters, digits and _.- only, and not agent, datafiles or loadbench"
 command -v curl >/dev/null || die "curl is needed to wait for the services"
 if [[ -n $AGENT_BIN ]]; then
 	command -v python3 >/dev/null || die "python3 is needed to serve Agent its datafile"
@@ -220,10 +226,10 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 	for p in "$SB_PORT" "$SB_ADMIN_PORT"; do
 		port_free "$p" || die "port $HOST:$p is in use"
 	done
-	start stickybucket "$STICKYBUCKET_BIN" serve --listen "$HOST:$SB_PORT" --admin-listen "$HOST:$SB_ADMIN_PORT" \
+	start "$SB_NAME" "$STICKYBUCKET_BIN" serve --listen "$HOST:$SB_PORT" --admin-listen "$HOST:$SB_ADMIN_PORT" \
 		--datafile "$SDK_KEY=$DATAFILE"
-	wait_until stickybucket "decides $FLAG" decides "$SB_PORT"
-	targets+=(--target "stickybucket=http://$HOST:$SB_PORT")
+	wait_until "$SB_NAME" "decides $FLAG" decides "$SB_PORT"
+	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT")
 fi
 
 args=(
@@ -243,7 +249,7 @@ pids+=("$!")
 names+=(loadbench)
 status=0
 wait "$!" || status=$?
-for name in agent stickybucket; do
+for name in agent "$SB_NAME"; do
 	alive "$name" && usage "$name"
 done
 if [[ -s $RESULTS.json ]]; then

@@ -28,6 +28,7 @@ var lineColors = []color.Color{
 // latency in milliseconds on a log scale.
 func renderSVG(r *Report) ([]byte, error) {
 	p := plot.New()
+	p.Title.Padding = vg.Points(8)
 	p.Title.Text = fmt.Sprintf("%s: %d clients, %d users, %d × %s per target",
 		r.Setup.Route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
 	p.X.Label.Text = "percentile"
@@ -69,9 +70,9 @@ func renderSVG(r *Report) ([]byte, error) {
 	p.Add(plotter.NewGrid())
 	p.X.Min, p.X.Max = 0, math.Max(maxX, 1)
 	p.X.Tick.Marker = ninesTicks{}
-	// Some room above the highest line; the legend sits top left, above
-	// the low percentiles.
-	p.Y.Min, p.Y.Max = minY/1.5, maxY*1.5
+	// Room above the highest line for the legend, which sits top left,
+	// above the low percentiles.
+	p.Y.Min, p.Y.Max = minY/1.5, maxY*math.Pow(2, float64(lines)+0.5)
 	p.Y.Tick.Marker = logTicks125{}
 
 	wt, err := p.WriterTo(9*vg.Inch, 5.5*vg.Inch, "svg")
