@@ -220,7 +220,7 @@ if [[ -n $AGENT_BIN ]]; then
 	EOF
 	start agent env OPTIMIZELY_CONFIG_FILENAME="$work/agent.yaml" "$AGENT_BIN"
 	wait_until agent "decides $FLAG" decides "$AGENT_PORT"
-	targets+=(--target "agent=http://$HOST:$AGENT_PORT")
+	targets+=(--target "agent=http://$HOST:$AGENT_PORT" --pid "agent=${pids[-1]}")
 fi
 if [[ -n $STICKYBUCKET_BIN ]]; then
 	for p in "$SB_PORT" "$SB_ADMIN_PORT"; do
@@ -229,7 +229,7 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 	start "$SB_NAME" "$STICKYBUCKET_BIN" serve --listen "$HOST:$SB_PORT" --admin-listen "$HOST:$SB_ADMIN_PORT" \
 		--datafile "$SDK_KEY=$DATAFILE"
 	wait_until "$SB_NAME" "decides $FLAG" decides "$SB_PORT"
-	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT")
+	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT" --pid "$SB_NAME=${pids[-1]}")
 fi
 
 args=(

@@ -49,6 +49,9 @@ type Config struct {
 	Warmup time.Duration
 	// Timeout bounds each request, response body included (default 5 s).
 	Timeout time.Duration
+	// PIDs optionally names each target's server process (by target name),
+	// so its CPU time during the measured rounds is reported (Linux only).
+	PIDs map[string]int
 }
 
 // Defaults of Config.
@@ -122,6 +125,11 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("clients %d, users %d, rounds %d, max requests %d: none may be negative",
 			c.Clients, c.Users, c.Rounds, c.MaxRequests))
 	}
+	for name, pid := range c.PIDs {
+		if !seen[name] || pid <= 0 {
+			errs = append(errs, fmt.Errorf("process %d of target %q: want a positive pid of a target", pid, name))
+		}
+	}
 	if c.Duration < 0 || c.Warmup < 0 || c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("duration %v, warm-up %v, timeout %v: none may be negative", c.Duration, c.Warmup, c.Timeout))
 	}
@@ -173,15 +181,16 @@ rounds:
 				runErr = ctx.Err()
 				break rounds
 			}
-			before := sampleCPU()
+			before := sampleCPU(ts.pid)
 			m := ts.phase(ctx, cfg, cfg.Duration)
-			after := sampleCPU()
+			after := sampleCPU(ts.pid)
 			// Its connections would idle while the other targets run, and
 			// a server may close idle ones: the next warm-up opens fresh ones.
 			ts.client.CloseIdleConnections()
 			rr := ts.addRound(round, m, before, after)
-			fmt.Fprintf(progress, "round %d/%d %-12s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
-				round, cfg.Rounds, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors)
+			fmt.Fprintf(progress, "round %d/%d %-12s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d  cores: machine %.2f, driver %.2f, target %.2f\n",
+				round, cfg.Rounds, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors,
+				rr.Load.MachineBusyCores, rr.Load.DriverCores, rr.Load.TargetCores)
 			if ctx.Err() != nil {
 				runErr = ctx.Err()
 				break rounds
@@ -199,6 +208,7 @@ rounds:
 // targetState is one target's client side and what has been measured.
 type targetState struct {
 	Target
+	pid     int    // the server's process, or 0
 	url     string // the decide URL
 	client  *fasthttp.HostClient
 	conns   connSet
@@ -213,7 +223,7 @@ type targetState struct {
 }
 
 func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
-	ts := &targetState{Target: t, total: newHistogram()}
+	ts := &targetState{Target: t, pid: cfg.PIDs[t.Name], total: newHistogram()}
 	u := *t.URL
 	u.Path = joinPath(u.Path, "/v1/decide")
 	u.RawQuery = url.Values{"keys": {cfg.Flag}}.Encode()

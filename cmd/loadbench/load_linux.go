@@ -11,11 +11,19 @@ import (
 	"time"
 )
 
+// userHZ is the unit of CPU times in /proc: fixed at 100 for user space on
+// Linux, whatever the kernel's internal tick.
+const userHZ = 100
+
 // sampleCPU reads /proc/stat's aggregate cpu line (user nice system idle
 // iowait irq softirq steal …; busy is all but idle and iowait), the
-// one-minute load average and the driver's own user+system time.
-func sampleCPU() cpuSample {
+// one-minute load average, the driver's own user+system time and, if pid is
+// not 0, that process's.
+func sampleCPU(pid int) cpuSample {
 	s := cpuSample{at: time.Now(), cpus: runtime.NumCPU()}
+	if pid > 0 {
+		s.proc, s.procOK = processCPU(pid)
+	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -66,4 +74,29 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// processCPU is the user+system time of process pid, from fields 14 and 15
+// of /proc/PID/stat (counted after the command name, which may hold spaces
+// and parentheses).
+func processCPU(pid int) (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	// f[0] is field 3 (state): utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ, true
 }

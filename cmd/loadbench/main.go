@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -48,11 +49,34 @@ func (l *targetList) Set(s string) error {
 	return nil
 }
 
+// pidMap collects repeated --pid flags.
+type pidMap map[string]int
+
+func (m pidMap) String() string {
+	var parts []string
+	for name, pid := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", name, pid))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (m pidMap) Set(s string) error {
+	name, raw, ok := strings.Cut(s, "=")
+	pid, err := strconv.Atoi(raw)
+	if !ok || name == "" || err != nil || pid <= 0 {
+		return fmt.Errorf("pid %q: want NAME=PID", s)
+	}
+	m[name] = pid
+	return nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var targets targetList
 	fs.Var(&targets, "target", "`NAME=URL` of a service to measure, on a loopback address (repeatable; measured in this order, in turn)")
+	pids := pidMap{}
+	fs.Var(pids, "pid", "`NAME=PID` of a target's server process, to report its CPU time (repeatable, optional)")
 	flagKey := fs.String("flag", "", "flag `key` every request decides (required)")
 	sdkKey := fs.String("sdk-key", "", "X-Optimizely-SDK-Key header `value` (required)")
 	clients := fs.Int("clients", DefaultClients, "concurrent keep-alive `clients` per target")
@@ -84,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{
 		Targets: targets, Flag: *flagKey, SDKKey: *sdkKey, Clients: *clients, Users: *users, Seed: *seed,
 		Rounds: *rounds, Duration: *duration, MaxRequests: *maxRequests, Warmup: *warmup, Timeout: *timeout,
+	}
+	if len(pids) > 0 {
+		cfg.PIDs = pids
 	}
 	var err error
 	if cfg.Attributes, err = parseAttributes(*attrs); err != nil {
@@ -164,11 +191,16 @@ func writeSVG(path string, r *Report) error {
 
 func printSummary(w io.Writer, r *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tok\tnon-2xx\ttransport\tbad\tconns\tmachine cores\tdriver cores\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\tok\tnon-2xx\ttransport\tbad\tconns\tcores: machine\tdriver\ttarget\tother\t")
 	for _, t := range r.Targets {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t\n",
+		l := t.Load
+		target, other := "?", "?"
+		if _, ok := r.Setup.PIDs[t.Name]; ok {
+			target, other = fmt.Sprintf("%.2f", l.TargetCores), fmt.Sprintf("%.2f", l.OtherCores)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%s\t%s\t\n",
 			t.Name, t.RequestsPerSecond, t.Latency.P50, t.Latency.P90, t.Latency.P99, t.Latency.P999, t.Latency.Max,
-			t.OK, t.Non2xx, t.TransportErrors, t.BadResponses, t.Connections, t.Load.MachineBusyCores, t.Load.DriverCores)
+			t.OK, t.Non2xx, t.TransportErrors, t.BadResponses, t.Connections, l.MachineBusyCores, l.DriverCores, target, other)
 	}
 	tw.Flush()
 	if c := r.Comparison; c != nil {

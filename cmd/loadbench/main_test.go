@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -57,6 +59,8 @@ func TestMainWritesJSONAndSVG(t *testing.T) {
 		"--rounds", "2", "--duration", "1m", "--max-requests", "150", "--warmup", "1m",
 		"--baseline", "agent", "--out", out, "--svg", svg,
 		"--attributes", `{"plan": ["free", "pro"]}`,
+		// The test servers run in this process.
+		"--pid", "agent=" + strconv.Itoa(os.Getpid()),
 	}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
@@ -89,6 +93,17 @@ func TestMainWritesJSONAndSVG(t *testing.T) {
 	}
 	if rep.Comparison == nil || rep.Comparison.Baseline != "agent" || len(rep.Comparison.Targets) != 1 {
 		t.Errorf("comparison %+v", rep.Comparison)
+	}
+	if runtime.GOOS == "linux" {
+		if l := rep.Targets[0].Load; l.TargetCores <= 0 || l.MachineBusyCores <= 0 {
+			t.Errorf("agent's load %+v: want its (this test's) process CPU time", l)
+		}
+		if l := rep.Targets[1].Load; l.TargetCores != 0 {
+			t.Errorf("ours' load %+v: no pid was given, want no target CPU", l)
+		}
+	}
+	if rep.Setup.PIDs["agent"] != os.Getpid() {
+		t.Errorf("setup pids %v", rep.Setup.PIDs)
 	}
 	if rep.Machine.CPUs <= 0 || rep.Machine.GoVersion == "" {
 		t.Errorf("machine %+v", rep.Machine)
@@ -166,6 +181,8 @@ func TestMainRefusesBadCommandLines(t *testing.T) {
 		{"zero requests", append([]string{"--target", "x=" + target.URL.String(), "--max-requests", "0"}, base...), "positive"},
 		{"unknown baseline", append([]string{"--target", "x=" + target.URL.String(), "--baseline", "y"}, base...), "baseline"},
 		{"bad attributes", append([]string{"--target", "x=" + target.URL.String(), "--attributes", "[]"}, base...), "attributes"},
+		{"pid of no target", append([]string{"--target", "x=" + target.URL.String(), "--pid", "y=12"}, base...), "pid"},
+		{"bad pid", append([]string{"--target", "x=" + target.URL.String(), "--pid", "x=-3"}, base...), "NAME=PID"},
 		{"stray argument", append([]string{"--target", "x=" + target.URL.String(), "extra"}, base...), "unexpected"},
 	}
 	for _, tt := range tests {

@@ -43,6 +43,7 @@ type Setup struct {
 	MaxRequests int64            `json:"max_requests_per_round"`
 	Timeout     string           `json:"request_timeout"`
 	Order       []string         `json:"order"`
+	PIDs        map[string]int   `json:"pids,omitempty"`
 }
 
 // Machine says where the driver ran. The targets ran beside it, on the same
@@ -128,13 +129,16 @@ type RoundReport struct {
 }
 
 // Load is how busy the machine was while a target was measured, from
-// /proc/stat and the driver's own CPU time (Linux only; zero elsewhere).
+// /proc (Linux only; zero elsewhere), in cores: CPU seconds per second.
 type Load struct {
-	// MachineBusyCores is the CPU time of every process per second of wall
-	// time (0 to Machine.CPUs); DriverCores the driver's share of it. The
-	// rest is mostly the target.
+	// MachineBusyCores counts every process (0 to Machine.CPUs);
+	// DriverCores the driver, TargetCores the target's server process
+	// (when its pid was given) and OtherCores what is left: everything
+	// else running on the machine.
 	MachineBusyCores float64 `json:"machine_busy_cores"`
 	DriverCores      float64 `json:"driver_cores"`
+	TargetCores      float64 `json:"target_cores,omitempty"`
+	OtherCores       float64 `json:"other_cores,omitempty"`
 	// LoadAvg1 is the one-minute load average at the end of the round
 	// (rounds only).
 	LoadAvg1 float64 `json:"loadavg_1m,omitempty"`
@@ -154,6 +158,7 @@ func setupOf(cfg Config) Setup {
 		Warmup:      cfg.Warmup.String(),
 		MaxRequests: cfg.MaxRequests,
 		Timeout:     cfg.Timeout.String(),
+		PIDs:        cfg.PIDs,
 	}
 	for _, t := range cfg.Targets {
 		s.Order = append(s.Order, t.Name)

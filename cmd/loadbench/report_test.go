@@ -76,21 +76,25 @@ func TestRenderSVGNeedsData(t *testing.T) {
 
 func TestCPUDelta(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	a := cpuSample{ok: true, busy: 100, total: 400, self: time.Second, at: t0, cpus: 2}
-	b := cpuSample{ok: true, busy: 250, total: 600, self: 1500 * time.Millisecond, at: t0.Add(2 * time.Second), loadAvg1: 3.5, cpus: 2}
+	a := cpuSample{ok: true, busy: 100, total: 400, self: time.Second, procOK: true, proc: 3 * time.Second, at: t0, cpus: 2}
+	b := cpuSample{ok: true, busy: 250, total: 600, self: 1500 * time.Millisecond, procOK: true, proc: 4 * time.Second,
+		at: t0.Add(2 * time.Second), loadAvg1: 3.5, cpus: 2}
 	l := a.to(b).load()
-	// 150 of 200 ticks busy on 2 CPUs: 1.5 cores; the driver used 0.5 s in 2 s.
-	if l.MachineBusyCores != 1.5 || l.DriverCores != 0.25 || l.LoadAvg1 != 3.5 {
-		t.Errorf("load %+v, want 1.5 busy cores, 0.25 driver cores, load average 3.5", l)
+	// 150 of 200 ticks busy on 2 CPUs: 1.5 cores; in 2 s the driver used
+	// 0.5 s, the target 1 s; 0.75 cores are left for the others.
+	want := Load{MachineBusyCores: 1.5, DriverCores: 0.25, TargetCores: 0.5, OtherCores: 0.75, LoadAvg1: 3.5}
+	if l != want {
+		t.Errorf("load %+v, want %+v", l, want)
 	}
 	var sum cpuDelta
 	sum.add(a.to(b))
 	sum.add(a.to(b))
-	if got := sum.load(); got.MachineBusyCores != 1.5 || got.DriverCores != 0.25 {
-		t.Errorf("sum of two equal deltas %+v, want the same rates", got)
+	want.LoadAvg1 = 0
+	if got := sum.load(); got != want {
+		t.Errorf("sum of two equal deltas %+v, want the same rates %+v", got, want)
 	}
 	sum.add(cpuSample{at: t0}.to(cpuSample{at: t0.Add(time.Second)}))
-	if got := sum.load(); got.MachineBusyCores != 0 {
-		t.Errorf("a delta without /proc/stat left machine load %v, want it unknown (0)", got.MachineBusyCores)
+	if got := sum.load(); got.MachineBusyCores != 0 || got.TargetCores != 0 || got.OtherCores != 0 {
+		t.Errorf("a delta without /proc left load %+v, want machine and target unknown (0)", got)
 	}
 }
