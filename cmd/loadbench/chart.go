@@ -68,7 +68,12 @@ func renderSVG(r *Report) ([]byte, error) {
 		return nil, fmt.Errorf("chart: no target has measured latencies")
 	}
 	p.Add(plotter.NewGrid())
-	p.X.Min, p.X.Max = 0, math.Max(maxX, 1)
+	// Room right of the last point; when the next whole nine is near, up to
+	// it, so it gets its label.
+	p.X.Min, p.X.Max = 0, math.Max(maxX, 1)+0.3
+	if c := math.Ceil(maxX); c-maxX < 0.6 {
+		p.X.Max = math.Max(p.X.Max, c+ninesLabelRoom)
+	}
 	p.X.Tick.Marker = ninesTicks{}
 	// Room above the highest line for the legend, which sits top left,
 	// above the low percentiles.
@@ -86,6 +91,10 @@ func renderSVG(r *Report) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// ninesLabelRoom is how far, in nines, a labelled tick stays from the
+// right edge.
+const ninesLabelRoom = 0.4
+
 // ninesTicks labels the x axis at p0, p50, p90, p99, p99.9, …
 type ninesTicks struct{}
 
@@ -93,7 +102,12 @@ func (ninesTicks) Ticks(lo, hi float64) []plot.Tick {
 	ticks := []plot.Tick{{Value: 0, Label: "0%"}, {Value: nines(50), Label: "50%"}}
 	label := "90"
 	for n := 1; float64(n) <= hi+1e-9; n++ {
-		ticks = append(ticks, plot.Tick{Value: float64(n), Label: label + "%"})
+		t := plot.Tick{Value: float64(n)}
+		// A label too near the right edge would be cut off.
+		if float64(n) <= hi-ninesLabelRoom+1e-9 {
+			t.Label = label + "%"
+		}
+		ticks = append(ticks, t)
 		if n == 1 {
 			label = "99"
 		} else {
@@ -130,12 +144,18 @@ func (logTicks125) Ticks(lo, hi float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			if m == 1 || m == 2 || m == 5 {
-				t.Label = strconv.FormatFloat(v, 'g', 3, 64)
+				t.Label = tickLabel(v)
 			}
 			ticks = append(ticks, t)
 		}
 	}
 	return ticks
+}
+
+// tickLabel prints 0.05, 2, 1000 rather than 5e-02 or 1e+03.
+func tickLabel(v float64) string {
+	rounded, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	return strconv.FormatFloat(rounded, 'f', -1, 64)
 }
 
 // trimFloat prints x with at most three decimals and no trailing zeros.

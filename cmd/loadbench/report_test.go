@@ -43,7 +43,7 @@ func TestCurveOf(t *testing.T) {
 
 func TestNinesTicks(t *testing.T) {
 	var labels []string
-	for _, tk := range (ninesTicks{}).Ticks(0, 4) {
+	for _, tk := range (ninesTicks{}).Ticks(0, 4.4) {
 		if tk.Label != "" {
 			labels = append(labels, tk.Label)
 		}
@@ -58,12 +58,13 @@ func TestNinesTicks(t *testing.T) {
 
 func TestLogTicks125(t *testing.T) {
 	var labels []string
-	for _, tk := range (logTicks125{}).Ticks(0.04, 30) {
+	for _, tk := range (logTicks125{}).Ticks(0.0004, 3000) {
 		if tk.Label != "" {
 			labels = append(labels, tk.Label)
 		}
 	}
-	if got, want := strings.Join(labels, " "), "0.05 0.1 0.2 0.5 1 2 5 10 20"; got != want {
+	want := "0.0005 0.001 0.002 0.005 0.01 0.02 0.05 0.1 0.2 0.5 1 2 5 10 20 50 100 200 500 1000 2000"
+	if got := strings.Join(labels, " "); got != want {
 		t.Errorf("labels %q, want %q", got, want)
 	}
 }
