@@ -241,16 +241,16 @@ func curveOf(h *hdrhistogram.Histogram) []CurvePoint {
 	if n == 0 {
 		return nil
 	}
+	if n == 1 {
+		return []CurvePoint{{Percentile: 0, MS: ms(maxOf(h))}}
+	}
 	last := math.Log10(float64(n))
 	var pts []CurvePoint
 	for i := 0; float64(i)*curveStep < last; i++ {
 		p := 100 * (1 - math.Pow(10, -float64(i)*curveStep))
 		pts = append(pts, CurvePoint{Percentile: round6(p), MS: ms(h.ValueAtPercentile(p))})
 	}
-	if n > 1 {
-		pts = append(pts, CurvePoint{Percentile: round6(100 * (1 - 1/float64(n))), MS: ms(maxOf(h))})
-	}
-	return pts
+	return append(pts, CurvePoint{Percentile: round6(100 * (1 - 1/float64(n))), MS: ms(maxOf(h))})
 }
 
 // maxOf is the largest recorded value (to the histogram's precision).

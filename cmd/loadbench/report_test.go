@@ -39,6 +39,11 @@ func TestCurveOf(t *testing.T) {
 	if curveOf(newHistogram()) != nil {
 		t.Error("curve of an empty histogram is not empty")
 	}
+	one := newHistogram()
+	one.RecordValue(int64(2 * time.Millisecond))
+	if pts := curveOf(one); len(pts) != 1 || math.Abs(pts[0].MS-2) > 0.01 {
+		t.Errorf("curve of one value: %+v, want one point at 2 ms", pts)
+	}
 }
 
 func TestNinesTicks(t *testing.T) {
