@@ -241,7 +241,7 @@ func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
 			if err != nil {
 				return nil, err
 			}
-			return ts.conns.add(c), nil
+			return ts.conns.add(c)
 		},
 		MaxConns:            cfg.Clients,
 		MaxConnWaitTimeout:  cfg.Timeout,
@@ -290,7 +290,13 @@ type connSet struct {
 	mu     sync.Mutex
 	open   map[*trackedConn]struct{}
 	dialed int64
+	// shut refuses new connections: set by closeAll, so that a connection
+	// being dialed while the others are closed does not outlive them.
+	shut bool
 }
+
+// errShut is the dial error after closeAll.
+var errShut = errors.New("connections closed: the run is ending")
 
 type trackedConn struct {
 	net.Conn
@@ -307,16 +313,21 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-func (s *connSet) add(c net.Conn) net.Conn {
-	tc := &trackedConn{Conn: c, set: s}
+// add tracks a new connection, or closes it if the set is shut.
+func (s *connSet) add(c net.Conn) (net.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dialed++
+	if s.shut {
+		c.Close()
+		return nil, errShut
+	}
+	tc := &trackedConn{Conn: c, set: s}
 	if s.open == nil {
 		s.open = map[*trackedConn]struct{}{}
 	}
 	s.open[tc] = struct{}{}
-	s.dialed++
-	return tc
+	return tc, nil
 }
 
 func (s *connSet) dials() int64 {
@@ -325,8 +336,17 @@ func (s *connSet) dials() int64 {
 	return s.dialed
 }
 
+// reopen lets new connections be made again after closeAll.
+func (s *connSet) reopen() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shut = false
+}
+
+// closeAll closes every connection and refuses new ones until reopen.
 func (s *connSet) closeAll() {
 	s.mu.Lock()
+	s.shut = true
 	conns := make([]*trackedConn, 0, len(s.open))
 	for c := range s.open {
 		conns = append(conns, c)
@@ -386,6 +406,7 @@ func (ts *targetState) phase(ctx context.Context, cfg Config, d time.Duration) p
 	})
 	defer stopOnCancel()
 
+	ts.conns.reopen()
 	dials := ts.conns.dials()
 	start := time.Now()
 	var wg sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -350,6 +351,9 @@ func TestRunInterrupted(t *testing.T) {
 	}}
 	target := startServer(t, srv)
 	cfg := testConfig(target)
+	// Only the interrupt can end the requests in flight: if it does not cut
+	// every one of them off, this test hangs for a minute.
+	cfg.Timeout = time.Minute
 	go func() {
 		<-arrived
 		cancel()
@@ -425,5 +429,39 @@ func BenchmarkRequest(b *testing.B) {
 			b.Fatalf("request failed: %s", res.detail)
 		}
 		w.count(res)
+	}
+}
+
+// A connection dialed while a target's connections are being closed (an
+// interrupt) must not survive them: its request would wait for the
+// server's answer until the request timeout.
+func TestConnSetRefusesConnectionsAfterCloseAll(t *testing.T) {
+	var s connSet
+	c1, p1 := net.Pipe()
+	defer p1.Close()
+	tracked, err := s.add(c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.closeAll()
+	if _, err := tracked.Write([]byte("x")); err == nil {
+		t.Error("a tracked connection still works after closeAll")
+	}
+	c2, p2 := net.Pipe()
+	defer p2.Close()
+	if got, err := s.add(c2); err == nil || got != nil {
+		t.Fatalf("add after closeAll = %v, %v; want it refused", got, err)
+	}
+	if _, err := c2.Write([]byte("x")); err == nil {
+		t.Error("a connection refused after closeAll was left open")
+	}
+	s.reopen()
+	c3, p3 := net.Pipe()
+	defer p3.Close()
+	if _, err := s.add(c3); err != nil {
+		t.Errorf("add after reopen: %v", err)
+	}
+	if n := s.dials(); n != 3 {
+		t.Errorf("%d dials counted, want 3", n)
 	}
 }
