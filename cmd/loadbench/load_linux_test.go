@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -28,5 +29,29 @@ func TestSampleCPUReadsProc(t *testing.T) {
 	}
 	if _, ok := processCPU(-1); ok {
 		t.Error("processCPU(-1) read something")
+	}
+}
+
+func TestRunReportsTargetCPU(t *testing.T) {
+	// The test servers run in this process, so it is the target's process.
+	a := startServer(t, &decideServer{})
+	a.Name = "a"
+	b := startServer(t, &decideServer{})
+	b.Name = "b"
+	cfg := testConfig(a, b)
+	cfg.Rounds = 1
+	// Long enough for /proc's 10 ms ticks to see the work.
+	cfg.Duration = 300 * time.Millisecond
+	cfg.MaxRequests = 1 << 40
+	cfg.PIDs = map[string]int{"a": os.Getpid()}
+	rep, err := Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := rep.Targets[0].Load; l.TargetCores <= 0 || l.MachineBusyCores <= 0 || l.DriverCores <= 0 {
+		t.Errorf("a's load %+v: want machine, driver and target CPU", l)
+	}
+	if l := rep.Targets[1].Load; l.TargetCores != 0 || l.OtherCores != 0 || l.MachineBusyCores <= 0 {
+		t.Errorf("b's load %+v: no pid given, want machine CPU but no target or other", l)
 	}
 }

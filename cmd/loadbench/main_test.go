@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,14 +92,6 @@ func TestMainWritesJSONAndSVG(t *testing.T) {
 	}
 	if rep.Comparison == nil || rep.Comparison.Baseline != "agent" || len(rep.Comparison.Targets) != 1 {
 		t.Errorf("comparison %+v", rep.Comparison)
-	}
-	if runtime.GOOS == "linux" {
-		if l := rep.Targets[0].Load; l.TargetCores <= 0 || l.MachineBusyCores <= 0 {
-			t.Errorf("agent's load %+v: want its (this test's) process CPU time", l)
-		}
-		if l := rep.Targets[1].Load; l.TargetCores != 0 {
-			t.Errorf("ours' load %+v: no pid was given, want no target CPU", l)
-		}
 	}
 	if rep.Setup.PIDs["agent"] != os.Getpid() {
 		t.Errorf("setup pids %v", rep.Setup.PIDs)
