@@ -137,7 +137,9 @@ func (c Config) validate() error {
 }
 
 // Run measures every target of cfg in alternating rounds and reports what
-// it measured. Every goroutine it starts has ended when it returns. When ctx
+// it measured. Every goroutine it starts has ended and every connection is
+// closed when it returns (fasthttp's idle-connection cleaner, which holds
+// none, may sleep up to 10 s more before it sees that and ends). When ctx
 // ends early, the report holds what was measured so far, Interrupted is set
 // and the error is ctx's. An error with a nil report means nothing was
 // measured: the configuration is wrong or a target failed its first
@@ -243,9 +245,11 @@ func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
 			}
 			return ts.conns.add(c)
 		},
-		MaxConns:            cfg.Clients,
-		MaxConnWaitTimeout:  cfg.Timeout,
-		MaxIdleConnDuration: time.Minute,
+		MaxConns:           cfg.Clients,
+		MaxConnWaitTimeout: cfg.Timeout,
+		// Connections are busy during a phase and closed after it; this
+		// also bounds how long fasthttp's cleaner goroutine outlives Run.
+		MaxIdleConnDuration: 10 * time.Second,
 		ReadTimeout:         cfg.Timeout,
 		WriteTimeout:        cfg.Timeout,
 		MaxResponseBodySize: maxResponseBody,
