@@ -32,8 +32,10 @@
 // the last byte of the response, for OK requests, into an HdrHistogram per
 // client (3 significant digits); requests/s is OK requests per second of
 // measured time. Each target's report also has the variations it decided,
-// the TCP connections it needed, and how busy the machine and the driver
-// were while it was measured (Linux /proc/stat and getrusage).
+// the TCP connections it needed, and how many cores were busy while it was
+// measured (Linux /proc): the whole machine, the driver, the target's server
+// if --pid NAME=PID names its process, and the rest (other programs on a
+// shared machine), which says how far to trust the figures.
 //
 // --out writes the figures as JSON, --svg draws latency against percentile
 // (a "nines" axis: p50, p90, p99, p99.9, … evenly spaced) with one line per
