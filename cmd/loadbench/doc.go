@@ -17,10 +17,9 @@
 // fasthttp's, which costs the driver about half the CPU per request of
 // net/http's (the driver shares the machine with what it measures); it never
 // resends a request, so every request the server may have seen is counted
-// once. Targets are
-// measured in turns, round after round (A, B, A, B, …), so noise on the
-// machine falls on both alike; before each measured round a target gets
-// --warmup of unmeasured load. A round ends after --duration or
+// once. Targets are measured in turns, round after round (A, B, A, B, …),
+// so noise on the machine falls on both alike; before each measured round a
+// target gets --warmup of unmeasured load. A round ends after --duration or
 // --max-requests, whichever comes first; every request has --timeout.
 // Only http URLs on loopback addresses are accepted, and the dialer refuses
 // any other address.
