@@ -29,14 +29,23 @@
 # an in-memory profile service, logging at warn, events posted to the
 # datafile server (which refuses them: Agent retries a little and drops
 # them).
+#
+# Relative paths given in the environment are taken from the directory the
+# script is run in; the defaults are in the repository, where the script
+# runs (so stickybucket gets --datafile bench=examples/datafile-v1.json).
 set -euo pipefail
+
+# abs PATH: PATH from the caller's directory, if it is relative.
+abs() { [[ -z $1 || $1 == /* ]] && printf '%s' "$1" || printf '%s/%s' "$PWD" "$1"; }
+STICKYBUCKET_BIN=$(abs "${STICKYBUCKET_BIN:-}")
+AGENT_BIN=$(abs "${AGENT_BIN:-}")
+LOADBENCH_BIN=$(abs "${LOADBENCH_BIN:-}")
+[[ -z ${DATAFILE:-} ]] || DATAFILE=$(abs "$DATAFILE")
+[[ -z ${RESULTS:-} ]] || RESULTS=$(abs "$RESULTS")
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-STICKYBUCKET_BIN=${STICKYBUCKET_BIN:-}
-AGENT_BIN=${AGENT_BIN:-}
-LOADBENCH_BIN=${LOADBENCH_BIN:-}
 SB_NAME=${SB_NAME:-stickybucket}
 DATAFILE=${DATAFILE:-examples/datafile-v1.json}
 SDK_KEY=${SDK_KEY:-bench}
@@ -66,7 +75,7 @@ for bin in "$STICKYBUCKET_BIN" "$AGENT_BIN" "$LOADBENCH_BIN"; do
 	[[ -z $bin || -x $bin ]] || die "$bin is not an executable file"
 done
 [[ -r $DATAFILE ]] || die "datafile $DATAFILE is not readable"
-[[ $SDK_KEY =~ ^[A-Za-z0-9_=+/-]+$ ]] || die "SDK_KEY $SDK_KEY: letters, digits and _=+/- only"
+[[ $SDK_KEY =~ ^[A-Za-z0-9_=+-]+$ ]] || die "SDK_KEY $SDK_KEY: letters, digits and _=+- only"
 [[ $SB_NAME =~ ^[A-Za-z0-9_.-]+$ && $SB_NAME != agent && $SB_NAME != datafiles && $SB_NAME != loadbench ]] ||
 	die "SB_NAME $SB_NAME: letters, digits and _.- only, and not agent, datafiles or loadbench"
 command -v curl >/dev/null || die "curl is needed to wait for the services"
