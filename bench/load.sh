@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Measures `stickybucket serve` and Optimizely Agent side by side: starts
+# each on loopback with the same datafile, waits until each decides, runs
+# cmd/loadbench over them in alternating rounds, writes
+# bench/results/load-<time>.json and .svg, and stops everything it started.
+#
+# Binaries come from the environment; this script builds neither service:
+#   STICKYBUCKET_BIN  stickybucket binary with the serve command
+#   AGENT_BIN         Optimizely Agent binary (optional; built elsewhere)
+# At least one is needed; with both, Agent is the baseline.
+#   LOADBENCH_BIN     the driver (default: built from cmd/loadbench)
+#   SB_NAME           the name STICKYBUCKET_BIN's figures go under [stickybucket]
+#                     (another program that takes the same command line can
+#                     stand in for it)
+#
+# Settings (defaults in brackets):
+#   DATAFILE [examples/datafile-v1.json]  SDK_KEY [bench]  FLAG [new_search]
+#   CLIENTS [16]  USERS [5000]  ROUNDS [3]  DURATION [10s]  WARMUP [2s]
+#   MAX_REQUESTS [2000000 per round]  ATTRIBUTES [none; a JSON object, see loadbench -h]
+#   HOST [127.0.0.1]  SB_PORT [18180]  SB_ADMIN_PORT [18188]
+#   AGENT_PORT [18080]  AGENT_ADMIN_PORT [18088]  AGENT_WEBHOOK_PORT [18089]
+#   DATAFILE_PORT [8111]  (Agent fetches <SDK_KEY>.json there: python3 -m http.server)
+#   RESULTS [bench/results/load-<UTC time>]  (.json and .svg are appended)
+#   READY_TIMEOUT [60] seconds to wait for each service
+#
+# stickybucket is started as
+#   $STICKYBUCKET_BIN serve --listen HOST:SB_PORT --admin-listen HOST:SB_ADMIN_PORT --datafile SDK_KEY=DATAFILE
+# and Agent as OPTIMIZELY_CONFIG_FILENAME=<generated config> $AGENT_BIN, with
+# an in-memory profile service, logging at warn, events posted to the
+# datafile server (which refuses them: Agent retries a little and drops
+# them).
+#
+# Relative paths given in the environment are taken from the directory the
+# script is run in; the defaults are in the repository, where the script
+# runs (so stickybucket gets --datafile bench=examples/datafile-v1.json).
+set -euo pipefail
+
+# abs PATH: PATH from the caller's directory, if it is relative.
+abs() { [[ -z $1 || $1 == /* ]] && printf '%s' "$1" || printf '%s/%s' "$PWD" "$1"; }
+STICKYBUCKET_BIN=$(abs "${STICKYBUCKET_BIN:-}")
+AGENT_BIN=$(abs "${AGENT_BIN:-}")
+LOADBENCH_BIN=$(abs "${LOADBENCH_BIN:-}")
+[[ -z ${DATAFILE:-} ]] || DATAFILE=$(abs "$DATAFILE")
+[[ -z ${RESULTS:-} ]] || RESULTS=$(abs "$RESULTS")
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+SB_NAME=${SB_NAME:-stickybucket}
+DATAFILE=${DATAFILE:-examples/datafile-v1.json}
+SDK_KEY=${SDK_KEY:-bench}
+FLAG=${FLAG:-new_search}
+CLIENTS=${CLIENTS:-16}
+USERS=${USERS:-5000}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+MAX_REQUESTS=${MAX_REQUESTS:-2000000}
+ATTRIBUTES=${ATTRIBUTES:-}
+HOST=${HOST:-127.0.0.1}
+SB_PORT=${SB_PORT:-18180}
+SB_ADMIN_PORT=${SB_ADMIN_PORT:-18188}
+AGENT_PORT=${AGENT_PORT:-18080}
+AGENT_ADMIN_PORT=${AGENT_ADMIN_PORT:-18088}
+AGENT_WEBHOOK_PORT=${AGENT_WEBHOOK_PORT:-18089}
+DATAFILE_PORT=${DATAFILE_PORT:-8111}
+RESULTS=${RESULTS:-bench/results/load-$(date -u +%Y%m%d-%H%M%S)}
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+
+log() { printf 'load.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[[ -n $STICKYBUCKET_BIN || -n $AGENT_BIN ]] || die "set STICKYBUCKET_BIN and/or AGENT_BIN"
+for bin in "$STICKYBUCKET_BIN" "$AGENT_BIN" "$LOADBENCH_BIN"; do
+	[[ -z $bin || -x $bin ]] || die "$bin is not an executable file"
+done
+[[ -r $DATAFILE ]] || die "datafile $DATAFILE is not readable"
+[[ $SDK_KEY =~ ^[A-Za-z0-9_=+-]+$ ]] || die "SDK_KEY $SDK_KEY: letters, digits and _=+- only"
+[[ $SB_NAME =~ ^[A-Za-z0-9_.-]+$ && $SB_NAME != agent && $SB_NAME != datafiles && $SB_NAME != loadbench ]] ||
+	die "SB_NAME $SB_NAME: letters, digits and _.- only, and not agent, datafiles or loadbench"
+command -v curl >/dev/null || die "curl is needed to wait for the services"
+if [[ -n $AGENT_BIN ]]; then
+	command -v python3 >/dev/null || die "python3 is needed to serve Agent its datafile"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/stickybucket-load.XXXXXX")
+pids=()
+names=()
+
+# stop ends every process this script started and that still runs (and
+# only those: a pid is signalled only while it is one of our running jobs),
+# the last started first: TERM, then KILL after 10 s. The driver writes what
+# it measured before it exits on TERM.
+# shellcheck disable=SC2317 # called by the EXIT trap
+stop() {
+	local status=$? i pid running
+	trap - EXIT INT TERM
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[$i]}
+		running=" $(jobs -pr | tr '\n' ' ') "
+		[[ $running == *" $pid "* ]] || continue
+		kill -TERM "$pid" 2>/dev/null || continue
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "${names[$i]} (pid $pid) ignored TERM; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	if ((status != 0)) && [[ -d $work ]]; then
+		for f in "$work"/*.log; do
+			[[ -s $f ]] || continue
+			log "last lines of $(basename "$f"):"
+			tail -n 20 "$f" >&2
+		done
+	fi
+	rm -rf "$work"
+	exit "$status"
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD…: runs CMD in the background with its output in
+# $work/NAME.log and remembers its pid.
+start() {
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	pids+=("$!")
+	names+=("$name")
+	log "started $name (pid $!)"
+}
+
+# port_free PORT: nothing listens on HOST:PORT, so what we measure is what
+# we started.
+port_free() {
+	! (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
+}
+
+# alive NAME: the process started as NAME is still one of our running jobs.
+alive() {
+	local i running
+	running=" $(jobs -pr | tr '\n' ' ') "
+	for i in "${!names[@]}"; do
+		[[ ${names[$i]} == "$1" && $running == *" ${pids[$i]} "* ]] && return 0
+	done
+	return 1
+}
+
+# wait_until NAME DESCRIPTION CMD…: retries CMD every 0.2 s until it
+# succeeds, NAME exits, or READY_TIMEOUT passes.
+wait_until() {
+	local name=$1 what=$2 deadline=$((SECONDS + READY_TIMEOUT))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		alive "$name" || die "$name exited before $what"
+		((SECONDS < deadline)) || die "$name: no $what after ${READY_TIMEOUT}s"
+		sleep 0.2
+	done
+	log "$name: $what"
+}
+
+# decides PORT: a decide request for FLAG answers 200 with the flag's key.
+# shellcheck disable=SC2317 # called through wait_until
+decides() {
+	curl -sf --max-time 2 -X POST \
+		-H "X-Optimizely-SDK-Key: $SDK_KEY" -H 'Content-Type: application/json' \
+		"http://$HOST:$1/v1/decide?keys=$FLAG" -d '{"userId":"load-sh-probe"}' |
+		grep -q "\"flagKey\": *\"$FLAG\""
+}
+
+# usage NAME: resident memory and CPU time of a process we started.
+usage() {
+	local i pid rss ticks
+	for i in "${!names[@]}"; do
+		[[ ${names[$i]} == "$1" ]] || continue
+		pid=${pids[$i]}
+		rss=$(awk '/^VmRSS:/ {printf "%.0f MB", $2/1024}' "/proc/$pid/status" 2>/dev/null || echo "? MB")
+		ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "")
+		if [[ -n $ticks ]]; then
+			printf '%s: %s resident, %s s of CPU in all\n' "$1" "$rss" "$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}')"
+		else
+			printf '%s: %s resident\n' "$1" "$rss"
+		fi
+	done
+}
+
+if [[ -z $LOADBENCH_BIN ]]; then
+	LOADBENCH_BIN=$work/loadbench
+	go build -o "$LOADBENCH_BIN" ./cmd/loadbench
+fi
+
+targets=()
+if [[ -n $AGENT_BIN ]]; then
+	for p in "$AGENT_PORT" "$AGENT_ADMIN_PORT" "$AGENT_WEBHOOK_PORT" "$DATAFILE_PORT"; do
+		port_free "$p" || die "port $HOST:$p is in use"
+	done
+	mkdir -p "$work/datafiles"
+	cp "$DATAFILE" "$work/datafiles/$SDK_KEY.json"
+	start datafiles python3 -m http.server "$DATAFILE_PORT" --bind "$HOST" --directory "$work/datafiles"
+	wait_until datafiles "serves $SDK_KEY.json" curl -sf --max-time 2 -o /dev/null "http://$HOST:$DATAFILE_PORT/$SDK_KEY.json"
+	cat >"$work/agent.yaml" <<-EOF
+		log:
+		  level: warn
+		server:
+		  host: $HOST
+		api:
+		  port: "$AGENT_PORT"
+		admin:
+		  port: "$AGENT_ADMIN_PORT"
+		webhook:
+		  port: "$AGENT_WEBHOOK_PORT"
+		client:
+		  datafileURLTemplate: "http://$HOST:$DATAFILE_PORT/%s.json"
+		  eventURL: "http://$HOST:$DATAFILE_PORT/events"
+		  pollingInterval: 1m
+		  odp:
+		    disable: true
+		  userProfileService:
+		    default: "in-memory"
+		    services:
+		      in-memory:
+		        capacity: 0
+		        storageStrategy: "fifo"
+	EOF
+	start agent env OPTIMIZELY_CONFIG_FILENAME="$work/agent.yaml" "$AGENT_BIN"
+	wait_until agent "decides $FLAG" decides "$AGENT_PORT"
+	targets+=(--target "agent=http://$HOST:$AGENT_PORT" --pid "agent=${pids[-1]}")
+fi
+if [[ -n $STICKYBUCKET_BIN ]]; then
+	for p in "$SB_PORT" "$SB_ADMIN_PORT"; do
+		port_free "$p" || die "port $HOST:$p is in use"
+	done
+	start "$SB_NAME" "$STICKYBUCKET_BIN" serve --listen "$HOST:$SB_PORT" --admin-listen "$HOST:$SB_ADMIN_PORT" \
+		--datafile "$SDK_KEY=$DATAFILE"
+	wait_until "$SB_NAME" "decides $FLAG" decides "$SB_PORT"
+	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT" --pid "$SB_NAME=${pids[-1]}")
+fi
+
+args=(
+	"${targets[@]}" --flag "$FLAG" --sdk-key "$SDK_KEY"
+	--clients "$CLIENTS" --users "$USERS" --rounds "$ROUNDS" --duration "$DURATION"
+	--warmup "$WARMUP" --max-requests "$MAX_REQUESTS"
+	--out "$RESULTS.json" --svg "$RESULTS.svg"
+)
+[[ -n $ATTRIBUTES ]] && args+=(--attributes "$ATTRIBUTES")
+[[ -n $AGENT_BIN && -n $STICKYBUCKET_BIN ]] && args+=(--baseline agent)
+mkdir -p "$(dirname "$RESULTS")"
+log "running: loadbench ${args[*]}"
+# In the background, so that a TERM or INT for this script is handled at
+# once (stop passes it on to the driver) rather than after the run.
+"$LOADBENCH_BIN" "${args[@]}" &
+pids+=("$!")
+names+=(loadbench)
+status=0
+wait "$!" || status=$?
+for name in agent "$SB_NAME"; do
+	alive "$name" && usage "$name"
+done
+if [[ -s $RESULTS.json ]]; then
+	log "wrote $RESULTS.json and $RESULTS.svg"
+fi
+exit "$status"

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+)
+
+// decideBody is the request body of Agent's /v1/decide.
+type decideBody struct {
+	UserID         string         `json:"userId"`
+	UserAttributes map[string]any `json:"userAttributes,omitempty"`
+}
+
+// userPool holds one pre-built request body per user, so the load loop
+// only picks one.
+type userPool struct {
+	bodies [][]byte
+}
+
+// userID names user i of the pool: the same pool on every run and target.
+func userID(i int) string { return fmt.Sprintf("user-%06d", i) }
+
+// newUserPool builds n users. With attrs, each user gets one value of each
+// attribute, drawn from a generator seeded with seed, so the pool is the same
+// on every run with the same arguments.
+func newUserPool(n int, attrs map[string][]any, seed uint64) (*userPool, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("user pool of %d users: want at least one", n)
+	}
+	names := slices.Sorted(maps.Keys(attrs))
+	for _, name := range names {
+		if len(attrs[name]) == 0 {
+			return nil, fmt.Errorf("attribute %q: no values", name)
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed_a771))
+	p := &userPool{bodies: make([][]byte, n)}
+	for i := range n {
+		b := decideBody{UserID: userID(i)}
+		if len(names) > 0 {
+			b.UserAttributes = make(map[string]any, len(names))
+			for _, name := range names {
+				values := attrs[name]
+				b.UserAttributes[name] = values[rng.IntN(len(values))]
+			}
+		}
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("user %d: encode body: %w", i, err)
+		}
+		p.bodies[i] = raw
+	}
+	return p, nil
+}
+
+// parseAttributes reads --attributes: a JSON object from attribute name to
+// the list of values users are given, e.g. {"plan": ["free", "pro"]}. Values
+// must be strings, numbers or booleans, as Optimizely attributes are.
+func parseAttributes(s string) (map[string][]any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var attrs map[string][]any
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.UseNumber()
+	if err := dec.Decode(&attrs); err != nil {
+		return nil, fmt.Errorf("attributes %q: want a JSON object of arrays: %w", s, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("attributes %q: trailing data after the object", s)
+	}
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		values := attrs[name]
+		if len(values) == 0 {
+			return nil, fmt.Errorf("attribute %q: no values", name)
+		}
+		for _, v := range values {
+			switch v.(type) {
+			case string, json.Number, bool:
+			default:
+				return nil, fmt.Errorf("attribute %q: value %v: want a string, number or boolean", name, v)
+			}
+		}
+	}
+	return attrs, nil
+}
