@@ -40,11 +40,11 @@ func TestCacheDoesNotCacheAReadThatRacedWithAWrite(t *testing.T) {
 			g := newGate()
 			store.lookupGate.Store(g)
 			read := lookupAsync(ctx, c, "u1")
-			g.waitEntered(t) // the read holds what the store had before the write
+			held := g.waitEntered(t) // the read holds what the store had before the write
 			if err := write(c); err != nil {
 				t.Fatal(err)
 			}
-			g.let(t)
+			held.let()
 			if r := <-read; r.err != nil {
 				t.Fatal(r.err)
 			}
@@ -63,17 +63,17 @@ func TestCacheDoesNotCacheAReadThatRacedWithAWrite(t *testing.T) {
 		store.lookupGate.Store(lg)
 		store.saveGate.Store(sg)
 		read := lookupAsync(ctx, c, "u1")
-		lg.waitEntered(t)
+		read1 := lg.waitEntered(t)
 		saved := make(chan error, 1)
 		go func() { saved <- c.Save(ctx, oneAssignment("u1", "e1", "new")) }()
-		sg.waitEntered(t)
-		lg.let(t)
+		save1 := sg.waitEntered(t)
+		read1.let()
 		if r := <-read; r.err != nil {
 			t.Fatal(r.err)
 		}
 		// The save failed in the store: nothing of it may be served.
 		store.failSaves.Store(1)
-		sg.let(t)
+		save1.let()
 		if err := <-saved; !Unavailable(err) {
 			t.Fatalf("Save = %v, want the store's unavailable error", err)
 		}
@@ -102,7 +102,7 @@ func TestCacheSharesOneReadBetweenConcurrentMisses(t *testing.T) {
 	}
 	g.waitEntered(t)
 	eventually(t, "every caller to miss", func() bool { return c.Stats().Misses == callers })
-	close(g.release)
+	g.open()
 	var got []Profile
 	for range callers {
 		r := <-results
@@ -151,8 +151,7 @@ func TestCacheCallersWaitOnlyForTheirOwnContext(t *testing.T) {
 	if r := <-leader; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled leader = %v, want context.Canceled", r.err)
 	}
-	g.waitEntered(t) // the patient follower's own read
-	g.let(t)
+	g.waitEntered(t).let() // the patient follower's own read
 	if r := <-patient; r.err != nil || variation(r.p, "e1") != "v1" {
 		t.Fatalf("patient follower = %+v, %v; want e1=v1", r.p, r.err)
 	}

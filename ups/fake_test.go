@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,48 +14,74 @@ import (
 // gate holds calls of a fake store until the test lets them through, so a
 // test decides exactly how calls interleave.
 type gate struct {
-	entered chan string   // one message per call that reached the gate
-	release chan struct{} // one receive per call let through; close opens the gate
+	entered chan *gatedCall // every call that reached the gate
+	opened  chan struct{}   // closed by open: every call passes
+	once    sync.Once
 }
 
-func newGate() *gate {
-	return &gate{entered: make(chan string, 1000), release: make(chan struct{})}
+// gatedCall is one call waiting at a gate.
+type gatedCall struct {
+	what    string
+	release chan struct{}
 }
+
+// let lets this call through.
+func (c *gatedCall) let() { close(c.release) }
+
+func newGate() *gate {
+	return &gate{entered: make(chan *gatedCall, 1000), opened: make(chan struct{})}
+}
+
+// open lets every call through, now and later.
+func (g *gate) open() { g.once.Do(func() { close(g.opened) }) }
 
 // pass announces the call and waits for the test or for ctx.
 func (g *gate) pass(ctx context.Context, what string) error {
 	if g == nil {
 		return nil
 	}
-	g.entered <- what
+	c := &gatedCall{what: what, release: make(chan struct{})}
+	g.entered <- c
 	select {
-	case <-g.release:
+	case <-c.release:
+		return nil
+	case <-g.opened:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("fake store: %s: %w", what, ctx.Err())
 	}
 }
 
-// waitEntered returns what the next call that reaches the gate announced.
-func (g *gate) waitEntered(t *testing.T) string {
+// waitEntered returns the next call that reaches the gate.
+func (g *gate) waitEntered(t *testing.T) *gatedCall {
 	t.Helper()
 	select {
-	case what := <-g.entered:
-		return what
+	case c := <-g.entered:
+		return c
 	case <-time.After(10 * time.Second):
 		t.Fatal("no call reached the gate within 10s")
-		return ""
+		return nil
 	}
 }
 
-// let lets one call through.
-func (g *gate) let(t *testing.T) {
+// expect waits for the next call and checks what it is.
+func (g *gate) expect(t *testing.T, what string) *gatedCall {
 	t.Helper()
-	select {
-	case g.release <- struct{}{}:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no call waited at the gate within 10s")
+	c := g.waitEntered(t)
+	if c.what != what {
+		t.Fatalf("store call %q, want %q", c.what, what)
 	}
+	return c
+}
+
+// describe renders a saved profile for gate messages: "u1 e1=v1 e2=v2".
+func describe(p Profile) string {
+	var b strings.Builder
+	b.WriteString(p.UserID)
+	for _, k := range sortedKeys(p.Assignments) {
+		b.WriteString(" " + k + "=" + p.Assignments[k].VariationID)
+	}
+	return b.String()
 }
 
 // errUnavailableFake is what fakeStore returns while it is made to fail.
@@ -161,7 +188,7 @@ func (s *fakeStore) write(ctx context.Context, p Profile, first bool) (Profile, 
 		s.writing[p.UserID]--
 		s.mu.Unlock()
 	}()
-	if err := s.saveGate.Load().pass(ctx, "save "+p.UserID); err != nil {
+	if err := s.saveGate.Load().pass(ctx, "save "+describe(p)); err != nil {
 		return Profile{}, err
 	}
 	if err := s.failure(); err != nil {
