@@ -1,0 +1,171 @@
+package ups
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// layer wraps a Service in one of this package's layers.
+type layer struct {
+	name string
+	wrap func(t *testing.T, next Service, st *stack) Service
+}
+
+// stack is a built stack of layers over a fake store.
+type stack struct {
+	top   Service
+	async *AsyncSaver // nil when the stack has none
+	store *fakeStore
+}
+
+var layers = []layer{
+	{"Cache", func(t *testing.T, next Service, _ *stack) Service {
+		c, err := NewCache(next, CacheOptions{Size: 100, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}},
+	{"AsyncSaver", func(t *testing.T, next Service, st *stack) Service {
+		st.async = newAsync(t, next, AsyncOptions{})
+		return st.async
+	}},
+	{"Breaker", func(t *testing.T, next Service, _ *stack) Service {
+		return newBreaker(t, next, BreakerOptions{})
+	}},
+}
+
+// orders returns every ordering of every non-empty subset of ls.
+func orders(ls []layer) [][]layer {
+	var out [][]layer
+	var walk func(prefix []layer, rest []layer)
+	walk = func(prefix, rest []layer) {
+		if len(prefix) > 0 {
+			out = append(out, append([]layer(nil), prefix...))
+		}
+		for i, l := range rest {
+			others := append(append([]layer(nil), rest[:i]...), rest[i+1:]...)
+			walk(append(prefix, l), others)
+		}
+	}
+	walk(nil, ls)
+	return out
+}
+
+// build stacks ls over a fresh fake store, ls[0] outermost.
+func build(t *testing.T, ls []layer) *stack {
+	st := &stack{store: newFake(t, MemoryOptions{})}
+	var s Service = st.store
+	for i := len(ls) - 1; i >= 0; i-- {
+		s = ls[i].wrap(t, s, st)
+	}
+	st.top = s
+	return st
+}
+
+func stackName(ls []layer) string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.name
+	}
+	return strings.Join(names, "(") + "(Memory" + strings.Repeat(")", len(ls))
+}
+
+// flush writes out what an AsyncSaver in the stack holds.
+func (st *stack) flush(t *testing.T) {
+	t.Helper()
+	if st.async != nil {
+		if err := st.async.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLayersStackedInEveryOrder(t *testing.T) {
+	all := orders(layers)
+	if len(all) != 15 {
+		t.Fatalf("%d stacks, want 15", len(all))
+	}
+	for _, ls := range all {
+		t.Run(stackName(ls), func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			ctx := context.Background()
+			st := build(t, ls)
+			s := st.top
+
+			// Save, then every kind of lookup sees it at once.
+			p := NewProfile("u1")
+			p.Set("e1", "v1")
+			p.Set("e2", "v2")
+			mustSave(t, s, p)
+			mustVariation(t, s, "u1", "e2", "v2")
+			scoped, err := s.(ScopedLookuper).LookupExperiments(ctx, "u1", []string{"e1", "zz"})
+			if err != nil || fmt.Sprint(sortedKeys(scoped.Assignments)) != "[e1]" {
+				t.Fatalf("LookupExperiments = %+v, %v", scoped.Assignments, err)
+			}
+			if a, ok, err := s.(AssignmentLookuper).LookupAssignment(ctx, "u1", "e1"); err != nil || !ok || a.VariationID != "v1" {
+				t.Fatalf("LookupAssignment = %+v %v %v", a, ok, err)
+			}
+
+			// SaveFirst: the saved assignment wins, the free one is written.
+			first := NewProfile("u1")
+			first.Set("e1", "other")
+			first.Set("e3", "v3")
+			won, err := s.(FirstWriter).SaveFirst(ctx, first)
+			if err != nil || fmt.Sprint(sortedKeys(won.Assignments)) != "[e1]" || variation(won, "e1") != "v1" {
+				t.Fatalf("SaveFirst = %+v, %v; want e1=v1 to win", won.Assignments, err)
+			}
+			mustVariation(t, s, "u1", "e3", "v3")
+			st.flush(t)
+			mustVariation(t, st.store.Memory, "u1", "e1", "v1")
+			mustVariation(t, st.store.Memory, "u1", "e3", "v3")
+
+			// Delete with saves of the user still queued or being
+			// written: none of them may bring the user back.
+			g := newGate()
+			if st.async != nil {
+				st.store.saveGate.Store(g)
+			}
+			mustSave(t, s, oneAssignment("u2", "e1", "v1"))
+			var held *gatedCall
+			if st.async != nil {
+				held = g.expect(t, "save u2 e1=v1")
+				mustSave(t, s, oneAssignment("u2", "e2", "v2"))
+			}
+			mustVariation(t, s, "u2", "e1", "v1")
+			deleted := make(chan error, 1)
+			go func() { deleted <- s.(Deleter).Delete(ctx, "u2") }()
+			if held != nil {
+				eventually(t, "the delete to queue", func() bool { return st.async.Stats().Discarded == 1 })
+				held.let()
+			}
+			if err := <-deleted; err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			g.open()
+			st.flush(t)
+			if got, err := s.Lookup(ctx, "u2"); err != nil || !got.Empty() {
+				t.Fatalf("Lookup after Delete = %+v, %v", got.Assignments, err)
+			}
+			if got, _ := st.store.Memory.Lookup(ctx, "u2"); !got.Empty() {
+				t.Fatalf("the store holds %+v after Delete", got.Assignments)
+			}
+
+			// Close goes all the way down and stops every goroutine.
+			if err := s.(Closer).Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Lookup(ctx, "u1"); err == nil {
+				t.Fatal("Lookup after Close succeeded")
+			}
+			if _, err := st.store.Memory.Lookup(ctx, "u1"); err == nil {
+				t.Fatal("Close did not reach the store")
+			}
+		})
+	}
+}
