@@ -483,7 +483,12 @@ func (a *AsyncSaver) dispatch(s *shard, u *userState) {
 	head := u.ops[0]
 	if head.kind == opSave {
 		if u.elem == nil {
-			u.elem = s.ready.PushBack(u)
+			if callerWaits(u.ops) {
+				// A Delete or SaveFirst caller waits behind these saves.
+				u.elem = s.ready.PushFront(u)
+			} else {
+				u.elem = s.ready.PushBack(u)
+			}
 			s.signal()
 		}
 		return
@@ -666,8 +671,8 @@ func (a *AsyncSaver) inTurn(ctx context.Context, kind opKind, p Profile, run fun
 		a.discardSaves(s, u)
 	}
 	u.ops = append(u.ops, o)
-	if u.elem != nil && kind == opSaveFirst {
-		s.ready.MoveToFront(u.elem) // its caller waits for the saves ahead
+	if u.elem != nil {
+		s.ready.MoveToFront(u.elem) // the caller waits for the saves ahead
 	}
 	a.dispatch(s, u)
 	s.mu.Unlock()
@@ -703,6 +708,16 @@ func (a *AsyncSaver) leave(s *shard, u *userState, o *op) {
 		u.ops = append(u.ops[:i:i], u.ops[i+1:]...)
 	}
 	a.dispatch(s, u)
+}
+
+// callerWaits reports whether a caller-run op is among ops.
+func callerWaits(ops []*op) bool {
+	for _, o := range ops {
+		if o.kind != opSave {
+			return true
+		}
+	}
+	return false
 }
 
 func indexOf(ops []*op, o *op) int {
@@ -895,7 +910,10 @@ func (a *AsyncSaver) LookupAssignment(ctx context.Context, userID, experimentID 
 	ov, pending := a.overlayOf(userID)
 	if pending {
 		if as, ok := ov.set[experimentID]; ok {
-			return as, live(as, a.now()), nil
+			if !live(as, a.now()) {
+				return Assignment{}, false, nil
+			}
+			return as, true, nil
 		}
 		if ov.reset {
 			return Assignment{}, false, ValidateUserID(userID)

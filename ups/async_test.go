@@ -29,10 +29,13 @@ func newAsync(t *testing.T, store Service, opts AsyncOptions) *AsyncSaver {
 	return a
 }
 
-// closeAsync closes a and fails the test if Close does.
+// closeAsync closes a and fails the test if Close does. Its deadline
+// keeps a failed test whose store calls are still held from hanging.
 func closeAsync(t *testing.T, a *AsyncSaver) {
 	t.Helper()
-	if err := a.Close(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 }
@@ -498,4 +501,65 @@ func TestAsyncSaverValidates(t *testing.T) {
 	if err := a.Save(ctx, oneAssignment("u1", "", "v")); !errors.Is(err, ErrInvalidProfile) {
 		t.Fatalf("Save(invalid) = %v", err)
 	}
+}
+
+func TestAsyncSaverServesWaitingCallersFirst(t *testing.T) {
+	ctx := context.Background()
+	store := newFake(t, MemoryOptions{})
+	g := newGate()
+	store.saveGate.Store(g)
+	a := newAsync(t, store, AsyncOptions{Workers: 1})
+	defer closeAsync(t, a)
+	mustSave(t, a, oneAssignment("u1", "e1", "v1"))
+	inflight := g.expect(t, "save u1 e1=v1")
+	mustSave(t, a, oneAssignment("u2", "e1", "v1"))
+	mustSave(t, a, oneAssignment("u1", "e2", "v2")) // behind u1's write, after u2 in time
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.SaveFirst(ctx, oneAssignment("u1", "e3", "v3"))
+		done <- err
+	}()
+	eventually(t, "SaveFirst to queue", func() bool {
+		s := a.shard("u1")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return callerWaits(s.users["u1"].ops)
+	})
+	inflight.let()
+	// u1's queued save goes before u2's, since a caller waits behind it.
+	g.expect(t, "save u1 e2=v2").let()
+	// Then the SaveFirst runs in its caller while the worker moves on to
+	// u2: those two may reach the store in either order.
+	seen := map[string]bool{}
+	for range 2 {
+		c := g.waitEntered(t)
+		seen[c.what] = true
+		c.let()
+	}
+	if !seen["save u1 e3=v3"] || !seen["save u2 e1=v1"] {
+		t.Fatalf("store calls %v, want u1's SaveFirst and u2's save", seen)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAsyncSaverHidesExpiredPendingAssignments(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	store := newFake(t, MemoryOptions{})
+	g := newGate()
+	store.saveGate.Store(g)
+	a := newAsync(t, store, AsyncOptions{Retention: Retention{Default: time.Hour}, Now: clk.Now})
+	mustSave(t, a, oneAssignment("u1", "e1", "v1"))
+	held := g.expect(t, "save u1 e1=v1")
+	clk.Advance(time.Hour)
+	if as, ok, err := a.LookupAssignment(ctx, "u1", "e1"); err != nil || ok || as != (Assignment{}) {
+		t.Fatalf("LookupAssignment past the retention = %+v %v %v, want none", as, ok, err)
+	}
+	if p, err := a.Lookup(ctx, "u1"); err != nil || !p.Empty() {
+		t.Fatalf("Lookup past the retention = %+v %v, want none", p.Assignments, err)
+	}
+	held.let()
+	closeAsync(t, a)
 }
