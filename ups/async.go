@@ -747,7 +747,9 @@ func (a *AsyncSaver) discardSaves(s *shard, u *userState) {
 // Delete erases the user in the next store, which must be a Deleter, in
 // the user's order: saves accepted before it and not yet written are
 // discarded, one being written finishes first, saves accepted after it
-// are written after it. The caller waits for the delete itself.
+// are written after it. The caller waits for the delete itself. If the
+// delete fails, the discarded saves stay discarded: the caller asked for
+// the user to be erased, and retries the Delete.
 func (a *AsyncSaver) Delete(ctx context.Context, userID string) error {
 	d, ok := a.next.(Deleter)
 	if !ok {

@@ -3,7 +3,9 @@ package ups
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +170,117 @@ func TestLayersStackedInEveryOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLayersAgreeWithAModel drives each user from its own goroutine with a
+// random mix of saves, SaveFirst, deletes and lookups through
+// Cache(AsyncSaver(Breaker(store))), with transient store failures and a
+// small queue, and checks every answer against a per-user model of what
+// the user holds.
+func TestLayersAgreeWithAModel(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx := context.Background()
+	store := newFake(t, MemoryOptions{})
+	store.failSaves.Store(100)
+	br := newBreaker(t, store, BreakerOptions{Failures: 1 << 20})
+	async := newAsync(t, br, AsyncOptions{Workers: 2, QueueSize: 4, FullWait: time.Minute})
+	cache, err := NewCache(async, CacheOptions{Size: 8, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const users, steps = 16, 150
+	models := make([]map[string]string, users)
+	var wg sync.WaitGroup
+	for u := range users {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(u), 7))
+			id := fmt.Sprintf("u%d", u)
+			model := map[string]string{}
+			defer func() { models[u] = model }()
+			for step := range steps {
+				p := NewProfile(id)
+				for range 1 + rng.IntN(2) {
+					p.Set(fmt.Sprintf("e%d", rng.IntN(4)), fmt.Sprintf("v%d", step))
+				}
+				switch r := rng.IntN(10); {
+				case r < 6:
+					if err := cache.Save(ctx, p); err != nil {
+						t.Errorf("%s: Save: %v", id, err)
+						return
+					}
+					for e, a := range p.Assignments {
+						model[e] = a.VariationID
+					}
+				case r < 8:
+					won, err := cache.SaveFirst(ctx, p)
+					if err != nil {
+						if !Unavailable(err) {
+							t.Errorf("%s: SaveFirst: %v", id, err)
+							return
+						}
+						continue // the store failed it: nothing written
+					}
+					for e, a := range p.Assignments {
+						want, taken := model[e]
+						if got := variation(won, e); got != want {
+							t.Errorf("%s step %d: SaveFirst winner of %s = %q, want %q", id, step, e, got, want)
+							return
+						}
+						if !taken {
+							model[e] = a.VariationID
+						}
+					}
+				default:
+					if err := cache.Delete(ctx, id); err != nil {
+						t.Errorf("%s: Delete: %v", id, err)
+						return
+					}
+					clear(model)
+				}
+				got, err := cache.Lookup(ctx, id)
+				if err != nil {
+					t.Errorf("%s: Lookup: %v", id, err)
+					return
+				}
+				if !sameAssignments(got, model) {
+					t.Errorf("%s step %d: Lookup = %s, want %v", id, step, describe(got), model)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := async.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for u := range users {
+		id := fmt.Sprintf("u%d", u)
+		got, _ := store.Memory.Lookup(ctx, id)
+		if !sameAssignments(got, models[u]) {
+			t.Errorf("store holds %s, want %v", describe(got), models[u])
+		}
+	}
+	if store.overlapped() {
+		t.Error("two writes of one user ran at once")
+	}
+	st := async.Stats()
+	if st.Pending != 0 || st.Accepted != st.Written+st.Failed+st.Discarded+st.Abandoned || st.Failed != 0 {
+		t.Errorf("stats %+v do not add up", st)
+	}
+	t.Logf("async %+v; cache %+v", st, cache.Stats())
+	if err := cache.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameAssignments(p Profile, model map[string]string) bool {
+	if len(p.Assignments) != len(model) {
+		return false
+	}
+	for e, v := range model {
+		if variation(p, e) != v {
+			return false
+		}
+	}
+	return true
 }
