@@ -16,4 +16,19 @@
 // since it was last saved.
 //
 // Memory is the in-process store; package cassandra holds the shared one.
+//
+// Three layers wrap any Service and can be stacked in any order; each
+// implements every optional capability (ScopedLookuper, AssignmentLookuper,
+// Deleter, FirstWriter, Closer) by passing it to the Service it wraps:
+//
+//   - Cache serves repeated lookups from memory for up to a TTL, never
+//     caching a read that raced with a write of its user, and with one
+//     store read for concurrent misses of one user.
+//   - AsyncSaver queues saves and writes them in the background, in each
+//     user's order, merged while they wait, retried while the store is
+//     unavailable, and visible to lookups through it at once.
+//   - Breaker fails calls at once with ErrCircuitOpen while the store keeps
+//     failing, and reports its Health.
+//
+// A typical stack is Cache(AsyncSaver(Breaker(store))).
 package ups

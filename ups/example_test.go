@@ -43,3 +43,60 @@ func Example() {
 	// {"user_id":"user-42","experiment_bucket_map":{"1001":{"variation_id":"2001"},"1002":{"variation_id":"2004"}}}
 	// invalid profile: user "u": experiment_bucket_map["1001"].variation_id: must be a string, got 7
 }
+
+// The layers stack in front of a store: a cache for repeated lookups, an
+// asynchronous saver to take writes off the request path, and a breaker
+// that fails fast while the store is down. Each passes every capability
+// through, and Close goes down the whole stack.
+func Example_layers() {
+	ctx := context.Background()
+	retention := ups.Retention{Default: 90 * 24 * time.Hour}
+	store, err := ups.NewMemory(ups.MemoryOptions{Retention: retention})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	breaker, err := ups.NewBreaker(store, ups.BreakerOptions{Failures: 5, OpenFor: 5 * time.Second})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	saver, err := ups.NewAsyncSaver(breaker, ups.AsyncOptions{Retention: retention})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cache, err := ups.NewCache(saver, ups.CacheOptions{Size: 100_000, TTL: time.Minute, Retention: retention})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var svc ups.Service = cache
+
+	p := ups.NewProfile("user-42")
+	p.Set("1001", "2001")
+	if err := svc.Save(ctx, p); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Seen at once, whether or not the store has it yet.
+	a, ok, _ := cache.LookupAssignment(ctx, "user-42", "1001")
+	fmt.Println(a.VariationID, ok)
+
+	// Erasure is ordered with the saves still queued.
+	_ = cache.Delete(ctx, "user-42")
+	after, _ := svc.Lookup(ctx, "user-42")
+	fmt.Println(len(after.Assignments))
+
+	if err := saver.Flush(ctx); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(len(store.Profiles()), breaker.Health().State)
+	if err := cache.Close(ctx); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// 2001 true
+	// 0
+	// 0 closed
+}
