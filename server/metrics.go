@@ -118,17 +118,10 @@ func (m *Metrics) decided(kind string, n int, err error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		reason = "over_budget"
-	case errors.Is(err, ups.ErrUnavailable) && isCircuitOpen(err):
+	case errors.Is(err, ups.ErrCircuitOpen):
 		reason = "circuit_open"
 	}
 	m.withoutProfile.WithLabelValues(reason).Add(float64(n))
-}
-
-// isCircuitOpen reports whether a store error came from a breaker that
-// refused the call without trying.
-func isCircuitOpen(err error) bool {
-	var open interface{ CircuitOpen() bool }
-	return errors.As(err, &open) && open.CircuitOpen()
 }
 
 // instrument counts and times the requests of one route.

@@ -1,0 +1,258 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stickybucket/stickybucket/cassandra"
+	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/ups"
+)
+
+// Options adds to the configuration what a file cannot hold.
+type Options struct {
+	// Log receives the stack's logs, gocql's included; nil means
+	// slog.Default().
+	Log *slog.Logger
+	// Registry, when set, gets the stack's metrics: store calls (through
+	// ObserveStore), cache, async saver and breaker counters.
+	Registry prometheus.Registerer
+	// ObserveStore is called after every call that reaches the store.
+	ObserveStore func(op string, d time.Duration, err error)
+	// Migrate creates the keyspace and schema before opening a Cassandra
+	// store (what `stickybucket migrate` does); otherwise they must exist.
+	Migrate bool
+	// Now is the clock of the memory store, the cache and the decisions;
+	// nil means time.Now. Tests move it.
+	Now func() time.Time
+}
+
+// Stack is an assembled profile stack.
+type Stack struct {
+	// Profiles is the top of the layers: what decisions and the profile
+	// routes use.
+	Profiles ups.Service
+	// Store is the bottom store.
+	Store ups.Service
+	// Memory is the store when it is in memory (the CLI writes it to its
+	// profiles file); nil for Cassandra.
+	Memory *ups.Memory
+	// Cache, Saver and Breaker are the layers in use; nil when off.
+	Cache   *ups.Cache
+	Saver   *ups.AsyncSaver
+	Breaker *ups.Breaker
+
+	cfg     config.Config
+	env     config.Environment
+	session *gocql.Session
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// Open builds the stack cfg describes: for Cassandra it connects (and,
+// with Options.Migrate, creates the schema) before returning. The caller
+// must Close it.
+func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) {
+	env, err := cfg.Active()
+	if err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s := &Stack{cfg: cfg, env: env, log: opts.Log, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	retention := env.RetentionPolicy()
+	switch cfg.Store.Kind {
+	case config.StoreCassandra:
+		store, session, err := openCassandra(ctx, cfg, env, opts, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.Store, s.session = store, session
+	default:
+		m, err := ups.NewMemory(ups.MemoryOptions{Retention: retention, Now: opts.Now})
+		if err != nil {
+			return nil, fmt.Errorf("stack: memory store: %w", err)
+		}
+		s.Store, s.Memory = m, m
+	}
+	top := s.Store
+	wrap := func(layer ups.Service, err error) error {
+		if err != nil {
+			_ = s.closeBelow(ctx, top)
+			return err
+		}
+		top = layer
+		return nil
+	}
+	if opts.ObserveStore != nil {
+		if err := wrap(ups.NewObserved(top, opts.ObserveStore)); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+	}
+	if cfg.Store.Kind == config.StoreCassandra && !cfg.Store.Breaker.Disabled {
+		b, err := ups.NewBreaker(top, ups.BreakerOptions{
+			Failures: cfg.Store.Breaker.Failures,
+			OpenFor:  cfg.Store.Breaker.OpenFor.Std(),
+		})
+		if err := wrap(b, err); err != nil {
+			return nil, fmt.Errorf("stack: breaker: %w", err)
+		}
+		s.Breaker = b
+	}
+	if cfg.Store.Saves.Mode == config.SavesAsync {
+		a, err := ups.NewAsyncSaver(top, ups.AsyncOptions{
+			QueueSize: cfg.Store.Saves.Queue,
+			Workers:   cfg.Store.Saves.Workers,
+			Timeout:   cfg.Cassandra.Timeout.Std(),
+			RetryFor:  cfg.Store.Saves.RetryFor.Std(),
+			OnFull:    fullPolicy(cfg.Store.Saves.OnFull),
+			FullWait:  cfg.Store.Saves.FullWait.Std(),
+			Retention: retention,
+			Now:       opts.Now,
+			OnError: func(p ups.Profile, err error) {
+				s.log.Warn("async save not written", "user_id", p.UserID, "assignments", len(p.Assignments), "err", err)
+			},
+		})
+		if err := wrap(a, err); err != nil {
+			return nil, fmt.Errorf("stack: async saves: %w", err)
+		}
+		s.Saver = a
+	}
+	if cfg.Store.Cache.Size > 0 {
+		c, err := ups.NewCache(top, ups.CacheOptions{
+			Size:      cfg.Store.Cache.Size,
+			TTL:       cfg.Store.Cache.TTL.Std(),
+			Retention: retention,
+			Now:       opts.Now,
+		})
+		if err := wrap(c, err); err != nil {
+			return nil, fmt.Errorf("stack: cache: %w", err)
+		}
+		s.Cache = c
+	}
+	s.Profiles = top
+	if opts.Registry != nil {
+		if err := s.register(opts.Registry); err != nil {
+			_ = s.Close(ctx)
+			return nil, fmt.Errorf("stack: metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func fullPolicy(name string) ups.FullPolicy {
+	switch name {
+	case "write-through":
+		return ups.FullWriteThrough
+	case "drop":
+		return ups.FullDrop
+	}
+	return ups.FullWaitThenDrop
+}
+
+// openCassandra connects to the cluster and returns the store and the
+// session it runs on.
+func openCassandra(ctx context.Context, cfg config.Config, env config.Environment, opts Options, log *slog.Logger) (*cassandra.Store, *gocql.Session, error) {
+	cluster, err := cassandra.NewCluster(cfg.Cassandra, env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stack: %w", err)
+	}
+	cluster.Logger = cassandra.NewLogger(log, cassandra.LogOptions{Level: slog.LevelWarn})
+	if opts.Migrate {
+		if err := cassandra.Migrate(ctx, cluster, env, log); err != nil {
+			return nil, nil, fmt.Errorf("stack: %w", err)
+		}
+	}
+	storeOpts, err := cassandra.StoreOptionsFor(env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stack: %w", err)
+	}
+	storeOpts.Now = opts.Now
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return nil, nil, fmt.Errorf("stack: connect to Cassandra at %v: %w", cfg.Cassandra.Hosts, err)
+	}
+	store, err := cassandra.NewStore(session, storeOpts)
+	if err != nil {
+		session.Close()
+		return nil, nil, fmt.Errorf("stack: %w", err)
+	}
+	return store, session, nil
+}
+
+// DecisionOptions returns the options of a decision client on df with the
+// active environment's policies.
+func (s *Stack) DecisionOptions(df *decision.Datafile) decision.Options {
+	o := decision.Options{
+		Datafile:        df,
+		Profiles:        s.Profiles,
+		RefreshAfter:    s.env.RefreshAfter.Std(),
+		FirstWriterWins: s.env.FirstWriterWins,
+		Now:             s.now,
+	}
+	if s.cfg.Store.Kind == config.StoreCassandra {
+		o.StoreBudget = s.cfg.Store.Budget.Std()
+	}
+	if len(s.env.Reset) > 0 {
+		o.Resets = make(map[string]decision.Reset, len(s.env.Reset))
+		for id, r := range s.env.Reset {
+			o.Resets[id] = decision.Reset{Before: r.Before, ExcludePrevious: r.ExcludePrevious}
+		}
+	}
+	return o
+}
+
+// NewClient returns a decision client on df over the stack.
+func (s *Stack) NewClient(df *decision.Datafile) (*decision.Client, error) {
+	return decision.NewClient(s.DecisionOptions(df))
+}
+
+// readyProbe is a user no one has: reading it costs one partition miss.
+const readyProbe = "stickybucket-readiness-probe"
+
+// Ready reports whether the store answers: the breaker is not open and a
+// one-row read succeeds within ctx.
+func (s *Stack) Ready(ctx context.Context) error {
+	if s.Breaker != nil {
+		if h := s.Breaker.Health(); h.State == ups.BreakerOpen {
+			return fmt.Errorf("profile store unavailable (circuit open since %s): %v", h.Since.UTC().Format(time.RFC3339), h.LastError)
+		}
+	}
+	if al, ok := s.Store.(ups.AssignmentLookuper); ok {
+		if _, _, err := al.LookupAssignment(ctx, readyProbe, "readiness"); err != nil {
+			return fmt.Errorf("profile store unavailable: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close flushes and closes the layers from the top down, then the store
+// and its session, and says what it could not finish (saves not written
+// before ctx ended, among others).
+func (s *Stack) Close(ctx context.Context) error {
+	return s.closeBelow(ctx, s.Profiles)
+}
+
+func (s *Stack) closeBelow(ctx context.Context, top ups.Service) error {
+	var errs []error
+	if c, ok := top.(ups.Closer); ok && top != nil {
+		if err := c.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.session != nil {
+		s.session.Close()
+	}
+	return errors.Join(errs...)
+}
