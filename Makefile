@@ -11,7 +11,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run test unit integration bench docker cassandra-image vet clean
+.PHONY: all build run serve loadbench test unit integration bench docker cassandra-image vet clean
 
 all: vet test
 
@@ -34,6 +34,16 @@ run: build
 	$(BIN) compare $$d/before.jsonl $$d/after.jsonl && \
 	echo && echo "== the same change without profiles" && \
 	$(BIN) compare $$d/before.jsonl $$d/unsticky.jsonl | tail -n 1
+
+# The HTTP service on the in-memory store with the sample datafile, on
+# loopback (API 127.0.0.1:8080, admin 127.0.0.1:8088). Ctrl-C stops it.
+serve: build
+	$(BIN) serve --datafile sample=$(EXAMPLES)/datafile-v1.json
+
+# Load benchmark over loopback: stickybucket serve (in memory) and, when
+# AGENT_BIN names an Optimizely Agent binary, Agent side by side in one run.
+loadbench: build
+	STICKYBUCKET_BIN=$(BIN) bench/load.sh
 
 # Unit tests only: no Docker, no Cassandra.
 unit:
