@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/ups"
@@ -100,6 +101,9 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		log.Error("decide", "err", err)
 		return exitFail
 	}
+	if stats.warnings > 0 {
+		log.Warn("some requests were decided without stickiness; see their \"warning\"", "requests", stats.requests, "warnings", stats.warnings)
+	}
 	if stats.badLines > 0 || stats.storeErrors > 0 {
 		log.Warn("some requests failed", "requests", stats.requests, "bad_lines", stats.badLines, "store_errors", stats.storeErrors)
 		if stats.badLines > 0 {
@@ -111,6 +115,7 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 type decideStats struct {
 	requests, badLines, storeErrors int
+	warnings                        int // lines decided with a "warning"
 }
 
 // decideAll streams requests from in to out, one output line per request
@@ -120,6 +125,9 @@ func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out i
 	var stats decideStats
 	lines := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
 	enc := json.NewEncoder(out)
+	// User IDs and keys are echoed as given: HTML escaping would only
+	// grow a line of "<" sixfold.
+	enc.SetEscapeHTML(false)
 	for lineNo := 1; ; lineNo++ {
 		line, tooLong, ok, err := lines.next()
 		if err != nil {
@@ -145,10 +153,14 @@ func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out i
 			result = errorLine{Line: lineNo, Error: perr.Error()}
 		} else {
 			var derr error
-			result, derr = decide(ctx, client, req)
+			var warning string
+			result, warning, derr = decide(ctx, client, req)
 			if derr != nil {
 				stats.storeErrors++
-				log.Warn("profile store failed; decided without profile", "line", lineNo, "user_id", req.UserID, "err", derr)
+				log.Warn("profile store failed; decided without profile", "line", lineNo, "user_id", clip(req.UserID), "err", derr)
+			}
+			if warning != "" {
+				stats.warnings++
 			}
 		}
 		if err := enc.Encode(result); err != nil {
@@ -196,6 +208,7 @@ type experimentLine struct {
 	UserID     string  `json:"user_id"`
 	Experiment string  `json:"experiment"`
 	Variation  *string `json:"variation"`
+	Warning    string  `json:"warning,omitempty"`
 }
 
 type flagLine struct {
@@ -204,6 +217,7 @@ type flagLine struct {
 	Enabled   bool    `json:"enabled"`
 	Variation *string `json:"variation"`
 	Rule      *string `json:"rule"`
+	Warning   string  `json:"warning,omitempty"`
 }
 
 type errorLine struct {
@@ -212,15 +226,34 @@ type errorLine struct {
 }
 
 // decide runs one request. The error is a profile store failure only; the
-// result is valid alongside it.
-func decide(ctx context.Context, client *decision.Client, req request) (any, error) {
+// result is valid alongside it. warning, when not empty, is also in the
+// result: something the caller should know about a valid decision.
+func decide(ctx context.Context, client *decision.Client, req request) (result any, warning string, err error) {
 	u := decision.User{ID: req.UserID, Attributes: req.Attributes}
+	warning = stickinessWarning(req)
 	if !req.IsFlag {
 		d, err := client.DecideExperiment(ctx, u, req.Experiment, req.Options...)
-		return experimentLine{UserID: req.UserID, Experiment: req.Experiment, Variation: orNull(d.VariationKey)}, err
+		return experimentLine{UserID: req.UserID, Experiment: req.Experiment, Variation: orNull(d.VariationKey), Warning: warning}, warning, err
 	}
 	d, err := client.Decide(ctx, u, req.Flag, req.Options...)
-	return flagLine{UserID: req.UserID, Flag: req.Flag, Enabled: d.Enabled, Variation: orNull(d.VariationKey), Rule: orNull(d.RuleKey)}, err
+	return flagLine{UserID: req.UserID, Flag: req.Flag, Enabled: d.Enabled, Variation: orNull(d.VariationKey), Rule: orNull(d.RuleKey), Warning: warning}, warning, err
+}
+
+// stickinessWarning says why a request that wants a sticky decision cannot
+// have one: its user ID is one the profile store cannot key (parseRequest
+// has already rejected empty and invalid-UTF-8 IDs, so what remains is
+// length). The decision service then decides without a profile.
+func stickinessWarning(req request) string {
+	if slices.Contains(req.Options, decision.IgnoreUserProfileService) {
+		return ""
+	}
+	if len(req.UserID) > ups.MaxUserIDBytes {
+		return fmt.Sprintf("user_id is %d bytes, over the profile store's limit of %d: decided without stickiness, nothing saved", len(req.UserID), ups.MaxUserIDBytes)
+	}
+	if err := ups.ValidateUserID(req.UserID); err != nil {
+		return fmt.Sprintf("decided without stickiness: %v", err)
+	}
+	return ""
 }
 
 func orNull(s string) *string {

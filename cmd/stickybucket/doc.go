@@ -14,6 +14,17 @@
 // A key the datafile lacks decides to no variation. A bad line gets
 // {"line": N, "error": "…"} in its place, the run goes on, and the exit
 // status is 1. Blank lines are skipped; line numbers still count them.
+// Every string in a request must be valid Unicode text: invalid UTF-8 or a
+// lone surrogate escape (\ud800) is a bad line, never replaced by U+FFFD
+// (which would make "\xff" and "\xfe" one user). Messages repeat at most
+// 64 bytes of a value, then "…(N bytes)".
+//
+// A result line gets one more field, "warning", only when a valid decision
+// was not what the request asked for: today, a user ID longer than the
+// profile store can key (ups.MaxUserIDBytes, 512 bytes) is decided without
+// stickiness and nothing is saved for it:
+//
+//	{"user_id": …, "experiment": …, "variation": …, "warning": "user_id is 600 bytes, …"}
 //
 // The profiles file is a JSON array of Optimizely profiles. It is loaded into
 // the in-memory store if it exists and written back atomically after the
