@@ -54,21 +54,14 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		log.Error("load datafile", "file", *datafilePath, "err", err)
 		return exitFail
 	}
-	profiles, err := loadProfiles(*profilesPath)
-	if err != nil {
+	store := newProfileTable()
+	if err := loadProfiles(ctx, *profilesPath, func(p ups.Profile) error { return store.Save(ctx, p) }); err != nil {
 		log.Error("load profiles", "err", err)
 		return exitFail
 	}
-	store, err := ups.NewMemory(ups.MemoryOptions{})
-	if err != nil {
-		log.Error("create profile store", "err", err)
-		return exitFail
-	}
-	for _, p := range profiles {
-		if err := store.Save(ctx, p); err != nil {
-			log.Error("load profiles", "file", *profilesPath, "user_id", p.UserID, "err", err)
-			return exitFail
-		}
+	if info, err := os.Stat(*profilesPath); err == nil && hardLinks(info) > 1 {
+		log.Warn("the profiles file has other hard links; they will keep the old content, since the file is replaced by a rename",
+			"file", *profilesPath, "links", hardLinks(info))
 	}
 	client, err := decision.NewClient(decision.Config{Datafile: df, Profiles: store})
 	if err != nil {
@@ -93,7 +86,7 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	// Profiles are written back even after bad lines: the good lines'
 	// assignments must stay sticky for the next run.
-	if serr := saveProfiles(*profilesPath, store.Profiles()); serr != nil {
+	if serr := saveProfiles(*profilesPath, store.All()); serr != nil {
 		log.Error("save profiles", "err", serr)
 		return exitFail
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,10 +216,7 @@ func TestDecideInvalidTextUserIDsAreErrors(t *testing.T) {
 	if out[len(bad)]["variation"] == nil {
 		t.Errorf("the real user \"\\ufffd\\ufffd\" was not decided: %v", out[len(bad)])
 	}
-	profiles, err := loadProfiles(filepath.Join(dir, "profiles.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	profiles := readProfilesFile(t, filepath.Join(dir, "profiles.json"))
 	if len(profiles) != 1 {
 		t.Errorf("profiles file holds %d users, want only the valid one", len(profiles))
 	}
@@ -257,11 +255,47 @@ func TestDecideUnkeyableUserIDWarns(t *testing.T) {
 	if !strings.Contains(stderr, "warnings=2") {
 		t.Errorf("stderr does not count the warnings: %s", stderr)
 	}
-	profiles, err := loadProfiles(filepath.Join(dir, "profiles.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	profiles := readProfilesFile(t, filepath.Join(dir, "profiles.json"))
 	if len(profiles) != 1 || profiles[0].UserID != atLimit {
 		t.Errorf("profiles file holds %d users, want only the one at the limit", len(profiles))
+	}
+}
+
+// TestDecideProfilesFileKeepsModeAndLinks: the profiles file written back
+// keeps its permission bits, a symbolic link stays a link to the replaced
+// target, and no temporary file is left next to it.
+func TestDecideProfilesFileKeepsModeAndLinks(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o755)
+	target := filepath.Join(data, "profiles.json")
+	os.WriteFile(target, []byte("[]\n"), 0o644)
+	os.Chmod(target, 0o644)
+	link := filepath.Join(dir, "profiles.json")
+	os.Symlink("data/profiles.json", link)
+	requests := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(requests, []byte(`{"user_id": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
+	for _, path := range []string{target, link} {
+		if _, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json",
+			"--requests", requests, "--profiles", path); code != exitOK {
+			t.Fatalf("decide: exit %d: %s", code, stderr)
+		}
+		info, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o644 {
+			t.Errorf("profiles file mode 0644 became %v after a run on %s", info.Mode().Perm(), path)
+		}
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the profiles link was replaced by a regular file (%v)", err)
+	}
+	if data, _ := os.ReadFile(target); !strings.Contains(string(data), `"u1"`) {
+		t.Errorf("the link's target does not hold the run's profile: %s", data)
+	}
+	entries, _ := os.ReadDir(data)
+	if len(entries) != 1 {
+		t.Errorf("%s holds %d files, want only the profiles file", data, len(entries))
 	}
 }

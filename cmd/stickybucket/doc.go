@@ -26,9 +26,18 @@
 //
 //	{"user_id": …, "experiment": …, "variation": …, "warning": "user_id is 600 bytes, …"}
 //
-// The profiles file is a JSON array of Optimizely profiles. It is loaded into
-// the in-memory store if it exists and written back atomically after the
-// run, so a second run with a changed datafile shows which users stay put.
+// The profiles file is a JSON array of Optimizely profiles (one per line
+// when decide writes it). It is loaded if it exists and written back after
+// the run, so a second run with a changed datafile shows which users stay
+// put. Anything but an array of valid profiles (null, say) is an error
+// naming the file and the element. Both directions stream, one profile at
+// a time, into a compact in-memory table: 600,000 users take about 260 MB
+// at peak. Writing back is atomic: a temporary file in the target's
+// directory (unnamed on Linux, so even SIGKILL leaves nothing behind),
+// fsynced, renamed over the target, then the directory fsynced. A symbolic
+// link is followed and its target replaced; the file keeps its permission
+// bits (and owner, where allowed). Other hard links to the file keep the
+// old content (decide warns).
 //
 //	stickybucket compare BEFORE.jsonl AFTER.jsonl
 //
