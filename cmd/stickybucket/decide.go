@@ -21,7 +21,7 @@ import (
 // cannot make the tool buffer it whole.
 const maxRequestLine = 1 << 20
 
-func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	datafilePath := fs.String("datafile", "", "Optimizely datafile (version 4) `file`")
@@ -56,6 +56,11 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	store := newProfileTable()
 	if err := loadProfiles(ctx, *profilesPath, func(p ups.Profile) error { return store.Save(ctx, p) }); err != nil {
+		if interrupted(ctx, err) {
+			// Nothing was decided yet: the file stays as it was.
+			log.Warn("interrupted while loading profiles; nothing decided, the profiles file is unchanged", "cause", context.Cause(ctx))
+			return exitInterrupted
+		}
 		log.Error("load profiles", "err", err)
 		return exitFail
 	}
@@ -69,7 +74,7 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFail
 	}
 
-	in := os.Stdin
+	in := stdin
 	if *requestsPath != "-" {
 		f, err := os.Open(*requestsPath)
 		if err != nil {
@@ -84,11 +89,25 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
-	// Profiles are written back even after bad lines: the good lines'
-	// assignments must stay sticky for the next run.
+	if interrupted(ctx, err) {
+		// Stop reading: a reader blocked on a pipe or FIFO returns now
+		// (on standard input it may stay blocked until the process exits).
+		if c, ok := in.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	// Profiles are written back even after bad lines or an interruption:
+	// every completed decision's assignments must stay sticky for the next
+	// run. Signals arriving now are caught and ignored, so the save
+	// finishes.
 	if serr := saveProfiles(*profilesPath, store.All()); serr != nil {
 		log.Error("save profiles", "err", serr)
 		return exitFail
+	}
+	if interrupted(ctx, err) {
+		log.Warn("interrupted; the decisions printed are saved in the profiles file, the request in flight was not decided",
+			"cause", context.Cause(ctx), "requests", stats.requests)
+		return exitInterrupted
 	}
 	if err != nil {
 		log.Error("decide", "err", err)
@@ -106,48 +125,109 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
+// interrupted reports whether err is ctx's cancellation: a signal ended
+// the run.
+func interrupted(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
+
 type decideStats struct {
 	requests, badLines, storeErrors int
 	warnings                        int // lines decided with a "warning"
 }
 
+// inputLine is one line read by decideAll's reader goroutine.
+type inputLine struct {
+	text    []byte
+	tooLong bool
+	err     error
+}
+
 // decideAll streams requests from in to out, one output line per request
 // line. Blank lines are skipped but still counted, so the line numbers of
-// error lines match the file.
-func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out io.Writer, log *slog.Logger) (decideStats, error) {
+// error lines match the file. Output is flushed whenever no further input
+// is ready, so a caller feeding requests through a pipe sees each answer.
+//
+// When ctx is cancelled (a signal) it stops at once, even while waiting
+// for input, and returns ctx's error: the line being read is dropped, and
+// a request whose decision was cut short by the cancellation (its profile
+// lookup or save failed with it) is neither printed nor saved. Every line
+// printed before is decided in full and its assignments are in the store.
+// The reader goroutine then stays blocked in its read until in is closed
+// or ends; the caller closes it.
+func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out *bufio.Writer, log *slog.Logger) (decideStats, error) {
 	var stats decideStats
-	lines := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+	lines := make(chan inputLine)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(lines)
+		lr := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+		for {
+			text, tooLong, ok, err := lr.next()
+			if !ok && err == nil {
+				return
+			}
+			select {
+			case lines <- inputLine{bytes.Clone(text), tooLong, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	enc := json.NewEncoder(out)
 	// User IDs and keys are echoed as given: HTML escaping would only
 	// grow a line of "<" sixfold.
 	enc.SetEscapeHTML(false)
 	for lineNo := 1; ; lineNo++ {
-		line, tooLong, ok, err := lines.next()
-		if err != nil {
-			return stats, fmt.Errorf("read requests line %d: %w", lineNo, err)
-		}
-		if !ok {
-			return stats, nil
-		}
-		if !tooLong && len(bytes.TrimSpace(line)) == 0 {
-			continue
+		var (
+			l  inputLine
+			ok bool
+		)
+		select {
+		case l, ok = <-lines:
+		default:
+			if err := out.Flush(); err != nil {
+				return stats, fmt.Errorf("write output: %w", err)
+			}
+			select {
+			case l, ok = <-lines:
+			case <-ctx.Done():
+				return stats, ctx.Err()
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return stats, err
 		}
-		stats.requests++
+		if !ok {
+			return stats, nil
+		}
+		if l.err != nil {
+			return stats, fmt.Errorf("read requests line %d: %w", lineNo, l.err)
+		}
+		if !l.tooLong && len(bytes.TrimSpace(l.text)) == 0 {
+			continue
+		}
 		var result any
-		req, perr := parseRequest(line)
-		if tooLong {
+		req, perr := parseRequest(l.text)
+		if l.tooLong {
 			perr = fmt.Errorf("line longer than %d bytes", maxRequestLine)
 		}
 		if perr != nil {
 			stats.badLines++
 			result = errorLine{Line: lineNo, Error: perr.Error()}
 		} else {
-			var derr error
-			var warning string
+			var (
+				warning string
+				derr    error
+			)
 			result, warning, derr = decide(ctx, client, req)
+			if interrupted(ctx, derr) {
+				return stats, ctx.Err()
+			}
 			if derr != nil {
 				stats.storeErrors++
 				log.Warn("profile store failed; decided without profile", "line", lineNo, "user_id", clip(req.UserID), "err", derr)
@@ -156,6 +236,7 @@ func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out i
 				stats.warnings++
 			}
 		}
+		stats.requests++
 		if err := enc.Encode(result); err != nil {
 			return stats, fmt.Errorf("write output: %w", err)
 		}

@@ -39,6 +39,20 @@
 // bits (and owner, where allowed). Other hard links to the file keep the
 // old content (decide warns).
 //
+// Output is flushed whenever no further request is ready, so requests fed
+// through a pipe get their answers as they go.
+//
+// SIGINT, SIGTERM and SIGHUP end a run the same way: reading stops at once
+// (even mid-line), the request in flight is neither decided nor printed,
+// every decision printed before is saved to the profiles file, and the exit
+// status is 3. Signals that arrive while the profiles file is being saved
+// are ignored, so the save completes.
+//
+// Exit statuses: 0 success; 1 a bad request line or a file that cannot be
+// read or written; 2 a wrong command line; 3 interrupted by a signal, with
+// what was completed saved (a shell shows 128+n instead when a signal
+// killed the process and nothing was saved).
+//
 //	stickybucket compare BEFORE.jsonl AFTER.jsonl
 //
 // lines up two outputs of decide for the same requests and says, per

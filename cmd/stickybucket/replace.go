@@ -67,6 +67,9 @@ func replaceFile(path string, write func(io.Writer) error) (err error) {
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("replace %s: write: %w", target, err)
 	}
+	if testHookWritten != nil {
+		testHookWritten()
+	}
 	if old != nil {
 		// Owner first: chown clears set-ID bits that chmod then restores.
 		keepOwner(tmp.f, old)
@@ -92,6 +95,11 @@ var (
 	openUnnamedFile = openUnnamed
 	linkUnnamedFile = linkUnnamed
 )
+
+// testHookWritten, when set by a test, runs once the new content is
+// written to the temporary file and before it replaces the target: a test
+// can stop or kill the process at that point.
+var testHookWritten func()
 
 // tempFile is a temporary file being written: unnamed (name == "") until
 // publish links it, or named from the start.
