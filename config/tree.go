@@ -25,8 +25,8 @@ const maxExpandedNodes = 100_000
 // so decoding errors, which carry only a line, can name the key.
 type tree struct {
 	errs   []error
-	tooBig bool // beyond maxExpandedNodes: not walked, not to be decoded
-	lines map[int][]string // line → paths of the keys and scalars on it
+	tooBig bool             // beyond maxExpandedNodes: not walked, not to be decoded
+	lines  map[int][]string // line → paths of the keys and scalars on it
 }
 
 func checkTree(doc *yaml.Node, t reflect.Type) *tree {
