@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 // request is one line of a requests file.
@@ -99,7 +100,7 @@ func stringField(name string, raw json.RawMessage) (s string, ok bool, err error
 	if raw[0] != '"' {
 		return "", false, fmt.Errorf("%q must be a string, got %s", name, describe(raw))
 	}
-	if err := checkText(raw); err != nil {
+	if err := ups.ValidateJSONText(raw); err != nil {
 		return "", false, fmt.Errorf("%q is %w", name, err)
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -133,14 +134,14 @@ func parseAttributes(raw json.RawMessage) (map[string]any, error) {
 		// The bytes read for the name may start with the comma and
 		// whitespace before it; only the quoted name matters.
 		rawName := bytes.TrimLeft(raw[start:dec.InputOffset()], ", \t\r\n")
-		if err := checkText(rawName); err != nil {
+		if err := ups.ValidateJSONText(rawName); err != nil {
 			return nil, fmt.Errorf("attribute name %s is %w", quote(string(rawName)), err)
 		}
 		var rawValue json.RawMessage
 		if err := dec.Decode(&rawValue); err != nil {
 			return nil, fmt.Errorf("attribute %s: %v", quote(name), err)
 		}
-		if err := checkText(rawValue); err != nil {
+		if err := ups.ValidateJSONText(rawValue); err != nil {
 			return nil, fmt.Errorf("attribute %s: value is %w", quote(name), err)
 		}
 		var v any
