@@ -172,15 +172,15 @@ func (c *Config) decode(data []byte) error {
 	}
 	tr := checkTree(&doc, reflect.TypeFor[Config]())
 	if tr.tooBig {
-		return errors.Join(tr.errs...)
+		return joinProblems(tr.errs)
 	}
 	// Decode even after the tree's errors, so one run reports every
 	// problem of the file; validation waits until the file is right.
 	errs := tr.errs
 	if err := doc.Decode(c); err != nil {
-		errs = append(errs, tr.explain(err))
+		errs = append(errs, tr.explain(err)...)
 	}
-	return errors.Join(errs...)
+	return joinProblems(errs)
 }
 
 var (
@@ -192,10 +192,10 @@ var (
 
 // explain rewrites decoding errors, which carry a line, to name the key
 // on that line.
-func (tr *tree) explain(err error) error {
+func (tr *tree) explain(err error) []error {
 	te, ok := errors.AsType[*yaml.TypeError](err)
 	if !ok {
-		return fmt.Errorf("decode: %w", err)
+		return []error{fmt.Errorf("decode: %w", err)}
 	}
 	var errs []error
 	for _, msg := range te.Errors {
@@ -211,7 +211,7 @@ func (tr *tree) explain(err error) error {
 			errs = append(errs, fmt.Errorf("line %d: %s", line, m[2]))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // parserProblems are the syntax errors yaml.v3 (v3.0.4) reports from its

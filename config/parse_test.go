@@ -186,3 +186,27 @@ func TestCommonPath(t *testing.T) {
 		}
 	}
 }
+
+// TestParseErrorsAreBounded: a file of thousands of problems lists the
+// first maxProblems, and long keys are cut.
+func TestParseErrorsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(base)
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  env%d%s:\n    keyspaces: %d\n", i, strings.Repeat("x", 100), i)
+	}
+	b.WriteString(strings.Repeat("y", 1000) + ": 1\n")
+	_, err := Parse([]byte(b.String()), noEnv)
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != maxProblems+1 || !strings.Contains(lines[maxProblems], "… and ") {
+		t.Errorf("%d lines, want %d and a count of the rest; last: %q", len(lines), maxProblems+1, lines[len(lines)-1])
+	}
+	for _, l := range lines {
+		if len(l) > 512 {
+			t.Errorf("a line of %d bytes: %.100s…", len(l), l)
+		}
+	}
+}

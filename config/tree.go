@@ -125,7 +125,7 @@ func (tr *tree) walk(n *yaml.Node, t reflect.Type, path string) {
 				tr.fail(path, k, "a null key")
 				continue
 			}
-			key := join(path, k.Value)
+			key := join(path, clipValue(k.Value))
 			tr.record(k, key)
 			f, ok := fields[k.Value]
 			if !ok {
@@ -206,7 +206,7 @@ func mapKey(path, key string, elem reflect.Type) string {
 		elem = elem.Elem()
 	}
 	if elem.Kind() == reflect.Struct {
-		return join(path, key) // environments.production
+		return join(path, clipValue(key)) // environments.production
 	}
 	return path + "[" + strconv.Quote(clipValue(key)) + "]"
 }

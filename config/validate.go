@@ -85,9 +85,21 @@ func (c Config) Validate() error {
 			p.add("environments", "an environment name is empty")
 			continue
 		}
-		c.Environments[name].validate(p, "environments."+name)
+		c.Environments[name].validate(p, "environments."+clipValue(name))
 	}
-	return errors.Join(p.errs...)
+	return joinProblems(p.errs)
+}
+
+// maxProblems bounds how many problems one error lists, so a hostile file
+// of a megabyte of bad keys cannot produce megabytes of message.
+const maxProblems = 20
+
+// joinProblems joins errs, listing at most maxProblems of them.
+func joinProblems(errs []error) error {
+	if len(errs) > maxProblems {
+		errs = append(errs[:maxProblems:maxProblems], fmt.Errorf("… and %d more problems", len(errs)-maxProblems))
+	}
+	return errors.Join(errs...)
 }
 
 func (c Connection) validate(p *problems) {
@@ -216,7 +228,7 @@ func ValidateDatacenter(name string) error {
 func (e Environment) Validate() error {
 	p := &problems{}
 	e.validate(p, "environment")
-	return errors.Join(p.errs...)
+	return joinProblems(p.errs)
 }
 
 // RetentionPolicy converts the environment's retention settings for a store.
