@@ -199,6 +199,9 @@ func (tr *tree) explain(err error) []error {
 	}
 	var errs []error
 	for _, msg := range te.Errors {
+		// yaml.v3 cuts long values at a byte count, which can split a
+		// character.
+		msg = strings.ToValidUTF8(msg, "")
 		m := typeErrorLine.FindStringSubmatch(msg)
 		if m == nil {
 			errs = append(errs, errors.New(msg))
@@ -236,9 +239,9 @@ var parserProblems = []string{
 // did not parse, so there is no tree: the key path is read off the lines
 // up to the error's, by their indentation.
 func syntaxError(data []byte, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg := strings.ToValidUTF8(strings.TrimPrefix(err.Error(), "yaml: "), "")
 	line, problem := 1, msg // yaml.v3 leaves the line out when it is the first
-	if m := syntaxErrorLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := syntaxErrorLine.FindStringSubmatch("yaml: " + msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		problem = m[2]
 		if slices.Contains(parserProblems, problem) {

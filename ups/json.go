@@ -67,31 +67,31 @@ func (p *Profile) UnmarshalJSON(data []byte) error {
 	}
 	rawMap, ok := top[jsonBucketMap]
 	if !ok {
-		return fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, userID, jsonBucketMap)
+		return fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap)
 	}
 	var entries map[string]json.RawMessage
 	if err := json.Unmarshal(rawMap, &entries); err != nil || isNull(rawMap) {
-		return fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, userID, jsonBucketMap)
+		return fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap)
 	}
 	// So are experiment IDs.
 	for expID := range entries {
 		if err := validateID("experiment ID", expID, MaxExperimentIDBytes); err != nil {
-			return fmt.Errorf("user %q: %s[%q]: %w", userID, jsonBucketMap, clip(expID), err)
+			return fmt.Errorf("user %q: %s[%q]: %w", clip(userID), jsonBucketMap, clip(expID), err)
 		}
 	}
 	out := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(entries))}
 	for expID, raw := range entries {
 		var entry map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &entry); err != nil || entry == nil {
-			return fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, userID, jsonBucketMap, expID)
+			return fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID))
 		}
 		rawVar, ok := entry[jsonVariationID]
 		if !ok {
-			return fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, userID, jsonBucketMap, expID, jsonVariationID)
+			return fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID)
 		}
 		var varID string
 		if err := decodeString(rawVar, &varID); err != nil {
-			return fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, userID, jsonBucketMap, expID, jsonVariationID, err)
+			return fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID, err)
 		}
 		out.Assignments[expID] = Assignment{VariationID: varID}
 	}

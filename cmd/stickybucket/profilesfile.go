@@ -55,7 +55,12 @@ func readProfiles(ctx context.Context, r io.Reader, save func(ups.Profile) error
 	case errors.Is(err, io.EOF):
 		return errors.New("empty; want a JSON array of profiles ([] for none)")
 	case err != nil:
-		return fmt.Errorf("want a JSON array of profiles: %v", err)
+		// Token decodes a leading number as a float64, and errors on one
+		// that does not fit (repeating it whole): it is no array either.
+		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			return errors.New("want a JSON array of profiles, got a number")
+		}
+		return fmt.Errorf("want a JSON array of profiles: %s", clip(err.Error()))
 	case tok != json.Delim('['):
 		return fmt.Errorf("want a JSON array of profiles, got %s", tokenKind(tok))
 	}
@@ -66,14 +71,14 @@ func readProfiles(ctx context.Context, r io.Reader, save func(ups.Profile) error
 		offset := elementStart(dec)
 		var p ups.Profile
 		if err := dec.Decode(&p); err != nil {
-			return fmt.Errorf("element %d (byte %d): %w", i, offset, err)
+			return fmt.Errorf("element %d (byte %d): %w", i, offset, boundedError{err})
 		}
 		if err := save(p); err != nil {
 			return fmt.Errorf("element %d (byte %d): %w", i, offset, err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // ]
-		return fmt.Errorf("want a JSON array of profiles: %v", err)
+		return fmt.Errorf("want a JSON array of profiles: %s", clip(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("data after the array (byte %d)", dec.InputOffset())
@@ -95,6 +100,13 @@ func elementStart(dec *json.Decoder) int64 {
 		offset++
 	}
 }
+
+// boundedError is an error whose message is cut to a bounded length (the
+// decoder's errors can repeat a value whole); Unwrap still reaches it.
+type boundedError struct{ err error }
+
+func (b boundedError) Error() string { return clipTo(b.err.Error(), 512) }
+func (b boundedError) Unwrap() error { return b.err }
 
 // tokenKind names what a JSON document starts with.
 func tokenKind(tok json.Token) string {

@@ -11,11 +11,14 @@ const maxEcho = 64
 
 // clip returns s whole if it is short, else its first maxEcho bytes (cut
 // on a rune boundary) followed by "…" and the full length.
-func clip(s string) string {
-	if len(s) <= maxEcho {
+func clip(s string) string { return clipTo(s, maxEcho) }
+
+// clipTo is clip with a bound of max bytes.
+func clipTo(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	n := maxEcho
+	n := max
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
