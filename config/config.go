@@ -183,6 +183,9 @@ func (c *Config) decode(data []byte) error {
 	return joinProblems(errs)
 }
 
+// maxMessage bounds a message from the YAML library.
+const maxMessage = 256
+
 var (
 	// typeErrorLine matches one message of a *yaml.TypeError.
 	typeErrorLine = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
@@ -200,8 +203,8 @@ func (tr *tree) explain(err error) []error {
 	var errs []error
 	for _, msg := range te.Errors {
 		// yaml.v3 cuts long values at a byte count, which can split a
-		// character.
-		msg = strings.ToValidUTF8(msg, "")
+		// character, and repeats tags whole.
+		msg = clipTo(strings.ToValidUTF8(msg, ""), maxMessage)
 		m := typeErrorLine.FindStringSubmatch(msg)
 		if m == nil {
 			errs = append(errs, errors.New(msg))
@@ -239,7 +242,7 @@ var parserProblems = []string{
 // did not parse, so there is no tree: the key path is read off the lines
 // up to the error's, by their indentation.
 func syntaxError(data []byte, err error) error {
-	msg := strings.ToValidUTF8(strings.TrimPrefix(err.Error(), "yaml: "), "")
+	msg := clipTo(strings.ToValidUTF8(strings.TrimPrefix(err.Error(), "yaml: "), ""), maxMessage)
 	line, problem := 1, msg // yaml.v3 leaves the line out when it is the first
 	if m := syntaxErrorLine.FindStringSubmatch("yaml: " + msg); m != nil {
 		line, _ = strconv.Atoi(m[1])

@@ -65,11 +65,14 @@ const maxEcho = 64
 
 // clipValue cuts s to its first maxEcho bytes (on a rune boundary) and
 // "…" when it is longer.
-func clipValue(s string) string {
-	if len(s) <= maxEcho {
+func clipValue(s string) string { return clipTo(s, maxEcho) }
+
+// clipTo is clipValue with a bound of max bytes.
+func clipTo(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	n := maxEcho
+	n := max
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
