@@ -299,3 +299,20 @@ func TestDecideProfilesFileKeepsModeAndLinks(t *testing.T) {
 		t.Errorf("%s holds %d files, want only the profiles file", data, len(entries))
 	}
 }
+
+// TestDecideWarnsAboutHardLinks: a rename cannot keep hard links, so
+// decide says the other names keep the old content.
+func TestDecideWarnsAboutHardLinks(t *testing.T) {
+	dir := t.TempDir()
+	profiles := filepath.Join(dir, "profiles.json")
+	os.WriteFile(profiles, []byte("[]\n"), 0o644)
+	if err := os.Link(profiles, filepath.Join(dir, "other-name.json")); err != nil {
+		t.Fatal(err)
+	}
+	requests := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(requests, []byte(`{"user_id": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
+	_, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", requests, "--profiles", profiles)
+	if code != exitOK || !strings.Contains(stderr, "other hard links") || !strings.Contains(stderr, "links=2") {
+		t.Errorf("exit %d, stderr %s; want a warning about the hard link", code, stderr)
+	}
+}
