@@ -157,7 +157,10 @@ type inputLine struct {
 // or ends; the caller closes it.
 func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out *bufio.Writer, log *slog.Logger) (decideStats, error) {
 	var stats decideStats
-	lines := make(chan inputLine)
+	// A few lines of read-ahead (at most maxRequestLine bytes each) keep
+	// the reader ahead of the decisions, so output is flushed only when
+	// input really stalls.
+	lines := make(chan inputLine, 16)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
