@@ -30,6 +30,7 @@ func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "Exit status: 0 ok, 1 bad lines or a file error, 2 usage, 3 interrupted (SIGINT, SIGTERM, SIGHUP) with the completed decisions saved.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

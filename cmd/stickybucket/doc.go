@@ -56,5 +56,8 @@
 //	stickybucket compare BEFORE.jsonl AFTER.jsonl
 //
 // lines up two outputs of decide for the same requests and says, per
-// request, whether the variation was kept.
+// request, whether the variation was kept. It reads every line decide can
+// write, however long, and skips blank lines; its table cuts values to 64
+// bytes and quotes those holding tabs, newlines or other unprintable
+// characters.
 package main
