@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,6 +27,10 @@ type Config struct {
 	Server    Server           `yaml:"server"`
 	Datafiles []DatafileSource `yaml:"datafiles"`
 	Log       Log              `yaml:"log"`
+
+	// sources maps keys set by environment variables to the variable, so
+	// validation errors can say where a bad value came from.
+	sources map[string]string
 }
 
 // Connection says how to reach the Cassandra cluster. It is shared by all
@@ -72,6 +81,30 @@ type Environment struct {
 	SerialConsistency string `yaml:"serial_consistency"`
 }
 
+// defaultEnvironment is what an environment in the YAML starts from: keys
+// left out of it keep these values.
+func defaultEnvironment() Environment {
+	return Environment{
+		Keyspace:          defaultKeyspace,
+		ReadConsistency:   defaultConsistency,
+		WriteConsistency:  defaultConsistency,
+		SerialConsistency: "SERIAL",
+	}
+}
+
+// UnmarshalYAML decodes an environment over defaultEnvironment, so a key
+// left out gets its default while a key written keeps what was written
+// (an empty keyspace is then an error, not the default).
+func (e *Environment) UnmarshalYAML(n *yaml.Node) error {
+	type plain Environment // without this method
+	p := plain(defaultEnvironment())
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*e = Environment(p)
+	return nil
+}
+
 // Replication is the keyspace replication.
 type Replication struct {
 	// Class is SimpleStrategy or NetworkTopologyStrategy.
@@ -83,12 +116,21 @@ type Replication struct {
 	Datacenters map[string]int `yaml:"datacenters"`
 }
 
+// MaxSize bounds a configuration file, so a wrong path (a log, a device)
+// cannot make Load read without end.
+const MaxSize = 1 << 20
+
 // Load reads a YAML file, applies environment variable overrides from
 // lookupEnv (os.LookupEnv in production) and validates the result.
 func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: read %s: %w", path, err)
 	}
 	cfg, err := Parse(data, lookupEnv)
 	if err != nil {
@@ -98,24 +140,204 @@ func Load(path string, lookupEnv func(string) (string, bool)) (Config, error) {
 }
 
 // Parse is Load for bytes already in memory.
+//
+// The YAML must be exactly one document. Every key must be known, and no
+// value may be null: a key left out gets its default, a key written must
+// hold a valid value (`port: 0`, `timeout: 0s` and `retention: ~` are
+// errors, not defaults). Environment variables that are set but empty
+// count as unset. Every error names the key at fault (and its line, or the
+// variable that set it); syntax errors name the key they are near.
 func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
+	if len(data) > MaxSize {
+		return Config{}, fmt.Errorf("more than %d bytes; a configuration is far smaller", MaxSize)
+	}
 	cfg := Default()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true) // a misspelt key must not silently fall back to a default
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("parse: %w", err)
+	if err := cfg.decode(data); err != nil {
+		return Config{}, err
 	}
 	if lookupEnv != nil {
 		if err := cfg.applyEnv(lookupEnv); err != nil {
 			return Config{}, err
 		}
 	}
-	cfg.fillDefaults()
-	cfg.fillServiceDefaults()
+	cfg.normalize()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// decode reads the one YAML document in data over c's defaults.
+func (c *Config) decode(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty: defaults only
+		}
+		return syntaxError(data, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return fmt.Errorf("line %d: a second YAML document; the configuration is one document", extra.Line)
+	case !errors.Is(err, io.EOF):
+		return syntaxError(data, err)
+	}
+	if len(doc.Content) == 1 && isNull(doc.Content[0]) {
+		return nil // a document holding only null: defaults only
+	}
+	tr := checkTree(&doc, reflect.TypeFor[Config]())
+	if tr.tooBig {
+		return joinProblems(tr.errs)
+	}
+	// Decode even after the tree's errors, so one run reports every
+	// problem of the file; validation waits until the file is right.
+	errs := tr.errs
+	if err := doc.Decode(c); err != nil {
+		errs = append(errs, tr.explain(err)...)
+	}
+	return joinProblems(errs)
+}
+
+// maxMessage bounds a message from the YAML library.
+const maxMessage = 256
+
+var (
+	// typeErrorLine matches one message of a *yaml.TypeError.
+	typeErrorLine = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	// syntaxErrorLine matches yaml.v3's syntax errors.
+	syntaxErrorLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+)
+
+// explain rewrites decoding errors, which carry a line, to name the key
+// on that line.
+func (tr *tree) explain(err error) []error {
+	te, ok := errors.AsType[*yaml.TypeError](err)
+	if !ok {
+		return []error{fmt.Errorf("decode: %w", err)}
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		// yaml.v3 cuts long values at a byte count, which can split a
+		// character, and repeats tags whole.
+		msg = clipTo(strings.ToValidUTF8(msg, ""), maxMessage)
+		m := typeErrorLine.FindStringSubmatch(msg)
+		if m == nil {
+			errs = append(errs, errors.New(msg))
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		if path, ok := tr.pathAt(line); ok {
+			errs = append(errs, fmt.Errorf("%s (line %d): %s", keyName(path), line, m[2]))
+		} else {
+			errs = append(errs, fmt.Errorf("line %d: %s", line, m[2]))
+		}
+	}
+	return errs
+}
+
+// parserProblems are the syntax errors yaml.v3 (v3.0.4) reports from its
+// parser rather than its scanner. For them the line is that of the
+// construct being parsed (the mapping or sequence holding the error), and
+// zero-based; scanner errors give the line of the problem itself, one-based.
+var parserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// syntaxError names the key a YAML syntax error is at or in. The document
+// did not parse, so there is no tree: the key path is read off the lines
+// up to the error's, by their indentation.
+func syntaxError(data []byte, err error) error {
+	msg := clipTo(strings.ToValidUTF8(strings.TrimPrefix(err.Error(), "yaml: "), ""), maxMessage)
+	line, problem := 1, msg // yaml.v3 leaves the line out when it is the first
+	if m := syntaxErrorLine.FindStringSubmatch("yaml: " + msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		problem = m[2]
+		if slices.Contains(parserProblems, problem) {
+			line++
+		}
+	} else if !strings.HasPrefix(err.Error(), "yaml: ") {
+		return fmt.Errorf("invalid YAML: %v", err)
+	}
+	if l := lineText(data, line); strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
+		problem += " (YAML is indented with spaces, never tabs)"
+	}
+	where := fmt.Sprintf("line %d", line)
+	if slices.Contains(parserProblems, problem) {
+		// The line is where the mapping or sequence holding the problem
+		// starts, or where the parser gave up: near, not at.
+		where = "near " + where
+	}
+	if path := keyNear(data, line); path != "" {
+		where += " (" + path + ")"
+	}
+	return fmt.Errorf("%s: invalid YAML: %s", where, problem)
+}
+
+// lineText returns line n (one-based) of data, without its line ending.
+func lineText(data []byte, n int) string {
+	for i, l := range strings.Split(string(data), "\n") {
+		if i == n-1 {
+			return strings.TrimRight(l, "\r")
+		}
+	}
+	return ""
+}
+
+// blockKey matches a block mapping key at the start of a line.
+var blockKey = regexp.MustCompile(`^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s"'#{}\[\],&*!|>%@` + "`" + `][^:#]*?)\s*:(?:\s|$)`)
+
+// keyNear returns the path of the last block mapping key at or before
+// line, from indentation alone; "" if there is none.
+func keyNear(data []byte, line int) string {
+	type frame struct {
+		indent int
+		key    string
+	}
+	var stack []frame
+	for i, l := range strings.Split(string(data), "\n") {
+		if i >= line {
+			break
+		}
+		l = strings.TrimRight(l, "\r")
+		rest := strings.TrimLeft(l, " ")
+		indent := len(l) - len(rest)
+		for strings.HasPrefix(rest, "- ") { // a list item's mapping
+			trimmed := strings.TrimLeft(rest[2:], " ")
+			indent += len(rest) - len(trimmed)
+			rest = trimmed
+		}
+		m := blockKey.FindStringSubmatch(rest)
+		if m == nil {
+			continue
+		}
+		key := m[1]
+		if uq, err := strconv.Unquote(key); err == nil && key[0] == '"' {
+			key = uq
+		} else if key[0] == '\'' {
+			key = strings.ReplaceAll(key[1:len(key)-1], "''", "'")
+		}
+		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
+			stack = stack[:len(stack)-1]
+		}
+		stack = append(stack, frame{indent, clipValue(key)})
+	}
+	keys := make([]string, len(stack))
+	for i, f := range stack {
+		keys[i] = f.key
+	}
+	return strings.Join(keys, ".")
 }
 
 // Default is a single development environment on a local node, suited to
@@ -130,7 +352,7 @@ func Default() Config {
 			Timeout:        Duration(defaultTimeout),
 		},
 	}
-	c.fillServiceDefaults()
+	c.serviceDefaults()
 	return c
 }
 

@@ -55,7 +55,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		file, want string
 	}{
-		{"testdata/typo.yaml", "field retension not found"},
+		{"testdata/typo.yaml", "environments.development.retension (line 3): unknown key; the keys here are first_writer_wins, keyspace, local_dc"},
 		{"testdata/too_long.yaml", "environments.production.retention: 175224h0m0s exceeds the maximum"},
 		{"testdata/missing.yaml", "no such file"},
 	}

@@ -6,5 +6,27 @@
 // Configuration is read from YAML (see stickybucket.example.yaml at the
 // repository root), then environment variables named STICKYBUCKET_* override
 // single keys, then everything is validated at once; each error names the
-// YAML key or variable at fault.
+// YAML key at fault, with its line, or the variable that set it.
+//
+// Reading is strict, so that nothing written is silently replaced:
+//
+//   - The file is one YAML document of at most MaxSize bytes; a second
+//     document ("---") is an error.
+//   - Every key must be known; a key left out gets its default, but a key
+//     written must hold a valid value: null (`~`, or nothing after the
+//     colon) is an error anywhere, as is a null map key, and `port: 0`,
+//     `timeout: 0s` or `keyspace: ""` are errors rather than defaults.
+//   - Connection timeouts lie within MinTimeout and MaxTimeout (1 ms to
+//     10 min); retentions within 0 (forever) and 20 years, in whole
+//     seconds.
+//   - An environment variable that is set but empty counts as unset.
+//   - YAML syntax errors name the line and the key they are at or near;
+//     type errors (a word where a number belongs) name the key.
+//   - Anchors, aliases and merge keys (<<) work; a document that expands
+//     through aliases to more than 100,000 nodes is refused.
+//
+// To add a key: a field with its yaml tag (and, for an environment, its
+// default in defaultEnvironment or, for the rest, in Default), an entry in
+// envOverrides if a variable may set it, and its check in validate.go.
+// Unknown-key and null checks and error paths follow from the struct.
 package config

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // EnvPrefix starts every environment variable the configuration reads.
@@ -27,7 +28,7 @@ var envOverrides = []envOverride{
 	{"CASSANDRA_PORT", "cassandra.port", func(c *Config, v string) error {
 		p, err := strconv.Atoi(v)
 		if err != nil {
-			return fmt.Errorf("not a port number: %q", v)
+			return fmt.Errorf("not a port number: %q", clipValue(v))
 		}
 		c.Cassandra.Port = p
 		return nil
@@ -136,7 +137,7 @@ func ParseDatafileSources(specs []string) ([]DatafileSource, error) {
 		if where == "" {
 			return nil, fmt.Errorf("datafile %q: no file or URL after %q", spec, key+"=")
 		}
-		src := DatafileSource{SDKKey: key}
+		src := DatafileSource{SDKKey: key, PollEvery: Duration(time.Minute)}
 		if strings.HasPrefix(where, "http://") || strings.HasPrefix(where, "https://") {
 			src.URL = where
 		} else {
@@ -164,15 +165,24 @@ func EnvNames() []string {
 	return names
 }
 
+// applyEnv applies the variables that are set. A variable set to nothing
+// (or only spaces) counts as unset: `FOO= cmd` and an empty entry in a
+// container spec mean "no override", not "override with nothing".
 func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 	for _, o := range envOverrides {
-		v, ok := lookupEnv(EnvPrefix + o.name)
-		if !ok {
+		name := EnvPrefix + o.name
+		v, ok := lookupEnv(name)
+		v = strings.TrimSpace(v)
+		if !ok || v == "" {
 			continue
 		}
-		if err := o.apply(c, strings.TrimSpace(v)); err != nil {
-			return fmt.Errorf("%s%s (overrides %s): %w", EnvPrefix, o.name, o.key, err)
+		if err := o.apply(c, v); err != nil {
+			return fmt.Errorf("%s (overrides %s): %w", name, o.key, err)
 		}
+		if c.sources == nil {
+			c.sources = map[string]string{}
+		}
+		c.sources[strings.ReplaceAll(o.key, "<active>", c.Environment)] = name
 	}
 	return nil
 }

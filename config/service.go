@@ -173,7 +173,9 @@ const (
 	AdminOff = "off"
 )
 
-func (c *Config) fillServiceDefaults() {
+// serviceDefaults sets the defaults of the service's keys; Default calls
+// it, so YAML decodes over them and a value written is never replaced.
+func (c *Config) serviceDefaults() {
 	s := &c.Store
 	if s.Kind == "" {
 		s.Kind = StoreMemory
@@ -223,31 +225,27 @@ func (c *Config) fillServiceDefaults() {
 			*d.p = Duration(d.v)
 		}
 	}
-	for i := range c.Datafiles {
-		if c.Datafiles[i].URL != "" && c.Datafiles[i].PollEvery == 0 {
-			c.Datafiles[i].PollEvery = Duration(time.Minute)
-		}
-	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "auto"
 	}
-	for name, env := range c.Environments {
-		if env.SerialConsistency == "" {
-			env.SerialConsistency = "SERIAL"
-		}
-		env.SerialConsistency = strings.ToUpper(env.SerialConsistency)
-		c.Environments[name] = env
-	}
 }
 
-func (c Config) validateService() []error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+// UnmarshalYAML decodes a datafile source over its defaults.
+func (d *DatafileSource) UnmarshalYAML(n *yaml.Node) error {
+	type plain DatafileSource
+	p := plain{PollEvery: Duration(time.Minute)}
+	if err := n.Decode(&p); err != nil {
+		return err
 	}
+	*d = DatafileSource(p)
+	return nil
+}
+
+func (c Config) validateService(p *problems) {
+	add := p.add
 	s := c.Store
 	switch s.Kind {
 	case StoreMemory, StoreCassandra:
@@ -340,8 +338,6 @@ func (c Config) validateService() []error {
 				add(key+".url", "%q is not an http(s) URL", d.URL)
 			}
 			inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
-		case d.PollEvery != 0:
-			add(key+".poll_every", "only used with url")
 		}
 	}
 	switch c.Log.Level {
@@ -354,15 +350,11 @@ func (c Config) validateService() []error {
 	default:
 		add("log.format", "%q is not auto, json or text", c.Log.Format)
 	}
-	return errs
 }
 
 // validatePolicies checks an environment's stickiness policies.
-func (e Environment) validatePolicies(prefix string) []error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, key, fmt.Sprintf(format, args...)))
-	}
+func (e Environment) validatePolicies(p *problems, prefix string) {
+	add := func(key, format string, args ...any) { p.add(prefix+"."+key, format, args...) }
 	if r := e.RefreshAfter.Std(); r != 0 {
 		switch {
 		case r < 0:
@@ -388,7 +380,6 @@ func (e Environment) validatePolicies(prefix string) []error {
 	if e.SerialConsistency != "" && !slicesContains(SerialConsistencies, e.SerialConsistency) {
 		add("serial_consistency", "%q is not one of %s", e.SerialConsistency, strings.Join(SerialConsistencies, ", "))
 	}
-	return errs
 }
 
 func slicesContains(list []string, s string) bool {

@@ -37,97 +37,113 @@ var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 // into the replication map of CREATE KEYSPACE.
 var dcName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
 
-func (c *Config) fillDefaults() {
+// Bounds of the connection timeouts. Below a millisecond every query
+// would fail; beyond ten minutes a stuck node holds callers (and their
+// decisions) for longer than any caller waits.
+const (
+	MinTimeout = time.Millisecond
+	MaxTimeout = 10 * time.Minute
+)
+
+// normalize puts values in canonical form: consistency levels in upper
+// case. It never supplies a value that was not given.
+func (c *Config) normalize() {
 	for name, env := range c.Environments {
-		if env.Keyspace == "" {
-			env.Keyspace = defaultKeyspace
-		}
-		if env.ReadConsistency == "" {
-			env.ReadConsistency = defaultConsistency
-		}
-		if env.WriteConsistency == "" {
-			env.WriteConsistency = defaultConsistency
-		}
 		env.ReadConsistency = strings.ToUpper(env.ReadConsistency)
 		env.WriteConsistency = strings.ToUpper(env.WriteConsistency)
+		env.SerialConsistency = strings.ToUpper(env.SerialConsistency)
 		c.Environments[name] = env
 	}
-	if c.Cassandra.Port == 0 {
-		c.Cassandra.Port = 9042
+}
+
+// problems collects validation errors, each prefixed with the YAML key it
+// concerns and, when an environment variable set that key, the variable.
+type problems struct {
+	errs    []error
+	sources map[string]string
+}
+
+func (p *problems) add(key, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if v := p.sources[key]; v != "" {
+		msg += " (set by " + v + ")"
 	}
-	if c.Cassandra.ConnectTimeout == 0 {
-		c.Cassandra.ConnectTimeout = Duration(defaultConnectTimeout)
-	}
-	if c.Cassandra.Timeout == 0 {
-		c.Cassandra.Timeout = Duration(defaultTimeout)
-	}
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", key, msg))
 }
 
 // Validate reports every problem at once, each prefixed with the YAML key
 // it concerns, so one edit fixes a file.
 func (c Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
+	p := &problems{sources: c.sources}
 	if len(c.Environments) == 0 {
-		add("environments", "at least one environment is required")
+		p.add("environments", "at least one environment is required")
 	} else if _, ok := c.Environments[c.Environment]; !ok {
-		add("environment", "%q is not one of the defined environments (%s)", c.Environment, strings.Join(sortedKeys(c.Environments), ", "))
+		p.add("environment", "%q is not one of the defined environments (%s)", clipValue(c.Environment), clipValue(strings.Join(sortedKeys(c.Environments), ", ")))
 	}
-	errs = append(errs, c.Cassandra.validate()...)
+	c.Cassandra.validate(p)
 	for _, name := range sortedKeys(c.Environments) {
-		errs = append(errs, c.Environments[name].validate("environments."+name)...)
-		errs = append(errs, c.Environments[name].validatePolicies("environments."+name)...)
+		if name == "" {
+			p.add("environments", "an environment name is empty")
+			continue
+		}
+		c.Environments[name].validate(p, "environments."+clipValue(name))
+		c.Environments[name].validatePolicies(p, "environments."+clipValue(name))
 	}
-	errs = append(errs, c.validateService()...)
+	c.validateService(p)
+	return joinProblems(p.errs)
+}
+
+// maxProblems bounds how many problems one error lists, so a hostile file
+// of a megabyte of bad keys cannot produce megabytes of message.
+const maxProblems = 20
+
+// joinProblems joins errs, listing at most maxProblems of them.
+func joinProblems(errs []error) error {
+	if len(errs) > maxProblems {
+		errs = append(errs[:maxProblems:maxProblems], fmt.Errorf("… and %d more problems", len(errs)-maxProblems))
+	}
 	return errors.Join(errs...)
 }
 
-func (c Connection) validate() []error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("cassandra.%s: %s", key, fmt.Sprintf(format, args...)))
-	}
+func (c Connection) validate(p *problems) {
+	const prefix = "cassandra."
 	if len(c.Hosts) == 0 {
-		add("hosts", "at least one contact point is required")
+		p.add(prefix+"hosts", "at least one contact point is required")
 	}
 	for i, h := range c.Hosts {
 		if strings.TrimSpace(h) == "" {
-			add(fmt.Sprintf("hosts[%d]", i), "empty host")
+			p.add(fmt.Sprintf(prefix+"hosts[%d]", i), "empty host")
 		}
 	}
 	if c.Port < 1 || c.Port > 65535 {
-		add("port", "%d is not a TCP port", c.Port)
+		p.add(prefix+"port", "%d is not a TCP port (1-65535)", c.Port)
 	}
-	if c.ConnectTimeout < 0 {
-		add("connect_timeout", "must not be negative")
-	}
-	if c.Timeout < 0 {
-		add("timeout", "must not be negative")
+	for _, t := range [...]struct {
+		key string
+		d   Duration
+	}{{"connect_timeout", c.ConnectTimeout}, {"timeout", c.Timeout}} {
+		if d := t.d.Std(); d < MinTimeout || d > MaxTimeout {
+			p.add(prefix+t.key, "%v is outside %v to %v", d, MinTimeout, MaxTimeout)
+		}
 	}
 	if c.Password != "" && c.Username == "" {
-		add("username", "required when a password is set")
+		p.add(prefix+"username", "required when a password is set")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls", "cert_file and key_file must be set together")
+		p.add(prefix+"tls", "cert_file and key_file must be set together")
 	}
 	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "") {
-		add("tls.enabled", "TLS files are set but tls.enabled is false")
+		p.add(prefix+"tls.enabled", "TLS files are set but tls.enabled is false")
 	}
-	return errs
 }
 
-func (e Environment) validate(prefix string) []error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, key, fmt.Sprintf(format, args...)))
-	}
+func (e Environment) validate(p *problems, prefix string) {
+	add := func(key, format string, args ...any) { p.add(prefix+"."+key, format, args...) }
 	if err := (ups.Retention{Default: e.Retention.Std()}).Validate(); err != nil {
 		add("retention", "%v", errors.Unwrap(err))
 	}
 	for _, expID := range sortedKeys(e.RetentionOverrides) {
-		key := fmt.Sprintf("retention_overrides[%q]", expID)
+		key := fmt.Sprintf("retention_overrides[%q]", clipValue(expID))
 		if expID == "" {
 			add(key, "experiment ID is empty")
 			continue
@@ -144,21 +160,17 @@ func (e Environment) validate(prefix string) []error {
 		{"write_consistency", e.WriteConsistency},
 	} {
 		if !slices.Contains(Consistencies, f.cl) {
-			add(f.key, "%q is not one of %s", f.cl, strings.Join(Consistencies, ", "))
+			add(f.key, "%q is not one of %s", clipValue(f.cl), strings.Join(Consistencies, ", "))
 		}
 	}
 	if e.LocalDC != "" && !dcName.MatchString(e.LocalDC) {
-		add("local_dc", "%q is not a valid datacenter name", e.LocalDC)
+		add("local_dc", "%q is not a valid datacenter name", clipValue(e.LocalDC))
 	}
-	errs = append(errs, e.Replication.validate(prefix+".replication", e.LocalDC)...)
-	return errs
+	e.Replication.validate(p, prefix+".replication", e.LocalDC)
 }
 
-func (r Replication) validate(prefix, localDC string) []error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, key, fmt.Sprintf(format, args...)))
-	}
+func (r Replication) validate(p *problems, prefix, localDC string) {
+	add := func(key, format string, args ...any) { p.add(prefix+key, format, args...) }
 	switch r.Class {
 	case SimpleStrategy:
 		if r.ReplicationFactor < 1 {
@@ -175,11 +187,12 @@ func (r Replication) validate(prefix, localDC string) []error {
 			add(".replication_factor", "not used with %s; set a factor per datacenter", NetworkTopologyStrategy)
 		}
 		for _, dc := range sortedKeys(r.Datacenters) {
+			key := fmt.Sprintf(".datacenters[%q]", clipValue(dc))
 			if !dcName.MatchString(dc) {
-				add(fmt.Sprintf(".datacenters[%q]", dc), "not a valid datacenter name")
+				add(key, "not a valid datacenter name")
 			}
 			if r.Datacenters[dc] < 1 {
-				add(fmt.Sprintf(".datacenters[%q]", dc), "replication factor must be at least 1")
+				add(key, "replication factor must be at least 1")
 			}
 		}
 		// With a multi-DC keyspace a process must know its own region, or
@@ -187,20 +200,19 @@ func (r Replication) validate(prefix, localDC string) []error {
 		if localDC == "" {
 			add("", "local_dc must be set with %s", NetworkTopologyStrategy)
 		} else if _, ok := r.Datacenters[localDC]; !ok && len(r.Datacenters) > 0 {
-			add("", "local_dc %q has no replicas (datacenters: %s)", localDC, strings.Join(sortedKeys(r.Datacenters), ", "))
+			add("", "local_dc %q has no replicas (datacenters: %s)", clipValue(localDC), clipValue(strings.Join(sortedKeys(r.Datacenters), ", ")))
 		}
 	case "":
 		add(".class", "required: %s or %s", SimpleStrategy, NetworkTopologyStrategy)
 	default:
-		add(".class", "%q is not %s or %s", r.Class, SimpleStrategy, NetworkTopologyStrategy)
+		add(".class", "%q is not %s or %s", clipValue(r.Class), SimpleStrategy, NetworkTopologyStrategy)
 	}
-	return errs
 }
 
 // ValidateKeyspace checks that name is an unquoted Cassandra keyspace name.
 func ValidateKeyspace(name string) error {
 	if !keyspaceName.MatchString(name) {
-		return fmt.Errorf("%q is not a valid keyspace name (a letter, then up to 47 letters, digits or underscores)", name)
+		return fmt.Errorf("%q is not a valid keyspace name (a letter, then up to 47 letters, digits or underscores)", clipValue(name))
 	}
 	return nil
 }
@@ -209,7 +221,7 @@ func ValidateKeyspace(name string) error {
 // produces.
 func ValidateDatacenter(name string) error {
 	if !dcName.MatchString(name) {
-		return fmt.Errorf("%q is not a valid datacenter name", name)
+		return fmt.Errorf("%q is not a valid datacenter name", clipValue(name))
 	}
 	return nil
 }
@@ -217,7 +229,9 @@ func ValidateDatacenter(name string) error {
 // Validate checks one environment on its own, for code that builds an
 // Environment without a whole Config.
 func (e Environment) Validate() error {
-	return errors.Join(e.validate("environment")...)
+	p := &problems{}
+	e.validate(p, "environment")
+	return joinProblems(p.errs)
 }
 
 // RetentionPolicy converts the environment's retention settings for a store.

@@ -32,6 +32,11 @@ type Options struct {
 	// Now is the clock of the memory store, the cache and the decisions;
 	// nil means time.Now. Tests move it.
 	Now func() time.Time
+	// Store, when set, is the bottom store instead of the one store.kind
+	// names: `stickybucket decide` keeps its profiles file in a compact
+	// table of its own. The layers and decisions are built over it as
+	// configured; Close closes it.
+	Store ups.Service
 }
 
 // Stack is an assembled profile stack.
@@ -72,8 +77,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 		s.now = time.Now
 	}
 	retention := env.RetentionPolicy()
-	switch cfg.Store.Kind {
-	case config.StoreCassandra:
+	switch {
+	case opts.Store != nil:
+		s.Store = opts.Store
+	case cfg.Store.Kind == config.StoreCassandra:
 		store, session, err := openCassandra(ctx, cfg, env, opts, s.log)
 		if err != nil {
 			return nil, err

@@ -38,8 +38,14 @@ func (p Profile) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads the Optimizely schema strictly: both keys are
 // required, every entry must be an object with a string variation_id, and
-// the result must pass Validate. Errors name the offending field.
+// the result must pass Validate. Every string must be valid text (see
+// ValidateJSONText): decoding would otherwise turn distinct invalid IDs
+// into one. Errors name the offending field and repeat at most a short
+// prefix of any value.
 func (p *Profile) UnmarshalJSON(data []byte) error {
+	if err := ValidateJSONText(data); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidProfile, err)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return fmt.Errorf("%w: profile must be a JSON object: %v", ErrInvalidProfile, err)
@@ -55,27 +61,37 @@ func (p *Profile) UnmarshalJSON(data []byte) error {
 	if err := decodeString(rawID, &userID); err != nil {
 		return fmt.Errorf("%w: field %q: %v", ErrInvalidProfile, jsonUserID, err)
 	}
+	// The ID is checked before later messages repeat it.
+	if err := ValidateUserID(userID); err != nil {
+		return err
+	}
 	rawMap, ok := top[jsonBucketMap]
 	if !ok {
-		return fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, userID, jsonBucketMap)
+		return fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap)
 	}
 	var entries map[string]json.RawMessage
 	if err := json.Unmarshal(rawMap, &entries); err != nil || isNull(rawMap) {
-		return fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, userID, jsonBucketMap)
+		return fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap)
+	}
+	// So are experiment IDs.
+	for expID := range entries {
+		if err := validateID("experiment ID", expID, MaxExperimentIDBytes); err != nil {
+			return fmt.Errorf("user %q: %s[%q]: %w", clip(userID), jsonBucketMap, clip(expID), err)
+		}
 	}
 	out := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(entries))}
 	for expID, raw := range entries {
 		var entry map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &entry); err != nil || entry == nil {
-			return fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, userID, jsonBucketMap, expID)
+			return fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID))
 		}
 		rawVar, ok := entry[jsonVariationID]
 		if !ok {
-			return fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, userID, jsonBucketMap, expID, jsonVariationID)
+			return fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID)
 		}
 		var varID string
 		if err := decodeString(rawVar, &varID); err != nil {
-			return fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, userID, jsonBucketMap, expID, jsonVariationID, err)
+			return fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID, err)
 		}
 		out.Assignments[expID] = Assignment{VariationID: varID}
 	}
@@ -91,7 +107,7 @@ func decodeString(raw json.RawMessage, dst *string) error {
 		return fmt.Errorf("must be a string, got null")
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return fmt.Errorf("must be a string, got %s", bytes.TrimSpace(raw))
+		return fmt.Errorf("must be a string, got %s", clip(string(bytes.TrimSpace(raw))))
 	}
 	return nil
 }

@@ -108,3 +108,46 @@ func readFixture(t *testing.T, name string) []byte {
 	}
 	return data
 }
+
+// TestProfileUnmarshalInvalidText: profiles whose IDs decoding would turn
+// into U+FFFD must be refused, or "\xff" and "\xfe" load as one user.
+func TestProfileUnmarshalInvalidText(t *testing.T) {
+	for _, raw := range []string{
+		"{\"user_id\": \"\xff\", \"experiment_bucket_map\": {}}",
+		"{\"user_id\": \"\xfe\", \"experiment_bucket_map\": {}}",
+		`{"user_id": "\udfff", "experiment_bucket_map": {}}`,
+		"{\"user_id\": \"u\", \"experiment_bucket_map\": {\"\xc0\": {\"variation_id\": \"1\"}}}",
+		`{"user_id": "u", "experiment_bucket_map": {"1": {"variation_id": "\ud800"}}}`,
+	} {
+		var p Profile
+		err := json.Unmarshal([]byte(raw), &p)
+		if !errors.Is(err, ErrInvalidProfile) || !errors.Is(err, ErrNotText) {
+			t.Errorf("Unmarshal(%q) = %v (profile %+v), want ErrInvalidProfile and ErrNotText", raw, err, p)
+		}
+	}
+}
+
+// TestProfileUnmarshalMessagesAreBounded: values repeated in errors are
+// cut, whatever their size.
+func TestProfileUnmarshalMessagesAreBounded(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	for _, raw := range []string{
+		`{"user_id": "` + long + `"}`,
+		`{"user_id": "` + long + `", "experiment_bucket_map": {}}`,
+		`{"user_id": "u", "experiment_bucket_map": {"` + long + `": 1}}`,
+		`{"user_id": "u", "experiment_bucket_map": {"` + long + `": {}}}`,
+		`{"user_id": "u", "experiment_bucket_map": {"` + long + `": {"variation_id": "v"}}}`,
+		`{"user_id": "u", "experiment_bucket_map": {"1": {"variation_id": ["` + long + `"]}}}`,
+		`{"user_id": ["` + long + `"], "experiment_bucket_map": {}}`,
+	} {
+		var p Profile
+		err := json.Unmarshal([]byte(raw), &p)
+		if err == nil {
+			t.Errorf("Unmarshal(%.60s…) succeeded", raw)
+			continue
+		}
+		if len(err.Error()) > 400 {
+			t.Errorf("Unmarshal(%.60s…): a message of %d bytes: %.200s", raw, len(err.Error()), err)
+		}
+	}
+}

@@ -47,14 +47,14 @@ func (p Profile) Validate() error {
 		return err
 	}
 	if len(p.Assignments) > MaxAssignments {
-		return fmt.Errorf("%w: user %q: %d assignments, the limit is %d", ErrInvalidProfile, p.UserID, len(p.Assignments), MaxAssignments)
+		return fmt.Errorf("%w: user %q: %d assignments, the limit is %d", ErrInvalidProfile, clip(p.UserID), len(p.Assignments), MaxAssignments)
 	}
 	for expID, a := range p.Assignments {
 		if err := validateID("experiment ID", expID, MaxExperimentIDBytes); err != nil {
-			return fmt.Errorf("user %q: %w", p.UserID, err)
+			return fmt.Errorf("user %q: %w", clip(p.UserID), err)
 		}
 		if err := validateID("variation_id", a.VariationID, MaxVariationIDBytes); err != nil {
-			return fmt.Errorf("user %q: experiment %q: %w", p.UserID, expID, err)
+			return fmt.Errorf("user %q: experiment %q: %w", clip(p.UserID), clip(expID), err)
 		}
 	}
 	return nil

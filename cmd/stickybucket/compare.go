@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
+	"unicode"
 )
 
 // outputLine is any line decide writes.
@@ -26,9 +29,9 @@ func (o outputLine) subject() string {
 	case o.Error != "":
 		return fmt.Sprintf("(line %d)", o.Line)
 	case o.Flag != nil:
-		return "flag " + *o.Flag
+		return "flag " + cell(*o.Flag)
 	case o.Experiment != nil:
-		return "experiment " + *o.Experiment
+		return "experiment " + cell(*o.Experiment)
 	}
 	return "?"
 }
@@ -40,7 +43,21 @@ func (o outputLine) result() string {
 	if o.Variation == nil {
 		return "-"
 	}
-	return *o.Variation
+	return cell(*o.Variation)
+}
+
+// cell is how a value from decide's output is shown in the table: cut to
+// a bounded width (one long user ID would otherwise pad every row of the
+// aligned table to its width) and quoted when it holds a tab, a newline
+// or another character that is not printable.
+func cell(s string) string {
+	c := clip(s)
+	for _, r := range c {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(c)
+		}
+	}
+	return c
 }
 
 // runCompare lines up two outputs of decide for the same requests and says,
@@ -81,7 +98,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		a := after[i]
 		if b.UserID != a.UserID || b.subject() != a.subject() {
 			fmt.Fprintf(stderr, "stickybucket compare: line %d is %s/%s before and %s/%s after; compare outputs of the same requests\n",
-				i+1, b.UserID, b.subject(), a.UserID, a.subject())
+				i+1, cell(b.UserID), b.subject(), cell(a.UserID), a.subject())
 			return exitFail
 		}
 		verdict := "changed"
@@ -89,7 +106,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 			verdict = "kept"
 			kept++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.UserID, b.subject(), b.result(), a.result(), verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(b.UserID), b.subject(), b.result(), a.result(), verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return exitFail
@@ -98,6 +115,10 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// readOutput reads every line decide can write. Lines have no length
+// limit (decide echoes user IDs and keys, and a datafile's keys have no
+// bound here), so they are read whole; blank lines are skipped. Error
+// messages give the line number in the file.
 func readOutput(path string) ([]outputLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -105,17 +126,21 @@ func readOutput(path string) ([]outputLine, error) {
 	}
 	defer f.Close()
 	var out []outputLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), maxRequestLine)
-	for n := 1; sc.Scan(); n++ {
-		var o outputLine
-		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
-			return nil, fmt.Errorf("%s line %d: %v", path, n, err)
+	r := bufio.NewReaderSize(f, 64<<10)
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		out = append(out, o)
+		if len(bytes.TrimSpace(line)) > 0 {
+			var o outputLine
+			if uerr := json.Unmarshal(line, &o); uerr != nil {
+				return nil, fmt.Errorf("%s line %d: %v", path, n, uerr)
+			}
+			out = append(out, o)
+		}
+		if err != nil { // io.EOF
+			return out, nil
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return out, nil
 }

@@ -11,8 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
+	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/stack"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -20,7 +23,7 @@ import (
 // cannot make the tool buffer it whole.
 const maxRequestLine = 1 << 20
 
-func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	datafilePath := fs.String("datafile", "", "Optimizely datafile (version 4) `file`")
@@ -29,6 +32,7 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "Exit status: 0 ok, 1 bad lines or a file error, 2 usage, 3 interrupted (SIGINT, SIGTERM, SIGHUP) with the completed decisions saved.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,29 +57,39 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		log.Error("load datafile", "file", *datafilePath, "err", err)
 		return exitFail
 	}
-	profiles, err := loadProfiles(*profilesPath)
-	if err != nil {
+	store := newProfileTable()
+	if err := loadProfiles(ctx, *profilesPath, func(p ups.Profile) error { return store.Save(ctx, p) }); err != nil {
+		if interrupted(ctx, err) {
+			// Nothing was decided yet: the file stays as it was.
+			log.Warn("interrupted while loading profiles; nothing decided, the profiles file is unchanged", "cause", context.Cause(ctx))
+			return exitInterrupted
+		}
 		log.Error("load profiles", "err", err)
 		return exitFail
 	}
-	store, err := ups.NewMemory(ups.MemoryOptions{})
+	if info, err := os.Stat(*profilesPath); err == nil && hardLinks(info) > 1 {
+		log.Warn("the profiles file has other hard links; they will keep the old content, since the file is replaced by a rename",
+			"file", *profilesPath, "links", hardLinks(info))
+	}
+	// The composition root builds the client, as for the service, over
+	// the profiles file's table.
+	cfg, err := config.Parse([]byte(defaultServeConfig), nil)
 	if err != nil {
-		log.Error("create profile store", "err", err)
+		log.Error("configuration", "err", err)
 		return exitFail
 	}
-	for _, p := range profiles {
-		if err := store.Save(ctx, p); err != nil {
-			log.Error("load profiles", "file", *profilesPath, "user_id", p.UserID, "err", err)
-			return exitFail
-		}
+	st, err := stack.Open(ctx, cfg, stack.Options{Store: store, Log: log})
+	if err != nil {
+		log.Error("create profile stack", "err", err)
+		return exitFail
 	}
-	client, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
+	client, err := st.NewClient(df)
 	if err != nil {
 		log.Error("create decision client", "err", err)
 		return exitFail
 	}
 
-	in := os.Stdin
+	in := stdin
 	if *requestsPath != "-" {
 		f, err := os.Open(*requestsPath)
 		if err != nil {
@@ -90,15 +104,32 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
-	// Profiles are written back even after bad lines: the good lines'
-	// assignments must stay sticky for the next run.
-	if serr := saveProfiles(*profilesPath, store.Profiles()); serr != nil {
+	if interrupted(ctx, err) {
+		// Stop reading: a reader blocked on a pipe or FIFO returns now
+		// (on standard input it may stay blocked until the process exits).
+		if c, ok := in.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	// Profiles are written back even after bad lines or an interruption:
+	// every completed decision's assignments must stay sticky for the next
+	// run. Signals arriving now are caught and ignored, so the save
+	// finishes.
+	if serr := saveProfiles(*profilesPath, store.All()); serr != nil {
 		log.Error("save profiles", "err", serr)
 		return exitFail
+	}
+	if interrupted(ctx, err) {
+		log.Warn("interrupted; the decisions printed are saved in the profiles file, the request in flight was not decided",
+			"cause", context.Cause(ctx), "requests", stats.requests)
+		return exitInterrupted
 	}
 	if err != nil {
 		log.Error("decide", "err", err)
 		return exitFail
+	}
+	if stats.warnings > 0 {
+		log.Warn("some requests were decided without stickiness; see their \"warning\"", "requests", stats.requests, "warnings", stats.warnings)
 	}
 	if stats.badLines > 0 || stats.storeErrors > 0 {
 		log.Warn("some requests failed", "requests", stats.requests, "bad_lines", stats.badLines, "store_errors", stats.storeErrors)
@@ -109,48 +140,121 @@ func runDecide(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
+// interrupted reports whether err is ctx's cancellation: a signal ended
+// the run.
+func interrupted(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
+
 type decideStats struct {
 	requests, badLines, storeErrors int
+	warnings                        int // lines decided with a "warning"
+}
+
+// inputLine is one line read by decideAll's reader goroutine.
+type inputLine struct {
+	text    []byte
+	tooLong bool
+	err     error
 }
 
 // decideAll streams requests from in to out, one output line per request
 // line. Blank lines are skipped but still counted, so the line numbers of
-// error lines match the file.
-func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out io.Writer, log *slog.Logger) (decideStats, error) {
+// error lines match the file. Output is flushed whenever no further input
+// is ready, so a caller feeding requests through a pipe sees each answer.
+//
+// When ctx is cancelled (a signal) it stops at once, even while waiting
+// for input, and returns ctx's error: the line being read is dropped, and
+// a request whose decision was cut short by the cancellation (its profile
+// lookup or save failed with it) is neither printed nor saved. Every line
+// printed before is decided in full and its assignments are in the store.
+// The reader goroutine then stays blocked in its read until in is closed
+// or ends; the caller closes it.
+func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out *bufio.Writer, log *slog.Logger) (decideStats, error) {
 	var stats decideStats
-	lines := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+	// A few lines of read-ahead (at most maxRequestLine bytes each) keep
+	// the reader ahead of the decisions, so output is flushed only when
+	// input really stalls.
+	lines := make(chan inputLine, 16)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(lines)
+		lr := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+		for {
+			text, tooLong, ok, err := lr.next()
+			if !ok && err == nil {
+				return
+			}
+			select {
+			case lines <- inputLine{bytes.Clone(text), tooLong, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	enc := json.NewEncoder(out)
+	// User IDs and keys are echoed as given: HTML escaping would only
+	// grow a line of "<" sixfold.
+	enc.SetEscapeHTML(false)
 	for lineNo := 1; ; lineNo++ {
-		line, tooLong, ok, err := lines.next()
-		if err != nil {
-			return stats, fmt.Errorf("read requests line %d: %w", lineNo, err)
-		}
-		if !ok {
-			return stats, nil
-		}
-		if !tooLong && len(bytes.TrimSpace(line)) == 0 {
-			continue
+		var (
+			l  inputLine
+			ok bool
+		)
+		select {
+		case l, ok = <-lines:
+		default:
+			if err := out.Flush(); err != nil {
+				return stats, fmt.Errorf("write output: %w", err)
+			}
+			select {
+			case l, ok = <-lines:
+			case <-ctx.Done():
+				return stats, ctx.Err()
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return stats, err
 		}
-		stats.requests++
+		if !ok {
+			return stats, nil
+		}
+		if l.err != nil {
+			return stats, fmt.Errorf("read requests line %d: %w", lineNo, l.err)
+		}
+		if !l.tooLong && len(bytes.TrimSpace(l.text)) == 0 {
+			continue
+		}
 		var result any
-		req, perr := parseRequest(line)
-		if tooLong {
+		req, perr := parseRequest(l.text)
+		if l.tooLong {
 			perr = fmt.Errorf("line longer than %d bytes", maxRequestLine)
 		}
 		if perr != nil {
 			stats.badLines++
 			result = errorLine{Line: lineNo, Error: perr.Error()}
 		} else {
-			var derr error
-			result, derr = decide(ctx, client, req)
+			var (
+				warning string
+				derr    error
+			)
+			result, warning, derr = decide(ctx, client, req)
+			if interrupted(ctx, derr) {
+				return stats, ctx.Err()
+			}
 			if derr != nil {
 				stats.storeErrors++
-				log.Warn("profile store failed; decided without profile", "line", lineNo, "user_id", req.UserID, "err", derr)
+				log.Warn("profile store failed; decided without profile", "line", lineNo, "user_id", clip(req.UserID), "err", derr)
+			}
+			if warning != "" {
+				stats.warnings++
 			}
 		}
+		stats.requests++
 		if err := enc.Encode(result); err != nil {
 			return stats, fmt.Errorf("write output: %w", err)
 		}
@@ -196,6 +300,7 @@ type experimentLine struct {
 	UserID     string  `json:"user_id"`
 	Experiment string  `json:"experiment"`
 	Variation  *string `json:"variation"`
+	Warning    string  `json:"warning,omitempty"`
 }
 
 type flagLine struct {
@@ -204,6 +309,7 @@ type flagLine struct {
 	Enabled   bool    `json:"enabled"`
 	Variation *string `json:"variation"`
 	Rule      *string `json:"rule"`
+	Warning   string  `json:"warning,omitempty"`
 }
 
 type errorLine struct {
@@ -212,15 +318,34 @@ type errorLine struct {
 }
 
 // decide runs one request. The error is a profile store failure only; the
-// result is valid alongside it.
-func decide(ctx context.Context, client *decision.Client, req request) (any, error) {
+// result is valid alongside it. warning, when not empty, is also in the
+// result: something the caller should know about a valid decision.
+func decide(ctx context.Context, client *decision.Client, req request) (result any, warning string, err error) {
 	u := decision.User{ID: req.UserID, Attributes: req.Attributes}
+	warning = stickinessWarning(req)
 	if !req.IsFlag {
 		d, err := client.DecideExperiment(ctx, u, req.Experiment, req.Options...)
-		return experimentLine{UserID: req.UserID, Experiment: req.Experiment, Variation: orNull(d.VariationKey)}, err
+		return experimentLine{UserID: req.UserID, Experiment: req.Experiment, Variation: orNull(d.VariationKey), Warning: warning}, warning, err
 	}
 	d, err := client.Decide(ctx, u, req.Flag, req.Options...)
-	return flagLine{UserID: req.UserID, Flag: req.Flag, Enabled: d.Enabled, Variation: orNull(d.VariationKey), Rule: orNull(d.RuleKey)}, err
+	return flagLine{UserID: req.UserID, Flag: req.Flag, Enabled: d.Enabled, Variation: orNull(d.VariationKey), Rule: orNull(d.RuleKey), Warning: warning}, warning, err
+}
+
+// stickinessWarning says why a request that wants a sticky decision cannot
+// have one: its user ID is one the profile store cannot key (parseRequest
+// has already rejected empty and invalid-UTF-8 IDs, so what remains is
+// length). The decision service then decides without a profile.
+func stickinessWarning(req request) string {
+	if slices.Contains(req.Options, decision.IgnoreUserProfileService) {
+		return ""
+	}
+	if len(req.UserID) > ups.MaxUserIDBytes {
+		return fmt.Sprintf("user_id is %d bytes, over the profile store's limit of %d: decided without stickiness, nothing saved", len(req.UserID), ups.MaxUserIDBytes)
+	}
+	if err := ups.ValidateUserID(req.UserID); err != nil {
+		return fmt.Sprintf("decided without stickiness: %v", err)
+	}
+	return ""
 }
 
 func orNull(s string) *string {

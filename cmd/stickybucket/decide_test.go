@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -167,5 +170,149 @@ func TestDecideUsageAndFileErrors(t *testing.T) {
 	}
 	if out, _, code := runCLI(t, "help"); code != exitOK || !strings.Contains(out, "stickybucket decide") {
 		t.Errorf("help: exit %d, %q", code, out)
+	}
+}
+
+// decideLines runs decide on the given request lines with a fresh profiles
+// file in dir and returns the parsed output lines.
+func decideLines(t *testing.T, dir string, lines ...string) (out []map[string]any, stderr string, code int) {
+	t.Helper()
+	requests := filepath.Join(dir, "requests.jsonl")
+	if err := os.WriteFile(requests, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json",
+		"--requests", requests, "--profiles", filepath.Join(dir, "profiles.json"))
+	for l := range strings.SplitSeq(strings.TrimSuffix(stdout, "\n"), "\n") {
+		var o map[string]any
+		if err := json.Unmarshal([]byte(l), &o); err != nil {
+			t.Fatalf("output line %.100q: %v", l, err)
+		}
+		out = append(out, o)
+	}
+	return out, stderr, code
+}
+
+// TestDecideInvalidTextUserIDsAreErrors: user IDs that decoding would turn
+// into U+FFFD ("\xff\xfe" and "\xc0\xc1" both become "\ufffd\ufffd") must
+// not be decided as one user sharing one profile.
+func TestDecideInvalidTextUserIDsAreErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := []string{"\xff\xfe", "\xc0\xc1", `\ud800`, `\udbff`}
+	var lines []string
+	for _, id := range bad {
+		lines = append(lines, `{"user_id": "`+id+`", "experiment": "checkout_button"}`)
+	}
+	lines = append(lines, `{"user_id": "\ufffd\ufffd", "experiment": "checkout_button"}`)
+	out, _, code := decideLines(t, dir, lines...)
+	if code != exitFail {
+		t.Errorf("exit %d, want %d for bad lines", code, exitFail)
+	}
+	for i := range bad {
+		if msg, _ := out[i]["error"].(string); !strings.Contains(msg, `"user_id" is not valid Unicode text`) {
+			t.Errorf("line %d (user_id %q): got %v, want an error line about user_id", i+1, bad[i], out[i])
+		}
+	}
+	if out[len(bad)]["variation"] == nil {
+		t.Errorf("the real user \"\\ufffd\\ufffd\" was not decided: %v", out[len(bad)])
+	}
+	profiles := readProfilesFile(t, filepath.Join(dir, "profiles.json"))
+	if len(profiles) != 1 {
+		t.Errorf("profiles file holds %d users, want only the valid one", len(profiles))
+	}
+}
+
+// TestDecideUnkeyableUserIDWarns: an ID over ups.MaxUserIDBytes is decided
+// without stickiness, and the output line says so; an ID at the limit is
+// sticky and has no warning.
+func TestDecideUnkeyableUserIDWarns(t *testing.T) {
+	dir := t.TempDir()
+	atLimit, over := strings.Repeat("a", ups.MaxUserIDBytes), strings.Repeat("b", ups.MaxUserIDBytes+1)
+	out, stderr, code := decideLines(t, dir,
+		`{"user_id": "`+atLimit+`", "experiment": "checkout_button"}`,
+		`{"user_id": "`+over+`", "experiment": "checkout_button"}`,
+		`{"user_id": "`+over+`", "flag": "new_search"}`,
+		`{"user_id": "`+over+`", "experiment": "checkout_button", "options": ["IGNORE_USER_PROFILE_SERVICE"]}`,
+	)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if w, ok := out[0]["warning"]; ok {
+		t.Errorf("user ID at the limit got a warning: %v", w)
+	}
+	for _, i := range []int{1, 2} {
+		w, _ := out[i]["warning"].(string)
+		if !strings.Contains(w, "513 bytes") || !strings.Contains(w, "without stickiness") {
+			t.Errorf("line %d: warning %q, want one about the 513-byte user ID", i+1, w)
+		}
+		if out[i]["user_id"] != over {
+			t.Errorf("line %d: user_id not echoed whole", i+1)
+		}
+	}
+	if w, ok := out[3]["warning"]; ok {
+		t.Errorf("IGNORE_USER_PROFILE_SERVICE asked for no stickiness, yet a warning: %v", w)
+	}
+	if !strings.Contains(stderr, "warnings=2") {
+		t.Errorf("stderr does not count the warnings: %s", stderr)
+	}
+	profiles := readProfilesFile(t, filepath.Join(dir, "profiles.json"))
+	if len(profiles) != 1 || profiles[0].UserID != atLimit {
+		t.Errorf("profiles file holds %d users, want only the one at the limit", len(profiles))
+	}
+}
+
+// TestDecideProfilesFileKeepsModeAndLinks: the profiles file written back
+// keeps its permission bits, a symbolic link stays a link to the replaced
+// target, and no temporary file is left next to it.
+func TestDecideProfilesFileKeepsModeAndLinks(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o755)
+	target := filepath.Join(data, "profiles.json")
+	os.WriteFile(target, []byte("[]\n"), 0o644)
+	os.Chmod(target, 0o644)
+	link := filepath.Join(dir, "profiles.json")
+	os.Symlink("data/profiles.json", link)
+	requests := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(requests, []byte(`{"user_id": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
+	for _, path := range []string{target, link} {
+		if _, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json",
+			"--requests", requests, "--profiles", path); code != exitOK {
+			t.Fatalf("decide: exit %d: %s", code, stderr)
+		}
+		info, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o644 {
+			t.Errorf("profiles file mode 0644 became %v after a run on %s", info.Mode().Perm(), path)
+		}
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the profiles link was replaced by a regular file (%v)", err)
+	}
+	if data, _ := os.ReadFile(target); !strings.Contains(string(data), `"u1"`) {
+		t.Errorf("the link's target does not hold the run's profile: %s", data)
+	}
+	entries, _ := os.ReadDir(data)
+	if len(entries) != 1 {
+		t.Errorf("%s holds %d files, want only the profiles file", data, len(entries))
+	}
+}
+
+// TestDecideWarnsAboutHardLinks: a rename cannot keep hard links, so
+// decide says the other names keep the old content.
+func TestDecideWarnsAboutHardLinks(t *testing.T) {
+	dir := t.TempDir()
+	profiles := filepath.Join(dir, "profiles.json")
+	os.WriteFile(profiles, []byte("[]\n"), 0o644)
+	if err := os.Link(profiles, filepath.Join(dir, "other-name.json")); err != nil {
+		t.Fatal(err)
+	}
+	requests := filepath.Join(dir, "requests.jsonl")
+	os.WriteFile(requests, []byte(`{"user_id": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
+	_, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", requests, "--profiles", profiles)
+	if code != exitOK || !strings.Contains(stderr, "other hard links") || !strings.Contains(stderr, "links=2") {
+		t.Errorf("exit %d, stderr %s; want a warning about the hard link", code, stderr)
 	}
 }

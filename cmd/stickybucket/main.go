@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := withSignals(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -20,7 +23,59 @@ const (
 	exitOK    = 0
 	exitFail  = 1 // the command ran but something failed (a bad request line, an unreadable file)
 	exitUsage = 2 // the command line itself is wrong
+	// exitInterrupted: SIGINT, SIGTERM or SIGHUP ended the run early, and
+	// what it had completed is saved. It differs from the shell's 128+n
+	// for a process the signal killed, which saved nothing.
+	exitInterrupted = 3
 )
+
+// signalNames are the signals that end a run the same way: what Ctrl-C,
+// docker stop, systemd, Kubernetes, timeout and a closed terminal send.
+var signalNames = map[os.Signal]string{
+	os.Interrupt:    "SIGINT",
+	syscall.SIGTERM: "SIGTERM",
+	syscall.SIGHUP:  "SIGHUP",
+}
+
+// interruption is the cause of a context cancelled by a signal.
+type interruption struct{ sig os.Signal }
+
+func (i interruption) Error() string { return "interrupted by " + signalNames[i.sig] }
+
+// withSignals returns a context cancelled, with an interruption as its
+// cause, by the first of signalNames to arrive. Later signals stay caught
+// and are ignored, so a second Ctrl-C cannot cut the save of the profiles
+// file short (SIGKILL still can; the file is then left as it was). stop
+// ends the goroutine and restores the signals' default behaviour.
+func withSignals(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	sigs := slices.Collect(maps.Keys(signalNames))
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		first := true
+		for {
+			select {
+			case s := <-ch:
+				if first {
+					cancel(interruption{s})
+					first = false
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		<-finished
+		cancel(context.Canceled)
+	}
+}
 
 const usage = `stickybucket: sticky Optimizely-compatible decisions.
 
@@ -40,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch args[0] {
 	case "decide":
-		return runDecide(ctx, args[1:], stdout, stderr)
+		return runDecide(ctx, args[1:], stdin, stdout, stderr)
 	case "compare":
 		return runCompare(args[1:], stdout, stderr)
 	case "serve":

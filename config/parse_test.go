@@ -1,0 +1,212 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// base is a valid configuration that the cases below change one thing in.
+const base = `
+environment: development
+cassandra:
+  hosts: [127.0.0.1]
+environments:
+  development:
+    retention: 1d
+    replication: {class: SimpleStrategy, replication_factor: 1}
+`
+
+// TestParseRejectsSilentValues: every value written is either used or an
+// error naming its key; nothing written silently becomes a default.
+func TestParseRejectsSilentValues(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"second document", base + "---\nenvironment: production\n", nil,
+			"line 9: a second YAML document; the configuration is one document"},
+		{"second document after an empty one", "---\n" + base + "---\n---\n", nil, "a second YAML document"},
+		{"null retention", strings.Replace(base, "retention: 1d", "retention: ~", 1), nil,
+			"environments.development.retention (line 7): null is not a value"},
+		{"empty retention", strings.Replace(base, "retention: 1d", "retention:", 1), nil,
+			"environments.development.retention (line 7): null is not a value"},
+		{"null port", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  port: null", 1), nil, "cassandra.port (line 5): null is not a value"},
+		{"null in environments", base + "  port: null\n", nil, "environments.port (line 9): null is not a value"},
+		{"null host", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1, ~]", 1), nil, "cassandra.hosts[1] (line 4): null is not a value"},
+		{"null environment", base + "  staging:\n", nil, "environments.staging (line 9): null is not a value"},
+		{"null section", base + "cassandra:\n", nil, "cassandra (line 9): null is not a value"},
+		{"null override", strings.Replace(base, "retention: 1d", "retention: 1d\n    retention_overrides: {\"1\": ~}", 1), nil,
+			`environments.development.retention_overrides["1"] (line 8): null is not a value`},
+		{"null override key", strings.Replace(base, "retention: 1d", "retention: 1d\n    retention_overrides: {~: 2d}", 1), nil,
+			"environments.development.retention_overrides (line 8): a null key"},
+		{"null dc key", strings.Replace(base, "{class: SimpleStrategy, replication_factor: 1}", "{class: NetworkTopologyStrategy, datacenters: {null: 3}}", 1), nil,
+			"environments.development.replication.datacenters (line 8): a null key"},
+		{"port 0", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  port: 0", 1), nil, "cassandra.port: 0 is not a TCP port"},
+		{"timeout 0s", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  timeout: 0s", 1), nil, "cassandra.timeout: 0s is outside 1ms to 10m0s"},
+		{"timeout 0", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  timeout: 0", 1), nil, "cassandra.timeout: 0s is outside"},
+		{"timeout 1ns", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  timeout: 1ns", 1), nil, "cassandra.timeout: 1ns is outside"},
+		{"timeout 10000h", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  timeout: 10000h", 1), nil, "cassandra.timeout: 10000h0m0s is outside"},
+		{"negative timeout", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  timeout: -1s", 1), nil, "cassandra.timeout: -1s is outside"},
+		{"connect timeout 11m", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  connect_timeout: 11m", 1), nil, "cassandra.connect_timeout: 11m0s is outside"},
+		{"empty keyspace", strings.Replace(base, "retention: 1d", "retention: 1d\n    keyspace: \"\"", 1), nil, `environments.development.keyspace: "" is not a valid keyspace name`},
+		{"empty consistency", strings.Replace(base, "retention: 1d", "retention: 1d\n    read_consistency: ''", 1), nil, `environments.development.read_consistency: "" is not one of`},
+		{"empty environment name", strings.Replace(base, "  development:", "  \"\":", 1), map[string]string{"STICKYBUCKET_ENVIRONMENT": ""}, "environments: an environment name is empty"},
+		{"env port 0", base, map[string]string{"STICKYBUCKET_CASSANDRA_PORT": "0"}, "cassandra.port: 0 is not a TCP port (1-65535) (set by STICKYBUCKET_CASSANDRA_PORT)"},
+		{"env keyspace", base, map[string]string{"STICKYBUCKET_KEYSPACE": "a-b"}, `environments.development.keyspace: "a-b" is not a valid keyspace name (a letter, then up to 47 letters, digits or underscores) (set by STICKYBUCKET_KEYSPACE)`},
+		{"too big", base + "#" + strings.Repeat("x", MaxSize), nil, "more than 1048576 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), envMap(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse = %v\nwant an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseErrorsNameTheKey: syntax and type errors from the YAML library
+// carry only a line; the error must name the key too.
+func TestParseErrorsNameTheKey(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"unclosed flow mapping", strings.Replace(base, "replication_factor: 1}", "replication_factor: 1", 1) + "\n",
+			"near line 8 (environments.development.replication): invalid YAML: did not find expected ',' or '}'"},
+		{"bad indentation", base + "  staging:\n    retention: 1d\n   keyspace: x\n", "near line 6 (environments.development): invalid YAML: did not find expected key"},
+		{"mapping in a scalar", base + "  staging:\n    retention: a: b\n", "line 10 (environments.staging.retention): invalid YAML: mapping values are not allowed in this context"},
+		{"bad escape", base + "  staging:\n    keyspace: \"\\q\"\n", "line 10 (environments.staging.keyspace): invalid YAML: found unknown escape character"},
+		{"tab", strings.Replace(base, "    retention: 1d", "\tretention: 1d", 1), "line 7 (environments.development): invalid YAML: found character that cannot start any token (YAML is indented with spaces, never tabs)"},
+		{"tab on line 1", "\tenvironments: {}\n", "line 1: invalid YAML: found character that cannot start any token (YAML is indented with spaces, never tabs)"},
+		{"null and type errors at once", strings.Replace(strings.Replace(base, "retention: 1d", "retention: ~", 1), "replication_factor: 1", "replication_factor: x", 1),
+			"environments.development.retention (line 7): null is not a value; leave the key out to get its default\nenvironments.development.replication (line 8): cannot unmarshal !!str `x` into int"},
+		{"port not a number", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  port: abc", 1), "cassandra.port (line 5): cannot unmarshal !!str `abc` into int"},
+		{"rf not a number", strings.Replace(base, "replication_factor: 1", "replication_factor: three", 1),
+			"environments.development.replication (line 8): cannot unmarshal !!str `three` into int"},
+		{"rf not a number, block style", strings.Replace(base, "replication: {class: SimpleStrategy, replication_factor: 1}", "replication:\n      class: SimpleStrategy\n      replication_factor: [3]", 1),
+			"environments.development.replication.replication_factor (line 10): cannot unmarshal !!seq into int"},
+		{"bad duration", strings.Replace(base, "retention: 1d", "retention: forever", 1), `environments.development.retention (line 7): invalid duration "forever"`},
+		{"long bad duration", strings.Replace(base, "retention: 1d", "retention: "+strings.Repeat("9", 5000), 1), `invalid duration "999999999999999`},
+		{"hosts not a list", strings.Replace(base, "[127.0.0.1]", "{a: b}", 1), "cassandra.hosts (line 4): cannot unmarshal !!map into []string"},
+		{"duplicate key", base + "environment: staging\n", `environment (line 9): mapping key "environment" already defined at line 2`},
+		{"unknown nested key", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  tls: {enabled: true, ca: x}", 1), "cassandra.tls.ca (line 5): unknown key; the keys here are ca_file, cert_file, enabled, insecure_skip_verify, key_file"},
+		{"not a mapping", "just a string\n", "line 1: cannot unmarshal !!str `just a ...` into config.Config"},
+		{"several errors at once", strings.Replace(strings.Replace(base, "retention: 1d", "retention: x", 1), "[127.0.0.1]", "[127.0.0.1]\n  port: y", 1),
+			"cassandra.port (line 5): cannot unmarshal !!str `y` into int\nenvironments.development.retention (line 8): invalid duration \"x\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse = %v\nwant an error containing %q", err, tt.want)
+			}
+			if len(err.Error()) > 1000 {
+				t.Errorf("error of %d bytes; values must be cut", len(err.Error()))
+			}
+		})
+	}
+}
+
+func TestParseEmptyEnvironmentVariablesAreUnset(t *testing.T) {
+	cfg, err := Parse([]byte(base), envMap(map[string]string{
+		"STICKYBUCKET_CASSANDRA_TLS_CA_FILE": "",
+		"STICKYBUCKET_CASSANDRA_PORT":        "  ",
+		"STICKYBUCKET_RETENTION":             "",
+		"STICKYBUCKET_ENVIRONMENT":           "",
+		"STICKYBUCKET_CASSANDRA_HOSTS":       "",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := cfg.Active()
+	if cfg.Cassandra.TLS.Enabled || cfg.Cassandra.Port != 9042 || env.Retention.Std() != 24*time.Hour ||
+		cfg.Environment != "development" || cfg.Cassandra.Hosts[0] != "127.0.0.1" {
+		t.Errorf("empty variables changed the configuration: %+v, %+v", cfg.Cassandra, env)
+	}
+}
+
+// TestParseDefaultsOnlyForKeysLeftOut: keys left out get defaults, in
+// every environment, and YAML anchors and merge keys still work.
+func TestParseDefaultsOnlyForKeysLeftOut(t *testing.T) {
+	cfg, err := Parse([]byte(`
+environment: production
+environments:
+  development: &dev
+    retention: 1d
+    replication: {class: SimpleStrategy, replication_factor: 1}
+  production:
+    <<: *dev
+    retention: 90d
+    keyspace: prod
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]Environment{
+		"development": {Retention: Duration(24 * time.Hour), Keyspace: "stickybucket", ReadConsistency: "LOCAL_QUORUM", WriteConsistency: "LOCAL_QUORUM"},
+		"production":  {Retention: Duration(90 * 24 * time.Hour), Keyspace: "prod", ReadConsistency: "LOCAL_QUORUM", WriteConsistency: "LOCAL_QUORUM"},
+	} {
+		got := cfg.Environments[name]
+		if got.Retention != want.Retention || got.Keyspace != want.Keyspace || got.ReadConsistency != want.ReadConsistency ||
+			got.WriteConsistency != want.WriteConsistency || got.Replication.ReplicationFactor != 1 {
+			t.Errorf("%s = %+v, want %+v with the replication of development", name, got, want)
+		}
+	}
+	if cfg.Cassandra.Port != 9042 || cfg.Cassandra.Timeout.Std() != 2*time.Second || cfg.Cassandra.ConnectTimeout.Std() != 5*time.Second {
+		t.Errorf("connection defaults: %+v", cfg.Cassandra)
+	}
+}
+
+// TestParseAliasBomb: nested aliases that would expand to billions of
+// nodes are refused before decoding.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%[3]d, *a%[3]d, *a%[3]d, *a%[3]d, *a%[3]d, *a%[3]d, *a%[3]d, *a%[3]d, *a%[3]d]\n", i, i, i-1)
+	}
+	_, err := Parse([]byte(b.String()), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "expands to more than") {
+		t.Fatalf("Parse(alias bomb) = %v", err)
+	}
+}
+
+func TestCommonPath(t *testing.T) {
+	for _, tt := range []struct{ a, b, want string }{
+		{"x.replication", "x.replication.class", "x.replication"},
+		{"x.replication.class", "x.replication.replication_factor", "x.replication"},
+		{"a.retention_overrides[\"1.2\"]", "a.retention_overrides[\"1.3\"]", "a.retention_overrides"},
+		{"cassandra", "environments", ""},
+		{"a.b", "a.b", "a.b"},
+		{"a.bc", "a.b", "a"},
+	} {
+		if got := commonPath(tt.a, tt.b); got != tt.want {
+			t.Errorf("commonPath(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// TestParseErrorsAreBounded: a file of thousands of problems lists the
+// first maxProblems, and long keys are cut.
+func TestParseErrorsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(base)
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  env%d%s:\n    keyspaces: %d\n", i, strings.Repeat("x", 100), i)
+	}
+	b.WriteString(strings.Repeat("y", 1000) + ": 1\n")
+	_, err := Parse([]byte(b.String()), noEnv)
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != maxProblems+1 || !strings.Contains(lines[maxProblems], "… and ") {
+		t.Errorf("%d lines, want %d and a count of the rest; last: %q", len(lines), maxProblems+1, lines[len(lines)-1])
+	}
+	for _, l := range lines {
+		if len(l) > 512 {
+			t.Errorf("a line of %d bytes: %.100s…", len(l), l)
+		}
+	}
+}
