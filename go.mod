@@ -3,6 +3,7 @@ module github.com/stickybucket/stickybucket
 go 1.26
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/gocql/gocql v1.7.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/moby/moby/api v1.55.0

@@ -3,6 +3,10 @@ package decision
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // nodeKind is the kind of a condition tree node.
@@ -110,34 +114,104 @@ func conditionOperator(s string) nodeKind {
 	return nodeOr
 }
 
-// parseConditions parses an audience's conditions: a JSON string (legacy
-// audiences), a decoded list, or a bare leaf, which is wrapped in "or".
-func parseConditions(v any, path string, p *problems) *node {
-	if s, ok := v.(string); ok {
-		var decoded any
-		if err := json.Unmarshal([]byte(s), &decoded); err != nil {
-			p.addf("%s: not valid JSON: %v", path, err)
+// conditionWalker parses one condition tree. It keeps the indexes of the
+// lists it is in as a stack below the tree's path, so that a problem deep in
+// the tree renders as conditions[1][2] without a path value per level.
+type conditionWalker struct {
+	// base and field locate the tree: the tree is base's field. base is a
+	// copy, so that the element's path never escapes to the heap through
+	// the walker.
+	base    path
+	hasBase bool // false: the tree is a top-level field
+	field   string
+	// idx holds the indexes of the first len(idx) levels; depth counts
+	// them all. A fixed array keeps the walker (and at) on the stack.
+	idx   [32]int
+	depth int
+	p     *problems
+	auds  map[string]*audience // audience references, for audienceConditions
+}
+
+func newConditionWalker(base *path, name string, auds map[string]*audience, p *problems) *conditionWalker {
+	w := &conditionWalker{field: name, p: p, auds: auds}
+	if base != nil {
+		w.base, w.hasBase = *base, true
+	}
+	return w
+}
+
+// add reports a problem at the current position.
+func (w *conditionWalker) add(format string, args ...any) {
+	if w.p.full() {
+		return
+	}
+	var b strings.Builder
+	at := field(nil, w.field)
+	if w.hasBase {
+		at.up = &w.base
+	}
+	at.render(&b, w.p.lim.MaxQuoteBytes)
+	for _, i := range w.idx[:min(w.depth, len(w.idx))] {
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte(']')
+	}
+	if w.depth > len(w.idx) {
+		b.WriteString("[…]")
+	}
+	w.p.add(nil, "%s: "+format, append([]any{b.String()}, args...)...)
+}
+
+func (w *conditionWalker) push(i int) {
+	if w.depth < len(w.idx) {
+		w.idx[w.depth] = i
+	}
+	w.depth++
+}
+
+func (w *conditionWalker) pop() { w.depth-- }
+
+// parseConditionsJSON parses an audience's conditions from the datafile:
+// a JSON string holding the tree (legacy audiences) or the tree itself,
+// a list or a bare leaf (wrapped in "or"). The depth is checked on the raw
+// bytes before anything is decoded.
+func parseConditionsJSON(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
+	at := field(base, name)
+	if raw.Kind() == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			p.add(&at, "not a valid JSON string: %v", err)
 			return nil
 		}
-		v = decoded
+		raw = jsontext.Value(s)
 	}
+	if nestedDeeper(raw, maxDepth) {
+		p.add(&at, "nested more than %d lists and objects deep", maxDepth)
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		p.add(&at, "not valid JSON: %v", err)
+		return nil
+	}
+	w := newConditionWalker(base, name, nil, p)
 	switch x := v.(type) {
 	case map[string]any:
-		leaf := parseLeaf(x, path, p)
+		leaf := w.leaf(x)
 		if leaf == nil {
 			return nil
 		}
 		return &node{kind: nodeOr, kids: []*node{leaf}}
 	case []any:
-		return parseConditionList(x, path, p)
+		return w.conditionList(x)
 	}
-	p.addf("%s: want a list or a condition, got %s", path, jsonType(v))
+	p.add(&at, "want a list or a condition, got %s", jsonType(v))
 	return nil
 }
 
-// parseConditionList parses ["and"|"or"|"not", operand...]; without a
-// leading operator the list is an "or".
-func parseConditionList(l []any, path string, p *problems) *node {
+// conditionList parses ["and"|"or"|"not", operand...]; without a leading
+// operator the list is an "or".
+func (w *conditionWalker) conditionList(l []any) *node {
 	n := &node{kind: nodeOr}
 	start := 0
 	if len(l) > 0 {
@@ -147,16 +221,17 @@ func parseConditionList(l []any, path string, p *problems) *node {
 		}
 	}
 	for i := start; i < len(l); i++ {
-		at := fmt.Sprintf("%s[%d]", path, i)
+		w.push(i)
 		var kid *node
 		switch x := l[i].(type) {
 		case map[string]any:
-			kid = parseLeaf(x, at, p)
+			kid = w.leaf(x)
 		case []any:
-			kid = parseConditionList(x, at, p)
+			kid = w.conditionList(x)
 		default:
-			p.addf("%s: want a condition or a list, got %s", at, jsonType(l[i]))
+			w.add("want a condition or a list, got %s", jsonType(l[i]))
 		}
+		w.pop()
 		if kid != nil {
 			n.kids = append(n.kids, kid)
 		}
@@ -164,7 +239,7 @@ func parseConditionList(l []any, path string, p *problems) *node {
 	return n
 }
 
-func parseLeaf(m map[string]any, path string, p *problems) *node {
+func (w *conditionWalker) leaf(m map[string]any) *node {
 	field := func(key string) (string, bool) {
 		switch v := m[key].(type) {
 		case nil:
@@ -172,7 +247,7 @@ func parseLeaf(m map[string]any, path string, p *problems) *node {
 		case string:
 			return v, true
 		}
-		p.addf("%s: %q must be a string, got %s", path, key, jsonType(m[key]))
+		w.add("%q must be a string, got %s", key, jsonType(m[key]))
 		return "", false
 	}
 	typ, ok1 := field("type")
@@ -184,30 +259,42 @@ func parseLeaf(m map[string]any, path string, p *problems) *node {
 	return &node{kind: nodeLeaf, leaf: newCondition(typ, name, match, m["value"])}
 }
 
-// parseAudienceConditions parses an experiment's or rule's
-// audienceConditions. nil means "everyone"; use falls back to audienceIds
-// only when the field is absent, which the caller decides.
-func parseAudienceConditions(v any, path string, auds map[string]*audience, p *problems) *node {
+// parseAudienceConditionsJSON parses an experiment's or rule's
+// audienceConditions, checking its depth before decoding it. nil means
+// "everyone"; the caller falls back to audienceIds only when the field is
+// absent.
+func parseAudienceConditionsJSON(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
+	at := field(base, name)
+	if nestedDeeper(raw, maxDepth) {
+		p.add(&at, "nested more than %d lists deep", maxDepth)
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		p.add(&at, "%v", err)
+		return nil
+	}
+	w := newConditionWalker(base, name, auds, p)
 	switch x := v.(type) {
 	case string:
 		if x == "" {
 			return nil
 		}
-		return audienceRef(x, path, auds, p)
+		return w.audienceRef(x)
 	case []any:
 		if len(x) == 0 {
 			return nil
 		}
-		return parseAudienceList(x, path, auds, p)
+		return w.audienceList(x)
 	}
-	p.addf("%s: want a list of audience IDs, got %s", path, jsonType(v))
+	p.add(&at, "want a list of audience IDs, got %s", jsonType(v))
 	return nil
 }
 
-// parseAudienceList parses ["and"|"or"|"not", audienceID | list ...]. A
+// audienceList parses ["and"|"or"|"not", audienceID | list ...]. A
 // leading string is an operator only if it is one; otherwise it is an
 // audience ID and the list is an "or".
-func parseAudienceList(l []any, path string, auds map[string]*audience, p *problems) *node {
+func (w *conditionWalker) audienceList(l []any) *node {
 	n := &node{kind: nodeOr}
 	start := 0
 	if len(l) > 0 {
@@ -217,16 +304,17 @@ func parseAudienceList(l []any, path string, auds map[string]*audience, p *probl
 		}
 	}
 	for i := start; i < len(l); i++ {
-		at := fmt.Sprintf("%s[%d]", path, i)
+		w.push(i)
 		var kid *node
 		switch x := l[i].(type) {
 		case string:
-			kid = audienceRef(x, at, auds, p)
+			kid = w.audienceRef(x)
 		case []any:
-			kid = parseAudienceList(x, at, auds, p)
+			kid = w.audienceList(x)
 		default:
-			p.addf("%s: want an audience ID or a list, got %s", at, jsonType(l[i]))
+			w.add("want an audience ID or a list, got %s", jsonType(l[i]))
 		}
+		w.pop()
 		if kid != nil {
 			n.kids = append(n.kids, kid)
 		}
@@ -234,27 +322,30 @@ func parseAudienceList(l []any, path string, auds map[string]*audience, p *probl
 	return n
 }
 
-// audienceIDsTree is the tree for audienceIds: any of them (nil for none).
-func audienceIDsTree(ids []string, path string, auds map[string]*audience, p *problems) *node {
-	if len(ids) == 0 {
-		return nil
-	}
-	n := &node{kind: nodeOr}
-	for i, id := range ids {
-		if kid := audienceRef(id, fmt.Sprintf("%s[%d]", path, i), auds, p); kid != nil {
-			n.kids = append(n.kids, kid)
-		}
-	}
-	return n
-}
-
-func audienceRef(id, path string, auds map[string]*audience, p *problems) *node {
-	a := auds[id]
+func (w *conditionWalker) audienceRef(id string) *node {
+	a := w.auds[id]
 	if a == nil {
-		p.addf("%s: unknown audience %q", path, id)
+		w.add("unknown audience %s", quote(id, w.p.lim.MaxQuoteBytes))
 		return nil
 	}
 	return &node{kind: nodeAudience, audience: a}
+}
+
+// audienceIDsTree is the tree for audienceIds: any of them (nil for none).
+func audienceIDsTree(ids []string, base *path, name string, auds map[string]*audience, p *problems) *node {
+	if len(ids) == 0 {
+		return nil
+	}
+	w := newConditionWalker(base, name, auds, p)
+	n := &node{kind: nodeOr, kids: make([]*node, 0, len(ids))}
+	for i, id := range ids {
+		w.push(i)
+		if kid := w.audienceRef(id); kid != nil {
+			n.kids = append(n.kids, kid)
+		}
+		w.pop()
+	}
+	return n
 }
 
 // jsonType names the JSON type of a decoded value for error messages.

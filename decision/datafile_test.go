@@ -56,7 +56,7 @@ func TestParseDatafileErrors(t *testing.T) {
 		{"field of the wrong type", []byte(`{"version": "4", "experiments": "none"}`), "experiments: got a JSON string, want a list"},
 		{"nested field of the wrong type", stickyWith(t, func(df map[string]any) {
 			obj(df, "experiments", 0, "trafficAllocation", 0)["endOfRange"] = "all"
-		}), "experiments.trafficAllocation.endOfRange: got a JSON string, want an integer"},
+		}), "experiments[0].trafficAllocation[0].endOfRange: got a JSON string, want an integer"},
 		{"version", stickyWith(t, func(df map[string]any) { df["version"] = "3" }),
 			`version "3": only version 4 is supported`},
 		{"traffic to a missing variation", stickyWith(t, func(df map[string]any) {

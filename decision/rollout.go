@@ -5,6 +5,9 @@ package decision
 type rollout struct {
 	id    string
 	rules []*experiment
+	// flagUses counts the flags using this rollout, bounded by
+	// Limits.MaxFlagsPerExperiment.
+	flagUses int
 }
 
 // decideRollout returns the variation and rule key a rollout serves, or nil.
