@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -70,13 +69,13 @@ func splitTopLevel(data []byte, p *problems) (topLevel, bool) {
 		if _, err := dec.ReadToken(); err != nil {
 			return top, syntaxProblem(err, 0, p)
 		}
-		return top, atEOF(dec, p)
+		return top, atEOF(dec, data, p)
 	default:
 		v, err := dec.ReadValue()
 		if err != nil {
 			return top, syntaxProblem(err, 0, p)
 		}
-		if !atEOF(dec, p) {
+		if !atEOF(dec, data, p) {
 			return top, false
 		}
 		p.fatal("top level: got a JSON %s, want an object", kindName(v.Kind()))
@@ -134,16 +133,16 @@ func splitTopLevel(data []byte, p *problems) (topLevel, bool) {
 	if _, err := dec.ReadToken(); err != nil {
 		return top, syntaxProblem(err, 0, p)
 	}
-	return top, atEOF(dec, p)
+	return top, atEOF(dec, data, p)
 }
 
-// atEOF reports whether nothing but whitespace follows the datafile.
-func atEOF(dec *jsontext.Decoder, p *problems) bool {
-	if _, err := dec.ReadToken(); err != io.EOF {
-		if err == nil {
-			err = errors.New("data after the top-level value")
-		}
-		return syntaxProblem(err, dec.InputOffset(), p)
+// atEOF reports whether nothing but whitespace follows the top-level
+// value.
+func atEOF(dec *jsontext.Decoder, data []byte, p *problems) bool {
+	rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")
+	if len(rest) > 0 {
+		p.fatal("not valid JSON at byte %d: data after the top-level value", len(data)-len(rest))
+		return false
 	}
 	return true
 }
