@@ -112,9 +112,9 @@ func TestParseConditionsErrors(t *testing.T) {
 }
 
 func TestParseAudienceConditions(t *testing.T) {
-	yes := &audience{id: "1", tree: op(nodeOr, leafT)}
-	no := &audience{id: "2", tree: op(nodeOr, leafF)}
-	unknown := &audience{id: "3", tree: op(nodeOr, leafN)}
+	yes := newAudience("1", "", op(nodeOr, leafT))
+	no := newAudience("2", "", op(nodeOr, leafF))
+	unknown := newAudience("3", "", op(nodeOr, leafN))
 	auds := map[string]*audience{"1": yes, "2": no, "3": unknown}
 	tests := []struct {
 		conditions string

@@ -4,7 +4,9 @@ import "github.com/go-json-experiment/json/jsontext"
 
 // The raw* types mirror the elements of the version-4 datafile's lists
 // (see topLevel for the rest). Unknown fields are ignored, so newer
-// datafiles with extra sections still load.
+// datafiles with extra sections still load. Lists within elements are kept
+// raw (jsontext.Value) and decoded one element at a time too (see each),
+// so that no list, however long, is ever decoded whole.
 
 type rawAttribute struct {
 	ID  string `json:"id"`
@@ -13,7 +15,7 @@ type rawAttribute struct {
 
 // rawAudience.Conditions is a JSON string in audiences and usually a
 // tree in typedAudiences; both forms are accepted in both lists. It is
-// kept raw so that its depth is checked before it is decoded.
+// kept raw so that its depth is checked before it is parsed.
 type rawAudience struct {
 	ID         string         `json:"id"`
 	Name       string         `json:"name"`
@@ -24,21 +26,21 @@ type rawExperiment struct {
 	ID                string         `json:"id"`
 	Key               string         `json:"key"`
 	Status            string         `json:"status"`
-	Variations        []rawVariation `json:"variations"`
-	TrafficAllocation []rawRange     `json:"trafficAllocation"`
-	AudienceIDs       []string       `json:"audienceIds"`
+	Variations        jsontext.Value `json:"variations"`        // []rawVariation
+	TrafficAllocation jsontext.Value `json:"trafficAllocation"` // []rawRange
+	AudienceIDs       jsontext.Value `json:"audienceIds"`       // []string
 	// AudienceConditions is kept raw so that an absent field (use
 	// audienceIds) can be told from an explicit [] (everyone), and so that
-	// its depth is checked before it is decoded.
+	// its depth is checked before it is parsed.
 	AudienceConditions jsontext.Value    `json:"audienceConditions"`
 	ForcedVariations   map[string]string `json:"forcedVariations"`
 }
 
 type rawVariation struct {
-	ID             string        `json:"id"`
-	Key            string        `json:"key"`
-	FeatureEnabled bool          `json:"featureEnabled"`
-	Variables      []rawVarUsage `json:"variables"`
+	ID             string         `json:"id"`
+	Key            string         `json:"key"`
+	FeatureEnabled bool           `json:"featureEnabled"`
+	Variables      jsontext.Value `json:"variables"` // []rawVarUsage
 }
 
 type rawVarUsage struct {
@@ -52,18 +54,18 @@ type rawRange struct {
 }
 
 type rawGroup struct {
-	ID                string          `json:"id"`
-	Policy            string          `json:"policy"`
-	TrafficAllocation []rawRange      `json:"trafficAllocation"`
-	Experiments       []rawExperiment `json:"experiments"`
+	ID                string         `json:"id"`
+	Policy            string         `json:"policy"`
+	TrafficAllocation jsontext.Value `json:"trafficAllocation"` // []rawRange
+	Experiments       jsontext.Value `json:"experiments"`       // []rawExperiment
 }
 
 type rawFlag struct {
-	ID            string        `json:"id"`
-	Key           string        `json:"key"`
-	RolloutID     string        `json:"rolloutId"`
-	ExperimentIDs []string      `json:"experimentIds"`
-	Variables     []rawVariable `json:"variables"`
+	ID            string         `json:"id"`
+	Key           string         `json:"key"`
+	RolloutID     string         `json:"rolloutId"`
+	ExperimentIDs jsontext.Value `json:"experimentIds"` // []string
+	Variables     jsontext.Value `json:"variables"`     // []rawVariable
 }
 
 type rawVariable struct {
@@ -75,17 +77,21 @@ type rawVariable struct {
 }
 
 type rawRollout struct {
-	ID          string          `json:"id"`
-	Experiments []rawExperiment `json:"experiments"`
+	ID          string         `json:"id"`
+	Experiments jsontext.Value `json:"experiments"` // []rawExperiment
 }
 
+// The reset methods zero a raw element for the next one, keeping the
+// capacity of its raw lists (a jsontext.Value is decoded by appending to
+// it). Each nesting level decodes into its own raw values, as the lists
+// of one level are read while the next is decoded.
+
 func (r *rawAttribute) reset() { *r = rawAttribute{} }
+func (r *rawAudience) reset()  { *r = rawAudience{Conditions: r.Conditions[:0]} }
+func (r *rawVarUsage) reset()  { *r = rawVarUsage{} }
+func (r *rawRange) reset()     { *r = rawRange{} }
+func (r *rawVariable) reset()  { *r = rawVariable{} }
 
-func (r *rawAudience) reset() { *r = rawAudience{Conditions: r.Conditions[:0]} }
-
-// reset keeps the lists whose elements are copied when an experiment is
-// built; variations' variables are kept by the built variations, so
-// encoding/json/v2's zeroing of each reused variation leaves them alone.
 func (r *rawExperiment) reset() {
 	*r = rawExperiment{
 		Variations:         r.Variations[:0],
@@ -94,6 +100,8 @@ func (r *rawExperiment) reset() {
 		AudienceConditions: r.AudienceConditions[:0],
 	}
 }
+
+func (r *rawVariation) reset() { *r = rawVariation{Variables: r.Variables[:0]} }
 
 func (r *rawGroup) reset() {
 	*r = rawGroup{TrafficAllocation: r.TrafficAllocation[:0], Experiments: r.Experiments[:0]}
@@ -203,6 +211,18 @@ type builder struct {
 	// members; rollouts maps rollout IDs.
 	groupIDs []string
 	rollouts map[string]*rollout
+	// decs are the list decoders of each nesting depth in use (see each).
+	decs  []*listDecoder
+	depth int
+	// walker parses condition trees.
+	walker conditionWalker
+	// Raw values of the nested levels (each level needs its own).
+	member, rule rawExperiment
+	variation    rawVariation
+	usage        rawVarUsage
+	usages       []rawVarUsage
+	rng          rawRange
+	variable     rawVariable
 	// scratch holds an experiment that is checked but not kept.
 	scratch experiment
 }
@@ -222,21 +242,22 @@ func (b *builder) build(top *topLevel) *Datafile {
 	}
 	b.auds = map[string]*audience{}
 	b.rollouts = map[string]*rollout{}
-	steps := [numLists]func(span) bool{
+	steps := [numLists]func(jsontext.Value) bool{
 		b.attributes, b.typedAudiences, b.audiences, b.experiments, b.groups, b.buildRollouts, b.flags,
 	}
 	for i, step := range steps {
-		if !step(top.lists[i]) {
+		s := top.lists[i]
+		if !step(b.data[s.start:s.end]) {
 			return nil // JSON of the wrong shape, reported
 		}
 	}
 	return b.d
 }
 
-func (b *builder) attributes(s span) bool {
+func (b *builder) attributes(list jsontext.Value) bool {
 	keys := newUnique("attribute key", b.lim.MaxKeyBytes)
 	var a rawAttribute
-	return eachElement(b.data, "attributes", s, &a, b.p, func(i int) {
+	return each(b, list, nil, "attributes", &a, func(i int) {
 		at := namedElem(nil, "attributes", i, a.ID)
 		keys.check(a.Key, a.ID, &at, b.p)
 		checkLength("attribute ID", a.ID, b.lim.MaxIDBytes, &at, b.p)
@@ -247,21 +268,23 @@ func (b *builder) attributes(s span) bool {
 // takes the place of a legacy one with the same ID: the web app writes
 // every typed audience a second time in the legacy list with conditions
 // that match nobody. The shadowed legacy copies are still checked.
-func (b *builder) typedAudiences(s span) bool { return b.audienceList("typedAudiences", s) }
-func (b *builder) audiences(s span) bool      { return b.audienceList("audiences", s) }
+func (b *builder) typedAudiences(list jsontext.Value) bool {
+	return b.audienceList("typedAudiences", list)
+}
+func (b *builder) audiences(list jsontext.Value) bool { return b.audienceList("audiences", list) }
 
-func (b *builder) audienceList(list string, s span) bool {
+func (b *builder) audienceList(name string, list jsontext.Value) bool {
 	ids := newUnique("audience ID", b.lim.MaxIDBytes)
 	var a rawAudience
-	return eachElement(b.data, list, s, &a, b.p, func(i int) {
-		at := namedElem(nil, list, i, a.ID)
+	return each(b, list, nil, name, &a, func(i int) {
+		at := namedElem(nil, name, i, a.ID)
 		if !ids.check(a.ID, a.ID, &at, b.p) {
 			return
 		}
 		checkLength("audience name", a.Name, b.lim.MaxKeyBytes, &at, b.p)
-		tree := parseConditionsJSON(a.Conditions, &at, "conditions", b.lim.MaxConditionDepth, b.p)
+		tree := b.walker.conditions(a.Conditions, &at, "conditions", b.lim.MaxConditionDepth, b.p)
 		if _, shadowed := b.auds[a.ID]; !shadowed && tree != nil {
-			b.auds[a.ID] = &audience{id: a.ID, name: a.Name, tree: tree}
+			b.auds[a.ID] = newAudience(a.ID, a.Name, tree)
 		}
 	})
 }
@@ -275,11 +298,11 @@ func (b *builder) addExperiment(r *rawExperiment, at *path, group int) *experime
 	}
 	if !b.checkExperimentID(r.ID, at) {
 		b.scratch = experiment{}
-		buildExperimentInto(&b.scratch, r, at, b.auds, b.lim, b.p)
+		b.buildExperiment(&b.scratch, r, at)
 		return &b.scratch
 	}
 	e := new(experiment)
-	buildExperimentInto(e, r, at, b.auds, b.lim, b.p)
+	b.buildExperiment(e, r, at)
 	e.scope = []string{e.id}
 	e.loc = location{group: int32(group), index: int32(at.index)}
 	d := b.d
@@ -316,34 +339,36 @@ func (b *builder) checkExperimentID(id string, at *path) bool {
 	return false
 }
 
-func (b *builder) experiments(s span) bool {
+func (b *builder) experiments(list jsontext.Value) bool {
 	var r rawExperiment
-	return eachElement(b.data, "experiments", s, &r, b.p, func(i int) {
+	return each(b, list, nil, "experiments", &r, func(i int) {
 		at := namedElem(nil, "experiments", i, r.Key)
 		b.addExperiment(&r, &at, -1)
 	})
 }
 
-func (b *builder) groups(s span) bool {
+func (b *builder) groups(list jsontext.Value) bool {
 	ids := newUnique("group ID", b.lim.MaxIDBytes)
 	var r rawGroup
-	return eachElement(b.data, "groups", s, &r, b.p, func(i int) {
+	return each(b, list, nil, "groups", &r, func(i int) {
 		at := namedElem(nil, "groups", i, r.ID)
 		ids.check(r.ID, r.ID, &at, b.p)
 		b.groupIDs = append(b.groupIDs, r.ID)
-		members := make(map[string]*experiment, len(r.Experiments))
-		for j := range r.Experiments {
-			re := &r.Experiments[j]
-			mat := namedElem(&at, "experiments", j, re.Key)
-			members[re.ID] = b.addExperiment(re, &mat, i)
+		members := map[string]*experiment{}
+		m := &b.member
+		if !each(b, r.Experiments, &at, "experiments", m, func(j int) {
+			mat := namedElem(&at, "experiments", j, m.Key)
+			members[m.ID] = b.addExperiment(m, &mat, i)
+		}) {
+			return
 		}
 		// Only the random policy excludes: overlapping groups (and unknown
 		// policies, as in the SDKs) let members run side by side.
 		g := &group{id: r.ID, random: r.Policy == "random"}
-		g.traffic = checkRanges(r.TrafficAllocation, &at, "experiment of this group", func(id string) (*experiment, bool) {
+		g.traffic = checkRanges(b, r.TrafficAllocation, &at, "experiment of this group", func(id string) (*experiment, bool) {
 			e, ok := members[id]
 			return e, ok
-		}, b.p)
+		})
 		if g.random {
 			for _, e := range members {
 				e.group = g
@@ -352,33 +377,38 @@ func (b *builder) groups(s span) bool {
 	})
 }
 
-func (b *builder) buildRollouts(s span) bool {
+func (b *builder) buildRollouts(list jsontext.Value) bool {
 	ids := newUnique("rollout ID", b.lim.MaxIDBytes)
 	var r rawRollout
-	return eachElement(b.data, "rollouts", s, &r, b.p, func(i int) {
+	return each(b, list, nil, "rollouts", &r, func(i int) {
 		at := namedElem(nil, "rollouts", i, r.ID)
-		ro := &rollout{id: r.ID, rules: make([]*experiment, 0, len(r.Experiments))}
+		ro := &rollout{id: r.ID}
 		ruleIDs := newUnique("rule ID", b.lim.experimentIDBytes())
-		for j := range r.Experiments {
-			re := &r.Experiments[j]
+		re := &b.rule
+		ro.rules = make([]*experiment, 0, countElements(r.Experiments))
+		each(b, r.Experiments, &at, "experiments", re, func(j int) {
 			rat := namedElem(&at, "experiments", j, re.Key)
-			ruleIDs.check(re.ID, re.Key, &rat, b.p)
+			if !ruleIDs.check(re.ID, re.Key, &rat, b.p) {
+				b.scratch = experiment{}
+				b.buildExperiment(&b.scratch, re, &rat) // checked, not kept
+				return
+			}
 			e := new(experiment)
-			buildExperimentInto(e, re, &rat, b.auds, b.lim, b.p)
+			b.buildExperiment(e, re, &rat)
 			ro.rules = append(ro.rules, e)
-		}
+		})
 		if ids.check(r.ID, r.ID, &at, b.p) {
 			b.rollouts[r.ID] = ro
 		}
 	})
 }
 
-func (b *builder) flags(s span) bool {
+func (b *builder) flags(list jsontext.Value) bool {
 	keys := newUnique("flag key", b.lim.MaxKeyBytes)
 	var r rawFlag
-	return eachElement(b.data, "featureFlags", s, &r, b.p, func(i int) {
+	return each(b, list, nil, "featureFlags", &r, func(i int) {
 		at := namedElem(nil, "featureFlags", i, r.Key)
-		f := buildFlag(&r, &at, b.d.experimentByID, b.rollouts, b.lim, b.p)
+		f := b.buildFlag(&r, &at)
 		if keys.check(r.Key, r.Key, &at, b.p) {
 			b.d.flags = append(b.d.flags, f)
 			b.d.flagByKey[f.key] = f

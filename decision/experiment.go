@@ -1,13 +1,19 @@
 package decision
 
+import (
+	"bytes"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
 // variation is one arm of an experiment or rollout rule.
 type variation struct {
 	id, key        string
 	featureEnabled bool
-	// values holds the variation's raw variable values as the datafile
-	// lists them (the last of duplicate IDs wins); the typed values a flag
-	// serves are computed from them at load time.
-	values []rawVarUsage
+	// values holds the variation's variable values as the datafile lists
+	// them (a JSON list of rawVarUsage; the last of duplicate IDs wins);
+	// the typed values a flag serves are computed from them at load time.
+	values jsontext.Value
 }
 
 // experiment is an A/B test or, in a rollout, a targeting rule.
@@ -84,9 +90,10 @@ type group struct {
 // statusRunning is the only status that lets an experiment decide.
 const statusRunning = "Running"
 
-// buildExperimentInto builds an experiment or rollout rule at at into e.
-// The caller checks its ID.
-func buildExperimentInto(e *experiment, r *rawExperiment, at *path, auds map[string]*audience, lim Limits, p *problems) {
+// buildExperiment builds an experiment or rollout rule at at into e. The
+// caller checks its ID.
+func (b *builder) buildExperiment(e *experiment, r *rawExperiment, at *path) {
+	lim, p := b.lim, b.p
 	*e = experiment{
 		id:      r.ID,
 		key:     r.Key,
@@ -97,21 +104,29 @@ func buildExperimentInto(e *experiment, r *rawExperiment, at *path, auds map[str
 	checkLength("key", r.Key, lim.MaxKeyBytes, at, p)
 	checkLength("status", r.Status, lim.MaxKeyBytes, at, p)
 	for user, key := range r.ForcedVariations {
-		if len(user) > lim.MaxKeyBytes || len(key) > lim.MaxKeyBytes {
+		if (len(user) > lim.MaxKeyBytes || len(key) > lim.MaxKeyBytes) && !p.full() {
 			f := field(at, "forcedVariations")
 			p.add(&f, "user %s, variation %s: %d and %d bytes, the limit is %d", quoted(user), quoted(key), len(user), len(key), lim.MaxKeyBytes)
 		}
 	}
 	ids, keys := newUnique("variation ID", lim.variationIDBytes()), newUnique("variation key", lim.MaxKeyBytes)
-	vs := make([]variation, len(r.Variations))
-	e.variations = make([]*variation, 0, len(r.Variations))
-	for i, rv := range r.Variations {
+	rv := &b.variation
+	var vs []variation // allocated once, for the variations kept
+	if !each(b, r.Variations, at, "variations", rv, func(i int) {
 		vat := namedElem(at, "variations", i, rv.Key)
-		vs[i] = variation{id: rv.ID, key: rv.Key, featureEnabled: rv.FeatureEnabled, values: rv.Variables}
+		values := b.checkVariables(rv, &vat)
 		okID, okKey := ids.check(rv.ID, rv.Key, &vat, p), keys.check(rv.Key, rv.Key, &vat, p)
 		if okID && okKey {
-			e.variations = append(e.variations, &vs[i])
+			if vs == nil {
+				n := countElements(r.Variations) - i
+				vs = make([]variation, 0, n)
+				e.variations = make([]*variation, 0, n)
+			}
+			vs = append(vs, variation{id: rv.ID, key: rv.Key, featureEnabled: rv.FeatureEnabled, values: values})
+			e.variations = append(e.variations, &vs[len(vs)-1])
 		}
+	}) {
+		return
 	}
 	if len(e.variations) > smallVariations {
 		e.byID = make(map[string]*variation, len(e.variations))
@@ -121,25 +136,36 @@ func buildExperimentInto(e *experiment, r *rawExperiment, at *path, auds map[str
 			e.byKey[v.key] = v
 		}
 	}
-	e.traffic = checkRanges(r.TrafficAllocation, at, "variation", func(id string) (*variation, bool) {
+	e.traffic = checkRanges(b, r.TrafficAllocation, at, "variation", func(id string) (*variation, bool) {
 		v := e.variationByID(id)
 		return v, v != nil
-	}, p)
-	e.audience = experimentAudience(r, at, auds, lim, p)
+	})
+	e.audience = b.experimentAudience(r, at)
+}
+
+// checkVariables checks a variation's variable values and returns a copy
+// of them to type for the flags that use the variation (nil if none).
+func (b *builder) checkVariables(rv *rawVariation, at *path) jsontext.Value {
+	n := 0
+	each(b, rv.Variables, at, "variables", &b.usage, func(int) { n++ })
+	if n == 0 || b.p.stopped {
+		return nil
+	}
+	return bytes.Clone(rv.Variables)
 }
 
 // experimentAudience builds the tree that decides who may enter:
 // audienceConditions when the field is present (even as [], which lets
 // everyone in), else audienceIds OR-ed together.
-func experimentAudience(r *rawExperiment, at *path, auds map[string]*audience, lim Limits, p *problems) *node {
+func (b *builder) experimentAudience(r *rawExperiment, at *path) *node {
 	// audienceIds is checked even when audienceConditions overrides it: the
 	// web app writes the audiences of audienceConditions there too, so an
 	// unknown ID is an inconsistent datafile either way.
-	byIDs := audienceIDsTree(r.AudienceIDs, at, "audienceIds", auds, p)
+	byIDs := b.audienceIDsTree(r.AudienceIDs, at, "audienceIds")
 	if len(r.AudienceConditions) == 0 || r.AudienceConditions.Kind() == 'n' {
 		return byIDs
 	}
-	return parseAudienceConditionsJSON(r.AudienceConditions, at, "audienceConditions", auds, lim.MaxConditionDepth, p)
+	return b.walker.audienceConditions(r.AudienceConditions, at, "audienceConditions", b.auds, b.lim.MaxConditionDepth, b.p)
 }
 
 // decideExperiment runs the sticky decision for one experiment, in the

@@ -44,32 +44,34 @@ type setValue struct {
 // variation sets.
 const denseFactor = 8
 
-func buildFlag(r *rawFlag, at *path, experiments map[string]*experiment, rollouts map[string]*rollout, lim Limits, p *problems) *flag {
-	f := &flag{id: r.ID, key: r.Key}
+func (b *builder) buildFlag(r *rawFlag, at *path) *flag {
+	lim, p := b.lim, b.p
+	f := &flag{id: r.ID, key: r.Key, experimentIDs: []string{}}
 	checkLength("flag ID", r.ID, lim.MaxIDBytes, at, p)
-	var usable []*experiment // the experiments whose values this flag types
-	for i, id := range r.ExperimentIDs {
-		e := experiments[id]
-		if e == nil {
-			iat := elem(at, "experimentIds", i)
-			p.add(&iat, "unknown experiment %s", quoted(id))
-			continue
+	if !eachString(b, r.ExperimentIDs, at, "experimentIds", func(i int, id string) {
+		e := b.d.experimentByID[id]
+		switch {
+		case e == nil:
+			if !p.full() {
+				iat := elem(at, "experimentIds", i)
+				p.add(&iat, "unknown experiment %s", quoted(id))
+			}
+		case e.flagUses >= lim.MaxFlagsPerExperiment:
+			if !p.full() {
+				iat := elem(at, "experimentIds", i)
+				p.add(&iat, "experiment %s is used by more than %d flags", quoted(id), lim.MaxFlagsPerExperiment)
+			}
+		default:
+			e.flagUses++
+			f.experiments = append(f.experiments, e)
+			f.experimentIDs = append(f.experimentIDs, e.id)
 		}
-		f.experiments = append(f.experiments, e)
-		f.experimentIDs = append(f.experimentIDs, e.id)
-		if e.flagUses++; e.flagUses > lim.MaxFlagsPerExperiment {
-			iat := elem(at, "experimentIds", i)
-			p.add(&iat, "experiment %s is used by more than %d flags", quoted(id), lim.MaxFlagsPerExperiment)
-			continue
-		}
-		usable = append(usable, e)
-	}
-	if f.experimentIDs == nil {
-		f.experimentIDs = []string{}
+	}) {
+		return f
 	}
 	rules := false
 	if r.RolloutID != "" {
-		f.rollout = rollouts[r.RolloutID]
+		f.rollout = b.rollouts[r.RolloutID]
 		rat := field(at, "rolloutId")
 		switch {
 		case f.rollout == nil:
@@ -83,13 +85,14 @@ func buildFlag(r *rawFlag, at *path, experiments map[string]*experiment, rollout
 	}
 
 	ids, keys := newUnique("variable ID", lim.MaxIDBytes), newUnique("variable key", lim.MaxKeyBytes)
-	index := make(map[string]int, len(r.Variables)) // variable ID → position
-	for i, rv := range r.Variables {
+	index := map[string]int{} // variable ID → position
+	rv := &b.variable
+	if !each(b, r.Variables, at, "variables", rv, func(i int) {
 		vat := namedElem(at, "variables", i, rv.Key)
 		okID, okKey := ids.check(rv.ID, rv.Key, &vat, p), keys.check(rv.Key, rv.Key, &vat, p)
 		t := variableType(rv.Type, rv.SubType)
 		def, ok := typedValue(t, rv.DefaultValue)
-		if !ok {
+		if !ok && !p.full() {
 			p.add(&vat, "defaultValue (%s): %s", t, valueProblem(t, rv.DefaultValue, p.lim.MaxQuoteBytes))
 		}
 		if okID && okKey {
@@ -97,6 +100,8 @@ func buildFlag(r *rawFlag, at *path, experiments map[string]*experiment, rollout
 			f.variables = append(f.variables, variable{id: rv.ID, key: rv.Key, typ: t})
 			f.defaults = append(f.defaults, def)
 		}
+	}) {
+		return f
 	}
 
 	// seen[i] == mark: variable i was already set by the variation being
@@ -116,8 +121,11 @@ func buildFlag(r *rawFlag, at *path, experiments map[string]*experiment, rollout
 			}
 			mark++
 			var set []setValue
-			for j := len(v.values) - 1; j >= 0; j-- {
-				u := v.values[j]
+			usages := b.usages[:0]
+			each(b, v.values, nil, "variables", &b.usage, func(int) { usages = append(usages, b.usage) })
+			b.usages = usages
+			for j := len(usages) - 1; j >= 0; j-- {
+				u := usages[j]
 				i, ok := index[u.ID]
 				if !ok || seen[i] == mark {
 					continue // a value for a variable the flag no longer has, or overridden
@@ -149,7 +157,7 @@ func buildFlag(r *rawFlag, at *path, experiments map[string]*experiment, rollout
 			f.values[v] = vals
 		}
 	}
-	for _, e := range usable {
+	for _, e := range f.experiments {
 		typeValues(e, "experiment")
 	}
 	if rules {

@@ -108,6 +108,62 @@ var tinyExperiments = sync.OnceValue(func() []byte {
 	return b.Bytes()
 })
 
+// leafFlood is hostileBytes of one typed audience whose conditions are
+// empty leaves, ["or", {}, {}, …]: the smallest condition, each of which
+// becomes a map when decoded and a node when built.
+var leafFlood = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"version": "4", "revision": "1", "typedAudiences": [{"id": "1", "name": "flood", "conditions": ["or"`)
+	for b.Len() < hostileBytes {
+		b.WriteString(`,{}`)
+	}
+	b.WriteString(`]}]}`)
+	return b.Bytes()
+})
+
+// refFlood is hostileBytes of references to one audience in one
+// experiment's audienceIds.
+var refFlood = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"version": "4", "revision": "1", "typedAudiences": [{"id": "1", "name": "a", "conditions": ["or", {"name": "x"}]}],
+	  "experiments": [{"id": "2", "key": "e", "status": "Running", "variations": [], "trafficAllocation": [], "audienceIds": ["1"`)
+	for b.Len() < hostileBytes {
+		b.WriteString(`,"1"`)
+	}
+	b.WriteString(`]}]}`)
+	return b.Bytes()
+})
+
+// nestedFlood returns hostileBytes of empty objects in a list nested in
+// one element: prefix opens it, suffix closes it.
+func nestedFlood(prefix, suffix string) []byte {
+	var b bytes.Buffer
+	b.WriteString(prefix)
+	b.WriteString(`{}`)
+	for b.Len() < hostileBytes {
+		b.WriteString(`,{}`)
+	}
+	b.WriteString(suffix)
+	return b.Bytes()
+}
+
+// The smallest elements in each nested list of structs.
+var (
+	groupFlood = sync.OnceValue(func() []byte { return nestedFlood(`{"version": "4", "groups": [{"id": "1", "experiments": [`, `]}]}`) })
+	ruleFlood  = sync.OnceValue(func() []byte {
+		return nestedFlood(`{"version": "4", "rollouts": [{"id": "1", "experiments": [`, `]}]}`)
+	})
+	variationFlood = sync.OnceValue(func() []byte {
+		return nestedFlood(`{"version": "4", "experiments": [{"id": "1", "key": "e", "variations": [`, `]}]}`)
+	})
+	rangeFlood = sync.OnceValue(func() []byte {
+		return nestedFlood(`{"version": "4", "experiments": [{"id": "1", "key": "e", "trafficAllocation": [`, `]}]}`)
+	})
+	variableFlood = sync.OnceValue(func() []byte {
+		return nestedFlood(`{"version": "4", "featureFlags": [{"id": "1", "key": "f", "variables": [`, `]}]}`)
+	})
+)
+
 // sharedExperiment is hostileBytes of flags that all use one experiment of
 // many variations, each variation carrying a value for every flag's
 // variable: the typed values of every flag for every variation once cost

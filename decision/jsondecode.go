@@ -164,44 +164,174 @@ func syntaxProblem(err error, offset int64, p *problems) bool {
 	return false
 }
 
-// rawElement is a raw list element. reset zeroes it for the next element
-// but keeps the capacity of the lists it holds that nothing built from it
-// keeps, so that decoding them does not allocate them again and again
-// (encoding/json/v2 zeroes each reused list element before decoding it).
+// rawElement is a raw list element; reset zeroes it for the next one.
 type rawElement[T any] interface {
 	*T
 	reset()
 }
 
-// eachElement decodes the list at s one element at a time into *raw
-// (reset first) and calls fn with its index. It stops at the first
-// element that does not fit T, reporting it, and reports whether all did.
-func eachElement[T any, PT rawElement[T]](data []byte, list string, s span, raw PT, p *problems, fn func(i int)) bool {
-	if s.end == 0 {
-		return true
+// each decodes the elements of list, the field name of the element at at
+// (nil: a top-level list), one at a time into *raw (reset first) and calls
+// fn with each index. A value that is not a list, or an element that does
+// not fit T, is reported at its JSON path, and parsing stops: each then
+// reports false, as it does once anything below it stopped parsing.
+func each[T any, PT rawElement[T]](b *builder, list jsontext.Value, at *path, name string, raw PT, fn func(i int)) bool {
+	dec, ok := b.openList(list, at, name)
+	if dec == nil {
+		return ok
 	}
-	dec := jsontext.NewDecoder(bytes.NewBuffer(data[s.start:s.end]), unmarshalOptions)
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
-		return true // null: no elements (the first pass checked the kind)
-	}
+	defer b.closeList()
 	for i := 0; dec.PeekKind() != ']'; i++ {
 		raw.reset()
 		if err := json.UnmarshalDecode(dec, raw, unmarshalOptions); err != nil {
-			return jsonProblem(err, list, int64(s.start), p)
+			return jsonProblem(err, jsonPath(at, name), b.p)
 		}
 		fn(i)
+		if b.p.stopped {
+			return false
+		}
 	}
 	return true
 }
 
-// jsonProblem reports a value of the wrong type within list, at its JSON
-// path with indexes: experiments[3].trafficAllocation[0].endOfRange.
-func jsonProblem(err error, list string, offset int64, p *problems) bool {
+// eachString is each for a list of strings.
+func eachString(b *builder, list jsontext.Value, at *path, name string, fn func(i int, s string)) bool {
+	dec, ok := b.openList(list, at, name)
+	if dec == nil {
+		return ok
+	}
+	defer b.closeList()
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return syntaxProblem(err, 0, b.p)
+		}
+		if tok.Kind() != '"' {
+			b.p.fatal("%s[%d]: got a JSON %s, want a string", jsonPath(at, name), i, kindName(tok.Kind()))
+			return false
+		}
+		fn(i, tok.String())
+	}
+	return true
+}
+
+// openList returns a decoder positioned in list, or nil for an absent or
+// null list (true) or a value that is not a list (false, reported).
+// Decoders are reused, one per nesting depth.
+func (b *builder) openList(list jsontext.Value, at *path, name string) (*jsontext.Decoder, bool) {
+	switch k := list.Kind(); k {
+	case 0, 'n':
+		return nil, true
+	case '[':
+	default:
+		b.p.fatal("%s: got a JSON %s, want a list", jsonPath(at, name), kindName(k))
+		return nil, false
+	}
+	if b.depth == len(b.decs) {
+		b.decs = append(b.decs, &listDecoder{})
+	}
+	ld := b.decs[b.depth]
+	ld.buf = *bytes.NewBuffer(list)
+	if ld.dec == nil {
+		ld.dec = jsontext.NewDecoder(&ld.buf, unmarshalOptions)
+	} else {
+		ld.dec.Reset(&ld.buf, unmarshalOptions)
+	}
+	dec := ld.dec
+	b.depth++
+	if _, err := dec.ReadToken(); err != nil { // [
+		b.depth--
+		return nil, syntaxProblem(err, 0, b.p)
+	}
+	return dec, true
+}
+
+func (b *builder) closeList() { b.depth-- }
+
+// listDecoder reads one list; the decoder parses straight from buf.
+type listDecoder struct {
+	buf bytes.Buffer
+	dec *jsontext.Decoder
+}
+
+// countElements counts the elements of a JSON list, valid JSON, without
+// decoding it, so that what is built from them is allocated once.
+func countElements(list []byte) int {
+	depth, commas := 0, 0
+	empty, inString := true, false
+	for i := 0; i < len(list); i++ {
+		c := list[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '[', '{':
+			depth++
+			if depth == 2 {
+				empty = false
+			}
+			continue
+		case ']', '}':
+			depth--
+			continue
+		case ',':
+			if depth == 1 {
+				commas++
+			}
+			continue
+		case '"':
+			inString = true
+		}
+		if depth == 1 {
+			empty = false
+		}
+	}
+	if empty {
+		return 0
+	}
+	return commas + 1
+}
+
+// jsonPath renders the JSON path of field name of the element at at:
+// groups[0].experiments[1].variations.
+func jsonPath(at *path, name string) string {
+	var segs [maxRenderedSegments]*path
+	n := 0
+	for s := at; s != nil && n < len(segs); s = s.up {
+		segs[n] = s
+		n++
+	}
+	var b strings.Builder
+	for i := n - 1; i >= 0; i-- {
+		b.WriteString(segs[i].list)
+		if segs[i].index >= 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(segs[i].index))
+			b.WriteByte(']')
+		}
+		b.WriteByte('.')
+	}
+	b.WriteString(name)
+	return b.String()
+}
+
+// jsonProblem reports a value of the wrong type within the list at where,
+// at its JSON path with indexes: experiments[3].trafficAllocation[0].
+// endOfRange.
+func jsonProblem(err error, where string, p *problems) bool {
 	var sem *json.SemanticError
 	if !errors.As(err, &sem) {
-		return syntaxProblem(err, offset, p)
+		return syntaxProblem(err, 0, p)
 	}
-	where := renderPointer(list, sem.JSONPointer, p.lim.MaxQuoteBytes)
+	where = renderPointer(where, sem.JSONPointer, p.lim.MaxQuoteBytes)
 	switch {
 	case sem.GoType != nil && sem.JSONKind != 0:
 		detail := ""
@@ -226,9 +356,9 @@ var listFields = map[string]bool{
 	"trafficAllocation": true, "audienceIds": true, "experimentIds": true, "variables": true,
 }
 
-// renderPointer renders a JSON pointer within list as a path:
-// /3/trafficAllocation/0/endOfRange within experiments is
-// experiments[3].trafficAllocation[0].endOfRange. Long names are cut.
+// renderPointer renders a JSON pointer within the list at list as a
+// path: /3/status within experiments is experiments[3].status. Long names
+// are cut.
 func renderPointer(list string, ptr jsontext.Pointer, quoteMax int) string {
 	var b strings.Builder
 	b.WriteString(list)

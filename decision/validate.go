@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // DatafileError is returned by ParseDatafile for a datafile that is too
@@ -49,6 +51,8 @@ type problems struct {
 	lim     Limits
 	list    []string
 	omitted int
+	// stopped is set by fatal: parsing stops.
+	stopped bool
 }
 
 func newProblems(lim Limits) *problems { return &problems{lim: lim} }
@@ -92,7 +96,7 @@ func (p *problems) add(at *path, format string, args ...any) {
 // schema. Parsing stops there, and the problem replaces those found
 // before, which would only be its consequences.
 func (p *problems) fatal(format string, args ...any) {
-	p.list, p.omitted = p.list[:0], 0
+	p.list, p.omitted, p.stopped = p.list[:0], 0, true
 	p.add(nil, format, args...)
 }
 
@@ -309,29 +313,32 @@ func checkLength(what, value string, limit int, at *path, p *problems) bool {
 	return true
 }
 
-// checkRanges validates a trafficAllocation against resolve, which maps an
-// entityId to its entity (nil, false if unknown). An empty entityId is
-// allowed: it reserves traffic for nobody.
-func checkRanges[T any](raw []rawRange, up *path, entity string, resolve func(string) (*T, bool), p *problems) []trafficRange[T] {
-	out := make([]trafficRange[T], 0, len(raw))
-	for i, r := range raw {
+// checkRanges validates the trafficAllocation of the element at at
+// against resolve, which maps an entityId to its entity (nil, false if
+// unknown). An empty entityId is allowed: it reserves traffic for nobody.
+func checkRanges[T any](b *builder, list jsontext.Value, at *path, entity string, resolve func(string) (*T, bool)) []trafficRange[T] {
+	out := make([]trafficRange[T], 0, countElements(list))
+	r, p := &b.rng, b.p
+	each(b, list, at, "trafficAllocation", r, func(i int) {
 		if r.EndOfRange < 0 || r.EndOfRange > maxTraffic {
-			at := elem(up, "trafficAllocation", i)
-			p.add(&at, "endOfRange %d is outside [0, %d]", r.EndOfRange, maxTraffic)
+			if !p.full() {
+				rat := elem(at, "trafficAllocation", i)
+				p.add(&rat, "endOfRange %d is outside [0, %d]", r.EndOfRange, maxTraffic)
+			}
 		}
 		tr := trafficRange[T]{end: r.EndOfRange}
 		if r.EntityID != "" {
 			e, ok := resolve(r.EntityID)
 			if !ok {
 				if !p.full() {
-					at := elem(up, "trafficAllocation", i)
-					p.add(&at, "unknown %s %s", entity, quoted(r.EntityID))
+					rat := elem(at, "trafficAllocation", i)
+					p.add(&rat, "unknown %s %s", entity, quoted(r.EntityID))
 				}
-				continue
+				return
 			}
 			tr.entity = e
 		}
 		out = append(out, tr)
-	}
+	})
 	return out
 }
