@@ -307,6 +307,10 @@ func parseConditionsJSON(raw jsontext.Value, base *path, name string, maxDepth i
 // conditions is parseConditionsJSON with w.
 func (w *conditionWalker) conditions(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
 	at := field(base, name)
+	if len(raw) == 0 {
+		p.add(&at, "want a list or a condition, got null")
+		return nil
+	}
 	if raw.Kind() == '"' {
 		s, err := jsontext.AppendUnquote(nil, raw)
 		if err != nil {
@@ -314,10 +318,6 @@ func (w *conditionWalker) conditions(raw jsontext.Value, base *path, name string
 			return nil
 		}
 		raw = s
-	}
-	if len(raw) == 0 {
-		p.add(&at, "want a list or a condition, got null")
-		return nil
 	}
 	if nestedDeeper(raw, maxDepth) {
 		p.add(&at, "nested more than %d lists and objects deep", maxDepth)

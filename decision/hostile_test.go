@@ -239,6 +239,11 @@ func TestTypeErrorsHaveIndexes(t *testing.T) {
 		{"integer", func(df map[string]any) {
 			objAt(df, "experiments", 0, "trafficAllocation", 0)["endOfRange"] = 2.5
 		}, "experiments[0].trafficAllocation[0].endOfRange: got a JSON number, want an integer"},
+		{"alone", func(df map[string]any) {
+			objAt(df, "experiments", 0, "trafficAllocation", 0)["entityId"] = "nope" // reported before
+			objAt(df, "featureFlags", 0)["key"] = ""                                 // checked after
+			objAt(df, "featureFlags", 0, "variables", 1)["defaultValue"] = 5
+		}, "featureFlags[0].variables[1].defaultValue: got a JSON number, want a string"},
 		{"top-level scalar", func(df map[string]any) {
 			df["revision"] = 17
 		}, "revision: got a JSON number, want a string"},

@@ -120,7 +120,7 @@ func splitTopLevel(data []byte, p *problems) (topLevel, bool) {
 				return top, syntaxProblem(err, 0, p)
 			}
 		case scalar != nil && v.Kind() == 'n':
-			*scalar = ""
+			// null leaves the field as it was, as in encoding/json.
 		case scalar != nil:
 			return top, shapeProblem(name, v.Kind(), "a string", p)
 		case v.Kind() == '[' || v.Kind() == 'n':

@@ -64,6 +64,9 @@ type quoted string
 // on paths a hostile datafile can repeat check it before building the
 // problem's arguments, which would allocate.
 func (p *problems) full() bool {
+	if p.stopped {
+		return true
+	}
 	if len(p.list) < p.lim.MaxProblems {
 		return false
 	}
@@ -74,6 +77,9 @@ func (p *problems) full() bool {
 // add records a problem at at (nil: the datafile as a whole). Arguments of
 // type quoted are quoted and cut; the message is cut too.
 func (p *problems) add(at *path, format string, args ...any) {
+	if p.stopped {
+		return // only the fatal problem is reported
+	}
 	if len(p.list) >= p.lim.MaxProblems {
 		p.omitted++
 		return
@@ -96,8 +102,12 @@ func (p *problems) add(at *path, format string, args ...any) {
 // schema. Parsing stops there, and the problem replaces those found
 // before, which would only be its consequences.
 func (p *problems) fatal(format string, args ...any) {
-	p.list, p.omitted, p.stopped = p.list[:0], 0, true
+	if p.stopped {
+		return
+	}
+	p.list, p.omitted = p.list[:0], 0
 	p.add(nil, format, args...)
+	p.stopped = true
 }
 
 func (p *problems) ok() bool { return len(p.list) == 0 && p.omitted == 0 }
