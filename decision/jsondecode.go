@@ -16,9 +16,11 @@ import (
 // The datafile is decoded with encoding/json/v2 (its module mirror), as a
 // stream: a first pass checks the syntax of the whole document (UTF-8
 // included) and notes where each top-level list is; a second decodes each
-// list one element at a time, into one reused raw value, and builds it.
-// Raw elements are never all in memory at once, and a value of the wrong
-// type is reported with its JSON path, indexes included.
+// list one element at a time into a reused raw value and builds it, the
+// lists within an element too (see each). No list is ever decoded whole,
+// so a datafile of many tiny elements costs what is built from them, and a
+// value of the wrong type is reported with its JSON path, indexes
+// included.
 //
 // Names match as encoding/json (v1) matches them: case-insensitively, the
 // last of duplicate names winning; both are what the official SDK accepts.

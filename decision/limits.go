@@ -13,9 +13,10 @@ import "github.com/stickybucket/stickybucket/ups"
 // them). Limits{}.ParseDatafile is ParseDatafile.
 type Limits struct {
 	// MaxBytes is the largest datafile accepted, in bytes, checked before
-	// anything else. Default 64 MiB. Parsing allocates a few times the
-	// datafile's size (about 4 times for a realistic datafile, up to about
-	// 20 times for one made of the smallest possible entities).
+	// anything else. Default 64 MiB. Parsing allocates in proportion to
+	// the datafile's size: about 2.6 times it for a realistic datafile, at
+	// most about 16 times for one made of the smallest possible elements
+	// (so about 1 GiB at the default limit).
 	MaxBytes int
 	// MaxKeyBytes bounds every key and name: experiment, variation, rule,
 	// flag, variable and attribute keys, audience names, the revision,
