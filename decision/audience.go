@@ -98,22 +98,21 @@ type condition struct {
 	// numOK is false for numbers Python refuses to compare (not finite or
 	// beyond 2^53 in magnitude); such conditions are null.
 	numOK bool
-	ver   semver
-	verOK bool
+	// ver is the parsed value of a semver_* condition; nil if it does not
+	// parse (the condition is then null) and for other matches.
+	ver *semver
 }
 
 func newCondition(typ, name, match string, value any) *condition {
-	c := &condition{name: name}
-	m, known := matchKinds[match]
-	if !known || (typ != "custom_attribute" && typ != "third_party_dimension") {
-		c.match = matchNull
-	} else {
-		c.match = m
-	}
+	c := &condition{name: name, match: conditionMatch(typ, match)}
 	switch v := value.(type) {
 	case string:
 		c.kind, c.str = valueString, v
-		c.ver, c.verOK = parseSemver(v)
+		if c.match >= matchSemverEQ && c.match <= matchSemverLE {
+			if ver, ok := parseSemver(v); ok {
+				c.ver = &ver
+			}
+		}
 	case bool:
 		c.kind, c.b = valueBool, v
 	case float64:
@@ -121,6 +120,16 @@ func newCondition(typ, name, match string, value any) *condition {
 		c.num, c.numOK = safeFloat(v)
 	}
 	return c
+}
+
+// conditionMatch is the match of a condition of type typ: matchNull for
+// an unknown match or type.
+func conditionMatch(typ, match string) matchKind {
+	m, known := matchKinds[match]
+	if !known || (typ != "custom_attribute" && typ != "third_party_dimension") {
+		return matchNull
+	}
+	return m
 }
 
 // eval evaluates the leaf against attrs. It must not allocate: it runs for
@@ -191,14 +200,14 @@ func (c *condition) eval(attrs map[string]any) tri {
 	}
 	// semver_*
 	s, ok := v.(string)
-	if !ok || c.kind != valueString || !c.verOK {
+	if !ok || c.kind != valueString || c.ver == nil {
 		return triNull
 	}
 	a, ok := parseSemver(s)
 	if !ok {
 		return triNull
 	}
-	r := compareSemver(a, c.ver)
+	r := compareSemver(a, *c.ver)
 	switch c.match {
 	case matchSemverEQ:
 		return triOf(r == 0)

@@ -1,8 +1,13 @@
 package decision
 
 import (
-	"encoding/json"
-	"fmt"
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // nodeKind is the kind of a condition tree node.
@@ -31,6 +36,15 @@ type node struct {
 type audience struct {
 	id, name string
 	tree     *node
+	// ref is the node that refers to this audience, shared by every
+	// reference.
+	ref *node
+}
+
+func newAudience(id, name string, tree *node) *audience {
+	a := &audience{id: id, name: name, tree: tree}
+	a.ref = &node{kind: nodeAudience, audience: a}
+	return a
 }
 
 // eval evaluates the tree with three-valued logic:
@@ -110,168 +124,494 @@ func conditionOperator(s string) nodeKind {
 	return nodeOr
 }
 
-// parseConditions parses an audience's conditions: a JSON string (legacy
-// audiences), a decoded list, or a bare leaf, which is wrapped in "or".
-func parseConditions(v any, path string, p *problems) *node {
-	if s, ok := v.(string); ok {
-		var decoded any
-		if err := json.Unmarshal([]byte(s), &decoded); err != nil {
-			p.addf("%s: not valid JSON: %v", path, err)
-			return nil
+// Shared nodes: nodes are immutable once built, so the many leaves that
+// can only be null, the empty lists and the references to one audience
+// need not each be allocated; a datafile made of them costs a pointer
+// each.
+var (
+	nullLeaf = &node{kind: nodeLeaf, leaf: &condition{match: matchNull}}
+	emptyOr  = &node{kind: nodeOr}
+	emptyAnd = &node{kind: nodeAnd}
+	emptyNot = &node{kind: nodeNot}
+)
+
+// listNode returns a node of kind over kids, shared when there are none.
+func listNode(kind nodeKind, kids []*node) *node {
+	if len(kids) == 0 {
+		switch kind {
+		case nodeAnd:
+			return emptyAnd
+		case nodeNot:
+			return emptyNot
 		}
-		v = decoded
+		return emptyOr
 	}
-	switch x := v.(type) {
-	case map[string]any:
-		leaf := parseLeaf(x, path, p)
-		if leaf == nil {
-			return nil
-		}
-		return &node{kind: nodeOr, kids: []*node{leaf}}
-	case []any:
-		return parseConditionList(x, path, p)
-	}
-	p.addf("%s: want a list or a condition, got %s", path, jsonType(v))
-	return nil
+	return &node{kind: kind, kids: kids}
 }
 
-// parseConditionList parses ["and"|"or"|"not", operand...]; without a
-// leading operator the list is an "or".
-func parseConditionList(l []any, path string, p *problems) *node {
-	n := &node{kind: nodeOr}
-	start := 0
-	if len(l) > 0 {
-		if s, ok := l[0].(string); ok {
-			n.kind = conditionOperator(s)
-			start = 1
-		}
-	}
-	for i := start; i < len(l); i++ {
-		at := fmt.Sprintf("%s[%d]", path, i)
-		var kid *node
-		switch x := l[i].(type) {
-		case map[string]any:
-			kid = parseLeaf(x, at, p)
-		case []any:
-			kid = parseConditionList(x, at, p)
-		default:
-			p.addf("%s: want a condition or a list, got %s", at, jsonType(l[i]))
-		}
-		if kid != nil {
-			n.kids = append(n.kids, kid)
-		}
-	}
-	return n
+// conditionWalker parses one condition tree from its JSON tokens, without
+// decoding it into maps and lists first. It keeps the indexes of the lists
+// it is in as a stack below the tree's path, so that a problem deep in the
+// tree renders as conditions[1][2] without a path value per level.
+type conditionWalker struct {
+	dec *jsontext.Decoder
+	buf bytes.Buffer
+	// bad is set once the JSON does not parse (a legacy audience's string):
+	// the tree is then dropped.
+	bad bool
+	// base and field locate the tree: the tree is base's field. base is a
+	// copy, so that the element's path never escapes to the heap through
+	// the walker.
+	base    path
+	hasBase bool // false: the tree is a top-level field
+	field   string
+	// idx holds the indexes of the first len(idx) levels; depth counts
+	// them all.
+	idx   [16]int
+	depth int
+	p     *problems
+	auds  map[string]*audience // audience references, for audienceConditions
 }
 
-func parseLeaf(m map[string]any, path string, p *problems) *node {
-	field := func(key string) (string, bool) {
-		switch v := m[key].(type) {
-		case nil:
-			return "", true
-		case string:
-			return v, true
-		}
-		p.addf("%s: %q must be a string, got %s", path, key, jsonType(m[key]))
-		return "", false
+// conditionOptions read conditions as encoding/json did: the last of
+// duplicate names wins.
+var conditionOptions = jsontext.AllowDuplicateNames(true)
+
+// start readies w, which may have parsed another tree, to parse raw, the
+// field name of the element at base. The decoder is kept.
+func (w *conditionWalker) start(raw []byte, base *path, name string, auds map[string]*audience, p *problems) {
+	dec := w.dec
+	*w = conditionWalker{field: name, p: p, auds: auds}
+	w.buf = *bytes.NewBuffer(raw)
+	if dec == nil {
+		dec = jsontext.NewDecoder(&w.buf, conditionOptions)
+	} else {
+		dec.Reset(&w.buf, conditionOptions)
 	}
-	typ, ok1 := field("type")
-	name, ok2 := field("name")
-	match, ok3 := field("match")
-	if !ok1 || !ok2 || !ok3 {
-		return nil
+	w.dec = dec
+	if base != nil {
+		w.base, w.hasBase = *base, true
 	}
-	return &node{kind: nodeLeaf, leaf: newCondition(typ, name, match, m["value"])}
 }
 
-// parseAudienceConditions parses an experiment's or rule's
-// audienceConditions. nil means "everyone"; use falls back to audienceIds
-// only when the field is absent, which the caller decides.
-func parseAudienceConditions(v any, path string, auds map[string]*audience, p *problems) *node {
-	switch x := v.(type) {
-	case string:
-		if x == "" {
-			return nil
-		}
-		return audienceRef(x, path, auds, p)
-	case []any:
-		if len(x) == 0 {
-			return nil
-		}
-		return parseAudienceList(x, path, auds, p)
+// at renders the current position.
+func (w *conditionWalker) at(b *strings.Builder) {
+	at := field(nil, w.field)
+	if w.hasBase {
+		at.up = &w.base
 	}
-	p.addf("%s: want a list of audience IDs, got %s", path, jsonType(v))
-	return nil
+	at.render(b, w.p.lim.MaxQuoteBytes)
+	for _, i := range w.idx[:min(w.depth, len(w.idx))] {
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte(']')
+	}
+	if w.depth > len(w.idx) {
+		b.WriteString("[…]")
+	}
 }
 
-// parseAudienceList parses ["and"|"or"|"not", audienceID | list ...]. A
-// leading string is an operator only if it is one; otherwise it is an
-// audience ID and the list is an "or".
-func parseAudienceList(l []any, path string, auds map[string]*audience, p *problems) *node {
-	n := &node{kind: nodeOr}
-	start := 0
-	if len(l) > 0 {
-		if s, ok := l[0].(string); ok && (s == "and" || s == "or" || s == "not") {
-			n.kind = conditionOperator(s)
-			start = 1
-		}
+// add reports a problem at the current position.
+func (w *conditionWalker) add(format string, args ...any) {
+	if w.p.full() {
+		return
 	}
-	for i := start; i < len(l); i++ {
-		at := fmt.Sprintf("%s[%d]", path, i)
-		var kid *node
-		switch x := l[i].(type) {
-		case string:
-			kid = audienceRef(x, at, auds, p)
-		case []any:
-			kid = parseAudienceList(x, at, auds, p)
-		default:
-			p.addf("%s: want an audience ID or a list, got %s", at, jsonType(l[i]))
-		}
-		if kid != nil {
-			n.kids = append(n.kids, kid)
-		}
-	}
-	return n
+	var b strings.Builder
+	w.at(&b)
+	w.p.add(nil, "%s: "+format, append([]any{b.String()}, args...)...)
 }
 
-// audienceIDsTree is the tree for audienceIds: any of them (nil for none).
-func audienceIDsTree(ids []string, path string, auds map[string]*audience, p *problems) *node {
-	if len(ids) == 0 {
-		return nil
+// fail records JSON that does not parse; the tree is dropped.
+func (w *conditionWalker) fail(err error) {
+	if w.bad {
+		return
 	}
-	n := &node{kind: nodeOr}
-	for i, id := range ids {
-		if kid := audienceRef(id, fmt.Sprintf("%s[%d]", path, i), auds, p); kid != nil {
-			n.kids = append(n.kids, kid)
+	w.bad = true
+	if w.p.full() {
+		return
+	}
+	at := field(nil, w.field)
+	if w.hasBase {
+		at.up = &w.base
+	}
+	w.p.add(&at, "not valid JSON: %v", syntaxDetail(err))
+}
+
+func (w *conditionWalker) push(i int) {
+	if w.depth < len(w.idx) {
+		w.idx[w.depth] = i
+	}
+	w.depth++
+}
+
+func (w *conditionWalker) pop() { w.depth-- }
+
+func (w *conditionWalker) read() (jsontext.Token, bool) {
+	tok, err := w.dec.ReadToken()
+	if err != nil {
+		w.fail(err)
+		return jsontext.Token{}, false
+	}
+	return tok, true
+}
+
+func (w *conditionWalker) skip() bool {
+	if err := w.dec.SkipValue(); err != nil {
+		w.fail(err)
+		return false
+	}
+	return true
+}
+
+// end checks that nothing follows the tree.
+func (w *conditionWalker) end() {
+	if w.bad {
+		return
+	}
+	if _, err := w.dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			err = errors.New("data after the conditions")
 		}
+		w.fail(err)
 	}
-	return n
 }
 
-func audienceRef(id, path string, auds map[string]*audience, p *problems) *node {
-	a := auds[id]
-	if a == nil {
-		p.addf("%s: unknown audience %q", path, id)
-		return nil
-	}
-	return &node{kind: nodeAudience, audience: a}
-}
-
-// jsonType names the JSON type of a decoded value for error messages.
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
+// kindType names a JSON kind for problems.
+func kindType(k jsontext.Kind) string {
+	switch k {
+	case 'n':
 		return "null"
-	case string:
+	case '"':
 		return "a string"
-	case bool:
+	case 't', 'f':
 		return "a boolean"
-	case float64, json.Number:
+	case '0':
 		return "a number"
-	case []any:
+	case '[':
 		return "a list"
-	case map[string]any:
+	case '{':
 		return "an object"
 	}
-	return fmt.Sprintf("%T", v)
+	return "not JSON"
+}
+
+// parseConditionsJSON parses an audience's conditions from the datafile:
+// a JSON string holding the tree (legacy audiences) or the tree itself,
+// a list or a bare leaf (wrapped in "or"). The depth is checked on the raw
+// bytes before anything is parsed.
+func parseConditionsJSON(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
+	var w conditionWalker
+	return w.conditions(raw, base, name, maxDepth, p)
+}
+
+// conditions is parseConditionsJSON with w.
+func (w *conditionWalker) conditions(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
+	at := field(base, name)
+	if len(raw) == 0 {
+		p.add(&at, "want a list or a condition, got null")
+		return nil
+	}
+	if raw.Kind() == '"' {
+		s, err := jsontext.AppendUnquote(nil, raw)
+		if err != nil {
+			p.add(&at, "not a valid JSON string: %v", syntaxDetail(err))
+			return nil
+		}
+		raw = s
+	}
+	if nestedDeeper(raw, maxDepth) {
+		p.add(&at, "nested more than %d lists and objects deep", maxDepth)
+		return nil
+	}
+	w.start(raw, base, name, nil, p)
+	var n *node
+	switch k := w.dec.PeekKind(); k {
+	case '{':
+		if leaf := w.leaf(); leaf != nil {
+			n = &node{kind: nodeOr, kids: []*node{leaf}}
+		}
+	case '[':
+		n = w.conditionList()
+	case 0:
+		w.read() // reports the syntax error
+	default:
+		if w.skip() {
+			w.add("want a list or a condition, got %s", kindType(k))
+		}
+	}
+	w.end()
+	if w.bad {
+		return nil
+	}
+	return n
+}
+
+// conditionList parses ["and"|"or"|"not", operand...]; without a leading
+// operator the list is an "or".
+func (w *conditionWalker) conditionList() *node {
+	if _, ok := w.read(); !ok { // [
+		return nil
+	}
+	kind := nodeOr
+	var kids []*node
+	for i := 0; !w.bad; i++ {
+		k := w.dec.PeekKind()
+		if k == ']' {
+			w.read()
+			break
+		}
+		w.push(i)
+		switch k {
+		case '"':
+			tok, _ := w.read()
+			if i == 0 {
+				kind = conditionOperator(tok.String())
+			} else {
+				w.add("want a condition or a list, got a string")
+			}
+		case '{':
+			if kid := w.leaf(); kid != nil {
+				kids = append(kids, kid)
+			}
+		case '[':
+			if kid := w.conditionList(); kid != nil {
+				kids = append(kids, kid)
+			}
+		case 0:
+			w.read()
+		default:
+			if w.skip() {
+				w.add("want a condition or a list, got %s", kindType(k))
+			}
+		}
+		w.pop()
+	}
+	return listNode(kind, kids)
+}
+
+// leafField is a string field of a leaf as last given.
+type leafField struct {
+	kind jsontext.Kind // 0: absent
+	s    string
+}
+
+// leaf parses {"type": …, "name": …, "match": …, "value": …}. type, name
+// and match must be strings (or null); value may be anything, but only a
+// string, boolean or number can match. The last of duplicate names wins.
+func (w *conditionWalker) leaf() *node {
+	if _, ok := w.read(); !ok { // {
+		return nil
+	}
+	var typ, name, match leafField
+	var value any
+	for !w.bad && w.dec.PeekKind() != '}' {
+		key, ok := w.read()
+		if !ok {
+			return nil
+		}
+		var f *leafField
+		switch key.String() {
+		case "type":
+			f = &typ
+		case "name":
+			f = &name
+		case "match":
+			f = &match
+		case "value":
+			value = w.leafValue()
+			continue
+		}
+		if f == nil {
+			w.skip()
+			continue
+		}
+		switch k := w.dec.PeekKind(); k {
+		case '"', 'n', 't', 'f', '0':
+			tok, _ := w.read()
+			*f = leafField{kind: k}
+			if k == '"' {
+				f.s = tok.String()
+			}
+		default:
+			*f = leafField{kind: k}
+			w.skip()
+		}
+	}
+	if _, ok := w.read(); !ok { // }
+		return nil
+	}
+	ok := true
+	for _, f := range []struct {
+		key string
+		f   leafField
+	}{{"type", typ}, {"name", name}, {"match", match}} {
+		if f.f.kind != 0 && f.f.kind != '"' && f.f.kind != 'n' {
+			w.add("%q must be a string, got %s", f.key, kindType(f.f.kind))
+			ok = false
+		}
+	}
+	if !ok {
+		return nil
+	}
+	if conditionMatch(typ.s, match.s) == matchNull {
+		return nullLeaf // null whatever its value: shared
+	}
+	return &node{kind: nodeLeaf, leaf: newCondition(typ.s, name.s, match.s, value)}
+}
+
+// otherValue stands for a condition value no matcher accepts (a list or
+// an object), which is not decoded.
+type otherValue struct{}
+
+// leafValue reads a leaf's value: a string, bool, float64 (as
+// encoding/json decodes numbers), nil, or otherValue.
+func (w *conditionWalker) leafValue() any {
+	switch w.dec.PeekKind() {
+	case '"':
+		tok, _ := w.read()
+		return tok.String()
+	case 't', 'f':
+		tok, _ := w.read()
+		return tok.Bool()
+	case '0':
+		tok, _ := w.read()
+		f, err := strconv.ParseFloat(tok.String(), 64)
+		if err != nil {
+			w.add("value: number %s does not fit a float64", cut(tok.String(), w.p.lim.MaxQuoteBytes))
+			w.bad = true
+		}
+		return f
+	case 'n':
+		w.read()
+		return nil
+	}
+	w.skip()
+	return otherValue{}
+}
+
+// parseAudienceConditionsJSON parses an experiment's or rule's
+// audienceConditions, checking its depth before parsing it. nil means
+// "everyone"; the caller falls back to audienceIds only when the field is
+// absent.
+func parseAudienceConditionsJSON(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
+	var w conditionWalker
+	return w.audienceConditions(raw, base, name, auds, maxDepth, p)
+}
+
+// audienceConditions is parseAudienceConditionsJSON with w.
+func (w *conditionWalker) audienceConditions(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
+	at := field(base, name)
+	if nestedDeeper(raw, maxDepth) {
+		p.add(&at, "nested more than %d lists deep", maxDepth)
+		return nil
+	}
+	w.start(raw, base, name, auds, p)
+	var n *node
+	switch k := w.dec.PeekKind(); k {
+	case '"':
+		tok, _ := w.read()
+		if id := tok.String(); id != "" {
+			n = w.audienceRef(id)
+		}
+	case '[':
+		n = w.audienceList(true)
+	case 0:
+		w.read()
+	default:
+		if w.skip() {
+			w.add("want a list of audience IDs, got %s", kindType(k))
+		}
+	}
+	w.end()
+	if w.bad {
+		return nil
+	}
+	return n
+}
+
+// audienceList parses ["and"|"or"|"not", audienceID | list ...]. A
+// leading string is an operator only if it is one; otherwise it is an
+// audience ID and the list is an "or". At the top, an empty list is nil:
+// everyone.
+func (w *conditionWalker) audienceList(top bool) *node {
+	if _, ok := w.read(); !ok { // [
+		return nil
+	}
+	kind := nodeOr
+	var kids []*node
+	empty := true
+	for i := 0; !w.bad; i++ {
+		k := w.dec.PeekKind()
+		if k == ']' {
+			w.read()
+			break
+		}
+		empty = false
+		w.push(i)
+		switch k {
+		case '"':
+			tok, _ := w.read()
+			s := tok.String()
+			if i == 0 && (s == "and" || s == "or" || s == "not") {
+				kind = conditionOperator(s)
+			} else if kid := w.audienceRef(s); kid != nil {
+				kids = append(kids, kid)
+			}
+		case '[':
+			if kid := w.audienceList(false); kid != nil {
+				kids = append(kids, kid)
+			}
+		case 0:
+			w.read()
+		default:
+			if w.skip() {
+				w.add("want an audience ID or a list, got %s", kindType(k))
+			}
+		}
+		w.pop()
+	}
+	if top && empty {
+		return nil
+	}
+	return listNode(kind, kids)
+}
+
+func (w *conditionWalker) audienceRef(id string) *node {
+	a := w.auds[id]
+	if a == nil {
+		w.add("unknown audience %s", quote(id, w.p.lim.MaxQuoteBytes))
+		return nil
+	}
+	return a.ref
+}
+
+// audienceIDsTree is the tree for audienceIds, the field name of the
+// element at base: any of them (nil for none).
+func (b *builder) audienceIDsTree(ids jsontext.Value, base *path, name string) *node {
+	w := &b.walker
+	w.start(nil, base, name, b.auds, b.p)
+	kids := make([]*node, 0, countElements(ids))
+	n := 0
+	eachString(b, ids, base, name, func(i int, id string) {
+		n++
+		w.push(i)
+		if kid := w.audienceRef(id); kid != nil {
+			kids = append(kids, kid)
+		}
+		w.pop()
+	})
+	if n == 0 {
+		return nil
+	}
+	return listNode(nodeOr, kids)
+}
+
+// syntaxDetail is a JSON syntax error without its location, which the
+// problem gives.
+func syntaxDetail(err error) error {
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) && syn.Err != nil {
+		return syn.Err
+	}
+	return err
 }

@@ -3,6 +3,8 @@ package decision
 import (
 	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Leaves with fixed outcomes for the attribute map {"present": 1}.
@@ -75,8 +77,8 @@ func TestParseConditions(t *testing.T) {
 	}
 	attrs := map[string]any{"country": "us"}
 	for _, tc := range tests {
-		var p problems
-		n := parseConditions(decodeJSON(t, tc.conditions), "c", &p)
+		p := newProblems(DefaultLimits())
+		n := parseConditionsJSON(jsontext.Value(tc.conditions), nil, "c", 32, p)
 		if len(p.list) > 0 {
 			t.Errorf("%s: %v", tc.name, p.list)
 			continue
@@ -101,8 +103,8 @@ func TestParseConditionsErrors(t *testing.T) {
 		{`{"type": "custom_attribute", "match": ["exact"]}`, `c: "match" must be a string, got a list`},
 	}
 	for _, tc := range tests {
-		var p problems
-		parseConditions(decodeJSON(t, tc.conditions), "c", &p)
+		p := newProblems(DefaultLimits())
+		parseConditionsJSON(jsontext.Value(tc.conditions), nil, "c", 32, p)
 		if len(p.list) == 0 || !strings.Contains(strings.Join(p.list, "\n"), tc.want) {
 			t.Errorf("%s: problems %q, want one containing %q", tc.conditions, p.list, tc.want)
 		}
@@ -110,9 +112,9 @@ func TestParseConditionsErrors(t *testing.T) {
 }
 
 func TestParseAudienceConditions(t *testing.T) {
-	yes := &audience{id: "1", tree: op(nodeOr, leafT)}
-	no := &audience{id: "2", tree: op(nodeOr, leafF)}
-	unknown := &audience{id: "3", tree: op(nodeOr, leafN)}
+	yes := newAudience("1", "", op(nodeOr, leafT))
+	no := newAudience("2", "", op(nodeOr, leafF))
+	unknown := newAudience("3", "", op(nodeOr, leafN))
 	auds := map[string]*audience{"1": yes, "2": no, "3": unknown}
 	tests := []struct {
 		conditions string
@@ -132,8 +134,8 @@ func TestParseAudienceConditions(t *testing.T) {
 	}
 	attrs := map[string]any{"present": 1}
 	for _, tc := range tests {
-		var p problems
-		n := parseAudienceConditions(decodeJSON(t, tc.conditions), "e", auds, &p)
+		p := newProblems(DefaultLimits())
+		n := parseAudienceConditionsJSON(jsontext.Value(tc.conditions), nil, "e", auds, 32, p)
 		if len(p.list) > 0 {
 			t.Errorf("%s: %v", tc.conditions, p.list)
 			continue
@@ -155,8 +157,8 @@ func TestParseAudienceConditions(t *testing.T) {
 		{`{"and": ["1"]}`, `e: want a list of audience IDs, got an object`},
 		{`42`, `e: want a list of audience IDs, got a number`},
 	} {
-		var p problems
-		parseAudienceConditions(decodeJSON(t, tc.conditions), "e", auds, &p)
+		p := newProblems(DefaultLimits())
+		parseAudienceConditionsJSON(jsontext.Value(tc.conditions), nil, "e", auds, 32, p)
 		if len(p.list) == 0 || !strings.Contains(strings.Join(p.list, "\n"), tc.want) {
 			t.Errorf("%s: problems %q, want one containing %q", tc.conditions, p.list, tc.want)
 		}

@@ -1,25 +1,12 @@
 package decision
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"reflect"
-)
+import "github.com/go-json-experiment/json/jsontext"
 
-// The raw* types mirror the version-4 datafile JSON. Unknown fields are
-// ignored, so newer datafiles with extra sections still load.
-type rawDatafile struct {
-	Version        string          `json:"version"`
-	Revision       string          `json:"revision"`
-	Attributes     []rawAttribute  `json:"attributes"`
-	Audiences      []rawAudience   `json:"audiences"`
-	TypedAudiences []rawAudience   `json:"typedAudiences"`
-	Experiments    []rawExperiment `json:"experiments"`
-	Groups         []rawGroup      `json:"groups"`
-	FeatureFlags   []rawFlag       `json:"featureFlags"`
-	Rollouts       []rawRollout    `json:"rollouts"`
-}
+// The raw* types mirror the elements of the version-4 datafile's lists
+// (see topLevel for the rest). Unknown fields are ignored, so newer
+// datafiles with extra sections still load. Lists within elements are kept
+// raw (jsontext.Value) and decoded one element at a time too (see each),
+// so that no list, however long, is ever decoded whole.
 
 type rawAttribute struct {
 	ID  string `json:"id"`
@@ -27,31 +14,33 @@ type rawAttribute struct {
 }
 
 // rawAudience.Conditions is a JSON string in audiences and usually a
-// decoded tree in typedAudiences; both forms are accepted in both lists.
+// tree in typedAudiences; both forms are accepted in both lists. It is
+// kept raw so that its depth is checked before it is parsed.
 type rawAudience struct {
-	ID         string `json:"id"`
-	Name       string `json:"name"`
-	Conditions any    `json:"conditions"`
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Conditions jsontext.Value `json:"conditions"`
 }
 
 type rawExperiment struct {
 	ID                string         `json:"id"`
 	Key               string         `json:"key"`
 	Status            string         `json:"status"`
-	Variations        []rawVariation `json:"variations"`
-	TrafficAllocation []rawRange     `json:"trafficAllocation"`
-	AudienceIDs       []string       `json:"audienceIds"`
-	// AudienceConditions is json.RawMessage so that an absent field (use
-	// audienceIds) can be told from an explicit [] (everyone).
-	AudienceConditions json.RawMessage   `json:"audienceConditions"`
+	Variations        jsontext.Value `json:"variations"`        // []rawVariation
+	TrafficAllocation jsontext.Value `json:"trafficAllocation"` // []rawRange
+	AudienceIDs       jsontext.Value `json:"audienceIds"`       // []string
+	// AudienceConditions is kept raw so that an absent field (use
+	// audienceIds) can be told from an explicit [] (everyone), and so that
+	// its depth is checked before it is parsed.
+	AudienceConditions jsontext.Value    `json:"audienceConditions"`
 	ForcedVariations   map[string]string `json:"forcedVariations"`
 }
 
 type rawVariation struct {
-	ID             string        `json:"id"`
-	Key            string        `json:"key"`
-	FeatureEnabled bool          `json:"featureEnabled"`
-	Variables      []rawVarUsage `json:"variables"`
+	ID             string         `json:"id"`
+	Key            string         `json:"key"`
+	FeatureEnabled bool           `json:"featureEnabled"`
+	Variables      jsontext.Value `json:"variables"` // []rawVarUsage
 }
 
 type rawVarUsage struct {
@@ -65,18 +54,18 @@ type rawRange struct {
 }
 
 type rawGroup struct {
-	ID                string          `json:"id"`
-	Policy            string          `json:"policy"`
-	TrafficAllocation []rawRange      `json:"trafficAllocation"`
-	Experiments       []rawExperiment `json:"experiments"`
+	ID                string         `json:"id"`
+	Policy            string         `json:"policy"`
+	TrafficAllocation jsontext.Value `json:"trafficAllocation"` // []rawRange
+	Experiments       jsontext.Value `json:"experiments"`       // []rawExperiment
 }
 
 type rawFlag struct {
-	ID            string        `json:"id"`
-	Key           string        `json:"key"`
-	RolloutID     string        `json:"rolloutId"`
-	ExperimentIDs []string      `json:"experimentIds"`
-	Variables     []rawVariable `json:"variables"`
+	ID            string         `json:"id"`
+	Key           string         `json:"key"`
+	RolloutID     string         `json:"rolloutId"`
+	ExperimentIDs jsontext.Value `json:"experimentIds"` // []string
+	Variables     jsontext.Value `json:"variables"`     // []rawVariable
 }
 
 type rawVariable struct {
@@ -88,8 +77,40 @@ type rawVariable struct {
 }
 
 type rawRollout struct {
-	ID          string          `json:"id"`
-	Experiments []rawExperiment `json:"experiments"`
+	ID          string         `json:"id"`
+	Experiments jsontext.Value `json:"experiments"` // []rawExperiment
+}
+
+// The reset methods zero a raw element for the next one, keeping the
+// capacity of its raw lists (a jsontext.Value is decoded by appending to
+// it). Each nesting level decodes into its own raw values, as the lists
+// of one level are read while the next is decoded.
+
+func (r *rawAttribute) reset() { *r = rawAttribute{} }
+func (r *rawAudience) reset()  { *r = rawAudience{Conditions: r.Conditions[:0]} }
+func (r *rawVarUsage) reset()  { *r = rawVarUsage{} }
+func (r *rawRange) reset()     { *r = rawRange{} }
+func (r *rawVariable) reset()  { *r = rawVariable{} }
+
+func (r *rawExperiment) reset() {
+	*r = rawExperiment{
+		Variations:         r.Variations[:0],
+		TrafficAllocation:  r.TrafficAllocation[:0],
+		AudienceIDs:        r.AudienceIDs[:0],
+		AudienceConditions: r.AudienceConditions[:0],
+	}
+}
+
+func (r *rawVariation) reset() { *r = rawVariation{Variables: r.Variables[:0]} }
+
+func (r *rawGroup) reset() {
+	*r = rawGroup{TrafficAllocation: r.TrafficAllocation[:0], Experiments: r.Experiments[:0]}
+}
+
+func (r *rawRollout) reset() { *r = rawRollout{Experiments: r.Experiments[:0]} }
+
+func (r *rawFlag) reset() {
+	*r = rawFlag{ExperimentIDs: r.ExperimentIDs[:0], Variables: r.Variables[:0]}
 }
 
 // Datafile is a parsed, validated and indexed Optimizely datafile. It is
@@ -131,66 +152,46 @@ func (d *Datafile) ExperimentKeys() []string {
 	return keys
 }
 
-// ParseDatafile parses and validates a version-4 datafile. Any error is a
-// *DatafileError listing every problem found and where it is: bad JSON, a
-// field of the wrong type, an unknown version, an empty or duplicate ID, an
-// empty experiment key, a duplicate flag, variation or variable key, a
-// traffic allocation naming a variation (or, in a group, an
-// experiment) that does not exist, an experiment or rule naming an unknown
-// audience, a flag naming an unknown experiment or rollout, a condition
-// that is not a condition, or a variable value that does not parse as its
-// type.
+// ParseDatafile parses and validates a version-4 datafile within the
+// default Limits (see DefaultLimits). Any error is a *DatafileError listing
+// the problems found and where each is: a datafile over the size limit,
+// bad JSON (invalid UTF-8 included), a field of the wrong type, an unknown
+// version, an empty, oversized or duplicate ID, an empty or oversized
+// experiment key, a duplicate flag, variation or variable key, a traffic
+// allocation naming a variation (or, in a group, an experiment) that does
+// not exist, an experiment or rule naming an unknown audience, a flag
+// naming an unknown experiment or rollout, or one shared by too many
+// flags, a condition that is not a condition or nests too deeply, or a
+// variable value that does not parse as its type.
 //
 // Some inconsistencies are not errors because the SDKs resolve them per
 // user: a forcedVariations entry naming an unknown variation is ignored, a
 // condition with an unknown type or match evaluates to null, and a
 // variable of an unknown type is a string.
 func ParseDatafile(data []byte) (*Datafile, error) {
-	var raw rawDatafile
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, &DatafileError{Problems: []string{describeJSONError(err)}}
+	return Limits{}.ParseDatafile(data)
+}
+
+// ParseDatafile parses and validates a version-4 datafile as the package
+// function does, within l (zero fields take their defaults). Time and
+// memory are proportional to len(data), which is checked first.
+func (l Limits) ParseDatafile(data []byte) (*Datafile, error) {
+	l = l.withDefaults()
+	p := newProblems(l)
+	if len(data) > l.MaxBytes {
+		p.add(nil, "datafile is %d bytes, the limit is %d", len(data), l.MaxBytes)
+		return nil, p.err()
 	}
-	p := &problems{}
-	d := build(&raw, p)
+	top, ok := splitTopLevel(data, p)
+	if !ok {
+		return nil, p.err()
+	}
+	b := &builder{data: data, lim: l, p: p}
+	d := b.build(&top)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-func describeJSONError(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("not valid JSON at byte %d: %v", syntax.Offset, err)
-	case errors.As(err, &typ):
-		where := typ.Field
-		if where == "" {
-			where = "top level"
-		}
-		return fmt.Sprintf("%s: got a JSON %s, want %s", where, typ.Value, wantedJSON(typ.Type))
-	}
-	return fmt.Sprintf("not valid JSON: %v", err)
-}
-
-// wantedJSON names the JSON a Go field takes, without our type names.
-func wantedJSON(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		return "an integer"
-	case reflect.Float64, reflect.Float32:
-		return "a number"
-	}
-	return t.String()
 }
 
 // supportedVersion is the only datafile version accepted: version 4 added
@@ -198,130 +199,219 @@ func wantedJSON(t reflect.Type) string {
 // decision rules here assume.
 const supportedVersion = "4"
 
-func build(raw *rawDatafile, p *problems) *Datafile {
-	if raw.Version != supportedVersion {
-		p.addf("version %q: only version %s is supported", raw.Version, supportedVersion)
-	}
-	attrs := newUnique("attribute key")
-	for i, a := range raw.Attributes {
-		attrs.check(a.Key, named("attributes", i, a.ID), p)
-	}
-	auds := buildAudiences(raw, p)
+// builder builds a Datafile list by list, in the order of the list
+// constants: each list only refers to those before it.
+type builder struct {
+	data []byte
+	lim  Limits
+	p    *problems
+	d    *Datafile
+	auds map[string]*audience
+	// groupIDs are the IDs of the groups built so far, to locate their
+	// members; rollouts maps rollout IDs.
+	groupIDs []string
+	rollouts map[string]*rollout
+	// decs are the list decoders of each nesting depth in use (see each).
+	decs  []*listDecoder
+	depth int
+	// walker parses condition trees.
+	walker conditionWalker
+	// Raw values of the nested levels (each level needs its own).
+	member, rule rawExperiment
+	variation    rawVariation
+	usage        rawVarUsage
+	usages       []rawVarUsage
+	rng          rawRange
+	variable     rawVariable
+	// scratch holds an experiment that is checked but not kept.
+	scratch experiment
+}
 
-	d := &Datafile{
-		revision:        raw.Revision,
+func (b *builder) build(top *topLevel) *Datafile {
+	p, lim := b.p, b.lim
+	if top.version != supportedVersion {
+		p.add(nil, "version %s: only version %s is supported", quoted(top.version), supportedVersion)
+	}
+	checkLength("revision", top.revision, lim.MaxKeyBytes, &path{list: "revision", index: -1}, p)
+	b.d = &Datafile{
+		revision:        top.revision,
 		experimentByKey: map[string]*experiment{},
 		experimentByID:  map[string]*experiment{},
 		ambiguousKeys:   map[string]bool{},
 		flagByKey:       map[string]*flag{},
 	}
-	ids := newUnique("experiment ID")
-	add := func(r *rawExperiment, path string) *experiment {
-		e := buildExperiment(r, path, auds, p)
-		if r.Key == "" {
-			p.addf("%s: empty experiment key", path)
-		}
-		if !ids.check(r.ID, path, p) {
-			return e
-		}
-		d.experiments = append(d.experiments, e)
-		d.experimentByID[e.id] = e
-		// Flags-first projects reuse rule keys across flags (two flags may
-		// each run a "targeted_delivery"), so a key is not an identity. A
-		// key held by several experiments cannot be decided by key.
-		if _, dup := d.experimentByKey[e.key]; dup || d.ambiguousKeys[e.key] {
-			delete(d.experimentByKey, e.key)
-			d.ambiguousKeys[e.key] = true
-		} else {
-			d.experimentByKey[e.key] = e
-		}
-		return e
+	b.auds = map[string]*audience{}
+	b.rollouts = map[string]*rollout{}
+	steps := [numLists]func(jsontext.Value) bool{
+		b.attributes, b.typedAudiences, b.audiences, b.experiments, b.groups, b.buildRollouts, b.flags,
 	}
-	for i := range raw.Experiments {
-		r := &raw.Experiments[i]
-		add(r, named("experiments", i, r.Key))
-	}
-	groupIDs := newUnique("group ID")
-	for i := range raw.Groups {
-		buildGroup(&raw.Groups[i], named("groups", i, raw.Groups[i].ID), groupIDs, add, p)
-	}
-	rollouts := buildRollouts(raw.Rollouts, auds, p)
-	flagKeys := newUnique("flag key")
-	for i := range raw.FeatureFlags {
-		r := &raw.FeatureFlags[i]
-		path := named("featureFlags", i, r.Key)
-		f := buildFlag(r, path, d.experimentByID, rollouts, p)
-		if flagKeys.check(r.Key, path, p) {
-			d.flags = append(d.flags, f)
-			d.flagByKey[f.key] = f
+	for i, step := range steps {
+		s := top.lists[i]
+		if !step(b.data[s.start:s.end]) {
+			return nil // JSON of the wrong shape, reported
 		}
 	}
-	return d
+	return b.d
 }
 
-// buildAudiences parses both audience lists. A typed audience takes the
-// place of a legacy one with the same ID: the web app writes every typed
-// audience a second time in the legacy list with conditions that match
-// nobody. The shadowed legacy copies are still checked.
-func buildAudiences(raw *rawDatafile, p *problems) map[string]*audience {
-	auds := map[string]*audience{}
-	parse := func(list string, as []rawAudience) {
-		ids := newUnique("audience ID")
-		for i, a := range as {
-			path := named(list, i, a.ID)
-			if !ids.check(a.ID, path, p) {
-				continue
-			}
-			tree := parseConditions(a.Conditions, path+": conditions", p)
-			if _, shadowed := auds[a.ID]; !shadowed && tree != nil {
-				auds[a.ID] = &audience{id: a.ID, name: a.Name, tree: tree}
-			}
-		}
-	}
-	parse("typedAudiences", raw.TypedAudiences)
-	parse("audiences", raw.Audiences)
-	return auds
+func (b *builder) attributes(list jsontext.Value) bool {
+	keys := newUnique("attribute key", b.lim.MaxKeyBytes)
+	var a rawAttribute
+	return each(b, list, nil, "attributes", &a, func(i int) {
+		at := namedElem(nil, "attributes", i, a.ID)
+		keys.check(a.Key, a.ID, &at, b.p)
+		checkLength("attribute ID", a.ID, b.lim.MaxIDBytes, &at, b.p)
+	})
 }
 
-func buildGroup(r *rawGroup, path string, ids *uniqueIn, add func(*rawExperiment, string) *experiment, p *problems) {
-	ids.check(r.ID, path, p)
-	members := map[string]*experiment{}
-	for j := range r.Experiments {
-		re := &r.Experiments[j]
-		e := add(re, path+": "+named("experiments", j, re.Key))
-		members[re.ID] = e
+// typedAudiences and audiences parse both audience lists. A typed audience
+// takes the place of a legacy one with the same ID: the web app writes
+// every typed audience a second time in the legacy list with conditions
+// that match nobody. The shadowed legacy copies are still checked.
+func (b *builder) typedAudiences(list jsontext.Value) bool {
+	return b.audienceList("typedAudiences", list)
+}
+func (b *builder) audiences(list jsontext.Value) bool { return b.audienceList("audiences", list) }
+
+func (b *builder) audienceList(name string, list jsontext.Value) bool {
+	ids := newUnique("audience ID", b.lim.MaxIDBytes)
+	var a rawAudience
+	return each(b, list, nil, name, &a, func(i int) {
+		at := namedElem(nil, name, i, a.ID)
+		if !ids.check(a.ID, a.ID, &at, b.p) {
+			return
+		}
+		checkLength("audience name", a.Name, b.lim.MaxKeyBytes, &at, b.p)
+		tree := b.walker.conditions(a.Conditions, &at, "conditions", b.lim.MaxConditionDepth, b.p)
+		if _, shadowed := b.auds[a.ID]; !shadowed && tree != nil {
+			b.auds[a.ID] = newAudience(a.ID, a.Name, tree)
+		}
+	})
+}
+
+// addExperiment builds a top-level experiment (group -1) or a member of
+// group group and indexes it. One whose ID is unusable is still checked,
+// built into a scratch value that is not kept.
+func (b *builder) addExperiment(r *rawExperiment, at *path, group int) *experiment {
+	if r.Key == "" && !b.p.full() {
+		b.p.add(at, "empty experiment key")
 	}
-	// Only the random policy excludes: overlapping groups (and unknown
-	// policies, as in the SDKs) let members run side by side.
-	g := &group{id: r.ID, random: r.Policy == "random"}
-	g.traffic = checkRanges(r.TrafficAllocation, path, "experiment of this group", func(id string) (*experiment, bool) {
-		e, ok := members[id]
-		return e, ok
-	}, p)
-	for _, e := range members {
+	if !b.checkExperimentID(r.ID, at) {
+		b.scratch = experiment{}
+		b.buildExperiment(&b.scratch, r, at)
+		return &b.scratch
+	}
+	e := new(experiment)
+	b.buildExperiment(e, r, at)
+	e.scope = []string{e.id}
+	e.loc = location{group: int32(group), index: int32(at.index)}
+	d := b.d
+	d.experiments = append(d.experiments, e)
+	d.experimentByID[e.id] = e
+	// Flags-first projects reuse rule keys across flags (two flags may
+	// each run a "targeted_delivery"), so a key is not an identity. A key
+	// held by several experiments cannot be decided by key.
+	if _, dup := d.experimentByKey[e.key]; dup || d.ambiguousKeys[e.key] {
+		delete(d.experimentByKey, e.key)
+		d.ambiguousKeys[e.key] = true
+	} else {
+		d.experimentByKey[e.key] = e
+	}
+	return e
+}
+
+// checkExperimentID reports whether id can identify an experiment: IDs are
+// unique across top-level experiments and groups.
+func (b *builder) checkExperimentID(id string, at *path) bool {
+	if !checkString("experiment ID", id, b.lim.experimentIDBytes(), at, b.p) {
+		return false
+	}
+	first := b.d.experimentByID[id]
+	if first == nil {
+		return true
+	}
+	fp := namedElem(nil, "experiments", int(first.loc.index), first.key)
+	if g := first.loc.group; g >= 0 {
+		gp := namedElem(nil, "groups", int(g), b.groupIDs[g])
+		fp.up = &gp
+	}
+	duplicate("experiment ID", id, at, &fp, b.p)
+	return false
+}
+
+func (b *builder) experiments(list jsontext.Value) bool {
+	var r rawExperiment
+	return each(b, list, nil, "experiments", &r, func(i int) {
+		at := namedElem(nil, "experiments", i, r.Key)
+		b.addExperiment(&r, &at, -1)
+	})
+}
+
+func (b *builder) groups(list jsontext.Value) bool {
+	ids := newUnique("group ID", b.lim.MaxIDBytes)
+	var r rawGroup
+	return each(b, list, nil, "groups", &r, func(i int) {
+		at := namedElem(nil, "groups", i, r.ID)
+		ids.check(r.ID, r.ID, &at, b.p)
+		b.groupIDs = append(b.groupIDs, r.ID)
+		members := map[string]*experiment{}
+		m := &b.member
+		if !each(b, r.Experiments, &at, "experiments", m, func(j int) {
+			mat := namedElem(&at, "experiments", j, m.Key)
+			members[m.ID] = b.addExperiment(m, &mat, i)
+		}) {
+			return
+		}
+		// Only the random policy excludes: overlapping groups (and unknown
+		// policies, as in the SDKs) let members run side by side.
+		g := &group{id: r.ID, random: r.Policy == "random"}
+		g.traffic = checkRanges(b, r.TrafficAllocation, &at, "experiment of this group", func(id string) (*experiment, bool) {
+			e, ok := members[id]
+			return e, ok
+		})
 		if g.random {
-			e.group = g
+			for _, e := range members {
+				e.group = g
+			}
 		}
-	}
+	})
 }
 
-func buildRollouts(raws []rawRollout, auds map[string]*audience, p *problems) map[string]*rollout {
-	rollouts := map[string]*rollout{}
-	ids := newUnique("rollout ID")
-	for i := range raws {
-		r := &raws[i]
-		path := named("rollouts", i, r.ID)
+func (b *builder) buildRollouts(list jsontext.Value) bool {
+	ids := newUnique("rollout ID", b.lim.MaxIDBytes)
+	var r rawRollout
+	return each(b, list, nil, "rollouts", &r, func(i int) {
+		at := namedElem(nil, "rollouts", i, r.ID)
 		ro := &rollout{id: r.ID}
-		ruleIDs := newUnique("rule ID")
-		for j := range r.Experiments {
-			re := &r.Experiments[j]
-			rulePath := path + ": " + named("experiments", j, re.Key)
-			ruleIDs.check(re.ID, rulePath, p)
-			ro.rules = append(ro.rules, buildExperiment(re, rulePath, auds, p))
+		ruleIDs := newUnique("rule ID", b.lim.experimentIDBytes())
+		re := &b.rule
+		ro.rules = make([]*experiment, 0, countElements(r.Experiments))
+		each(b, r.Experiments, &at, "experiments", re, func(j int) {
+			rat := namedElem(&at, "experiments", j, re.Key)
+			if !ruleIDs.check(re.ID, re.Key, &rat, b.p) {
+				b.scratch = experiment{}
+				b.buildExperiment(&b.scratch, re, &rat) // checked, not kept
+				return
+			}
+			e := new(experiment)
+			b.buildExperiment(e, re, &rat)
+			ro.rules = append(ro.rules, e)
+		})
+		if ids.check(r.ID, r.ID, &at, b.p) {
+			b.rollouts[r.ID] = ro
 		}
-		if ids.check(r.ID, path, p) {
-			rollouts[r.ID] = ro
+	})
+}
+
+func (b *builder) flags(list jsontext.Value) bool {
+	keys := newUnique("flag key", b.lim.MaxKeyBytes)
+	var r rawFlag
+	return each(b, list, nil, "featureFlags", &r, func(i int) {
+		at := namedElem(nil, "featureFlags", i, r.Key)
+		f := b.buildFlag(&r, &at)
+		if keys.check(r.Key, r.Key, &at, b.p) {
+			b.d.flags = append(b.d.flags, f)
+			b.d.flagByKey[f.key] = f
 		}
-	}
-	return rollouts
+	})
 }

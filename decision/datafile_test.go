@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 // stickyWith returns testdata/sticky.json after change edits its decoded
@@ -56,7 +58,7 @@ func TestParseDatafileErrors(t *testing.T) {
 		{"field of the wrong type", []byte(`{"version": "4", "experiments": "none"}`), "experiments: got a JSON string, want a list"},
 		{"nested field of the wrong type", stickyWith(t, func(df map[string]any) {
 			obj(df, "experiments", 0, "trafficAllocation", 0)["endOfRange"] = "all"
-		}), "experiments.trafficAllocation.endOfRange: got a JSON string, want an integer"},
+		}), "experiments[0].trafficAllocation[0].endOfRange: got a JSON string, want an integer"},
 		{"version", stickyWith(t, func(df map[string]any) { df["version"] = "3" }),
 			`version "3": only version 4 is supported`},
 		{"traffic to a missing variation", stickyWith(t, func(df map[string]any) {
@@ -198,7 +200,11 @@ func TestFixturesLoad(t *testing.T) {
 	}
 }
 
-// FuzzParseDatafile: no input makes parsing or deciding panic.
+// FuzzParseDatafile: no input makes parsing or deciding panic; a rejected
+// datafile's error is bounded; an accepted one's experiment and variation
+// IDs can be saved in a profile and it decides for a few users. The seed
+// corpus is testdata/*.json, the inputs below and
+// testdata/fuzz/FuzzParseDatafile, which plain go test replays.
 func FuzzParseDatafile(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.json")
 	for _, file := range files {
@@ -211,23 +217,80 @@ func FuzzParseDatafile(f *testing.F) {
 	f.Add([]byte(`{"version": "4", "typedAudiences": [{"id": "1", "conditions": [[[[]]]]}]}`))
 	f.Add([]byte(`{"version": "4", "audiences": [{"id": "1", "conditions": "\"x\""}]}`))
 	f.Add([]byte(`null`))
+	// Small limits, so that short inputs reach every limit.
+	small := Limits{MaxKeyBytes: 16, MaxIDBytes: 8, MaxConditionDepth: 4, MaxFlagsPerExperiment: 2, MaxProblems: 3, MaxQuoteBytes: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := ParseDatafile(data)
-		if err != nil {
-			return
+		for _, lim := range []Limits{{}, small} {
+			d, err := lim.ParseDatafile(data)
+			if err != nil {
+				checkDatafileError(t, err, lim.withDefaults())
+				continue
+			}
+			checkSavable(t, d)
+			decideSome(t, d)
 		}
-		c, err := NewClient(Options{Datafile: d, Profiles: newFakeStore()})
-		if err != nil {
+	})
+}
+
+func checkDatafileError(t *testing.T, err error, lim Limits) {
+	var de *DatafileError
+	if !errors.As(err, &de) {
+		t.Fatalf("error %T is not a *DatafileError: %v", err, err)
+	}
+	if len(de.Problems) == 0 || len(de.Problems) > lim.MaxProblems {
+		t.Fatalf("%d problems, limit %d", len(de.Problems), lim.MaxProblems)
+	}
+	// A cut message ends in …(N bytes).
+	maxProblem := lim.maxProblemBytes() + len("…(18446744073709551615 bytes)")
+	for _, p := range de.Problems {
+		if len(p) > maxProblem {
+			t.Fatalf("problem of %d bytes (limit %d): %.200s", len(p), maxProblem, p)
+		}
+	}
+	if n, max := len(err.Error()), maxListedProblems*(maxProblem+2)+100; n > max {
+		t.Fatalf("error of %d bytes, want at most %d", n, max)
+	}
+}
+
+// checkSavable: every experiment and variation ID can key a profile.
+func checkSavable(t *testing.T, d *Datafile) {
+	for _, e := range d.experiments {
+		for _, v := range e.variations {
+			p := ups.NewProfile("user")
+			p.Set(e.id, v.id)
+			if err := p.Validate(); err != nil {
+				t.Fatalf("experiment %q variation %q: %v", e.id, v.id, err)
+			}
+		}
+	}
+}
+
+func decideSome(t *testing.T, d *Datafile) {
+	c, err := NewClient(Options{Datafile: d, Profiles: newFakeStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	users := []User{
+		{ID: "fuzz", Attributes: map[string]any{"country": "us", "age": 30, "app_version": "1.2.3"}},
+		{ID: "vip", Attributes: map[string]any{"country": "fr", "age": 17.5, "beta": true, "$opt_bucketing_id": "b"}},
+		{ID: ""},
+	}
+	keys := d.ExperimentKeys()
+	if len(keys) > 20 {
+		keys = keys[:20]
+	}
+	for _, u := range users {
+		if _, err := c.DecideAll(ctx, u, IncludeReasons); err != nil {
 			t.Fatal(err)
 		}
-		u := User{ID: "fuzz", Attributes: map[string]any{"country": "us", "age": 30, "app_version": "1.2.3"}}
-		if _, err := c.DecideAll(context.Background(), u, IncludeReasons); err != nil {
+		if _, err := c.DecideAll(ctx, u, ExcludeVariables, IgnoreUserProfileService); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range d.ExperimentKeys() {
-			if _, err := c.DecideExperiment(context.Background(), u, k); err != nil {
+		for _, k := range keys {
+			if _, err := c.DecideExperiment(ctx, u, k, IncludeReasons); err != nil {
 				t.Fatal(err)
 			}
 		}
-	})
+	}
 }

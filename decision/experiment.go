@@ -2,37 +2,82 @@ package decision
 
 import (
 	"bytes"
-	"encoding/json"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // variation is one arm of an experiment or rollout rule.
 type variation struct {
 	id, key        string
 	featureEnabled bool
-	// values holds the variation's raw variable values by variable ID; the
-	// typed values a flag serves are computed from them at load time.
-	values map[string]string
+	// values holds the variation's variable values as the datafile lists
+	// them (a JSON list of rawVarUsage; the last of duplicate IDs wins);
+	// the typed values a flag serves are computed from them at load time.
+	values jsontext.Value
 }
 
 // experiment is an A/B test or, in a rollout, a targeting rule.
 type experiment struct {
 	id, key, status string
 	// scope is []string{id}, built once so a scoped profile lookup does
-	// not allocate it per decision.
+	// not allocate it per decision (nil for rollout rules, which never
+	// read profiles).
 	scope []string
 	// running: only experiments with status "Running" decide (see
 	// decideExperiment). Rollout rules ignore it, as every SDK does.
 	running    bool
 	variations []*variation
-	byID       map[string]*variation
-	byKey      map[string]*variation
-	traffic    []trafficRange[variation]
-	audience   *node // nil: everyone
-	group      *group
+	// byID and byKey index variations when there are more than
+	// smallVariations; fewer are searched in order.
+	byID     map[string]*variation
+	byKey    map[string]*variation
+	traffic  []trafficRange[variation]
+	audience *node // nil: everyone
+	group    *group
 	// forced maps user IDs to variation keys (whitelisting). Entries naming
 	// an unknown variation are kept and ignored per user, as the SDKs do.
 	forced map[string]string
+	// flagUses counts the flag references to this experiment, bounded by
+	// Limits.MaxFlagsPerExperiment.
+	flagUses int
+	// loc is where the experiment is in the datafile, to report a
+	// duplicate of its ID.
+	loc location
+}
+
+// location is experiments[index] at the top level (group -1) or in
+// groups[group].
+type location struct{ group, index int32 }
+
+// smallVariations is how many variations are searched in order rather
+// than through maps: nearly every experiment has two or three.
+const smallVariations = 8
+
+// variationByID returns e's variation with ID id, or nil.
+func (e *experiment) variationByID(id string) *variation {
+	if e.byID != nil {
+		return e.byID[id]
+	}
+	for _, v := range e.variations {
+		if v.id == id {
+			return v
+		}
+	}
+	return nil
+}
+
+// variationByKey returns e's variation with key key, or nil.
+func (e *experiment) variationByKey(key string) *variation {
+	if e.byKey != nil {
+		return e.byKey[key]
+	}
+	for _, v := range e.variations {
+		if v.key == key {
+			return v
+		}
+	}
+	return nil
 }
 
 // group is a mutual-exclusion group with the random policy: a user takes
@@ -46,60 +91,82 @@ type group struct {
 // statusRunning is the only status that lets an experiment decide.
 const statusRunning = "Running"
 
-func buildExperiment(r *rawExperiment, path string, auds map[string]*audience, p *problems) *experiment {
-	e := &experiment{
+// buildExperiment builds an experiment or rollout rule at at into e. The
+// caller checks its ID.
+func (b *builder) buildExperiment(e *experiment, r *rawExperiment, at *path) {
+	lim, p := b.lim, b.p
+	*e = experiment{
 		id:      r.ID,
-		scope:   []string{r.ID},
 		key:     r.Key,
 		status:  r.Status,
 		running: r.Status == statusRunning,
-		byID:    map[string]*variation{},
-		byKey:   map[string]*variation{},
 		forced:  r.ForcedVariations,
 	}
-	ids, keys := newUnique("variation ID"), newUnique("variation key")
-	for i, rv := range r.Variations {
-		at := path + ": " + named("variations", i, rv.Key)
-		v := &variation{id: rv.ID, key: rv.Key, featureEnabled: rv.FeatureEnabled}
-		if len(rv.Variables) > 0 {
-			v.values = make(map[string]string, len(rv.Variables))
-			for _, u := range rv.Variables {
-				v.values[u.ID] = u.Value
-			}
+	checkLength("key", r.Key, lim.MaxKeyBytes, at, p)
+	checkLength("status", r.Status, lim.MaxKeyBytes, at, p)
+	for user, key := range r.ForcedVariations {
+		if (len(user) > lim.MaxKeyBytes || len(key) > lim.MaxKeyBytes) && !p.full() {
+			f := field(at, "forcedVariations")
+			p.add(&f, "user %s, variation %s: %d and %d bytes, the limit is %d", quoted(user), quoted(key), len(user), len(key), lim.MaxKeyBytes)
 		}
-		okID, okKey := ids.check(rv.ID, at, p), keys.check(rv.Key, at, p)
+	}
+	ids, keys := newUnique("variation ID", lim.variationIDBytes()), newUnique("variation key", lim.MaxKeyBytes)
+	rv := &b.variation
+	var vs []variation // allocated once, for the variations kept
+	if !each(b, r.Variations, at, "variations", rv, func(i int) {
+		vat := namedElem(at, "variations", i, rv.Key)
+		values := b.checkVariables(rv, &vat)
+		okID, okKey := ids.check(rv.ID, rv.Key, &vat, p), keys.check(rv.Key, rv.Key, &vat, p)
 		if okID && okKey {
-			e.variations = append(e.variations, v)
+			if vs == nil {
+				n := countElements(r.Variations) - i
+				vs = make([]variation, 0, n)
+				e.variations = make([]*variation, 0, n)
+			}
+			vs = append(vs, variation{id: rv.ID, key: rv.Key, featureEnabled: rv.FeatureEnabled, values: values})
+			e.variations = append(e.variations, &vs[len(vs)-1])
+		}
+	}) {
+		return
+	}
+	if len(e.variations) > smallVariations {
+		e.byID = make(map[string]*variation, len(e.variations))
+		e.byKey = make(map[string]*variation, len(e.variations))
+		for _, v := range e.variations {
 			e.byID[v.id] = v
 			e.byKey[v.key] = v
 		}
 	}
-	e.traffic = checkRanges(r.TrafficAllocation, path, "variation", func(id string) (*variation, bool) {
-		v, ok := e.byID[id]
-		return v, ok
-	}, p)
-	e.audience = experimentAudience(r, path, auds, p)
-	return e
+	e.traffic = checkRanges(b, r.TrafficAllocation, at, "variation", func(id string) (*variation, bool) {
+		v := e.variationByID(id)
+		return v, v != nil
+	})
+	e.audience = b.experimentAudience(r, at)
+}
+
+// checkVariables checks a variation's variable values and returns a copy
+// of them to type for the flags that use the variation (nil if none).
+func (b *builder) checkVariables(rv *rawVariation, at *path) jsontext.Value {
+	n := 0
+	each(b, rv.Variables, at, "variables", &b.usage, func(int) { n++ })
+	if n == 0 || b.p.stopped {
+		return nil
+	}
+	return bytes.Clone(rv.Variables)
 }
 
 // experimentAudience builds the tree that decides who may enter:
 // audienceConditions when the field is present (even as [], which lets
 // everyone in), else audienceIds OR-ed together.
-func experimentAudience(r *rawExperiment, path string, auds map[string]*audience, p *problems) *node {
+func (b *builder) experimentAudience(r *rawExperiment, at *path) *node {
 	// audienceIds is checked even when audienceConditions overrides it: the
 	// web app writes the audiences of audienceConditions there too, so an
 	// unknown ID is an inconsistent datafile either way.
-	byIDs := audienceIDsTree(r.AudienceIDs, path+": audienceIds", auds, p)
-	raw := bytes.TrimSpace(r.AudienceConditions)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	byIDs := b.audienceIDsTree(r.AudienceIDs, at, "audienceIds")
+	if len(r.AudienceConditions) == 0 || r.AudienceConditions.Kind() == 'n' {
 		return byIDs
 	}
-	var conds any
-	if err := json.Unmarshal(raw, &conds); err != nil {
-		p.addf("%s: audienceConditions: %v", path, err)
-		return nil
-	}
-	return parseAudienceConditions(conds, path+": audienceConditions", auds, p)
+	return b.walker.audienceConditions(r.AudienceConditions, at, "audienceConditions", b.auds, b.lim.MaxConditionDepth, b.p)
 }
 
 // decideExperiment runs the sticky decision for one experiment, in the
@@ -129,7 +196,7 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 		return nil
 	}
 	if key, ok := e.forced[cl.userID]; ok {
-		if v := e.byKey[key]; v != nil {
+		if v := e.variationByKey(key); v != nil {
 			if rs.on {
 				rs.infof("User %q is whitelisted into variation %q of experiment %q.", cl.userID, v.key, e.key)
 			}
@@ -154,7 +221,7 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 				if rs.on {
 					rs.infof("User %q was assigned to experiment %q before its reset at %s; bucketing again.", cl.userID, e.key, r.Before.UTC().Format(time.RFC3339))
 				}
-			} else if v := e.byID[a.VariationID]; v != nil {
+			} else if v := e.variationByID(a.VariationID); v != nil {
 				if rs.on {
 					rs.infof("User %q was previously bucketed into variation %q of experiment %q.", cl.userID, v.key, e.key)
 				}

@@ -13,10 +13,10 @@ type flag struct {
 	rollout       *rollout // nil: no delivery
 	variables     []variable
 	defaults      []any
-	// values holds, per variation of the flag's experiments and rules, the
-	// typed values served when that variation enables the feature, aligned
-	// with variables.
-	values map[*variation][]any
+	// values holds, per variation of the flag's experiments and rules that
+	// sets any of its variables, the typed values served when that
+	// variation enables the feature.
+	values map[*variation]variationValues
 }
 
 type variable struct {
@@ -24,61 +24,135 @@ type variable struct {
 	typ     varType
 }
 
-func buildFlag(r *rawFlag, path string, experiments map[string]*experiment, rollouts map[string]*rollout, p *problems) *flag {
-	f := &flag{id: r.ID, key: r.Key, values: map[*variation][]any{}}
-	for i, id := range r.ExperimentIDs {
-		e := experiments[id]
-		if e == nil {
-			p.addf("%s: experimentIds[%d]: unknown experiment %q", path, i, id)
-			continue
+// variationValues are a variation's typed values for one flag: all of
+// them aligned with the flag's variables, or, when the flag has many more
+// variables than the variation sets, only those it sets (the rest are the
+// defaults). Either way building them costs in proportion to the
+// datafile's size.
+type variationValues struct {
+	all []any
+	set []setValue
+}
+
+type setValue struct {
+	i int // index in the flag's variables
+	v any
+}
+
+// denseFactor: a variation's values are stored aligned with the flag's
+// variables when the flag has at most this many variables per value the
+// variation sets.
+const denseFactor = 8
+
+func (b *builder) buildFlag(r *rawFlag, at *path) *flag {
+	lim, p := b.lim, b.p
+	f := &flag{id: r.ID, key: r.Key, experimentIDs: []string{}}
+	checkLength("flag ID", r.ID, lim.MaxIDBytes, at, p)
+	if !eachString(b, r.ExperimentIDs, at, "experimentIds", func(i int, id string) {
+		e := b.d.experimentByID[id]
+		switch {
+		case e == nil:
+			if !p.full() {
+				iat := elem(at, "experimentIds", i)
+				p.add(&iat, "unknown experiment %s", quoted(id))
+			}
+		case e.flagUses >= lim.MaxFlagsPerExperiment:
+			if !p.full() {
+				iat := elem(at, "experimentIds", i)
+				p.add(&iat, "experiment %s is used by more than %d flags", quoted(id), lim.MaxFlagsPerExperiment)
+			}
+		default:
+			e.flagUses++
+			f.experiments = append(f.experiments, e)
+			f.experimentIDs = append(f.experimentIDs, e.id)
 		}
-		f.experiments = append(f.experiments, e)
-		f.experimentIDs = append(f.experimentIDs, e.id)
+	}) {
+		return f
 	}
-	if f.experimentIDs == nil {
-		f.experimentIDs = []string{}
-	}
+	rules := false
 	if r.RolloutID != "" {
-		f.rollout = rollouts[r.RolloutID]
-		if f.rollout == nil {
-			p.addf("%s: rolloutId: unknown rollout %q", path, r.RolloutID)
+		f.rollout = b.rollouts[r.RolloutID]
+		rat := field(at, "rolloutId")
+		switch {
+		case f.rollout == nil:
+			p.add(&rat, "unknown rollout %s", quoted(r.RolloutID))
+		case f.rollout.flagUses >= lim.MaxFlagsPerExperiment:
+			p.add(&rat, "rollout %s is used by more than %d flags", quoted(r.RolloutID), lim.MaxFlagsPerExperiment)
+		default:
+			f.rollout.flagUses++
+			rules = true
 		}
 	}
 
-	ids, keys := newUnique("variable ID"), newUnique("variable key")
+	ids, keys := newUnique("variable ID", lim.MaxIDBytes), newUnique("variable key", lim.MaxKeyBytes)
 	index := map[string]int{} // variable ID → position
-	for i, rv := range r.Variables {
-		at := path + ": " + named("variables", i, rv.Key)
-		okID, okKey := ids.check(rv.ID, at, p), keys.check(rv.Key, at, p)
+	rv := &b.variable
+	if !each(b, r.Variables, at, "variables", rv, func(i int) {
+		vat := namedElem(at, "variables", i, rv.Key)
+		okID, okKey := ids.check(rv.ID, rv.Key, &vat, p), keys.check(rv.Key, rv.Key, &vat, p)
 		t := variableType(rv.Type, rv.SubType)
-		def, err := typedValue(t, rv.DefaultValue)
-		if err != nil {
-			p.addf("%s: defaultValue (%s): %v", at, t, err)
+		def, ok := typedValue(t, rv.DefaultValue)
+		if !ok && !p.full() {
+			p.add(&vat, "defaultValue (%s): %s", t, valueProblem(t, rv.DefaultValue, p.lim.MaxQuoteBytes))
 		}
 		if okID && okKey {
 			index[rv.ID] = len(f.variables)
 			f.variables = append(f.variables, variable{id: rv.ID, key: rv.Key, typ: t})
 			f.defaults = append(f.defaults, def)
 		}
+	}) {
+		return f
 	}
 
+	// seen[i] == mark: variable i was already set by the variation being
+	// typed, by a later entry (the last of duplicate IDs wins).
+	var seen []int
+	mark := 0
 	typeValues := func(e *experiment, what string) {
 		for _, v := range e.variations {
-			if _, done := f.values[v]; done || len(v.values) == 0 {
+			if len(v.values) == 0 || len(f.variables) == 0 {
 				continue
 			}
-			vals := append([]any(nil), f.defaults...)
-			for id, raw := range v.values {
-				i, ok := index[id]
-				if !ok {
-					continue // a value for a variable the flag no longer has
+			if _, done := f.values[v]; done {
+				continue
+			}
+			if seen == nil {
+				seen = make([]int, len(f.variables))
+			}
+			mark++
+			var set []setValue
+			usages := b.usages[:0]
+			each(b, v.values, nil, "variables", &b.usage, func(int) { usages = append(usages, b.usage) })
+			b.usages = usages
+			for j := len(usages) - 1; j >= 0; j-- {
+				u := usages[j]
+				i, ok := index[u.ID]
+				if !ok || seen[i] == mark {
+					continue // a value for a variable the flag no longer has, or overridden
 				}
-				tv, err := typedValue(f.variables[i].typ, raw)
-				if err != nil {
-					p.addf("%s: %s %q: variation %q: variable %q (%s): %v", path, what, e.key, v.key, f.variables[i].key, f.variables[i].typ, err)
+				seen[i] = mark
+				tv, ok := typedValue(f.variables[i].typ, u.Value)
+				if !ok {
+					p.add(at, "%s %s: variation %s: variable %s (%s): %s", what, quoted(e.key), quoted(v.key),
+						quoted(f.variables[i].key), f.variables[i].typ, valueProblem(f.variables[i].typ, u.Value, p.lim.MaxQuoteBytes))
 					continue
 				}
-				vals[i] = tv
+				set = append(set, setValue{i: i, v: tv})
+			}
+			if len(set) == 0 {
+				continue
+			}
+			if f.values == nil {
+				f.values = map[*variation]variationValues{}
+			}
+			var vals variationValues
+			if len(f.variables) <= denseFactor*len(set) {
+				vals.all = append([]any(nil), f.defaults...)
+				for _, s := range set {
+					vals.all[s.i] = s.v
+				}
+			} else {
+				vals.set = set
 			}
 			f.values[v] = vals
 		}
@@ -86,7 +160,7 @@ func buildFlag(r *rawFlag, path string, experiments map[string]*experiment, roll
 	for _, e := range f.experiments {
 		typeValues(e, "experiment")
 	}
-	if f.rollout != nil {
+	if rules {
 		for _, rule := range f.rollout.rules {
 			typeValues(rule, "rule")
 		}
@@ -129,12 +203,25 @@ func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 // reads the values computed when the datafile was loaded.
 func (f *flag) variablesFor(v *variation, enabled bool) Variables {
 	vals := f.defaults
+	var set []setValue
 	if enabled && v != nil {
 		if o, ok := f.values[v]; ok {
-			vals = o
+			if o.all != nil {
+				vals = o.all
+			}
+			set = o.set
 		}
 	}
-	return Variables{f: f, vals: vals}
+	return Variables{f: f, vals: vals, set: set}
+}
+
+// servedValue is a typed value as a decision serves it: JSON values are
+// copied, so callers may change them.
+func servedValue(t varType, v any) any {
+	if t == varJSON {
+		return cloneJSON(v)
+	}
+	return v
 }
 
 // unknownFlag is the decision for a key the datafile does not have.

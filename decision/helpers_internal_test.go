@@ -2,7 +2,6 @@ package decision
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,15 +10,6 @@ import (
 
 	"github.com/stickybucket/stickybucket/ups"
 )
-
-func decodeJSON(t *testing.T, s string) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		t.Fatalf("test JSON %s: %v", s, err)
-	}
-	return v
-}
 
 func loadDatafile(t testing.TB, name string) *Datafile {
 	t.Helper()

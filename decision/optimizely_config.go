@@ -113,15 +113,10 @@ func optimizelyExperiment(e *experiment, f *flag) OptimizelyExperiment {
 // variablesWith lists the flag's variables with the values variation v
 // gives them when it enables the feature, else their defaults.
 func (f *flag) variablesWith(v *variation) map[string]OptimizelyVariable {
-	vals := f.defaults
-	if v != nil && v.featureEnabled {
-		if o, ok := f.values[v]; ok {
-			vals = o
-		}
-	}
+	vars := f.variablesFor(v, v != nil && v.featureEnabled)
 	m := make(map[string]OptimizelyVariable, len(f.variables))
 	for i, vr := range f.variables {
-		m[vr.key] = OptimizelyVariable{ID: vr.id, Key: vr.key, Type: vr.typ.String(), Value: variableString(vals[i])}
+		m[vr.key] = OptimizelyVariable{ID: vr.id, Key: vr.key, Type: vr.typ.String(), Value: variableString(vars.value(i))}
 	}
 	return m
 }

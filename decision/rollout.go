@@ -7,6 +7,9 @@ import "strings"
 type rollout struct {
 	id    string
 	rules []*experiment
+	// flagUses counts the flags using this rollout, bounded by
+	// Limits.MaxFlagsPerExperiment.
+	flagUses int
 }
 
 // everyoneElse reports whether ruleKey is the rollout's last rule as the

@@ -54,37 +54,45 @@ func variableType(typ, subType string) varType {
 	return varString
 }
 
-// typedValue parses a raw variable value. The result is boxed once here
-// and shared by every decision, so serving variables allocates only the
-// map (and copies of JSON values).
-func typedValue(t varType, s string) (any, error) {
+// typedValue parses a raw variable value; false if it does not parse as
+// t (see valueProblem). The result is boxed once here and shared by every
+// decision, so serving variables allocates only the map (and copies of
+// JSON values).
+func typedValue(t varType, s string) (any, bool) {
 	switch t {
 	case varBoolean:
 		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return nil, fmt.Errorf("value %q is not a boolean", s)
-		}
-		return b, nil
+		return b, err == nil
 	case varInteger:
 		i, err := strconv.Atoi(s)
-		if err != nil {
-			return nil, fmt.Errorf("value %q is not an integer", s)
-		}
-		return i, nil
+		return i, err == nil
 	case varDouble:
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return nil, fmt.Errorf("value %q is not a double", s)
-		}
-		return f, nil
+		return f, err == nil
 	case varJSON:
 		var v any
 		if err := json.Unmarshal([]byte(s), &v); err != nil {
-			return nil, fmt.Errorf("value %q is not JSON: %v", s, err)
+			return nil, false
 		}
-		return v, nil
+		return v, true
 	}
-	return s, nil
+	return s, true
+}
+
+// valueProblem says why s, which typedValue refused, is not a value of
+// type t, quoting at most quoteMax bytes of it.
+func valueProblem(t varType, s string, quoteMax int) string {
+	q := quote(s, quoteMax)
+	if t == varJSON {
+		var v any
+		err := json.Unmarshal([]byte(s), &v)
+		return fmt.Sprintf("value %s is not JSON: %v", q, err)
+	}
+	article := "a"
+	if t == varInteger {
+		article = "an"
+	}
+	return fmt.Sprintf("value %s is not %s %s", q, article, t)
 }
 
 // cloneJSON deep-copies a decoded JSON value so callers may modify what

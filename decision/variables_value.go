@@ -19,6 +19,9 @@ import (
 type Variables struct {
 	f    *flag
 	vals []any
+	// set overrides vals for the variables a variation sets, when its
+	// values are stored sparsely (see variationValues).
+	set []setValue
 }
 
 // Len returns the number of variables.
@@ -78,8 +81,12 @@ func (v Variables) MarshalJSON() ([]byte, error) {
 }
 
 func (v Variables) value(i int) any {
-	if v.f.variables[i].typ == varJSON {
-		return cloneJSON(v.vals[i])
+	x := v.vals[i]
+	for _, s := range v.set {
+		if s.i == i {
+			x = s.v
+			break
+		}
 	}
-	return v.vals[i]
+	return servedValue(v.f.variables[i].typ, x)
 }
