@@ -105,7 +105,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 	}
 	stmt, _ := qb.Select(keyspace+"."+assignmentsTable).
 		Columns("user_id", "experiment_id", "variation_id").
-		Where(qb.Token("user_id").Gt(), qb.Token("user_id").LtOrEq()).
+		Where(qb.Token("user_id").GtValue(), qb.Token("user_id").LtOrEqValue()).
 		ToCql()
 	reader := rangeReader{session: session, stmt: stmt, consistency: consistency, pageSize: opts.PageSize}
 
@@ -141,6 +141,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 	bw := bufio.NewWriterSize(w, 64<<10)
 	for i, sc := range scans {
 		if err := sc.writeTo(ctx, bw, &sum); err != nil {
+			_ = bw.Flush() // the lines counted are whole: hand them over
 			sum.Elapsed = time.Since(started)
 			return sum, err
 		}
@@ -169,6 +170,9 @@ type rangeScan struct {
 // writeTo writes the range's profiles as they arrive.
 func (sc *rangeScan) writeTo(ctx context.Context, w *bufio.Writer, sum *ExportSummary) error {
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cassandra: export: %w", err)
+		}
 		select {
 		case p, ok := <-sc.out:
 			if !ok {
