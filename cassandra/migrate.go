@@ -35,9 +35,7 @@ func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Envir
 	if err := createKeyspace(ctx, cluster, env, log); err != nil {
 		return err
 	}
-	ks := *cluster
-	ks.Keyspace = env.Keyspace
-	session, err := gocqlx.WrapSession(ks.CreateSession())
+	session, err := gocqlx.WrapSession(sessionConfig(cluster, env, env.Keyspace).CreateSession())
 	if err != nil {
 		return fmt.Errorf("cassandra: migrate keyspace %s: connect: %w", env.Keyspace, err)
 	}
@@ -49,9 +47,7 @@ func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Envir
 }
 
 func createKeyspace(ctx context.Context, cluster *gocql.ClusterConfig, env config.Environment, log *slog.Logger) error {
-	noKeyspace := *cluster
-	noKeyspace.Keyspace = ""
-	session, err := noKeyspace.CreateSession()
+	session, err := sessionConfig(cluster, env, "").CreateSession()
 	if err != nil {
 		return fmt.Errorf("cassandra: create keyspace %s: connect: %w", env.Keyspace, err)
 	}
