@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/stickybucket/stickybucket/cmd/stickybucket/admin"
 )
 
 func main() {
@@ -27,6 +29,10 @@ const usage = `stickybucket: sticky Optimizely-compatible decisions.
 Usage:
   stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
   stickybucket compare BEFORE.jsonl AFTER.jsonl
+  stickybucket migrate [--config FILE]
+  stickybucket profiles get|delete USER [--config FILE]
+  stickybucket profiles export [--out FILE] [--config FILE]
+  stickybucket profiles import FILE [--config FILE]
   stickybucket help
 
 Run "stickybucket COMMAND -h" for a command's flags.
@@ -42,6 +48,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDecide(ctx, args[1:], stdout, stderr)
 	case "compare":
 		return runCompare(args[1:], stdout, stderr)
+	case "migrate":
+		return admin.Migrate(ctx, args[1:], stdout, stderr)
+	case "profiles":
+		return admin.Profiles(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
