@@ -117,3 +117,32 @@ func BenchmarkImport(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExport reads 20,000 assignments of 5,000 users back as JSON
+// lines with the default options and reports rows/s.
+func BenchmarkExport(b *testing.B) {
+	ks := keyspace(b, "bench_export")
+	store := newStore(b, env(b, ks, 24*time.Hour, nil))
+	profiles := make([]ups.Profile, 5000)
+	for i := range profiles {
+		p := ups.NewProfile(fmt.Sprintf("bench-user-%06d", i))
+		for x := range 4 {
+			p.Set(fmt.Sprintf("exp-%d", x), fmt.Sprintf("var-%d", (i+x)%3))
+		}
+		profiles[i] = p
+	}
+	saveAll(b, store, profiles)
+	var buf bytes.Buffer
+	exportAll := func() {
+		buf.Reset()
+		sum, err := store.Export(context.Background(), &buf, cassandra.ExportOptions{})
+		if err != nil || sum.Rows != 20000 || sum.Profiles != 5000 {
+			b.Fatalf("Export = %+v, %v", sum, err)
+		}
+	}
+	exportAll()
+	for b.Loop() {
+		exportAll()
+	}
+	b.ReportMetric(20000*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
