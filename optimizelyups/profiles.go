@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/optimizely/go-sdk/v2/pkg/decision"
@@ -48,7 +49,8 @@ type Options struct {
 	// RewriteUnchanged makes Save write every entry the SDK hands over,
 	// without first reading which ones the store already holds. That saves
 	// a read per new assignment, but restarts the retention of every
-	// assignment of the user and stamps them all as decided now.
+	// assignment of the user and stamps them all as decided now. A save
+	// after a failed lookup still reads first (see Save).
 	RewriteUnchanged bool
 }
 
@@ -57,7 +59,20 @@ type Options struct {
 type ProfileService struct {
 	store ups.Service
 	opts  Options
+
+	mu sync.Mutex
+	// failed holds the users whose last lookup failed, and when, until
+	// their next save: see Save.
+	failed map[string]time.Time
 }
+
+// A failed lookup is followed by the SDK's save within microseconds; the
+// window only bounds how long a mark lives when no save comes. The cap
+// bounds memory while the store is down and every lookup fails.
+const (
+	failedLookupWindow = time.Minute
+	maxFailedLookups   = 100_000
+)
 
 var _ decision.UserProfileService = (*ProfileService)(nil)
 
@@ -72,7 +87,7 @@ func New(store ups.Service, opts Options) (*ProfileService, error) {
 	if opts.SaveTimeout <= 0 {
 		opts.SaveTimeout = DefaultSaveTimeout
 	}
-	return &ProfileService{store: store, opts: opts}, nil
+	return &ProfileService{store: store, opts: opts, failed: map[string]time.Time{}}, nil
 }
 
 // Lookup returns the user's live assignments as the SDK's profile. When the
@@ -83,6 +98,9 @@ func (s *ProfileService) Lookup(userID string) decision.UserProfile {
 	defer cancel()
 	p, err := s.store.Lookup(ctx, userID)
 	if err != nil {
+		if !errors.Is(err, ups.ErrInvalidProfile) {
+			s.markFailed(userID)
+		}
 		s.report(OpLookup, userID, fmt.Errorf("optimizelyups: lookup user %q: %w", userID, err))
 		return decision.UserProfile{ID: userID}
 	}
@@ -99,6 +117,14 @@ func (s *ProfileService) Lookup(userID string) decision.UserProfile {
 // is reported too: the SDK has already served the decision, and the user
 // will be bucketed again (to the same variation, unless the experiment's
 // traffic changed) on the next decision.
+//
+// After a failed lookup the SDK saves a fresh bucketing that knew nothing
+// of the stored assignments. Written blindly, it would replace the user's
+// sticky variation whenever a lookup merely timed out. So the save that
+// follows a failed lookup of the same user writes only the experiments the
+// store holds no assignment for, and nothing if the store cannot be read.
+// Otherwise a changed entry is written: that is how the SDK replaces a
+// saved variation the datafile no longer has.
 func (s *ProfileService) Save(sdkProfile decision.UserProfile) {
 	userID := sdkProfile.ID
 	if err := ups.ValidateUserID(userID); err != nil {
@@ -123,39 +149,74 @@ func (s *ProfileService) Save(sdkProfile decision.UserProfile) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.SaveTimeout)
 	defer cancel()
-	if !s.opts.RewriteUnchanged {
-		p = s.changed(ctx, p)
-		if p.Empty() {
+	switch {
+	case s.takeFailed(userID):
+		stored, err := s.stored(ctx, p)
+		if err != nil {
+			s.report(OpSave, userID, fmt.Errorf("optimizelyups: save user %q after a failed lookup: read stored assignments: %w", userID, err))
 			return
 		}
+		for expID := range stored.Assignments {
+			delete(p.Assignments, expID)
+		}
+	case !s.opts.RewriteUnchanged:
+		// If the store cannot be read, write p whole: rewriting an entry
+		// is better than losing a new one.
+		if stored, err := s.stored(ctx, p); err == nil {
+			for expID, a := range stored.Assignments {
+				if b, ok := p.Assignments[expID]; ok && b.VariationID == a.VariationID {
+					delete(p.Assignments, expID)
+				}
+			}
+		}
+	}
+	if p.Empty() {
+		return
 	}
 	if err := s.store.Save(ctx, p); err != nil {
 		s.report(OpSave, userID, fmt.Errorf("optimizelyups: save user %q (%d assignments): %w", userID, len(p.Assignments), err))
 	}
 }
 
-// changed drops the entries of p the store already holds with the same
-// variation. If the store cannot be read, p is returned whole: rewriting
-// an entry is better than losing a new one.
-func (s *ProfileService) changed(ctx context.Context, p ups.Profile) ups.Profile {
-	var (
-		stored ups.Profile
-		err    error
-	)
+// stored reads the user's stored assignments of p's experiments: one
+// scoped read when the store offers it.
+func (s *ProfileService) stored(ctx context.Context, p ups.Profile) (ups.Profile, error) {
 	if scoped, ok := s.store.(ups.ScopedLookuper); ok {
-		stored, err = scoped.LookupExperiments(ctx, p.UserID, slices.Collect(maps.Keys(p.Assignments)))
-	} else {
-		stored, err = s.store.Lookup(ctx, p.UserID)
+		return scoped.LookupExperiments(ctx, p.UserID, slices.Collect(maps.Keys(p.Assignments)))
 	}
-	if err != nil {
-		return p
-	}
-	for expID, a := range stored.Assignments {
-		if b, ok := p.Assignments[expID]; ok && b.VariationID == a.VariationID {
-			delete(p.Assignments, expID)
+	return s.store.Lookup(ctx, p.UserID)
+}
+
+// markFailed remembers that userID's lookup failed, unless the cap is
+// reached even after dropping stale marks.
+func (s *ProfileService) markFailed(userID string) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.failed) >= maxFailedLookups {
+		for u, at := range s.failed {
+			if now.Sub(at) > failedLookupWindow {
+				delete(s.failed, u)
+			}
+		}
+		if len(s.failed) >= maxFailedLookups {
+			return
 		}
 	}
-	return p
+	s.failed[userID] = now
+}
+
+// takeFailed reports whether userID's last lookup failed within the
+// window, and forgets it.
+func (s *ProfileService) takeFailed(userID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.failed[userID]
+	if !ok {
+		return false
+	}
+	delete(s.failed, userID)
+	return time.Since(at) <= failedLookupWindow
 }
 
 func (s *ProfileService) report(op, userID string, err error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,8 +235,8 @@ func TestStoreErrorsReachTheCallback(t *testing.T) {
 			t.Errorf("%s error %v does not wrap the store's error", e.op, e.err)
 		}
 	}
-	// The save reads the stored entries first; that read fails too but is
-	// not reported on its own: the failed write that follows is.
+	// After the failed lookup, the save reads the stored entries first so
+	// as not to overwrite them; that read fails too, and nothing is written.
 	if !slices.Equal(ops, []string{optimizelyups.OpLookup, optimizelyups.OpSave}) {
 		t.Fatalf("reported operations %v, want [lookup save]", ops)
 	}
@@ -308,7 +309,7 @@ func TestTimeoutsAreHonoured(t *testing.T) {
 	checkDeadline(t, "lookup", <-store.calls, start, lookupTimeout)
 
 	start = time.Now()
-	profiles.Save(decision.UserProfile{ID: "user-1", ExperimentBucketMap: map[decision.UserDecisionKey]string{
+	profiles.Save(decision.UserProfile{ID: "user-2", ExperimentBucketMap: map[decision.UserDecisionKey]string{
 		decision.NewUserDecisionKey("3001"): "4001",
 	}})
 	// The read of the stored entries and the write share one deadline.
@@ -445,5 +446,108 @@ func TestSaveWritesOnlyNewAndChangedEntries(t *testing.T) {
 func TestNewRejectsNilStore(t *testing.T) {
 	if _, err := optimizelyups.New(nil, optimizelyups.Options{}); err == nil {
 		t.Fatal("New(nil) succeeded")
+	}
+}
+
+// flakyStore fails the next failLookups reads (Lookup and scoped lookups
+// alike), as a store does that misses a deadline now and then; saves go
+// through.
+type flakyStore struct {
+	*ups.Memory
+	failLookups atomic.Int32
+}
+
+var errSlow = fmt.Errorf("%w: read timed out", ups.ErrUnavailable)
+
+func (f *flakyStore) fail() bool { return f.failLookups.Add(-1) >= 0 }
+
+func (f *flakyStore) Lookup(ctx context.Context, userID string) (ups.Profile, error) {
+	if f.fail() {
+		return ups.Profile{}, errSlow
+	}
+	return f.Memory.Lookup(ctx, userID)
+}
+
+func (f *flakyStore) LookupExperiments(ctx context.Context, userID string, ids []string) (ups.Profile, error) {
+	if f.fail() {
+		return ups.Profile{}, errSlow
+	}
+	return f.Memory.LookupExperiments(ctx, userID, ids)
+}
+
+func seed(t *testing.T, m *ups.Memory, userID, expID, variationID string) {
+	t.Helper()
+	p := ups.NewProfile(userID)
+	p.Set(expID, variationID)
+	if err := m.Save(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func storedVariation(t *testing.T, m *ups.Memory, userID, expID string) string {
+	t.Helper()
+	p, err := m.Lookup(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := p.Variation(expID)
+	return v
+}
+
+// alice hashes to control (4001) in checkout_button (3001) under
+// datafile-v1; the tests store green (4002) for her, as an earlier
+// allocation would have.
+func TestAFailedLookupDoesNotOverwriteTheStoredVariation(t *testing.T) {
+	store := &flakyStore{Memory: newMemory(t, nil)}
+	seed(t, store.Memory, "alice", "3001", "4002")
+	var errs errorLog
+	c := sdkClient(t, readDatafile(t, "datafile-v1.json"), newService(t, store, optimizelyups.Options{OnError: errs.record}))
+	alice := entities.UserContext{ID: "alice"}
+
+	store.failLookups.Store(1) // the decision's lookup times out once
+	if v, _ := c.GetVariation("checkout_button", alice); v != "control" {
+		t.Fatalf("with the lookup failed, alice got %q, want the fresh bucketing control", v)
+	}
+	if v := storedVariation(t, store.Memory, "alice", "3001"); v != "4002" {
+		t.Fatalf("the save after a failed lookup replaced alice's stored green with %q", v)
+	}
+	if v, _ := c.GetVariation("checkout_button", alice); v != "green" {
+		t.Errorf("once the store answers, alice got %q, want her stored green", v)
+	}
+	e := errs.all()
+	if len(e) != 1 || e[0].op != optimizelyups.OpLookup || !errors.Is(e[0].err, errSlow) {
+		t.Errorf("reported %v, want the one failed lookup", e)
+	}
+
+	// A user the store does not know is still saved after a failed lookup.
+	store.failLookups.Store(1)
+	if v, _ := c.GetVariation("checkout_button", entities.UserContext{ID: "bob"}); storedVariation(t, store.Memory, "bob", "3001") != map[string]string{"control": "4001", "green": "4002"}[v] {
+		t.Errorf("bob got %q after a failed lookup but the store holds %q", v, storedVariation(t, store.Memory, "bob", "3001"))
+	}
+
+	// If the store cannot be read at save time either, nothing is written.
+	store.failLookups.Store(2)
+	c.GetVariation("checkout_button", entities.UserContext{ID: "carol"})
+	if p, _ := store.Memory.Lookup(context.Background(), "carol"); !p.Empty() {
+		t.Errorf("a save that could not check the stored assignments wrote %v", p.Assignments)
+	}
+	if e := errs.all(); len(e) != 4 || e[3].op != optimizelyups.OpSave || !errors.Is(e[3].err, errSlow) {
+		t.Errorf("reported %v, want the unchecked save last", e)
+	}
+}
+
+func TestAVariationGoneFromTheDatafileIsReplaced(t *testing.T) {
+	store := newMemory(t, nil)
+	seed(t, store, "alice", "3001", "4999") // a variation since deleted
+	var errs errorLog
+	c := sdkClient(t, readDatafile(t, "datafile-v1.json"), newService(t, store, optimizelyups.Options{OnError: errs.record}))
+	if v, _ := c.GetVariation("checkout_button", entities.UserContext{ID: "alice"}); v != "control" {
+		t.Fatalf("alice got %q, want control: her stored variation no longer exists", v)
+	}
+	if v := storedVariation(t, store, "alice", "3001"); v != "4001" {
+		t.Errorf("stored %q, want the new bucketing 4001 in place of the deleted variation", v)
+	}
+	if e := errs.all(); len(e) != 0 {
+		t.Errorf("errors reported: %v", e)
 	}
 }

@@ -96,7 +96,8 @@ func profilesGet(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	view := profileView{UserID: p.UserID, BucketMap: make(map[string]assignmentView, len(p.Assignments))}
 	for expID, a := range p.Assignments {
-		view.BucketMap[expID] = assignmentView{VariationID: a.VariationID, DecidedAt: timeOrNull(a.DecidedAt), ExpiresAt: timeOrNull(a.ExpiresAt)}
+		// Cassandra keeps TTLs in whole seconds: more digits would be noise.
+		view.BucketMap[expID] = assignmentView{VariationID: a.VariationID, DecidedAt: timeOrNull(a.DecidedAt), ExpiresAt: timeOrNull(a.ExpiresAt.Round(time.Second))}
 	}
 	out, err := json.MarshalIndent(view, "", "  ")
 	if err != nil {
