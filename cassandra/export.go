@@ -115,31 +115,40 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		cancel()
 		wg.Wait()
 	}()
-	scans := make([]*rangeScan, len(ranges))
-	for i, r := range ranges {
-		scans[i] = &rangeScan{r: r, out: make(chan ups.Profile, exportBuffer)}
-	}
-	// Ranges start in token order, so the range the writer waits for has
-	// always started: the ones after it can only fill their buffers.
+	// Ranges start in token order and reach the writer in that order, so
+	// the range the writer waits for has always started: the ones after
+	// it can only fill their buffers. At most 2×Concurrency ranges are read
+	// or wait to be written, so memory does not grow with opts.Ranges.
 	sem := make(chan struct{}, opts.Concurrency)
+	startedScans := make(chan *rangeScan, opts.Concurrency)
 	wg.Go(func() {
-		for _, sc := range scans {
+		defer close(startedScans)
+		for _, r := range ranges {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
+			sc := &rangeScan{r: r, out: make(chan ups.Profile, exportBuffer)}
 			wg.Go(func() {
 				defer func() { <-sem }()
 				sc.rows, sc.err = reader.read(ctx, sc.r, sc.out)
 				close(sc.out)
 			})
+			// A range that finished frees its slot before it is written,
+			// so this may wait for the writer.
+			select {
+			case startedScans <- sc:
+			case <-ctx.Done():
+				return
+			}
 		}
 	})
 
 	sum := ExportSummary{Ranges: len(ranges)}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	for i, sc := range scans {
+	done := 0
+	for sc := range startedScans {
 		if err := sc.writeTo(ctx, bw, &sum); err != nil {
 			_ = bw.Flush() // the lines counted are whole: hand them over
 			sum.Elapsed = time.Since(started)
@@ -149,12 +158,16 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 			sum.Elapsed = time.Since(started)
 			return sum, fmt.Errorf("cassandra: export: write: %w", err)
 		}
+		done++
 		sum.Rows += sc.rows
 		if opts.Progress != nil {
-			opts.Progress(ExportProgress{Ranges: len(ranges), RangesDone: i + 1, Rows: sum.Rows, Profiles: sum.Profiles})
+			opts.Progress(ExportProgress{Ranges: len(ranges), RangesDone: done, Rows: sum.Rows, Profiles: sum.Profiles})
 		}
 	}
 	sum.Elapsed = time.Since(started)
+	if done < len(ranges) { // the dispatcher stopped: ctx ended
+		return sum, fmt.Errorf("cassandra: export: %d of %d token ranges written: %w", done, len(ranges), ctx.Err())
+	}
 	return sum, nil
 }
 
