@@ -34,6 +34,10 @@ func TestUsageErrors(t *testing.T) {
 		{"export with a bad level", func(o, e *bytes.Buffer) int {
 			return Profiles(ctx, []string{"export", "--consistency", "MOST"}, nil, o, e)
 		}, exitUsage, `--consistency "MOST"`},
+		{"no ranges", func(o, e *bytes.Buffer) int { return Profiles(ctx, []string{"export", "--ranges", "0"}, nil, o, e) }, exitUsage, "at least 1"},
+		{"no import concurrency", func(o, e *bytes.Buffer) int {
+			return Profiles(ctx, []string{"import", "f", "--concurrency", "-1"}, nil, o, e)
+		}, exitUsage, "at least 1"},
 		{"unknown flag", func(o, e *bytes.Buffer) int { return Migrate(ctx, []string{"--keyspace", "x"}, o, e) }, exitUsage, "flag provided but not defined"},
 		{"help", func(o, e *bytes.Buffer) int { return Profiles(ctx, []string{"import", "-h"}, nil, o, e) }, exitOK, "Upserts"},
 		{"profiles help", func(o, e *bytes.Buffer) int { return Profiles(ctx, []string{"help"}, nil, o, e) }, exitOK, ""},

@@ -148,6 +148,10 @@ func profilesExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if _, status, ok := c.parse(args, 0); !ok {
 		return status
 	}
+	if *ranges < 1 || *concurrency < 1 {
+		fmt.Fprintln(stderr, "stickybucket profiles export: --ranges and --concurrency must be at least 1")
+		return exitUsage
+	}
 	opts := cassandra.ExportOptions{Ranges: *ranges, Concurrency: *concurrency}
 	if *consistency != "" {
 		level, err := cassandra.ParseConsistency(*consistency)
@@ -237,6 +241,10 @@ func profilesImport(ctx context.Context, args []string, stdin io.Reader, stderr 
 	pos, status, ok := c.parse(args, 1)
 	if !ok {
 		return status
+	}
+	if *concurrency < 1 {
+		fmt.Fprintln(stderr, "stickybucket profiles import: --concurrency must be at least 1")
+		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	in, size := stdin, int64(-1)
