@@ -22,6 +22,11 @@ const (
 	// DefaultMaxLineBytes fits the largest valid profile: ups.MaxAssignments
 	// entries with IDs at their size limits, even fully \u-escaped.
 	DefaultMaxLineBytes = 4 << 20
+	// DefaultImportAttempts and DefaultImportRetryBackoff: a save that
+	// fails (a write timeout on a busy node) is tried again after 100 ms,
+	// 200 ms, 400 ms before the import gives up.
+	DefaultImportAttempts     = 4
+	DefaultImportRetryBackoff = 100 * time.Millisecond
 	// keptBadLines bounds ImportSummary.FirstBadLines; OnBadLine sees all.
 	keptBadLines = 100
 	// importProgressEvery spaces Progress calls.
@@ -36,6 +41,13 @@ type ImportOptions struct {
 	// MaxLineBytes bounds one line; a longer line is a bad line. 0 means
 	// DefaultMaxLineBytes.
 	MaxLineBytes int
+	// MaxAttempts is how many times one profile's save is tried before
+	// the import stops; 0 means DefaultImportAttempts, 1 no retry. Saves
+	// are upserts, so trying again is safe.
+	MaxAttempts int
+	// RetryBackoff is the wait before the first retry, doubling for each
+	// next one; 0 means DefaultImportRetryBackoff.
+	RetryBackoff time.Duration
 	// OnBadLine, when set, receives every line that is not a valid
 	// profile, as lines finish (not necessarily in line order).
 	OnBadLine func(BadLine)
@@ -60,6 +72,7 @@ type ImportProgress struct {
 	Lines       int64
 	Profiles    int64
 	Assignments int64
+	Retries     int64
 	BadLines    int64
 }
 
@@ -69,6 +82,7 @@ type ImportSummary struct {
 	Lines       int64 // finished: saved, bad or blank
 	Profiles    int64 // saved
 	Assignments int64 // saved
+	Retries     int64 // saves tried again after a failure
 	BadLines    int64
 	// FirstBadLines holds the first 100 bad lines by line number.
 	FirstBadLines []BadLine
@@ -94,9 +108,11 @@ func (s ImportSummary) AssignmentsPerSecond() float64 {
 // with its number through OnBadLine and in the summary, nothing of it is
 // written, and the import goes on. Blank lines are skipped but counted.
 //
-// A failed save or read stops the import: no new line starts, the saves
-// under way finish, and the error names the line and user. Since saves are
-// upserts, the same input can then simply be imported again.
+// A save that fails is tried again (MaxAttempts, RetryBackoff); one that
+// still fails, or a failed read of r, stops the import: no new line
+// starts, the saves under way finish, and the error names the line and
+// user. Since saves are upserts, the same input can then simply be
+// imported again.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	return importProfiles(ctx, s, r, opts)
 }
@@ -118,6 +134,7 @@ type importResult struct {
 	bytes       int64
 	saved       bool
 	assignments int
+	retries     int
 	bad         error
 	fatal       error
 }
@@ -129,6 +146,12 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 	}
 	if opts.MaxLineBytes <= 0 {
 		opts.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultImportAttempts
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = DefaultImportRetryBackoff
 	}
 	jobs := make(chan importJob, 2*opts.Concurrency)
 	results := make(chan importResult, 2*opts.Concurrency)
@@ -144,7 +167,11 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 					continue // drain: lines not started are not counted
 				default:
 				}
-				results <- importLine(ctx, dst, j, opts.MaxLineBytes)
+				res := importLine(ctx, dst, j, opts)
+				if res.fatal != nil {
+					stopOnce.Do(func() { close(stop) }) // at once, not when collected
+				}
+				results <- res
 			}
 		})
 	}
@@ -162,12 +189,12 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 			if res.fatal != nil {
 				if fatal == nil {
 					fatal = res.fatal
-					stopOnce.Do(func() { close(stop) })
 				}
 				continue
 			}
 			p.Lines++
 			p.Bytes += res.bytes
+			p.Retries += int64(res.retries)
 			switch {
 			case res.bad != nil:
 				p.BadLines++
@@ -191,7 +218,7 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 		if opts.Progress != nil {
 			opts.Progress(p)
 		}
-		sum.Lines, sum.Profiles, sum.Assignments, sum.BadLines = p.Lines, p.Profiles, p.Assignments, p.BadLines
+		sum.Lines, sum.Profiles, sum.Assignments, sum.Retries, sum.BadLines = p.Lines, p.Profiles, p.Assignments, p.Retries, p.BadLines
 	}()
 
 	readErr := readLines(r, opts.MaxLineBytes, jobs, stop)
@@ -271,11 +298,12 @@ func nextLine(br *bufio.Reader, maxLine int) (data []byte, n int64, tooLong bool
 	}
 }
 
-// importLine parses and saves one line.
-func importLine(ctx context.Context, dst profileSaver, j importJob, maxLine int) importResult {
+// importLine parses and saves one line, trying the save again after a
+// failure that is not the profile's fault.
+func importLine(ctx context.Context, dst profileSaver, j importJob, opts ImportOptions) importResult {
 	res := importResult{line: j.line, bytes: j.bytes}
 	if j.tooLong {
-		res.bad = fmt.Errorf("%w: line is longer than %d bytes", ups.ErrInvalidProfile, maxLine)
+		res.bad = fmt.Errorf("%w: line is longer than %d bytes", ups.ErrInvalidProfile, opts.MaxLineBytes)
 		return res
 	}
 	if len(bytes.TrimSpace(j.data)) == 0 {
@@ -289,14 +317,27 @@ func importLine(ctx context.Context, dst profileSaver, j importJob, maxLine int)
 		res.bad = err
 		return res
 	}
-	if err := dst.Save(ctx, p); err != nil {
-		if errors.Is(err, ups.ErrInvalidProfile) {
+	backoff := opts.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := dst.Save(ctx, p)
+		switch {
+		case err == nil:
+			res.saved, res.assignments = true, len(p.Assignments)
+			return res
+		case errors.Is(err, ups.ErrInvalidProfile):
 			res.bad = err
 			return res
+		case attempt >= opts.MaxAttempts || ctx.Err() != nil:
+			res.fatal = fmt.Errorf("cassandra: import line %d (user %q), %d attempts: %w", j.line, p.UserID, attempt, err)
+			return res
 		}
-		res.fatal = fmt.Errorf("cassandra: import line %d (user %q): %w", j.line, p.UserID, err)
-		return res
+		res.retries++
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff *= 2
 	}
-	res.saved, res.assignments = true, len(p.Assignments)
-	return res
 }
