@@ -251,3 +251,6 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 	}
 	return nil
 }
+
+// Keyspace returns the keyspace the store works in.
+func (s *Store) Keyspace() string { return s.opts.Keyspace }

@@ -43,63 +43,75 @@ func (p Profile) MarshalJSON() ([]byte, error) {
 // into one. Errors name the offending field and repeat at most a short
 // prefix of any value.
 func (p *Profile) UnmarshalJSON(data []byte) error {
-	if err := ValidateJSONText(data); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidProfile, err)
-	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return fmt.Errorf("%w: profile must be a JSON object: %v", ErrInvalidProfile, err)
-	}
-	if top == nil {
-		return fmt.Errorf("%w: profile must be a JSON object, got null", ErrInvalidProfile)
-	}
-	rawID, ok := top[jsonUserID]
+	out, ok := decodeCanonical(data)
 	if !ok {
-		return fmt.Errorf("%w: missing required field %q", ErrInvalidProfile, jsonUserID)
-	}
-	var userID string
-	if err := decodeString(rawID, &userID); err != nil {
-		return fmt.Errorf("%w: field %q: %v", ErrInvalidProfile, jsonUserID, err)
-	}
-	// The ID is checked before later messages repeat it.
-	if err := ValidateUserID(userID); err != nil {
-		return err
-	}
-	rawMap, ok := top[jsonBucketMap]
-	if !ok {
-		return fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap)
-	}
-	var entries map[string]json.RawMessage
-	if err := json.Unmarshal(rawMap, &entries); err != nil || isNull(rawMap) {
-		return fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap)
-	}
-	// So are experiment IDs.
-	for expID := range entries {
-		if err := validateID("experiment ID", expID, MaxExperimentIDBytes); err != nil {
-			return fmt.Errorf("user %q: %s[%q]: %w", clip(userID), jsonBucketMap, clip(expID), err)
+		var err error
+		if out, err = decodeFull(data); err != nil {
+			return err
 		}
-	}
-	out := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(entries))}
-	for expID, raw := range entries {
-		var entry map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &entry); err != nil || entry == nil {
-			return fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID))
-		}
-		rawVar, ok := entry[jsonVariationID]
-		if !ok {
-			return fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID)
-		}
-		var varID string
-		if err := decodeString(rawVar, &varID); err != nil {
-			return fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID, err)
-		}
-		out.Assignments[expID] = Assignment{VariationID: varID}
 	}
 	if err := out.Validate(); err != nil {
 		return err
 	}
 	*p = out
 	return nil
+}
+
+// decodeFull decodes any JSON form of the schema, checking every field.
+func decodeFull(data []byte) (Profile, error) {
+	if err := ValidateJSONText(data); err != nil {
+		return Profile{}, fmt.Errorf("%w: %w", ErrInvalidProfile, err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return Profile{}, fmt.Errorf("%w: profile must be a JSON object: %v", ErrInvalidProfile, err)
+	}
+	if top == nil {
+		return Profile{}, fmt.Errorf("%w: profile must be a JSON object, got null", ErrInvalidProfile)
+	}
+	rawID, ok := top[jsonUserID]
+	if !ok {
+		return Profile{}, fmt.Errorf("%w: missing required field %q", ErrInvalidProfile, jsonUserID)
+	}
+	var userID string
+	if err := decodeString(rawID, &userID); err != nil {
+		return Profile{}, fmt.Errorf("%w: field %q: %v", ErrInvalidProfile, jsonUserID, err)
+	}
+	// The ID is checked before later messages repeat it.
+	if err := ValidateUserID(userID); err != nil {
+		return Profile{}, err
+	}
+	rawMap, ok := top[jsonBucketMap]
+	if !ok {
+		return Profile{}, fmt.Errorf("%w: user %q: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap)
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(rawMap, &entries); err != nil || isNull(rawMap) {
+		return Profile{}, fmt.Errorf("%w: user %q: field %q must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap)
+	}
+	// So are experiment IDs.
+	for expID := range entries {
+		if err := validateID("experiment ID", expID, MaxExperimentIDBytes); err != nil {
+			return Profile{}, fmt.Errorf("user %q: %s[%q]: %w", clip(userID), jsonBucketMap, clip(expID), err)
+		}
+	}
+	out := Profile{UserID: userID, Assignments: make(map[string]Assignment, len(entries))}
+	for expID, raw := range entries {
+		var entry map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &entry); err != nil || entry == nil {
+			return Profile{}, fmt.Errorf("%w: user %q: %s[%q] must be an object", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID))
+		}
+		rawVar, ok := entry[jsonVariationID]
+		if !ok {
+			return Profile{}, fmt.Errorf("%w: user %q: %s[%q]: missing required field %q", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID)
+		}
+		var varID string
+		if err := decodeString(rawVar, &varID); err != nil {
+			return Profile{}, fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID, err)
+		}
+		out.Assignments[expID] = Assignment{VariationID: varID}
+	}
+	return out, nil
 }
 
 func decodeString(raw json.RawMessage, dst *string) error {

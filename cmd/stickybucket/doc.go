@@ -60,4 +60,14 @@
 // write, however long, and skips blank lines; its table cuts values to 64
 // bytes and quotes those holding tabs, newlines or other unprintable
 // characters.
+// request, whether the variation was kept.
+//
+//	stickybucket migrate [--config FILE]
+//	stickybucket profiles get|delete USER [--config FILE]
+//	stickybucket profiles export [--out FILE] [--config FILE]
+//	stickybucket profiles import FILE [--config FILE]
+//
+// administer the Cassandra store the configuration names: create its
+// keyspace and schema, read or erase one user, and export or import every
+// profile as JSON lines. They live in package admin.
 package main

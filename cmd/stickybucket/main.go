@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+
+	"github.com/stickybucket/stickybucket/cmd/stickybucket/admin"
 )
 
 func main() {
@@ -83,6 +85,10 @@ Usage:
   stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
   stickybucket compare BEFORE.jsonl AFTER.jsonl
   stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
+  stickybucket migrate [--config FILE]
+  stickybucket profiles get|delete USER [--config FILE]
+  stickybucket profiles export [--out FILE] [--config FILE]
+  stickybucket profiles import FILE [--config FILE]
   stickybucket help
 
 Run "stickybucket COMMAND -h" for a command's flags.
@@ -100,6 +106,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCompare(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "migrate":
+		return admin.Migrate(ctx, args[1:], stdout, stderr)
+	case "profiles":
+		return admin.Profiles(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

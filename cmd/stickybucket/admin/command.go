@@ -1,0 +1,113 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/stickybucket/stickybucket/cassandra"
+	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/stack"
+)
+
+// Exit statuses, as package main uses them.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// DefaultConfigFile is read when --config is not given.
+const DefaultConfigFile = "stickybucket.yaml"
+
+// command is what every admin command shares: a flag set with --config, a
+// usage line, and parsing that accepts flags before and after the
+// positional arguments.
+type command struct {
+	name   string // as typed: "profiles get"
+	args   string // the positional arguments in the usage line
+	about  string // what the command does, for its usage text
+	fs     *flag.FlagSet
+	config *string
+	stderr io.Writer
+}
+
+func newCommand(name, args, about string, stderr io.Writer) *command {
+	c := &command{name: name, args: args, about: about, fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr}
+	c.fs.SetOutput(stderr)
+	c.config = c.fs.String("config", DefaultConfigFile, "configuration `file`; STICKYBUCKET_* environment variables override it")
+	c.fs.Usage = c.usage
+	return c
+}
+
+func (c *command) usage() {
+	fmt.Fprintf(c.stderr, "Usage: stickybucket %s [flags]%s\n\n%s\n\nFlags:\n", c.name, c.args, c.about)
+	c.fs.PrintDefaults()
+}
+
+// parse reads the flags, wherever they are, and wants exactly n positional
+// arguments. When ok is false the command must return status.
+func (c *command) parse(args []string, n int) (positional []string, status int, ok bool) {
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if len(positional) != n {
+		if n == 0 {
+			fmt.Fprintf(c.stderr, "stickybucket %s: takes no arguments, got %q\n\n", c.name, positional)
+		} else {
+			fmt.Fprintf(c.stderr, "stickybucket %s: expects%s, got %d argument(s)\n\n", c.name, c.args, len(positional))
+		}
+		c.usage()
+		return nil, exitUsage, false
+	}
+	return positional, exitOK, true
+}
+
+// openStore is the wiring every admin command shares, through the
+// composition root: configuration with environment overrides, then the
+// Cassandra store of the active environment (and, with migrate, its
+// keyspace and schema first). The commands work on the store itself, with
+// no cache and synchronous saves, whatever the service's layers are: a
+// command's writes are in Cassandra when it exits. The returned stack must
+// be closed.
+func openStore(ctx context.Context, configPath string, migrate bool, log *slog.Logger) (*stack.Stack, *cassandra.Store, error) {
+	cfg, err := config.Load(configPath, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Store.Kind = config.StoreCassandra
+	cfg.Store.Cache = config.Cache{}
+	cfg.Store.Saves.Mode = config.SavesSync
+	cfg.Store.Breaker.Disabled = true
+	st, err := stack.Open(ctx, cfg, stack.Options{Migrate: migrate, Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	store, ok := st.Store.(*cassandra.Store)
+	if !ok {
+		_ = st.Close(ctx)
+		return nil, nil, fmt.Errorf("the configured store is %T, not Cassandra", st.Store)
+	}
+	return st, store, nil
+}
+
+func closeStore(ctx context.Context, st *stack.Stack, log *slog.Logger) {
+	if err := st.Close(ctx); err != nil {
+		log.Warn("close store", "err", err)
+	}
+}
