@@ -25,6 +25,11 @@ import (
 // If the keyspace exists with a replication other than the configured one,
 // Migrate leaves it alone and logs a warning: changing replication needs
 // ALTER KEYSPACE followed by a full repair, an operator's decision.
+//
+// Migrate's own sessions route by a DC-aware round robin of their own
+// (env.LocalDC): cluster's host selection policy is never initialised, so
+// a token-aware one, which gocql lets serve a single session, is still
+// free for the caller's session afterwards.
 func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Environment, log *slog.Logger) error {
 	if err := env.Validate(); err != nil {
 		return fmt.Errorf("cassandra: migrate: %w", err)
@@ -35,9 +40,7 @@ func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Envir
 	if err := createKeyspace(ctx, cluster, env, log); err != nil {
 		return err
 	}
-	ks := *cluster
-	ks.Keyspace = env.Keyspace
-	session, err := gocqlx.WrapSession(ks.CreateSession())
+	session, err := gocqlx.WrapSession(adminCluster(cluster, env, env.Keyspace).CreateSession())
 	if err != nil {
 		return fmt.Errorf("cassandra: migrate keyspace %s: connect: %w", env.Keyspace, err)
 	}
@@ -49,9 +52,7 @@ func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Envir
 }
 
 func createKeyspace(ctx context.Context, cluster *gocql.ClusterConfig, env config.Environment, log *slog.Logger) error {
-	noKeyspace := *cluster
-	noKeyspace.Keyspace = ""
-	session, err := noKeyspace.CreateSession()
+	session, err := adminCluster(cluster, env, "").CreateSession()
 	if err != nil {
 		return fmt.Errorf("cassandra: create keyspace %s: connect: %w", env.Keyspace, err)
 	}
@@ -82,6 +83,20 @@ func createKeyspace(ctx context.Context, cluster *gocql.ClusterConfig, env confi
 			"fix", "ALTER KEYSPACE with the wanted replication, then run a full repair")
 	}
 	return nil
+}
+
+// adminCluster copies cluster for one of Migrate's sessions, on keyspace,
+// with a host selection policy of its own: schema changes need no token
+// awareness, and gocql panics when a token-aware policy serves a second
+// session.
+func adminCluster(cluster *gocql.ClusterConfig, env config.Environment, keyspace string) *gocql.ClusterConfig {
+	c := *cluster
+	c.Keyspace = keyspace
+	c.PoolConfig.HostSelectionPolicy = gocql.RoundRobinHostPolicy()
+	if env.LocalDC != "" {
+		c.PoolConfig.HostSelectionPolicy = gocql.DCAwareRoundRobinPolicy(env.LocalDC)
+	}
+	return &c
 }
 
 func replicationMap(r config.Replication) map[string]string {
