@@ -11,12 +11,16 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/stickybucket/stickybucket/integration/testcluster"
 )
 
 // Shared by every test of this binary: starting Cassandra takes tens of
 // seconds, so it happens once here and never per test.
 var (
-	cass *node
+	// cass is a one-node cluster this binary started, or the existing
+	// cluster CASSANDRA_HOSTS names.
+	cass *testcluster.Cluster
 	// admin is a session without a keyspace for direct CQL checks (TTLs,
 	// row counts) that the store's API does not expose.
 	admin *gocql.Session
@@ -34,21 +38,25 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	started := time.Now()
-	n, err := startNode(ctx)
+	c, err := testcluster.FromEnv(ctx, testcluster.Options{Heap: "1G", HeapNew: "256M"})
 	if err != nil {
-		if errors.Is(err, errDockerUnavailable) && os.Getenv("CI") != "true" {
+		if errors.Is(err, testcluster.ErrDockerUnavailable) && os.Getenv("CI") != "true" {
 			fmt.Printf("SKIP integration tests: %v (run `make test`, which installs and starts Docker, or set CASSANDRA_HOSTS)\n", err)
 			return 0
 		}
 		log.Printf("integration: cannot start Cassandra: %v", err)
 		return 1
 	}
-	cass = n
-	defer cass.terminate()
+	cass = c
+	defer func() {
+		if err := cass.Close(context.Background()); err != nil {
+			log.Printf("integration: %v", err)
+		}
+	}()
 
-	admin, err = cass.cluster().CreateSession()
+	admin, err = cluster().CreateSession()
 	if err != nil {
-		log.Printf("integration: connect to %v: %v", cass.hosts, err)
+		log.Printf("integration: connect to %v: %v", cass.Hosts(), err)
 		return 1
 	}
 	defer func() {
@@ -57,14 +65,24 @@ func run(m *testing.M) int {
 		}
 		admin.Close()
 	}()
-	var version, cluster string
-	if err := admin.Query("SELECT release_version, cluster_name FROM system.local").Scan(&version, &cluster); err != nil {
+	var version, name string
+	if err := admin.Query("SELECT release_version, cluster_name FROM system.local").Scan(&version, &name); err != nil {
 		log.Printf("integration: read release_version: %v", err)
 		return 1
 	}
 	log.Printf("integration: Cassandra release_version=%s cluster=%q at %v, ready in %s",
-		version, cluster, cass.hosts, time.Since(started).Round(100*time.Millisecond))
+		version, name, cass.Hosts(), time.Since(started).Round(100*time.Millisecond))
 	return m.Run()
+}
+
+// cluster returns a new configuration for the cluster, with a host
+// selection policy of its own: create one session per call.
+func cluster() *gocql.ClusterConfig {
+	c := cass.ClusterConfig("")
+	c.Timeout = 10 * time.Second
+	c.ConnectTimeout = 10 * time.Second
+	c.Consistency = gocql.LocalOne
+	return c
 }
 
 // keyspace returns a keyspace name unique to this run, remembered for the
