@@ -29,12 +29,15 @@ func release(addrs []string) {
 
 // pickAddrs reserves n loopback addresses among 127.0.0.2 to 127.0.0.254
 // that no other container claims (busy) and whose CQL and storage ports
-// are free, scanning upwards like the single-node tests always did.
+// are free. It scans from the top down: code that scans from 127.0.0.2
+// upwards checking ports only (the single-node tests before this harness)
+// would otherwise take an address picked here whose node has not started
+// yet.
 func pickAddrs(n int, busy map[string]bool) ([]string, error) {
 	reserved.Lock()
 	defer reserved.Unlock()
 	var got []string
-	for i := 2; i < 255 && len(got) < n; i++ {
+	for i := 254; i >= 2 && len(got) < n; i-- {
 		addr := "127.0.0." + strconv.Itoa(i)
 		if reserved.addrs[addr] || busy[addr] || !portsFree(addr, CQLPort, StoragePort) {
 			continue

@@ -118,10 +118,17 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	c.logf("testcluster: starting %s: %d node(s) from %s: %s", c.name, len(c.nodes), opts.Image, c.layout())
 
+	// Every container exists before the first starts, so a concurrent run
+	// sees all these addresses as taken.
+	for _, n := range c.nodes {
+		if err := n.create(ctx, opts, seedAddrs); err != nil {
+			return nil, err
+		}
+	}
 	first := time.Now()
 	for i, n := range c.nodes {
 		began := time.Now()
-		if err := n.create(ctx, opts, seedAddrs); err != nil {
+		if err := n.boot(ctx); err != nil {
 			return nil, err
 		}
 		if err := n.awaitCQL(ctx, opts.NodeStartTimeout); err != nil {

@@ -3,6 +3,7 @@ package testcluster
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -105,7 +106,9 @@ func (n *Node) ClusterConfig() *gocql.ClusterConfig {
 	return cfg
 }
 
-// create creates and starts the node's container.
+// create creates the node's container without starting it: from then on
+// the container's environment shows the address as taken to other runs
+// (busyAddrs).
 func (n *Node) create(ctx context.Context, opts Options, seeds []string) error {
 	c := n.cluster
 	req := testcontainers.ContainerRequest{
@@ -118,18 +121,29 @@ func (n *Node) create(ctx context.Context, opts Options, seeds []string) error {
 		// beyond this machine.
 		HostConfigModifier: func(hc *container.HostConfig) { hc.NetworkMode = "host" },
 	}
-	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
-	n.mu.Lock()
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req})
 	if ctr != nil {
+		n.mu.Lock()
 		n.ctr = ctr
+		n.state = stateCreated
+		n.mu.Unlock()
 	}
-	if err == nil {
-		n.state = stateRunning
-	}
-	n.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("testcluster: start node %s from image %s: %w", n, opts.Image, err)
+		return fmt.Errorf("testcluster: create node %s from image %s: %w", n, opts.Image, err)
 	}
+	return nil
+}
+
+// boot starts the created container for the first time.
+func (n *Node) boot(ctx context.Context) error {
+	ctr, err := n.managed("start", stateCreated)
+	if err != nil {
+		return err
+	}
+	if err := ctr.Start(ctx); err != nil {
+		return fmt.Errorf("testcluster: start node %s: %w", n, err)
+	}
+	n.setState(stateRunning)
 	return nil
 }
 
@@ -284,6 +298,22 @@ func (n *Node) Unpause(ctx context.Context) error {
 	return nil
 }
 
+// Restore brings a killed, stopped or paused node back (Start or
+// Unpause); it does nothing to a running node. Tests defer it so that a
+// failure half-way leaves the cluster whole for the tests after them.
+func (n *Node) Restore(ctx context.Context) error {
+	n.mu.Lock()
+	st := n.state
+	n.mu.Unlock()
+	switch st {
+	case statePaused:
+		return n.Unpause(ctx)
+	case stateStopped:
+		return n.Start(ctx)
+	}
+	return nil
+}
+
 // awaitCQL polls until the node answers CQL as a member of this cluster
 // in its DC: the "listening for CQL clients" log line says the port is
 // open, not that the node can serve, and an address some other run's node
@@ -433,4 +463,50 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// Memory returns the memory the node's container uses, counted as docker
+// stats counts it (usage less inactive page cache).
+func (n *Node) Memory(ctx context.Context) (uint64, error) {
+	ctr, err := n.managed("measure memory of", stateRunning, statePaused)
+	if err != nil {
+		return 0, err
+	}
+	res, err := n.cluster.docker.Client().ContainerStats(ctx, ctr.GetContainerID(), client.ContainerStatsOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("testcluster: stats of node %s: %w", n, err)
+	}
+	defer res.Body.Close()
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return 0, fmt.Errorf("testcluster: stats of node %s: decode: %w", n, err)
+	}
+	m := st.MemoryStats
+	cache := m.Stats["inactive_file"]                // cgroup v2
+	if v, ok := m.Stats["total_inactive_file"]; ok { // cgroup v1
+		cache = v
+	}
+	if cache > m.Usage {
+		cache = 0
+	}
+	return m.Usage - cache, nil
+}
+
+// LogMemory logs the memory every started node uses, as docker stats
+// would show it.
+func (c *Cluster) LogMemory(ctx context.Context, when string) {
+	if !c.Managed() {
+		return
+	}
+	var parts []string
+	var total uint64
+	for _, n := range c.nodes {
+		b, err := n.Memory(ctx)
+		if err != nil {
+			continue
+		}
+		total += b
+		parts = append(parts, fmt.Sprintf("%s %.0f MiB", n.addr, float64(b)/(1<<20)))
+	}
+	c.logf("testcluster: memory %s: %s (total %.2f GiB)", when, strings.Join(parts, ", "), float64(total)/(1<<30))
 }

@@ -83,13 +83,13 @@ func TestSeedsAndEnv(t *testing.T) {
 }
 
 func TestPickAddrsSkipsBusyAndReserved(t *testing.T) {
-	busy := map[string]bool{"127.0.0.2": true}
+	busy := map[string]bool{"127.0.0.254": true}
 	got, err := pickAddrs(2, busy)
 	if err != nil {
 		t.Skipf("no free loopback addresses here: %v", err)
 	}
 	defer release(got)
-	if slices.Contains(got, "127.0.0.2") {
+	if slices.Contains(got, "127.0.0.254") {
 		t.Errorf("picked busy address: %v", got)
 	}
 	again, err := pickAddrs(1, busy)
