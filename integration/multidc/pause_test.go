@@ -1,0 +1,57 @@
+package multidc
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestPausedNode freezes one of dc1's nodes with docker pause while saves
+// run at LOCAL_QUORUM: its sockets stay open and nothing answers, as in a
+// long GC pause. Two replicas of three still acknowledge every write, and
+// gocql moves on to the next replica when an attempt on the frozen
+// coordinator times out, so no save may fail; they only slow down. After
+// the node is unpaused, every save is readable.
+func TestPausedNode(t *testing.T) {
+	if !cluster.Managed() {
+		t.Skip("CASSANDRA_HOSTS names an existing cluster; this test pauses a node it would have started")
+	}
+	restoreAtEnd(t)
+	ks := keyspace(t, "pause")
+	s := storeIn(t, ks, dc1, "LOCAL_QUORUM", "LOCAL_QUORUM")
+	warmUp(t, s, 100)
+	victim := cluster.NodesIn(dc1)[2]
+	users := make([][]saved, 4)
+	for g := range users {
+		users[g] = make([]saved, 300)
+		for i := range users[g] {
+			users[g][i] = saved{fmt.Sprintf("pause-%d-%03d", g, i), []string{"4001", "4002"}[i%2]}
+		}
+	}
+	attempts, pause := runLoad(t, s, users, 80, 15*time.Second, 3*time.Second, victim.Pause)
+	var acked []saved
+	var failed []attempt
+	for _, a := range attempts {
+		if a.err == nil {
+			acked = append(acked, a.saved)
+		} else {
+			failed = append(failed, a)
+		}
+	}
+	report := loadReport(attempts, failed, pause, "paused")
+	t.Logf("load from %d goroutines: %s", len(users), report)
+	if len(failed) > 0 {
+		t.Errorf("saves failed with one of three dc1 replicas paused: %s", report)
+	}
+
+	ctx := context.Background()
+	began := time.Now()
+	if err := victim.Unpause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("unpaused %s: seen alive again after %s", victim, since(began))
+	if problems := checkAll(ctx, s, acked); len(problems) > 0 {
+		t.Fatalf("%d of %d acknowledged saves not readable at LOCAL_QUORUM after the pause: %s", len(problems), len(acked), summary(problems))
+	}
+}
