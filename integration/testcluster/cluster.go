@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -162,40 +163,51 @@ func Attach(ctx context.Context, hosts []string, port int, logf func(format stri
 	if logf == nil {
 		logf = log.Printf
 	}
-	cfg := gocql.NewCluster(hosts...)
-	cfg.Port = port
-	cfg.Timeout = 10 * time.Second
-	cfg.ConnectTimeout = 10 * time.Second
-	cfg.Consistency = gocql.LocalOne
-	cfg.Logger = log.New(io.Discard, "", 0)
-	s, err := cfg.CreateSession()
-	if err != nil {
-		return nil, fmt.Errorf("testcluster: connect to %v port %d: %w", hosts, port, err)
+	var errs []error
+	for _, h := range hosts {
+		c, err := attachVia(ctx, strings.TrimSpace(h), port, logf)
+		if err == nil {
+			logf("testcluster: attached to %q through %s port %d: %s", c.name, h, port, c.layout())
+			return c, nil
+		}
+		errs = append(errs, err)
 	}
-	defer s.Close()
+	return nil, fmt.Errorf("testcluster: attach to %v port %d: %w", hosts, port, errors.Join(errs...))
+}
+
+// attachVia describes the cluster as host sees it: itself in system.local,
+// the others in system.peers_v2. Both queries must reach the same node, so
+// the session is pinned to host.
+func attachVia(ctx context.Context, host string, port int, logf func(format string, args ...any)) (*Cluster, error) {
 	c := &Cluster{port: port, logf: logf}
-	var addr, dc, rack string
-	// The node that answers lists itself in system.local and the others
-	// in system.peers_v2.
-	if err := s.Query("SELECT cluster_name, rpc_address, data_center, rack FROM system.local").WithContext(ctx).
-		Scan(&c.name, &addr, &dc, &rack); err != nil {
-		return nil, fmt.Errorf("testcluster: read system.local of %v: %w", hosts, err)
+	via := &Node{cluster: c, addr: host}
+	var (
+		addr     net.IP
+		dc, rack string
+	)
+	err := via.query(ctx, func(s *gocql.Session) error {
+		if err := s.Query("SELECT cluster_name, rpc_address, data_center, rack FROM system.local").WithContext(ctx).
+			Scan(&c.name, &addr, &dc, &rack); err != nil {
+			return fmt.Errorf("read system.local: %w", err)
+		}
+		c.nodes = append(c.nodes, &Node{cluster: c, addr: addr.String(), dc: dc, rack: rack, state: stateRunning})
+		iter := s.Query("SELECT native_address, data_center, rack FROM system.peers_v2").WithContext(ctx).Iter()
+		for iter.Scan(&addr, &dc, &rack) {
+			c.nodes = append(c.nodes, &Node{cluster: c, addr: addr.String(), dc: dc, rack: rack, state: stateRunning})
+		}
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("read system.peers_v2: %w", err)
+		}
+		return nil
+	})
+	via.closeSession()
+	if err != nil {
+		return nil, fmt.Errorf("through %s: %w", host, err)
 	}
-	c.nodes = append(c.nodes, &Node{cluster: c, addr: addr, dc: dc, rack: rack, state: stateRunning})
-	iter := s.Query("SELECT native_address, data_center, rack FROM system.peers_v2").WithContext(ctx).Iter()
-	for iter.Scan(&addr, &dc, &rack) {
-		c.nodes = append(c.nodes, &Node{cluster: c, index: len(c.nodes), addr: addr, dc: dc, rack: rack, state: stateRunning})
-	}
-	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("testcluster: read system.peers_v2 of %v: %w", hosts, err)
-	}
-	// The coordinator answering system.local may not be the first contact
-	// point; order nodes by address for stable output.
 	slices.SortFunc(c.nodes, func(a, b *Node) int { return strings.Compare(a.addr, b.addr) })
 	for i, n := range c.nodes {
 		n.index = i
 	}
-	logf("testcluster: attached to %q at %v port %d: %s", c.name, hosts, port, c.layout())
 	return c, nil
 }
 
