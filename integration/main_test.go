@@ -12,6 +12,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/integration/testcluster"
 )
 
@@ -28,6 +29,14 @@ var (
 	// cluster (CASSANDRA_HOSTS); they are dropped at the end.
 	runID     = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	keyspaces []string
+	// replication keeps one replica of the tests' data per datacenter, and
+	// localDC is the datacenter the tests read and write in at LOCAL_ONE:
+	// SimpleStrategy and no local DC on one DC (the node this binary
+	// starts); on an existing cluster with several DCs (CASSANDRA_HOSTS),
+	// NetworkTopologyStrategy and the first node's DC, since SimpleStrategy
+	// would put the one replica in any DC and LOCAL_ONE could not reach it.
+	replication = config.Replication{Class: config.SimpleStrategy, ReplicationFactor: 1}
+	localDC     string
 )
 
 func TestMain(m *testing.M) {
@@ -54,6 +63,14 @@ func run(m *testing.M) int {
 		}
 	}()
 
+	if layout := cass.Layout(); len(layout) > 1 {
+		replication = config.Replication{Class: config.NetworkTopologyStrategy, Datacenters: map[string]int{}}
+		for dc := range layout {
+			replication.Datacenters[dc] = 1
+		}
+		localDC = cass.Node(0).DC()
+		log.Printf("integration: %d datacenters; keyspaces get one replica in each, tests run in %s", len(layout), localDC)
+	}
 	admin, err = cluster().CreateSession()
 	if err != nil {
 		log.Printf("integration: connect to %v: %v", cass.Hosts(), err)
@@ -75,10 +92,10 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// cluster returns a new configuration for the cluster, with a host
-// selection policy of its own: create one session per call.
+// cluster returns a new configuration for the cluster, preferring localDC,
+// with a host selection policy of its own: create one session per call.
 func cluster() *gocql.ClusterConfig {
-	c := cass.ClusterConfig("")
+	c := cass.ClusterConfig(localDC)
 	c.Timeout = 10 * time.Second
 	c.ConnectTimeout = 10 * time.Second
 	c.Consistency = gocql.LocalOne

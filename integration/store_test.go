@@ -18,15 +18,17 @@ import (
 	"github.com/stickybucket/stickybucket/ups"
 )
 
-// env builds a validated single-node environment.
+// env builds a validated environment with one replica per datacenter
+// (replication, localDC) read and written at LOCAL_ONE.
 func env(t testing.TB, ks string, retention time.Duration, overrides map[string]time.Duration) config.Environment {
 	t.Helper()
 	e := config.Environment{
 		Retention:        config.Duration(retention),
 		Keyspace:         ks,
-		Replication:      config.Replication{Class: config.SimpleStrategy, ReplicationFactor: 1},
+		Replication:      replication,
 		ReadConsistency:  "LOCAL_ONE",
 		WriteConsistency: "LOCAL_ONE",
+		LocalDC:          localDC,
 	}
 	if overrides != nil {
 		e.RetentionOverrides = map[string]config.Duration{}
