@@ -57,13 +57,11 @@ func run(m *testing.M) int {
 			log.Printf("multidc: %v", err)
 		}
 	}()
+	// Only an existing cluster (CASSANDRA_HOSTS) can differ. It is skipped
+	// even in CI: a single-node cluster there serves ./integration.
 	if got := cluster.Layout(); !maps.Equal(got, layout) {
-		msg := fmt.Sprintf("the cluster at %v has nodes per datacenter %v; these tests need %v", cluster.Hosts(), got, layout)
-		if ci {
-			log.Printf("multidc: %s", msg)
-			return 1
-		}
-		fmt.Printf("SKIP multidc tests: %s\n", msg)
+		fmt.Printf("SKIP multidc tests: the cluster at %v has nodes per datacenter %v; these tests need %v\n",
+			cluster.Hosts(), got, layout)
 		return 0
 	}
 	cluster.LogMemory(ctx, "after start")
