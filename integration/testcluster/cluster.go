@@ -145,8 +145,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.WaitAlive(ctx); err != nil {
 		return nil, err
 	}
-	c.logf("testcluster: all %d node(s) see each other alive %s after the first start", len(c.nodes), since(first))
 	if len(c.nodes) > 1 {
+		c.logf("testcluster: all %d nodes see each other alive %s after the first start", len(c.nodes), since(first))
 		if own, err := c.TokenOwnership(ctx); err == nil {
 			c.logf("testcluster: primary token ownership per DC: %s", own)
 		} else {
