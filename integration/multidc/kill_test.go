@@ -78,7 +78,7 @@ func TestNodeKill(t *testing.T) {
 			users[g][i] = saved{user, otherVariation(t, sticky, user)}
 		}
 	}
-	attempts, kill := runLoad(t, inDC1, users, killRate, killRun, killAt, victim.Kill)
+	attempts, kill := runLoad(t, inDC1, users, killRate, killRun, killAt, saveTimeout, victim.Kill)
 
 	// Saves begun once the victim was dead can only reach it through hints;
 	// saves begun earlier it may have acknowledged itself.
@@ -188,10 +188,10 @@ func TestNodeKill(t *testing.T) {
 }
 
 // runLoad saves users[g] from goroutine g, each goroutine at its share of
-// rate (saves per second), for run at most; injects fault faultAt after
-// the start; and returns every attempt in the order they began, and when
-// the fault was injected.
-func runLoad(t *testing.T, s ups.Service, users [][]saved, rate int, run, faultAt time.Duration,
+// rate (saves per second) and each save within perSave, for run at most;
+// injects fault faultAt after the start; and returns every attempt in the
+// order they began, and when the fault was injected.
+func runLoad(t *testing.T, s ups.Service, users [][]saved, rate int, run, faultAt, perSave time.Duration,
 	fault func(context.Context) error) ([]attempt, window) {
 	t.Helper()
 	interval := time.Duration(len(users)) * time.Second / time.Duration(rate)
@@ -212,7 +212,7 @@ func runLoad(t *testing.T, s ups.Service, users [][]saved, rate int, run, faultA
 				a := attempt{saved: u, at: time.Since(start)}
 				p := ups.NewProfile(u.user)
 				p.Set(experiment, u.variation)
-				ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), perSave)
 				a.err = s.Save(ctx, p)
 				cancel()
 				a.took = time.Since(start) - a.at

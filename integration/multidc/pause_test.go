@@ -11,8 +11,9 @@ import (
 // run at LOCAL_QUORUM: its sockets stay open and nothing answers, as in a
 // long GC pause. Two replicas of three still acknowledge every write, and
 // gocql moves on to the next replica when an attempt on the frozen
-// coordinator times out, so no save may fail; they only slow down. After
-// the node is unpaused, every save is readable.
+// coordinator times out, so no save may fail when it is given time for
+// the driver's retries; saves only slow down. After the node is unpaused,
+// every save is readable.
 func TestPausedNode(t *testing.T) {
 	if !cluster.Managed() {
 		t.Skip("CASSANDRA_HOSTS names an existing cluster; this test pauses a node it would have started")
@@ -29,7 +30,10 @@ func TestPausedNode(t *testing.T) {
 			users[g][i] = saved{fmt.Sprintf("pause-%d-%03d", g, i), []string{"4001", "4002"}[i%2]}
 		}
 	}
-	attempts, pause := runLoad(t, s, users, 80, 15*time.Second, 3*time.Second, victim.Pause)
+	// A save may wait out gocql's 5s timeout on the frozen coordinator and
+	// then be retried on another replica, up to twice (cassandra.NewCluster's
+	// retry policy): it is given all three attempts.
+	attempts, pause := runLoad(t, s, users, 80, 15*time.Second, 3*time.Second, 20*time.Second, victim.Pause)
 	var acked []saved
 	var failed []attempt
 	for _, a := range attempts {
