@@ -77,7 +77,11 @@ func migrate(t testing.TB, ks string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := env(t, ks, dc1, "LOCAL_QUORUM", "LOCAL_QUORUM")
-	if err := cassandra.Migrate(ctx, productionCluster(t, e), e, slog.Default()); err != nil {
+	c := productionCluster(t, e)
+	// The first schema change of a fresh cluster on busy cores took longer
+	// than the 5s the stores' sessions wait.
+	c.Timeout = 30 * time.Second
+	if err := cassandra.Migrate(ctx, c, e, slog.Default()); err != nil {
 		t.Fatalf("Migrate %s: %v", ks, err)
 	}
 	migrated.Store(ks, true)
