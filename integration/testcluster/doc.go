@@ -1,8 +1,9 @@
 // Package testcluster starts throwaway Apache Cassandra clusters for tests,
 // as net/http/httptest starts throwaway HTTP servers: one or more nodes in
 // one or more datacenters, each a Docker container (testcontainers-go) on
-// the host network bound to its own free loopback address (127.0.0.2, …),
-// so several nodes share one machine the way ccm runs them.
+// the host network bound to its own free loopback address (127.0.0.254,
+// 127.0.0.253, …: ports 9042 and 7000 free and no other container told to
+// bind it), so several nodes share one machine the way ccm runs them.
 //
 // Start is meant to run once per test binary, from TestMain: a node takes
 // tens of seconds to start and a four-node cluster about a minute. Nodes
