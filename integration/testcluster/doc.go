@@ -17,8 +17,8 @@
 // observer when the observer's system_views.gossip_info shows the node's
 // current generation with a heartbeat that advances and a NORMAL status;
 // hints waiting for delivery are listed in system_views.pending_hints and,
-// for a file still being written (Cassandra queues a hints file only once
-// its target is back), in the node's hints directory.
+// for the file still being written (which that table leaves out), in the
+// node's hints directory.
 //
 // Faults are real: Node.Kill sends SIGKILL (docker kill), Node.Stop shuts
 // the node down gracefully, Node.Pause freezes it (docker pause), and

@@ -22,8 +22,9 @@ type Hints struct {
 	TargetID, Target string
 	// Queued counts the hint files queued for dispatch
 	// (system_views.pending_hints). Cassandra queues a file only once it
-	// is closed, and closes it only once its target is alive again: while
-	// the target is down, its hints sit in an open file and Queued is 0.
+	// is closed, so the file still being written is not counted: with a
+	// node down, pending_hints showed 1 file where 2 were on disk, and a
+	// node back up shows none until its hints' last file is closed.
 	Queued int
 	// Files counts the hint files in the holder's hints directory,
 	// including one still being written; -1 on an attached cluster, where
