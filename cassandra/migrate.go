@@ -31,6 +31,11 @@ import (
 // If the keyspace exists with a replication other than the configured one,
 // Migrate leaves it alone and logs a warning: changing replication needs
 // ALTER KEYSPACE followed by a full repair, an operator's decision.
+//
+// Migrate's own sessions route by a DC-aware round robin of their own
+// (env.LocalDC): cluster's host selection policy is never initialised, so
+// a token-aware one, which gocql lets serve a single session, is still
+// free for the caller's session afterwards.
 func Migrate(ctx context.Context, cluster *gocql.ClusterConfig, env config.Environment, log *slog.Logger) error {
 	if err := env.Validate(); err != nil {
 		return fmt.Errorf("cassandra: migrate: %w", err)
@@ -86,7 +91,10 @@ func createKeyspace(ctx context.Context, cluster *gocql.ClusterConfig, env confi
 	return nil
 }
 
-// adminCluster is a copy of cluster for one of Migrate's sessions.
+// adminCluster copies cluster for one of Migrate's sessions, on keyspace,
+// with a host selection policy of its own: schema changes need no token
+// awareness, and gocql panics when a token-aware policy serves a second
+// session.
 func adminCluster(cluster *gocql.ClusterConfig, env config.Environment, keyspace string) *gocql.ClusterConfig {
 	c := *cluster
 	c.Keyspace = keyspace

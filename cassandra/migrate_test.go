@@ -1,7 +1,11 @@
 package cassandra
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/stickybucket/stickybucket/config"
 )
@@ -43,4 +47,54 @@ func TestSameReplication(t *testing.T) {
 			t.Errorf("sameReplication(%v, %v) = %v, want %v", tt.have, want, got, tt.same)
 		}
 	}
+}
+
+// TestMigrateLeavesTheClusterPolicyAlone: NewCluster's token-aware policy
+// may serve one session only (gocql panics on a second), yet Migrate opens
+// two sessions, and the caller then wants its own. No Cassandra is needed:
+// gocql initialises the policy before it connects.
+func TestMigrateLeavesTheClusterPolicyAlone(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now: every connection is refused
+	conn := config.Connection{
+		Hosts: []string{"127.0.0.1"}, Port: port,
+		ConnectTimeout: config.Duration(200 * time.Millisecond), Timeout: config.Duration(200 * time.Millisecond),
+	}
+	env := config.Environment{
+		Retention:        config.Duration(time.Hour),
+		Keyspace:         "sb_policy",
+		Replication:      config.Replication{Class: config.NetworkTopologyStrategy, Datacenters: map[string]int{"dc1": 3}},
+		ReadConsistency:  "LOCAL_QUORUM",
+		WriteConsistency: "LOCAL_QUORUM",
+		LocalDC:          "dc1",
+	}
+	cluster, err := NewCluster(conn, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPanic := func(what string, f func() error) {
+		t.Helper()
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("%s panicked: %v", what, r)
+			}
+		}()
+		if err := f(); err == nil {
+			t.Fatalf("%s succeeded with nothing listening", what)
+		}
+	}
+	ctx := context.Background()
+	noPanic("first Migrate", func() error { return Migrate(ctx, cluster, env, slog.New(slog.DiscardHandler)) })
+	noPanic("second Migrate", func() error { return Migrate(ctx, cluster, env, slog.New(slog.DiscardHandler)) })
+	noPanic("the caller's session after Migrate", func() error {
+		s, err := cluster.CreateSession()
+		if err == nil {
+			s.Close()
+		}
+		return err
+	})
 }

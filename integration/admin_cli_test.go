@@ -33,7 +33,7 @@ environments:
     replication: {class: SimpleStrategy, replication_factor: 1}
     read_consistency: LOCAL_ONE
     write_consistency: LOCAL_ONE
-`, strings.Join(cass.hosts, ", "), cass.port, ks)
+`, strings.Join(cass.Hosts(), ", "), cass.Port(), ks)
 	path := filepath.Join(t.TempDir(), "stickybucket.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

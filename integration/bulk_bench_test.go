@@ -44,7 +44,7 @@ func BenchmarkImport(b *testing.B) {
 		}
 		assignments := float64(users * perUser)
 
-		session, err := cass.cluster().CreateSession()
+		session, err := cluster().CreateSession()
 		if err != nil {
 			b.Fatal(err)
 		}

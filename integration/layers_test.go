@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,13 +11,15 @@ import (
 	"github.com/stickybucket/stickybucket/ups"
 )
 
-// docker runs a docker command on the test node's container.
+// docker pauses or unpauses the test node.
 func docker(ctx context.Context, verb string) error {
-	id := cass.container.GetContainerID()
-	if out, err := exec.CommandContext(ctx, "docker", verb, id).CombinedOutput(); err != nil {
-		return fmt.Errorf("docker %s %s: %w: %s", verb, id, err, out)
+	switch verb {
+	case "pause":
+		return cass.Node(0).Pause(ctx)
+	case "unpause":
+		return cass.Node(0).Unpause(ctx)
 	}
-	return nil
+	return fmt.Errorf("docker %s: not a verb the harness offers", verb)
 }
 
 // TestLayersRideOutAPausedNode freezes the node with docker pause while
@@ -27,7 +28,7 @@ func docker(ctx context.Context, verb string) error {
 // retries, and once the node is unpaused every accepted save is written
 // and the breaker closes again.
 func TestLayersRideOutAPausedNode(t *testing.T) {
-	if cass.container == nil {
+	if !cass.Managed() {
 		t.Skip("CASSANDRA_HOSTS names an existing cluster; this test pauses the container it would start")
 	}
 	ctx := context.Background()

@@ -1,10 +1,10 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +133,7 @@ func TestOfficialSDKOverCassandra(t *testing.T) {
 	}
 	t.Logf("%d of %d users kept a variation they would have lost without the store", len(movers), len(users))
 
-	if cass.container == nil {
+	if !cass.Managed() {
 		return // an existing cluster: do not pause it
 	}
 	// A paused node accepts connections and answers nothing: the adapter's
@@ -145,14 +145,13 @@ func TestOfficialSDKOverCassandra(t *testing.T) {
 		t.Fatal(err)
 	}
 	duringPause := officialClient(t, "datafile-v2.json", fast)
-	id := cass.container.GetContainerID()
-	if out, err := exec.Command("docker", "pause", id).CombinedOutput(); err != nil {
-		t.Fatalf("docker pause: %v: %s", err, out)
+	if err := cass.Node(0).Pause(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	paused := true
 	unpause := func() {
-		if out, err := exec.Command("docker", "unpause", id).CombinedOutput(); err != nil {
-			t.Errorf("docker unpause: %v: %s", err, out)
+		if err := cass.Node(0).Unpause(context.Background()); err != nil {
+			t.Error(err)
 		}
 		paused = false
 	}

@@ -18,15 +18,17 @@ import (
 	"github.com/stickybucket/stickybucket/ups"
 )
 
-// env builds a validated single-node environment.
+// env builds a validated environment with one replica per datacenter
+// (replication, localDC) read and written at LOCAL_ONE.
 func env(t testing.TB, ks string, retention time.Duration, overrides map[string]time.Duration) config.Environment {
 	t.Helper()
 	e := config.Environment{
 		Retention:        config.Duration(retention),
 		Keyspace:         ks,
-		Replication:      config.Replication{Class: config.SimpleStrategy, ReplicationFactor: 1},
+		Replication:      replication,
 		ReadConsistency:  "LOCAL_ONE",
 		WriteConsistency: "LOCAL_ONE",
+		LocalDC:          localDC,
 	}
 	if overrides != nil {
 		e.RetentionOverrides = map[string]config.Duration{}
@@ -45,10 +47,10 @@ func env(t testing.TB, ks string, retention time.Duration, overrides map[string]
 func newStore(t testing.TB, e config.Environment) *cassandra.Store {
 	t.Helper()
 	ctx := context.Background()
-	if err := cassandra.Migrate(ctx, cass.cluster(), e, slog.Default()); err != nil {
+	if err := cassandra.Migrate(ctx, cluster(), e, slog.Default()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	session, err := cass.cluster().CreateSession()
+	session, err := cluster().CreateSession()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,11 +281,11 @@ func TestMigrationsTwice(t *testing.T) {
 	ctx := context.Background()
 	e := env(t, keyspace(t, "migrate"), time.Hour, nil)
 	for i := range 2 {
-		if err := cassandra.Migrate(ctx, cass.cluster(), e, slog.Default()); err != nil {
+		if err := cassandra.Migrate(ctx, cluster(), e, slog.Default()); err != nil {
 			t.Fatalf("Migrate #%d: %v", i+1, err)
 		}
 	}
-	c := cass.cluster()
+	c := cluster()
 	c.Keyspace = e.Keyspace
 	session, err := gocqlx.WrapSession(c.CreateSession())
 	if err != nil {
@@ -374,9 +376,10 @@ func TestBadInputWritesNothing(t *testing.T) {
 // stopped, calls fail with an error naming the operation and the user, and
 // the same store recovers once the node is back.
 func TestSurvivesRestart(t *testing.T) {
-	if cass.container == nil {
-		t.Skip("CASSANDRA_HOSTS names an existing cluster; this test restarts the container it would start")
+	if !cass.Managed() {
+		t.Skip("CASSANDRA_HOSTS names an existing cluster; this test restarts the node it would start")
 	}
+	node := cass.Node(0)
 	ctx := context.Background()
 	ks := keyspace(t, "restart")
 	s := newStore(t, env(t, ks, time.Hour, nil))
@@ -386,7 +389,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := cass.stop(ctx); err != nil {
+	if err := node.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Make sure the node comes back whatever happens below, so later tests
@@ -394,7 +397,7 @@ func TestSurvivesRestart(t *testing.T) {
 	restarted := false
 	defer func() {
 		if !restarted {
-			if err := cass.start(context.Background()); err != nil {
+			if err := node.Start(context.Background()); err != nil {
 				t.Errorf("restart Cassandra after a failed test: %v", err)
 			}
 		}
@@ -418,7 +421,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Errorf("Save while down = %v, want an error naming the operation and user", err)
 	}
 
-	if err := cass.start(ctx); err != nil {
+	if err := node.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	restarted = true

@@ -23,7 +23,7 @@ func TestMigrateWithNewClusterWiring(t *testing.T) {
 	ctx := context.Background()
 	e := env(t, keyspace(t, "wiring"), time.Hour, nil)
 	conn := config.Default().Cassandra
-	conn.Hosts, conn.Port = cass.hosts, cass.port
+	conn.Hosts, conn.Port = cass.Hosts(), cass.Port()
 	cluster, err := cassandra.NewCluster(conn, e)
 	if err != nil {
 		t.Fatal(err)

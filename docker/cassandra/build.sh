@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Builds stickybucket/cassandra:5.0-local without any container registry:
+# Builds the local Cassandra 5.0 image without any container registry:
 #   1. a Debian bookworm root filesystem with OpenJDK 17 (mmdebstrap), imported
 #      as stickybucket/jre17:bookworm;
 #   2. Apache Cassandra 5.0's jars and dependencies from Maven Central (pom.xml);
 #   3. docker build of this directory's Dockerfile on top.
-# Idempotent: does nothing when the image exists, unless FORCE=1.
+# The image is named by tag.sh after a hash of its build inputs (Dockerfile,
+# entrypoint.sh, cassandra.yaml, logback.xml, pom.xml) and labelled
+# dev.stickybucket.inputs=<hash>: editing any input makes the next run build
+# a new image instead of silently reusing the old one.
+# Idempotent: does nothing when the image for the current inputs exists,
+# unless FORCE=1 (which rebuilds the base image too).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-image=stickybucket/cassandra:5.0-local
+image=$("$here/tag.sh")
+hash=$("$here/tag.sh" --hash)
 base=stickybucket/jre17:bookworm
 work="$here/build"
 
 "$here/../engine.sh"
 
-if [ "${FORCE:-0}" != 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
-	echo "build.sh: $image already present"
-	exit 0
+if [ "${FORCE:-0}" != 1 ]; then
+	have=$(docker image inspect --format '{{ index .Config.Labels "dev.stickybucket.inputs" }}' "$image" 2>/dev/null || true)
+	if [ "$have" = "$hash" ]; then
+		echo "build.sh: $image already present"
+		exit 0
+	fi
 fi
 
 # need installs Debian package $2 when command $1 is missing.
@@ -49,6 +58,7 @@ mvn -B -q -f "$here/pom.xml" dependency:copy-dependencies \
 cp "$here/Dockerfile" "$here/cassandra.yaml" "$here/logback.xml" "$here/entrypoint.sh" "$work/context/"
 
 step "building $image"
-DOCKER_BUILDKIT=0 docker build --quiet --network host -t "$image" "$work/context" >/dev/null
+DOCKER_BUILDKIT=0 docker build --quiet --network host \
+	--label "dev.stickybucket.inputs=$hash" -t "$image" "$work/context" >/dev/null
 rm -rf "$work/context"
 step "built $image"

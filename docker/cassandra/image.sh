@@ -5,10 +5,12 @@
 #   1. $STICKYBUCKET_CASSANDRA_IMAGE, or the official cassandra:5.0, if it is
 #      already local or can be pulled;
 #   2. otherwise the image built from Debian's JRE and Maven Central's
-#      Cassandra jars by build.sh (machines that cannot reach a registry).
+#      Cassandra jars by build.sh (machines that cannot reach a registry),
+#      named after a hash of its build inputs (tag.sh), so a changed
+#      entrypoint or configuration is always rebuilt before it is used.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-local_image=stickybucket/cassandra:5.0-local
+local_image=$("$here/tag.sh")
 want=${STICKYBUCKET_CASSANDRA_IMAGE:-cassandra:5.0}
 
 "$here/../engine.sh" >&2
