@@ -26,7 +26,9 @@ type Config struct {
 	Store     Store            `yaml:"store"`
 	Server    Server           `yaml:"server"`
 	Datafiles []DatafileSource `yaml:"datafiles"`
-	Log       Log              `yaml:"log"`
+	// DatafileLimits bound the datafiles the service accepts.
+	DatafileLimits DatafileLimits `yaml:"datafile_limits"`
+	Log            Log            `yaml:"log"`
 
 	// sources maps keys set by environment variables to the variable, so
 	// validation errors can say where a bad value came from.

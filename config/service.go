@@ -124,6 +124,17 @@ type DatafileSource struct {
 	PollEvery Duration `yaml:"poll_every"`
 }
 
+// DatafileLimits bound what a datafile may hold (decision.Limits); zero
+// keeps decision.DefaultLimits, which every real datafile fits.
+type DatafileLimits struct {
+	MaxBytes              int `yaml:"max_bytes"`
+	MaxKeyBytes           int `yaml:"max_key_bytes"`
+	MaxIDBytes            int `yaml:"max_id_bytes"`
+	MaxConditionDepth     int `yaml:"max_condition_depth"`
+	MaxFlagsPerExperiment int `yaml:"max_flags_per_experiment"`
+	MaxProblems           int `yaml:"max_problems"`
+}
+
 // Log configures the process's logs.
 type Log struct {
 	// Level is debug, info (default), warn or error.
@@ -339,6 +350,18 @@ func (c Config) validateService(p *problems) {
 			}
 			inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
 		}
+	}
+	for key, v := range map[string]int{
+		"datafile_limits.max_bytes": c.DatafileLimits.MaxBytes, "datafile_limits.max_key_bytes": c.DatafileLimits.MaxKeyBytes,
+		"datafile_limits.max_id_bytes": c.DatafileLimits.MaxIDBytes, "datafile_limits.max_condition_depth": c.DatafileLimits.MaxConditionDepth,
+		"datafile_limits.max_flags_per_experiment": c.DatafileLimits.MaxFlagsPerExperiment, "datafile_limits.max_problems": c.DatafileLimits.MaxProblems,
+	} {
+		if v < 0 {
+			add(key, "must not be negative (0 keeps the default)")
+		}
+	}
+	if m := c.DatafileLimits.MaxBytes; m > 1<<30 {
+		add("datafile_limits.max_bytes", "%d is over 1 GiB", m)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

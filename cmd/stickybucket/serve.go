@@ -235,20 +235,32 @@ func serve(ctx context.Context, cfg config.Config, migrate bool, log *slog.Logge
 		return nil
 	})
 
+	limits := decision.Limits{
+		MaxBytes: cfg.DatafileLimits.MaxBytes, MaxKeyBytes: cfg.DatafileLimits.MaxKeyBytes, MaxIDBytes: cfg.DatafileLimits.MaxIDBytes,
+		MaxConditionDepth: cfg.DatafileLimits.MaxConditionDepth, MaxFlagsPerExperiment: cfg.DatafileLimits.MaxFlagsPerExperiment,
+		MaxProblems: cfg.DatafileLimits.MaxProblems,
+	}
+	// Sources read at most the parser's bound (plus one byte to notice
+	// more), so an oversized datafile is refused without being buffered.
+	maxBytes := int64(decision.DefaultLimits().MaxBytes)
+	if limits.MaxBytes > 0 {
+		maxBytes = int64(limits.MaxBytes)
+	}
 	sources := map[string]datafiles.Source{}
 	poll := time.Duration(0)
 	for _, d := range cfg.Datafiles {
 		if d.URL != "" {
-			sources[d.SDKKey] = datafiles.URL{URL: d.URL}
+			sources[d.SDKKey] = datafiles.URL{URL: d.URL, MaxBytes: maxBytes}
 			if p := d.PollEvery.Std(); poll == 0 || p < poll {
 				poll = p
 			}
 		} else {
-			sources[d.SDKKey] = datafiles.File{Path: d.File}
+			sources[d.SDKKey] = datafiles.File{Path: d.File, MaxBytes: maxBytes}
 		}
 	}
 	set, err := datafiles.New(datafiles.Options{
 		Sources:      sources,
+		Parse:        limits.ParseDatafile,
 		Build:        func(_ string, df *decision.Datafile) (*decision.Client, error) { return st.NewClient(df) },
 		PollInterval: poll,
 		Logger:       log,

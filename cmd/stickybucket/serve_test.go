@@ -191,3 +191,19 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(fmt.Errorf("copy %s: %w", from, err))
 	}
 }
+
+// TestServeDatafileLimits: datafile_limits reach the loader, so a datafile
+// over the configured size is refused at start.
+func TestServeDatafileLimits(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "stickybucket.yaml")
+	yaml := "environments:\n  development:\n    replication: {class: SimpleStrategy, replication_factor: 1}\ndatafile_limits: {max_bytes: 1024}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	code := run(context.Background(), []string{"serve", "--config", cfg, "--listen", "127.0.0.1:0", "--admin-listen", "off", "--datafile", "k=../../examples/datafile-v1.json"},
+		strings.NewReader(""), io.Discard, &stderr)
+	if code == exitOK || !strings.Contains(stderr.String(), "1024") {
+		t.Fatalf("exit %d, stderr %s; want the 5 KB datafile refused for the 1024-byte limit", code, stderr.String())
+	}
+}
