@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/ups"
 )
@@ -40,6 +41,21 @@ func datafileServing(t *testing.T, variationID string) *decision.Datafile {
 	return df
 }
 
+// barrier is a store that lets a lookup return only once every contender
+// of the race has looked up: each then decides on what it read before any
+// of them wrote, the interleaving in which two regions disagree.
+type barrier struct {
+	*cassandra.Store
+	lookedUp *sync.WaitGroup
+}
+
+func (b barrier) LookupAssignment(ctx context.Context, userID, experimentID string) (ups.Assignment, bool, error) {
+	a, ok, err := b.Store.LookupAssignment(ctx, userID, experimentID)
+	b.lookedUp.Done()
+	b.lookedUp.Wait()
+	return a, ok, err
+}
+
 // TestFirstWriterWinsAcrossDatacenters: a server in dc1 and one in dc2
 // decide the same new users at the same moment, on datafiles that bucket
 // them into different variations. With first writer wins (lightweight
@@ -52,8 +68,9 @@ func TestFirstWriterWinsAcrossDatacenters(t *testing.T) {
 	inDC2 := storeIn(t, ks, dc2, "LOCAL_QUORUM", "LOCAL_QUORUM")
 	warmUp(t, inDC1, 20)
 	warmUp(t, inDC2, 20)
-	client := func(store ups.Service, variationID string, first bool) *decision.Client {
-		c, err := decision.NewClient(decision.Options{Datafile: datafileServing(t, variationID), Profiles: store, FirstWriterWins: first})
+	lookedUp := &sync.WaitGroup{}
+	client := func(store *cassandra.Store, variationID string, first bool) *decision.Client {
+		c, err := decision.NewClient(decision.Options{Datafile: datafileServing(t, variationID), Profiles: barrier{store, lookedUp}, FirstWriterWins: first})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +81,7 @@ func TestFirstWriterWinsAcrossDatacenters(t *testing.T) {
 			wg     sync.WaitGroup
 			va, vb string
 		)
+		lookedUp.Add(2)
 		start := make(chan struct{})
 		for _, side := range []struct {
 			c   *decision.Client
