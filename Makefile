@@ -11,7 +11,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench test unit integration bench docker cassandra-image vet clean
+.PHONY: all build run serve loadbench loadbench-cassandra test unit integration bench docker cassandra-image vet clean
 
 all: vet test
 
@@ -44,6 +44,11 @@ serve: build
 # AGENT_BIN names an Optimizely Agent binary, Agent side by side in one run.
 loadbench: build
 	STICKYBUCKET_BIN=$(BIN) bench/load.sh
+
+# The same with stickybucket also on Cassandra (one node, with and without
+# the cache), side by side with the in-memory store (and Agent).
+loadbench-cassandra: build
+	STICKYBUCKET_BIN=$(BIN) bench/load-cassandra.sh
 
 # Unit tests only: no Docker, no Cassandra.
 unit:

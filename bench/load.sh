@@ -12,6 +12,10 @@
 #   SB_NAME           the name STICKYBUCKET_BIN's figures go under [stickybucket]
 #                     (another program that takes the same command line can
 #                     stand in for it)
+#   SB_CONFIGS        more stickybucket targets, each NAME=CONFIG.yaml,
+#                     space-separated: serve --config CONFIG.yaml on the
+#                     next ports after SB_ADMIN_PORT (bench/load-cassandra.sh
+#                     uses it for the Cassandra store with and without cache)
 #
 # Settings (defaults in brackets):
 #   DATAFILE [examples/datafile-v1.json]  SDK_KEY [bench]  FLAG [new_search]
@@ -195,6 +199,7 @@ if [[ -z $LOADBENCH_BIN ]]; then
 fi
 
 targets=()
+extra_names=()
 if [[ -n $AGENT_BIN ]]; then
 	for p in "$AGENT_PORT" "$AGENT_ADMIN_PORT" "$AGENT_WEBHOOK_PORT" "$DATAFILE_PORT"; do
 		port_free "$p" || die "port $HOST:$p is in use"
@@ -239,6 +244,20 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 		--datafile "$SDK_KEY=$DATAFILE"
 	wait_until "$SB_NAME" "decides $FLAG" decides "$SB_PORT"
 	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT" --pid "$SB_NAME=${pids[-1]}")
+	port=$((SB_ADMIN_PORT + 1))
+	for spec in ${SB_CONFIGS:-}; do
+		name=${spec%%=*} cfg=$(abs "${spec#*=}")
+		[[ $name =~ ^[A-Za-z0-9_.-]+$ && -f $cfg ]] || die "SB_CONFIGS entry $spec: want NAME=CONFIG.yaml with an existing file"
+		for p in "$port" "$((port + 1))"; do
+			port_free "$p" || die "port $HOST:$p is in use"
+		done
+		start "$name" "$STICKYBUCKET_BIN" serve --config "$cfg" --listen "$HOST:$port" --admin-listen "$HOST:$((port + 1))" \
+			--datafile "$SDK_KEY=$DATAFILE"
+		wait_until "$name" "decides $FLAG" decides "$port"
+		targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
+		extra_names+=("$name")
+		port=$((port + 2))
+	done
 fi
 
 args=(
@@ -258,7 +277,7 @@ pids+=("$!")
 names+=(loadbench)
 status=0
 wait "$!" || status=$?
-for name in agent "$SB_NAME"; do
+for name in agent "$SB_NAME" "${extra_names[@]}"; do
 	alive "$name" && usage "$name"
 done
 if [[ -s $RESULTS.json ]]; then

@@ -149,8 +149,11 @@ func readiness(ready func(context.Context) error) http.HandlerFunc {
 	}
 }
 
+// jsonContentType is shared by every answer: net/http only reads it.
+var jsonContentType = []string{"application/json"}
+
 func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -210,7 +210,7 @@ func TestBadInput(t *testing.T) {
 		{"empty body", "POST", "/v1/decide", ``, nil, 400, `missing "userId"`},
 		{"attributes not an object", "POST", "/v1/decide", `{"userId":"u","userAttributes":[1]}`, nil, 400, `"userAttributes" must be an object`},
 		{"number too big", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":1e400}}`, nil, 400, "number 1e400 out of range"},
-		{"long number cut", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":` + strings.Repeat("9", 3000) + `}}`, nil, 400, "…(3001 bytes) out of range"},
+		{"long number cut", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":` + strings.Repeat("9", 3000) + `}}`, nil, 400, "…(3000 bytes) out of range"},
 		{"unknown option", "POST", "/v1/decide", `{"userId":"u","decideOptions":["FAST"]}`, nil, 400, `"FAST" is not a decide option`},
 		{"forced decisions", "POST", "/v1/decide", `{"userId":"u","forcedDecisions":[{"flagKey":"f","variationKey":"v"}]}`, nil, 400, "forcedDecisions are not supported"},
 		{"invalid UTF-8", "POST", "/v1/decide", "{\"userId\":\"\xff\xfe\"}", nil, 400, "not valid UTF-8"},

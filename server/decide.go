@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/stickybucket/stickybucket/decision"
 )
@@ -21,13 +25,17 @@ type decideBody struct {
 	FetchSegments   bool            `json:"fetchSegments"`
 }
 
-// parseUser decodes a decide or activate body: a user ID is required and
-// attributes must be an object.
+// jsonOptions make decoding accept what encoding/json (and so Agent)
+// accepts: field names in any case, and a repeated name (the last wins).
+var jsonOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsontext.AllowDuplicateNames(true))
+
+// parseUser decodes a request body (decide, activate, lookup, save): a
+// body is required, and it must fit the target's shape.
 func parseUser(data []byte, into any) error {
 	if len(data) == 0 {
 		return badRequest(errEmptyUserID)
 	}
-	if err := json.Unmarshal(data, into); err != nil {
+	if err := jsonv2.Unmarshal(data, into, jsonOptions); err != nil {
 		return badRequest(fmt.Errorf("%w: %s", errParseBody, describeJSONError(err)))
 	}
 	return nil
@@ -36,36 +44,47 @@ func parseUser(data []byte, into any) error {
 // describeJSONError says what was wrong with a body, briefly and without
 // echoing long input.
 func describeJSONError(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var semErr *jsonv2.SemanticError
+	var synErr *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
+	case errors.As(err, &semErr):
+		field := strings.TrimPrefix(string(semErr.JSONPointer), "/")
+		if i := strings.IndexByte(field, '/'); i >= 0 {
+			field = field[:i] // the request field, not the path inside it
+		}
 		if field == "" {
-			return fmt.Sprintf("the body must be a JSON object, not %s", typeErr.Value)
+			return fmt.Sprintf("the body must be a JSON object, not %s", kindName(semErr.JSONKind))
 		}
-		if num, ok := strings.CutPrefix(typeErr.Value, "number"); ok && typeErr.Type.Kind() != reflect.String {
-			return fmt.Sprintf("%q: number%s out of range", field, cut(num, 32))
+		if semErr.JSONKind == '0' && semErr.GoType != nil && semErr.GoType.Kind() != reflect.String {
+			return fmt.Sprintf("%q: number %s out of range", field, cut(string(semErr.JSONValue), 32))
 		}
-		return fmt.Sprintf("%q must be %s, not %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("invalid JSON at byte %d: %s", syntaxErr.Offset, cut(syntaxErr.Error(), 80))
+		if semErr.GoType != nil {
+			return fmt.Sprintf("%q must be %s, not %s", field, jsonKind(semErr.GoType.Kind().String()), kindName(semErr.JSONKind))
+		}
+		return fmt.Sprintf("%q: %s", field, cut(semErr.Error(), 120))
+	case errors.As(err, &synErr):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", synErr.ByteOffset, cut(synErr.Err.Error(), 80))
 	}
 	return cut(err.Error(), 120)
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
+// kindName names a JSON kind as a message says it.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
 		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "bool":
+	case '0':
+		return "a number"
+	case 't', 'f':
 		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
 	}
-	return "a number"
+	return "a value"
 }
 
 // decideOptions parses Agent's decideOptions strings.
@@ -121,7 +140,11 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	keys := r.URL.Query()["keys"]
+	keys, err := queryValues(r.URL.RawQuery, "keys")
+	if err != nil {
+		writeError(w, badRequest(err))
+		return
+	}
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
 	ctx := r.Context()
 
@@ -224,4 +247,50 @@ func appendVariables(b []byte, vars decision.Variables) []byte {
 		b = appendValue(b, v)
 	}
 	return append(b, '}')
+}
+
+// jsonKind names the JSON a Go kind takes.
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	}
+	return "a number"
+}
+
+// queryValues returns the values of name in a raw query string, in order,
+// without building the map url.Values would: a decide request names a key
+// or two.
+func queryValues(rawQuery, name string) ([]string, error) {
+	var out []string
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != name {
+			if strings.ContainsAny(k, "%+") {
+				if dk, err := url.QueryUnescape(k); err == nil && dk == name {
+					k = dk
+				}
+			}
+			if k != name {
+				continue
+			}
+		}
+		if strings.ContainsAny(v, "%+") {
+			dv, err := url.QueryUnescape(v)
+			if err != nil {
+				return nil, fmt.Errorf("query parameter %s: %w", name, err)
+			}
+			v = dv
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

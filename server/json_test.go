@@ -2,7 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"net/url"
 	"testing"
 )
 
@@ -69,5 +71,29 @@ func TestAppendFloatFormats(t *testing.T) {
 		if got := string(appendFloat(nil, f)); got != want {
 			t.Errorf("appendFloat(%v) = %s, want %s", f, got, want)
 		}
+	}
+}
+
+func TestQueryValues(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		want []string
+	}{
+		{"keys=a&keys=b", []string{"a", "b"}},
+		{"x=1&keys=a%20b&k%65ys=c&keys=d+e", []string{"a b", "c", "d e"}},
+		{"", nil},
+		{"keys=", []string{""}},
+	} {
+		got, err := queryValues(tt.raw, "keys")
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("queryValues(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
+		}
+		want, _ := url.ParseQuery(tt.raw)
+		if fmt.Sprint(want["keys"]) != fmt.Sprint(got) {
+			t.Errorf("queryValues(%q) = %q, url.ParseQuery gives %q", tt.raw, got, want["keys"])
+		}
+	}
+	if _, err := queryValues("keys=%zz", "keys"); err == nil {
+		t.Error("a bad escape was accepted")
 	}
 }
