@@ -42,11 +42,21 @@ func NewCluster(conn config.Connection, env config.Environment) (*gocql.ClusterC
 		}
 	}
 	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(localPolicy(env.LocalDC), gocql.ShuffleReplicas())
-	c.Logger = NewLogger(nil, LogOptions{Level: slog.LevelWarn})
+	c.Logger = NewLogger(nil, LogOptions{Level: LogLevel(conn.LogLevel)})
 	// Every statement the store sends is idempotent, so a timed-out or
 	// failed attempt can be retried on the next replica.
 	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 2, Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	return c, nil
+}
+
+// LogLevel is the level gocql's messages are logged at: the configured
+// one, warn when none is.
+func LogLevel(name string) slog.Level {
+	level := slog.LevelWarn
+	if name != "" {
+		_ = level.UnmarshalText([]byte(name))
+	}
+	return level
 }
 
 // localPolicy picks coordinators round-robin, in localDC when it is set.

@@ -46,6 +46,9 @@ type Connection struct {
 	Username       string   `yaml:"username"`
 	Password       string   `yaml:"password"`
 	TLS            TLS      `yaml:"tls"`
+	// LogLevel is the level gocql's messages (connections failing and
+	// coming back) are logged at: debug, info, warn (default) or error.
+	LogLevel string `yaml:"log_level"`
 }
 
 // TLS holds client TLS files. Leave all empty for plaintext.
@@ -352,6 +355,7 @@ func Default() Config {
 			Port:           9042,
 			ConnectTimeout: Duration(defaultConnectTimeout),
 			Timeout:        Duration(defaultTimeout),
+			LogLevel:       "warn",
 		},
 	}
 	c.serviceDefaults()

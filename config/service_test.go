@@ -89,6 +89,7 @@ func TestServiceConfigErrorsNameTheKey(t *testing.T) {
 		{"datafiles: [{sdk_key: 'a b', file: x}]", `datafiles[0].sdk_key: "a b" is not an SDK key`},
 		{"datafiles: [{sdk_key: a, url: 'ftp://x'}]", `datafiles[0].url: "ftp://x" is not an http(s) URL`},
 		{"log: {level: loud}", `log.level: "loud"`},
+		{"cassandra: {log_level: chatty}", `cassandra.log_level: "chatty" is not debug, info, warn or error`},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(base+tt.extra+"\n"), noEnv)

@@ -106,6 +106,11 @@ func joinProblems(errs []error) error {
 }
 
 func (c Connection) validate(p *problems) {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("cassandra.log_level", "%q is not debug, info, warn or error", clipValue(c.LogLevel))
+	}
 	const prefix = "cassandra."
 	if len(c.Hosts) == 0 {
 		p.add(prefix+"hosts", "at least one contact point is required")

@@ -175,7 +175,8 @@ func openCassandra(ctx context.Context, cfg config.Config, env config.Environmen
 	if err != nil {
 		return nil, nil, fmt.Errorf("stack: %w", err)
 	}
-	cluster.Logger = cassandra.NewLogger(log, cassandra.LogOptions{Level: slog.LevelWarn})
+	// gocql's messages go to the stack's logger at cassandra.log_level.
+	cluster.Logger = cassandra.NewLogger(log, cassandra.LogOptions{Level: cassandra.LogLevel(cfg.Cassandra.LogLevel)})
 	if opts.Migrate {
 		if err := cassandra.Migrate(ctx, cluster, env, log); err != nil {
 			return nil, nil, fmt.Errorf("stack: %w", err)
