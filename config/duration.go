@@ -5,7 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/stickybucket/stickybucket/internal/clip"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -68,13 +69,4 @@ const maxEcho = 64
 func clipValue(s string) string { return clipTo(s, maxEcho) }
 
 // clipTo is clipValue with a bound of max bytes.
-func clipTo(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func clipTo(s string, max int) string { return clip.To(s, max) }

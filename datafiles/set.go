@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	clipText "github.com/stickybucket/stickybucket/internal/clip"
+
 	"github.com/stickybucket/stickybucket/decision"
 )
 
@@ -186,13 +188,7 @@ func (s *Set) Get(sdkKey string) (*Entry, error) {
 }
 
 // clip shortens a key from a request for an error message.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}
+func clip(s string) string { return clipText.To(s, 64) }
 
 // Keys returns every SDK key the Set holds, loaded or not, sorted.
 func (s *Set) Keys() []string { return slices.Clone(s.keys) }

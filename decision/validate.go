@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/stickybucket/stickybucket/internal/clip"
+
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -129,12 +131,7 @@ func quote(s string, max int) string {
 }
 
 // cut shortens s to about max bytes, saying how long it was.
-func cut(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	return cutRunes(s, max) + fmt.Sprintf("…(%d bytes)", len(s))
-}
+func cut(s string, max int) string { return clip.To(s, max) }
 
 // cutRunes returns the longest prefix of s of at most max bytes that does
 // not split a rune.

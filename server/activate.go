@@ -13,6 +13,8 @@ type activateBody struct {
 	UserAttributes map[string]any `json:"userAttributes"`
 }
 
+func (b *activateBody) user() string { return b.UserID }
+
 const (
 	kindExperiment = "experiment"
 	kindFeature    = "feature"
@@ -38,18 +40,9 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	data, err := readBody(w, r, buf, a.maxBody)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var body activateBody
-	if err := parseUser(data, &body); err != nil {
+	if err := a.readUserBody(w, r, buf, &body); err != nil {
 		writeError(w, err)
-		return
-	}
-	if body.UserID == "" {
-		writeError(w, badRequest(errEmptyUserID))
 		return
 	}
 	q := r.URL.Query()

@@ -87,6 +87,27 @@ func kindName(k jsontext.Kind) string {
 	return "a value"
 }
 
+// userBody is a request body that names a user.
+type userBody interface{ user() string }
+
+func (b *decideBody) user() string { return b.UserID }
+
+// readUserBody reads r's body into buf and decodes it into into, which
+// must name a user: the preamble of every POST route.
+func (a *api) readUserBody(w http.ResponseWriter, r *http.Request, buf *buffer, into userBody) error {
+	data, err := readBody(w, r, buf, a.maxBody)
+	if err != nil {
+		return err
+	}
+	if err := parseUser(data, into); err != nil {
+		return err
+	}
+	if into.user() == "" {
+		return badRequest(errEmptyUserID)
+	}
+	return nil
+}
+
 // decideOptions parses Agent's decideOptions strings.
 func decideOptions(names []string) ([]decision.Option, error) {
 	if len(names) == 0 {
@@ -113,18 +134,9 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	data, err := readBody(w, r, buf, a.maxBody)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var body decideBody
-	if err := parseUser(data, &body); err != nil {
+	if err := a.readUserBody(w, r, buf, &body); err != nil {
 		writeError(w, err)
-		return
-	}
-	if body.UserID == "" {
-		writeError(w, badRequest(errEmptyUserID))
 		return
 	}
 	if len(body.ForcedDecisions) > 0 && string(body.ForcedDecisions) != "null" && string(body.ForcedDecisions) != "[]" {

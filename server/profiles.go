@@ -24,25 +24,27 @@ func storeFailed(err error) error {
 	return &httpError{http.StatusInternalServerError, err}
 }
 
+// lookupBody and saveBody are Agent's lookup and save requests.
+type lookupBody struct {
+	UserID string `json:"userId"`
+}
+
+type saveBody struct {
+	UserID              string                     `json:"userId"`
+	ExperimentBucketMap map[string]json.RawMessage `json:"experimentBucketMap"`
+}
+
+func (b *lookupBody) user() string { return b.UserID }
+func (b *saveBody) user() string   { return b.UserID }
+
 // lookup serves Agent's POST /v1/lookup {"userId"}: the profile in
 // Optimizely's schema, {"userId", "experimentBucketMap": {id: {"variation_id"}}}.
 func (a *api) lookup(w http.ResponseWriter, r *http.Request) {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	data, err := readBody(w, r, buf, a.maxBody)
-	if err != nil {
+	var body lookupBody
+	if err := a.readUserBody(w, r, buf, &body); err != nil {
 		writeError(w, err)
-		return
-	}
-	var body struct {
-		UserID string `json:"userId"`
-	}
-	if err := parseUser(data, &body); err != nil {
-		writeError(w, err)
-		return
-	}
-	if body.UserID == "" {
-		writeError(w, badRequest(errEmptyUserID))
 		return
 	}
 	p, err := a.opts.Profiles.Lookup(r.Context(), body.UserID)
@@ -59,21 +61,9 @@ func (a *api) lookup(w http.ResponseWriter, r *http.Request) {
 func (a *api) save(w http.ResponseWriter, r *http.Request) {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	data, err := readBody(w, r, buf, a.maxBody)
-	if err != nil {
+	var body saveBody
+	if err := a.readUserBody(w, r, buf, &body); err != nil {
 		writeError(w, err)
-		return
-	}
-	var body struct {
-		UserID              string                     `json:"userId"`
-		ExperimentBucketMap map[string]json.RawMessage `json:"experimentBucketMap"`
-	}
-	if err := parseUser(data, &body); err != nil {
-		writeError(w, err)
-		return
-	}
-	if body.UserID == "" {
-		writeError(w, badRequest(errEmptyUserID))
 		return
 	}
 	p := ups.NewProfile(body.UserID)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/stickybucket/stickybucket/internal/clip"
 )
 
 const sdkKeyHeader = "X-Optimizely-SDK-Key"
@@ -69,13 +71,4 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *buffer, limit int64) 
 }
 
 // cut shortens s for a message.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return fmt.Sprintf("%s…(%d bytes)", s[:i], len(s))
-}
+func cut(s string, n int) string { return clip.To(s, n) }

@@ -3,8 +3,9 @@ package ups
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"unicode/utf8"
+
+	clipText "github.com/stickybucket/stickybucket/internal/clip"
 )
 
 // maxEcho bounds how much of an input value a message repeats, so a
@@ -13,16 +14,7 @@ const maxEcho = 64
 
 // clip returns s whole if it is short, else its first maxEcho bytes (cut
 // on a rune boundary) followed by "…" and the full length.
-func clip(s string) string {
-	if len(s) <= maxEcho {
-		return s
-	}
-	n := maxEcho
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
-}
+func clip(s string) string { return clipText.To(s, maxEcho) }
 
 // ErrNotText is wrapped by ValidateJSONText's errors.
 var ErrNotText = errors.New("not valid Unicode text")

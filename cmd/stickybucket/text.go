@@ -2,7 +2,8 @@ package main
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	clipText "github.com/stickybucket/stickybucket/internal/clip"
 )
 
 // maxEcho bounds how much of an input value a message repeats, so a
@@ -14,16 +15,7 @@ const maxEcho = 64
 func clip(s string) string { return clipTo(s, maxEcho) }
 
 // clipTo is clip with a bound of max bytes.
-func clipTo(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
-}
+func clipTo(s string, max int) string { return clipText.To(s, max) }
 
 // quote is strconv.Quote of clip(s): a value in a message, bounded and
 // with control characters and invalid bytes made visible.
