@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -21,8 +22,13 @@ import (
 // (validation, sorting, binding, error wrapping, building the profile).
 // Run both sides in one invocation, so the machine's load hits both:
 //
-//	go test -run '^$' -bench 'BenchmarkStoreVsRaw|BenchmarkSaveFirst' -benchmem -count 6 ./integration/ | tee vs.txt
-//	go run golang.org/x/perf/cmd/benchstat@latest -col /client vs.txt
+//	go test -run '^$' -bench 'BenchmarkStoreVsRaw|BenchmarkSaveFirst' -benchmem -benchtime 2s ./integration/ -args -rounds 6 | tee vs.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -filter .name:StoreVsRaw -col /client -ignore /round vs.txt
+//
+// -rounds 6 runs each side 6 times, store and raw one after the other,
+// which -count 6 would not: it runs a sub-benchmark's 6 runs in a row,
+// and on this shared machine the load drifted enough between the store's
+// six and the raw six to show a 14% "difference" in an identical query.
 //
 // Figures on one node on loopback measure client and server CPU on a
 // shared machine, not network latency; load-avg is the machine's
@@ -141,6 +147,36 @@ func benchStore(b *testing.B, session *gocql.Session, ks string, serial gocql.Se
 	return s
 }
 
+// side is one client's half of a comparison: a benchmark body.
+type side struct {
+	name string
+	run  func(b *testing.B)
+}
+
+// runRounds runs every case's sides as sub-benchmarks named
+// <case>/round=<r>/<side>, -rounds times, the sides of one case one right
+// after the other and in a rotating order, so that a drift in the
+// machine's load over the run hits every side alike. benchstat pools the
+// rounds with -ignore /round.
+func runRounds(b *testing.B, cases []string, sides func(c string) []side) {
+	for _, c := range cases {
+		ss := sides(c)
+		for r := range *rounds {
+			for k := range ss {
+				s := ss[(r+k)%len(ss)]
+				prefix := c + "/"
+				if c == "" {
+					prefix = ""
+				}
+				b.Run(fmt.Sprintf("%sround=%d/%s", prefix, r+1, s.name), s.run)
+			}
+		}
+	}
+}
+
+var rounds = flag.Int("rounds", 1,
+	"times BenchmarkStoreVsRaw and BenchmarkSaveFirst run each of their sub-benchmarks, interleaved (pool them with benchstat -ignore /round)")
+
 // BenchmarkStoreVsRaw times each store call against raw gocql doing the
 // same: Save of 1 and 5 assignments (new users; 5 go in one unlogged
 // batch), LookupAssignment (one row), LookupExperiments (2 rows by
@@ -167,9 +203,14 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 		}
 	}
 	saveAll(b, store, profiles)
+	// The experiment IDs a decision of a flag with two experiments asks
+	// for, per user.
+	pairs := make([][]string, len(users))
+	for u := range users {
+		pairs[u] = []string{rows[u][u%benchPerUser][0], rows[u][(u+7)%benchPerUser][0]}
+	}
 	// The node's JIT and both sides' code paths warm up before anything
 	// is timed, so the first benchmark does not pay for them.
-	pair := func(u int) []string { return []string{rows[u][0][0], rows[u][1][0]} }
 	warmUp(b, func(i int) error {
 		u := i % len(users)
 		fresh := ups.NewProfile(newUserID())
@@ -179,9 +220,9 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 		errs = append(errs, err)
 		_, err = raw.lookupOne(ctx, users[u], rows[u][0][0])
 		errs = append(errs, err)
-		_, err = store.LookupExperiments(ctx, users[u], pair(u))
+		_, err = store.LookupExperiments(ctx, users[u], pairs[u])
 		errs = append(errs, err)
-		_, err = raw.lookupRows(ctx, raw.some, users[u], pair(u))
+		_, err = raw.lookupRows(ctx, raw.some, users[u], pairs[u])
 		errs = append(errs, err)
 		_, err = store.Lookup(ctx, users[u])
 		errs = append(errs, err)
@@ -189,11 +230,12 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 		return errors.Join(append(errs, err)...)
 	})
 
-	for _, n := range []int{1, 5} {
-		// Each operation writes a user nobody wrote before, with the
-		// assignments of one of the users above: the IDs are drawn here,
-		// outside the timer, for up to maxOps operations a run, and the
-		// store's profile shares its assignments map with that user's.
+	// saves returns the two sides of a save of n assignments. Each
+	// operation writes a user nobody wrote before, with the assignments of
+	// one of the users above: the IDs are drawn outside the timer, for up
+	// to maxOps operations a run, and the store's profile shares its
+	// assignments map with that user's.
+	saves := func(n int) []side {
 		ids := func() []string {
 			s := make([]string, maxOps)
 			for i := range s {
@@ -201,7 +243,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 			return s
 		}
-		b.Run(fmt.Sprintf("Save/rows=%d/client=store", n), func(b *testing.B) {
+		return []side{{"client=store", func(b *testing.B) {
 			ids := ids()
 			ps := make([]ups.Profile, len(profiles))
 			for u := range ps {
@@ -223,8 +265,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 				}
 			}
 			reportLoad(b)
-		})
-		b.Run(fmt.Sprintf("Save/rows=%d/client=raw", n), func(b *testing.B) {
+		}}, {"client=raw", func(b *testing.B) {
 			ids := ids()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -237,10 +278,10 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 				}
 			}
 			reportLoad(b)
-		})
+		}}}
 	}
 
-	b.Run("LookupAssignment/client=store", func(b *testing.B) {
+	lookupAssignment := []side{{"client=store", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			u := i % len(users)
@@ -251,8 +292,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
-	b.Run("LookupAssignment/client=raw", func(b *testing.B) {
+	}}, {"client=raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			u := i % len(users)
@@ -263,15 +303,9 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
+	}}}
 
-	// The experiment IDs a decision of a flag with two experiments asks
-	// for, per user.
-	pairs := make([][]string, len(users))
-	for u := range users {
-		pairs[u] = []string{rows[u][u%benchPerUser][0], rows[u][(u+7)%benchPerUser][0]}
-	}
-	b.Run("LookupExperiments/rows=2/client=store", func(b *testing.B) {
+	lookupExperiments := []side{{"client=store", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			u := i % len(users)
@@ -281,8 +315,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
-	b.Run("LookupExperiments/rows=2/client=raw", func(b *testing.B) {
+	}}, {"client=raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			u := i % len(users)
@@ -292,9 +325,9 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
+	}}}
 
-	b.Run(fmt.Sprintf("Lookup/rows=%d/client=store", benchPerUser), func(b *testing.B) {
+	lookup := []side{{"client=store", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			u := i % len(users)
@@ -304,8 +337,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
-	b.Run(fmt.Sprintf("Lookup/rows=%d/client=raw", benchPerUser), func(b *testing.B) {
+	}}, {"client=raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			u := i % len(users)
@@ -315,7 +347,17 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
+	}}}
+
+	cases := map[string][]side{
+		"Save/rows=1":              saves(1),
+		"Save/rows=5":              saves(5),
+		"LookupAssignment":         lookupAssignment,
+		"LookupExperiments/rows=2": lookupExperiments,
+		fmt.Sprintf("Lookup/rows=%d", benchPerUser): lookup,
+	}
+	runRounds(b, []string{"Save/rows=1", "Save/rows=5", "LookupAssignment", "LookupExperiments/rows=2", fmt.Sprintf("Lookup/rows=%d", benchPerUser)},
+		func(c string) []side { return cases[c] })
 }
 
 // BenchmarkSaveFirst prices first-writer-wins: SaveFirst (INSERT … IF NOT
@@ -324,7 +366,7 @@ func BenchmarkStoreVsRaw(b *testing.B) {
 // SaveFirst losing to a row that exists (the round finds it and writes
 // nothing). Compare with
 //
-//	go run golang.org/x/perf/cmd/benchstat@latest -col /op vs.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -filter .name:SaveFirst -col /op -ignore /round vs.txt
 //
 // On the test's one node SERIAL and LOCAL_SERIAL reach the same single
 // replica, so they should cost the same here; across datacenters SERIAL
@@ -367,7 +409,32 @@ func BenchmarkSaveFirst(b *testing.B) {
 		}
 		return ps
 	}
-	b.Run("op=save", func(b *testing.B) {
+	firstSide := func(name string, store *cassandra.Store) side {
+		return side{"op=" + name, func(b *testing.B) {
+			ps := newUsers()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if i == maxOps {
+					b.Fatalf("more than %d operations: lower -benchtime", maxOps)
+				}
+				won, err := store.SaveFirst(ctx, ps[i])
+				if err != nil || !won.Empty() {
+					b.Fatalf("SaveFirst of new user %s = %v, %v; want it written", ps[i].UserID, won, err)
+				}
+			}
+			reportLoad(b)
+		}}
+	}
+	// Another variation for each existing user, which must lose.
+	rivals := make([]ups.Profile, len(existing))
+	for i, had := range existing {
+		rivals[i] = ups.NewProfile(had.UserID)
+		for exp := range had.Assignments {
+			rivals[i].Set(exp, "another-variation")
+		}
+	}
+	sides := []side{{"op=save", func(b *testing.B) {
 		ps := newUsers()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -380,36 +447,7 @@ func BenchmarkSaveFirst(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
-	for _, s := range []struct {
-		name  string
-		store *cassandra.Store
-	}{{"first-serial", serial}, {"first-localserial", local}} {
-		b.Run("op="+s.name, func(b *testing.B) {
-			ps := newUsers()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				if i == maxOps {
-					b.Fatalf("more than %d operations: lower -benchtime", maxOps)
-				}
-				won, err := s.store.SaveFirst(ctx, ps[i])
-				if err != nil || !won.Empty() {
-					b.Fatalf("SaveFirst of new user %s = %v, %v; want it written", ps[i].UserID, won, err)
-				}
-			}
-			reportLoad(b)
-		})
-	}
-	// Another variation for each existing user, which must lose.
-	rivals := make([]ups.Profile, len(existing))
-	for i, had := range existing {
-		rivals[i] = ups.NewProfile(had.UserID)
-		for exp := range had.Assignments {
-			rivals[i].Set(exp, "another-variation")
-		}
-	}
-	b.Run("op=first-lost", func(b *testing.B) {
+	}}, firstSide("first-serial", serial), firstSide("first-localserial", local), {"op=first-lost", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			had := existing[i%len(existing)]
@@ -419,7 +457,8 @@ func BenchmarkSaveFirst(b *testing.B) {
 			}
 		}
 		reportLoad(b)
-	})
+	}}}
+	runRounds(b, []string{""}, func(string) []side { return sides })
 }
 
 // warmUp calls f 1,000 times, before any benchmark is timed.
