@@ -86,6 +86,7 @@ func BenchmarkCapacity(b *testing.B) {
 	for _, aged := range []bool{false, true} {
 		name := map[bool]string{false: "written=now", true: "written=over-90d"}[aged]
 		b.Run(name, func(b *testing.B) {
+			logHarnessTo(b)
 			for b.Loop() {
 				capacityRun(b, exps, aged)
 			}

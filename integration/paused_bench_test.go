@@ -121,6 +121,7 @@ func pausedConfig(b *testing.B, ks string, cache bool) config.Config {
 
 func benchDecidePaused(b *testing.B, df *decision.Datafile, ks string, cache bool, callers int) {
 	ctx := context.Background()
+	logHarnessTo(b)
 	cfg := pausedConfig(b, ks, cache)
 	// gocql warns of every timed-out request while the node is frozen.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
