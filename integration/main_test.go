@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	started := time.Now()
-	c, err := testcluster.FromEnv(ctx, testcluster.Options{Heap: "1G", HeapNew: "256M"})
+	c, err := testcluster.FromEnv(ctx, testcluster.Options{Heap: "1G", HeapNew: "256M", Logf: harnessLogf})
 	if err != nil {
 		if errors.Is(err, testcluster.ErrDockerUnavailable) && os.Getenv("CI") != "true" {
 			fmt.Printf("SKIP integration tests: %v (run `make test`, which installs and starts Docker, or set CASSANDRA_HOSTS)\n", err)
@@ -90,6 +91,29 @@ func run(m *testing.M) int {
 	log.Printf("integration: Cassandra release_version=%s cluster=%q at %v, ready in %s",
 		version, name, cass.Hosts(), time.Since(started).Round(100*time.Millisecond))
 	return m.Run()
+}
+
+// harnessLog, when set, receives the harness's progress lines instead of
+// log.Printf: see logHarnessTo.
+var harnessLog atomic.Pointer[func(format string, args ...any)]
+
+func harnessLogf(format string, args ...any) {
+	if f := harnessLog.Load(); f != nil {
+		(*f)(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+// logHarnessTo sends the harness's progress lines (a node unpaused, no
+// compaction for so long) to tb's log until tb ends. A benchmark that
+// pauses the node or waits for compactions needs it: go test prints a
+// benchmark's name before running it, and a log line printed meanwhile
+// splits the result line in two, which benchstat cannot parse.
+func logHarnessTo(tb testing.TB) {
+	f := tb.Logf
+	harnessLog.Store(&f)
+	tb.Cleanup(func() { harnessLog.Store(nil) })
 }
 
 // cluster returns a new configuration for the cluster, preferring localDC,
