@@ -11,7 +11,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench loadbench-cassandra test unit integration bench docker cassandra-image vet clean
+.PHONY: all build run serve loadbench loadbench-cassandra test unit integration bench bench-cassandra docker cassandra-image vet clean
 
 all: vet test
 
@@ -80,10 +80,25 @@ integration:
 	fi; \
 	$(GO) test $(GOTESTFLAGS) $(INTEGRATIONFLAGS) ./integration/...
 
-# integration/multidc has no benchmarks: left out, its TestMain would start
-# four nodes for nothing.
+# Benchmarks that need no Docker: decisions (against the official Go SDK),
+# layers, parsing, the service's handlers.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v /integration/multidc) | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v /integration) | tee bench.out
+
+# Benchmarks against the real Cassandra node of ./integration, as the
+# README's figures were taken (about 15 minutes here): the store against raw
+# gocql and first-writer-wins against the plain upsert in interleaved
+# rounds, decisions with the node paused, bytes on disk and node throughput,
+# import and export. Results go to bench/results/.
+BENCHDIR := bench/results
+bench-cassandra:
+	@image=$$(./docker/cassandra/image.sh) || exit 1; \
+	export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
+	stamp=$$(date -u +%Y%m%d-%H%M%S); \
+	$(GO) test -run '^$$' -bench 'BenchmarkStoreVsRaw|BenchmarkSaveFirst' -benchmem -benchtime 2s -timeout 1h ./integration/ -args -rounds 6 | tee $(BENCHDIR)/store-$$stamp.txt && \
+	$(GO) test -run '^$$' -bench BenchmarkDecidePaused -benchtime 12s -count 3 -timeout 1h ./integration/ | tee $(BENCHDIR)/paused-$$stamp.txt && \
+	$(GO) test -run '^$$' -bench BenchmarkCapacity -benchtime 1x -timeout 1h ./integration/ | tee $(BENCHDIR)/capacity-$$stamp.txt && \
+	$(GO) test -run '^$$' -bench 'BenchmarkImport|BenchmarkExport' -benchtime 3x -count 5 -timeout 1h ./integration/ | tee $(BENCHDIR)/bulk-$$stamp.txt
 
 docker:
 	./docker/engine.sh
