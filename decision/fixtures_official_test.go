@@ -7,11 +7,9 @@ import (
 	"reflect"
 	"testing"
 
-	optclient "github.com/optimizely/go-sdk/v2/pkg/client"
-	optconfig "github.com/optimizely/go-sdk/v2/pkg/config"
 	optdecide "github.com/optimizely/go-sdk/v2/pkg/decide"
-	optevent "github.com/optimizely/go-sdk/v2/pkg/event"
-	optlogging "github.com/optimizely/go-sdk/v2/pkg/logging"
+
+	"github.com/stickybucket/stickybucket/internal/officialsdk"
 )
 
 // TestFixturesMatchOfficialSDK decides the two realistic datafiles taken
@@ -19,30 +17,6 @@ import (
 // in-process, and requires identical flag decisions. Neither fixture uses
 // a documented difference (paused experiments, unsafe numbers), except by the rare float32 bucket, which the users
 // below do not hit.
-
-type silentLogger struct{}
-
-func (silentLogger) Log(optlogging.LogLevel, string, map[string]any) {}
-func (silentLogger) SetLogLevel(optlogging.LogLevel)                 {}
-
-type noEvents struct{}
-
-func (noEvents) ProcessEvent(optevent.UserEvent) bool                 { return true }
-func (noEvents) OnEventDispatch(func(optevent.LogEvent)) (int, error) { return 0, nil }
-func (noEvents) RemoveOnEventDispatch(int) error                      { return nil }
-
-func officialClient(t *testing.T, data []byte) *optclient.OptimizelyClient {
-	t.Helper()
-	optlogging.SetLogger(silentLogger{})
-	cm := optconfig.NewStaticProjectConfigManagerWithOptions("", optconfig.WithInitialDatafile(data))
-	f := &optclient.OptimizelyFactory{Datafile: data}
-	c, err := f.Client(optclient.WithConfigManager(cm), optclient.WithEventProcessor(noEvents{}), optclient.WithOdpDisabled(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
 
 func fixtureUser(r *rand.Rand, i int) User {
 	attrs := map[string]any{}
@@ -71,7 +45,7 @@ func TestFixturesMatchOfficialSDK(t *testing.T) {
 	for _, file := range []string{"decide-test-datafile.json", "typed_audience_datafile.json"} {
 		t.Run(file, func(t *testing.T) {
 			data, ours := readFixture(t, file)
-			official := officialClient(t, data)
+			official := officialsdk.Client(t, data, nil)
 			c, err := NewClient(Options{Datafile: ours})
 			if err != nil {
 				t.Fatal(err)

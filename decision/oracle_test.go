@@ -6,23 +6,15 @@ import (
 	"testing"
 
 	optclient "github.com/optimizely/go-sdk/v2/pkg/client"
-	optconfig "github.com/optimizely/go-sdk/v2/pkg/config"
 	optdecide "github.com/optimizely/go-sdk/v2/pkg/decide"
 	optdecision "github.com/optimizely/go-sdk/v2/pkg/decision"
 	optentities "github.com/optimizely/go-sdk/v2/pkg/entities"
-	optevent "github.com/optimizely/go-sdk/v2/pkg/event"
-	optlogging "github.com/optimizely/go-sdk/v2/pkg/logging"
+
+	"github.com/stickybucket/stickybucket/internal/officialsdk"
 )
 
-// The oracle is the official Go SDK v2.0.0 run fully offline:
-//   - a static config manager built from the datafile bytes with no SDK key,
-//     so nothing polls the CDN;
-//   - an event processor that drops events, so no batch goroutine and no
-//     dispatch to logx.optimizely.com (GetVariation sends none anyway, and
-//     Decide is called with DISABLE_DECISION_EVENT);
-//   - ODP disabled, so CreateUserContext does not send an identify event;
-//   - the package-wide logger replaced by one that discards, so the SDK
-//     neither writes to stdout nor pays for I/O in benchmarks.
+// The oracle is the official Go SDK v2.0.0 run fully offline
+// (internal/officialsdk).
 //
 // Experiments are decided with GetVariation: unlike Activate it sends no
 // impression, and it goes through the same composite experiment service
@@ -32,43 +24,16 @@ type oracle struct {
 	c *optclient.OptimizelyClient
 }
 
-type discardLogs struct{}
-
-func (discardLogs) Log(optlogging.LogLevel, string, map[string]any) {}
-func (discardLogs) SetLogLevel(optlogging.LogLevel)                 {}
-
-type dropEvents struct{}
-
-func (dropEvents) ProcessEvent(optevent.UserEvent) bool                 { return true }
-func (dropEvents) OnEventDispatch(func(optevent.LogEvent)) (int, error) { return 0, nil }
-func (dropEvents) RemoveOnEventDispatch(int) error                      { return nil }
-
-var silenceOfficialSDK sync.Once
-
-// newOracle builds an official client for datafile. The returned client is
-// closed when the test ends.
+// newOracle builds an official client for datafile, with profiles as its
+// user profile service unless profiles is nil. The client is closed when
+// the test ends.
 func newOracle(tb testing.TB, datafile []byte, profiles *officialProfiles) *oracle {
 	tb.Helper()
-	silenceOfficialSDK.Do(func() { optlogging.SetLogger(discardLogs{}) })
-	cm := optconfig.NewStaticProjectConfigManagerWithOptions("", optconfig.WithInitialDatafile(datafile))
-	if cm == nil {
-		tb.Fatalf("official SDK rejected the datafile")
+	if profiles == nil {
+		// A nil *officialProfiles in the interface would not be nil.
+		return &oracle{c: officialsdk.Client(tb, datafile, nil)}
 	}
-	f := &optclient.OptimizelyFactory{Datafile: datafile}
-	opts := []optclient.OptionFunc{
-		optclient.WithConfigManager(cm),
-		optclient.WithEventProcessor(dropEvents{}),
-		optclient.WithOdpDisabled(true),
-	}
-	if profiles != nil {
-		opts = append(opts, optclient.WithUserProfileService(profiles))
-	}
-	c, err := f.Client(opts...)
-	if err != nil {
-		tb.Fatalf("official client: %v", err)
-	}
-	tb.Cleanup(c.Close)
-	return &oracle{c: c}
+	return &oracle{c: officialsdk.Client(tb, datafile, profiles)}
 }
 
 // experiment returns the variation key the official SDK assigns ("" for

@@ -10,53 +10,23 @@ import (
 	"time"
 
 	"github.com/optimizely/go-sdk/v2/pkg/client"
-	"github.com/optimizely/go-sdk/v2/pkg/config"
 	"github.com/optimizely/go-sdk/v2/pkg/decision"
 	"github.com/optimizely/go-sdk/v2/pkg/entities"
-	"github.com/optimizely/go-sdk/v2/pkg/event"
-	"github.com/optimizely/go-sdk/v2/pkg/logging"
 
+	"github.com/stickybucket/stickybucket/internal/officialsdk"
 	"github.com/stickybucket/stickybucket/optimizelyups"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
-// The official SDK offline: a static config manager with no SDK key, events
-// dropped, ODP off, its package-wide logger silenced.
-
-type quietSDKLogs struct{}
-
-func (quietSDKLogs) Log(logging.LogLevel, string, map[string]any) {}
-func (quietSDKLogs) SetLogLevel(logging.LogLevel)                 {}
-
-type dropSDKEvents struct{}
-
-func (dropSDKEvents) ProcessEvent(event.UserEvent) bool                 { return true }
-func (dropSDKEvents) OnEventDispatch(func(event.LogEvent)) (int, error) { return 0, nil }
-func (dropSDKEvents) RemoveOnEventDispatch(int) error                   { return nil }
-
-var quietSDKOnce sync.Once
-
+// officialClient is an official client offline (internal/officialsdk)
+// deciding examples/<datafileName>, over profiles unless it is nil.
 func officialClient(t *testing.T, datafileName string, profiles decision.UserProfileService) *client.OptimizelyClient {
 	t.Helper()
-	quietSDKOnce.Do(func() { logging.SetLogger(quietSDKLogs{}) })
 	datafile, err := os.ReadFile("../examples/" + datafileName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := []client.OptionFunc{
-		client.WithConfigManager(config.NewStaticProjectConfigManagerWithOptions("", config.WithInitialDatafile(datafile))),
-		client.WithEventProcessor(dropSDKEvents{}),
-		client.WithOdpDisabled(true),
-	}
-	if profiles != nil {
-		opts = append(opts, client.WithUserProfileService(profiles))
-	}
-	c, err := (&client.OptimizelyFactory{Datafile: datafile}).Client(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return officialsdk.Client(t, datafile, profiles)
 }
 
 // sdkErrors collects what the adapter reports.

@@ -12,33 +12,14 @@ import (
 	"time"
 
 	"github.com/optimizely/go-sdk/v2/pkg/client"
-	"github.com/optimizely/go-sdk/v2/pkg/config"
 	"github.com/optimizely/go-sdk/v2/pkg/decide"
 	"github.com/optimizely/go-sdk/v2/pkg/decision"
 	"github.com/optimizely/go-sdk/v2/pkg/entities"
-	"github.com/optimizely/go-sdk/v2/pkg/event"
-	"github.com/optimizely/go-sdk/v2/pkg/logging"
 
+	"github.com/stickybucket/stickybucket/internal/officialsdk"
 	"github.com/stickybucket/stickybucket/optimizelyups"
 	"github.com/stickybucket/stickybucket/ups"
 )
-
-// The official SDK runs offline: a static config manager with no SDK key
-// (nothing polls the CDN), an event processor that drops events, ODP off,
-// and its package-wide logger silenced.
-
-type quietLogs struct{}
-
-func (quietLogs) Log(logging.LogLevel, string, map[string]any) {}
-func (quietLogs) SetLogLevel(logging.LogLevel)                 {}
-
-type dropEvents struct{}
-
-func (dropEvents) ProcessEvent(event.UserEvent) bool                 { return true }
-func (dropEvents) OnEventDispatch(func(event.LogEvent)) (int, error) { return 0, nil }
-func (dropEvents) RemoveOnEventDispatch(int) error                   { return nil }
-
-var quietSDK sync.Once
 
 func readDatafile(t testing.TB, name string) []byte {
 	t.Helper()
@@ -47,31 +28,6 @@ func readDatafile(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// sdkClient builds an official client deciding datafile, with profiles as
-// its user profile service when it is not nil.
-func sdkClient(t testing.TB, datafile []byte, profiles decision.UserProfileService) *client.OptimizelyClient {
-	t.Helper()
-	quietSDK.Do(func() { logging.SetLogger(quietLogs{}) })
-	cm := config.NewStaticProjectConfigManagerWithOptions("", config.WithInitialDatafile(datafile))
-	if cm == nil {
-		t.Fatal("the official SDK rejected the datafile")
-	}
-	opts := []client.OptionFunc{
-		client.WithConfigManager(cm),
-		client.WithEventProcessor(dropEvents{}),
-		client.WithOdpDisabled(true),
-	}
-	if profiles != nil {
-		opts = append(opts, client.WithUserProfileService(profiles))
-	}
-	c, err := (&client.OptimizelyFactory{Datafile: datafile}).Client(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
 }
 
 // decisions is what one client decided for each user: experiment or flag
@@ -159,9 +115,9 @@ func TestUsersStayStickyAcrossDatafileChange(t *testing.T) {
 	store := newMemory(t, nil)
 	profiles := newService(t, store, optimizelyups.Options{OnError: errs.record})
 
-	before := decideAll(t, sdkClient(t, v1, profiles), everyone)
-	after := decideAll(t, sdkClient(t, v2, profiles), everyone)
-	unsticky := decideAll(t, sdkClient(t, v2, nil), everyone)
+	before := decideAll(t, officialsdk.Client(t, v1, profiles), everyone)
+	after := decideAll(t, officialsdk.Client(t, v2, profiles), everyone)
+	unsticky := decideAll(t, officialsdk.Client(t, v2, nil), everyone)
 
 	moved := map[string]int{}
 	for _, u := range everyone {
@@ -218,7 +174,7 @@ func (failingStore) Save(context.Context, ups.Profile) error { return errDown }
 func TestStoreErrorsReachTheCallback(t *testing.T) {
 	var errs errorLog
 	profiles := newService(t, failingStore{}, optimizelyups.Options{OnError: errs.record})
-	c := sdkClient(t, readDatafile(t, "datafile-v1.json"), profiles)
+	c := officialsdk.Client(t, readDatafile(t, "datafile-v1.json"), profiles)
 
 	v, err := c.GetVariation("checkout_button", entities.UserContext{ID: "user-1"})
 	if err != nil || v == "" {
@@ -501,7 +457,7 @@ func TestAFailedLookupDoesNotOverwriteTheStoredVariation(t *testing.T) {
 	store := &flakyStore{Memory: newMemory(t, nil)}
 	seed(t, store.Memory, "alice", "3001", "4002")
 	var errs errorLog
-	c := sdkClient(t, readDatafile(t, "datafile-v1.json"), newService(t, store, optimizelyups.Options{OnError: errs.record}))
+	c := officialsdk.Client(t, readDatafile(t, "datafile-v1.json"), newService(t, store, optimizelyups.Options{OnError: errs.record}))
 	alice := entities.UserContext{ID: "alice"}
 
 	store.failLookups.Store(1) // the decision's lookup times out once
@@ -540,7 +496,7 @@ func TestAVariationGoneFromTheDatafileIsReplaced(t *testing.T) {
 	store := newMemory(t, nil)
 	seed(t, store, "alice", "3001", "4999") // a variation since deleted
 	var errs errorLog
-	c := sdkClient(t, readDatafile(t, "datafile-v1.json"), newService(t, store, optimizelyups.Options{OnError: errs.record}))
+	c := officialsdk.Client(t, readDatafile(t, "datafile-v1.json"), newService(t, store, optimizelyups.Options{OnError: errs.record}))
 	if v, _ := c.GetVariation("checkout_button", entities.UserContext{ID: "alice"}); v != "control" {
 		t.Fatalf("alice got %q, want control: her stored variation no longer exists", v)
 	}
