@@ -25,8 +25,8 @@ const (
 const DefaultConfigFile = "stickybucket.yaml"
 
 // command is what every admin command shares: a flag set with --config, a
-// usage line, and parsing that accepts flags before and after the
-// positional arguments.
+// usage line, parsing that accepts flags before and after the positional
+// arguments, a logger on stderr and the store (open).
 type command struct {
 	name   string // as typed: "profiles get"
 	args   string // the positional arguments in the usage line
@@ -34,10 +34,12 @@ type command struct {
 	fs     *flag.FlagSet
 	config *string
 	stderr io.Writer
+	log    *slog.Logger
 }
 
 func newCommand(name, args, about string, stderr io.Writer) *command {
-	c := &command{name: name, args: args, about: about, fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr}
+	c := &command{name: name, args: args, about: about, fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr,
+		log: slog.New(slog.NewTextHandler(stderr, nil))}
 	c.fs.SetOutput(stderr)
 	c.config = c.fs.String("config", DefaultConfigFile, "configuration `file`; STICKYBUCKET_* environment variables override it")
 	c.fs.Usage = c.usage
@@ -106,8 +108,22 @@ func openStore(ctx context.Context, configPath string, migrate bool, log *slog.L
 	return st, store, nil
 }
 
-func closeStore(ctx context.Context, st *stack.Stack, log *slog.Logger) {
-	if err := st.Close(ctx); err != nil {
-		log.Warn("close store", "err", err)
+// open opens the store from --config (openStore), logging why it could
+// not. When ok is false the command must exit with exitFail; otherwise it
+// must call done, which closes the store and logs what Close reports.
+func (c *command) open(ctx context.Context, migrate bool) (store *cassandra.Store, done func(), ok bool) {
+	st, store, err := openStore(ctx, *c.config, migrate, c.log)
+	if err != nil {
+		msg := "open store"
+		if migrate {
+			msg = "migrate"
+		}
+		c.log.Error(msg, "err", err)
+		return nil, nil, false
 	}
+	return store, func() {
+		if err := st.Close(ctx); err != nil {
+			c.log.Warn("close store", "err", err)
+		}
+	}, true
 }

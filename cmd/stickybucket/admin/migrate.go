@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 )
 
 // Migrate runs `stickybucket migrate`: it creates the active environment's
@@ -17,13 +16,11 @@ func Migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, status, ok := c.parse(args, 0); !ok {
 		return status
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	st, store, err := openStore(ctx, *c.config, true, log)
-	if err != nil {
-		log.Error("migrate", "err", err)
+	store, done, ok := c.open(ctx, true)
+	if !ok {
 		return exitFail
 	}
-	closeStore(ctx, st, log)
+	done()
 	fmt.Fprintf(stderr, "keyspace %s is migrated\n", store.Keyspace())
 	return exitOK
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -82,16 +81,14 @@ func profilesGet(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if !ok {
 		return status
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	st, store, err := openStore(ctx, *c.config, false, log)
-	if err != nil {
-		log.Error("open store", "err", err)
+	store, done, ok := c.open(ctx, false)
+	if !ok {
 		return exitFail
 	}
-	defer closeStore(ctx, st, log)
+	defer done()
 	p, err := store.Lookup(ctx, pos[0])
 	if err != nil {
-		log.Error("look up profile", "err", err)
+		c.log.Error("look up profile", "err", err)
 		return exitFail
 	}
 	view := profileView{UserID: p.UserID, BucketMap: make(map[string]assignmentView, len(p.Assignments))}
@@ -101,11 +98,11 @@ func profilesGet(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	out, err := json.MarshalIndent(view, "", "  ")
 	if err != nil {
-		log.Error("encode profile", "err", err)
+		c.log.Error("encode profile", "err", err)
 		return exitFail
 	}
 	if _, err := fmt.Fprintf(stdout, "%s\n", out); err != nil {
-		log.Error("write profile", "err", err)
+		c.log.Error("write profile", "err", err)
 		return exitFail
 	}
 	if p.Empty() {
@@ -122,15 +119,13 @@ func profilesDelete(ctx context.Context, args []string, stderr io.Writer) int {
 	if !ok {
 		return status
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	st, store, err := openStore(ctx, *c.config, false, log)
-	if err != nil {
-		log.Error("open store", "err", err)
+	store, done, ok := c.open(ctx, false)
+	if !ok {
 		return exitFail
 	}
-	defer closeStore(ctx, st, log)
+	defer done()
 	if err := store.Delete(ctx, pos[0]); err != nil {
-		log.Error("delete profile", "err", err)
+		c.log.Error("delete profile", "err", err)
 		return exitFail
 	}
 	fmt.Fprintf(stderr, "deleted every assignment of user %q\n", pos[0])
@@ -161,17 +156,15 @@ func profilesExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		opts.Consistency = level
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	st, store, err := openStore(ctx, *c.config, false, log)
-	if err != nil {
-		log.Error("open store", "err", err)
+	store, done, ok := c.open(ctx, false)
+	if !ok {
 		return exitFail
 	}
-	defer closeStore(ctx, st, log)
+	defer done()
 
 	w, commit, abort, err := output(*out, stdout)
 	if err != nil {
-		log.Error("create output", "err", err)
+		c.log.Error("create output", "err", err)
 		return exitFail
 	}
 	bar := newProgress(stderr, "export", int64(*ranges), false)
@@ -186,7 +179,7 @@ func profilesExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		abort()
 	}
 	if err != nil {
-		log.Error("export", "err", err, "profiles_written", sum.Profiles)
+		c.log.Error("export", "err", err, "profiles_written", sum.Profiles)
 		return exitFail
 	}
 	fmt.Fprintf(stderr, "exported %d profiles (%d assignments) from %d token ranges in %s\n",
@@ -246,12 +239,11 @@ func profilesImport(ctx context.Context, args []string, stdin io.Reader, stderr 
 		fmt.Fprintln(stderr, "stickybucket profiles import: --concurrency must be at least 1")
 		return exitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	in, size := stdin, int64(-1)
 	if pos[0] != "-" {
 		f, err := os.Open(pos[0])
 		if err != nil {
-			log.Error("open input", "err", err)
+			c.log.Error("open input", "err", err)
 			return exitFail
 		}
 		defer f.Close()
@@ -260,12 +252,11 @@ func profilesImport(ctx context.Context, args []string, stdin io.Reader, stderr 
 		}
 		in = f
 	}
-	st, store, err := openStore(ctx, *c.config, false, log)
-	if err != nil {
-		log.Error("open store", "err", err)
+	store, done, ok := c.open(ctx, false)
+	if !ok {
 		return exitFail
 	}
-	defer closeStore(ctx, st, log)
+	defer done()
 
 	bar := newProgress(stderr, "import", size, true)
 	printed := 0
@@ -287,7 +278,7 @@ func profilesImport(ctx context.Context, args []string, stdin io.Reader, stderr 
 	fmt.Fprintf(stderr, "imported %d profiles (%d assignments) from %d lines in %s, %.0f assignments/s; %d bad lines, %d saves retried\n",
 		sum.Profiles, sum.Assignments, sum.Lines, sum.Elapsed.Round(time.Millisecond), sum.AssignmentsPerSecond(), sum.BadLines, sum.Retries)
 	if err != nil {
-		log.Error("import stopped", "err", err)
+		c.log.Error("import stopped", "err", err)
 		return exitFail
 	}
 	if sum.BadLines > 0 {
