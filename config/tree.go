@@ -113,44 +113,42 @@ func (tr *tree) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if isMerge(k) {
-				if v.Kind == yaml.MappingNode {
-					tr.walk(v, t, path)
-				}
-				continue
-			}
-			if isNull(k) {
-				tr.fail(path, k, "a null key")
-				continue
-			}
+		tr.entries(n, t, path, func(k, v *yaml.Node) {
 			key := join(path, clipValue(k.Value))
 			tr.record(k, key)
 			f, ok := fields[k.Value]
 			if !ok {
 				tr.fail(key, k, "unknown key; the keys here are %s", strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
-				continue
+				return
 			}
 			tr.walk(v, f, key)
-		}
+		})
 	case reflect.Map:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if isMerge(k) {
-				if v.Kind == yaml.MappingNode {
-					tr.walk(v, t, path)
-				}
-				continue
-			}
-			if isNull(k) {
-				tr.fail(path, k, "a null key")
-				continue
-			}
+		tr.entries(n, t, path, func(k, v *yaml.Node) {
 			key := mapKey(path, k.Value, t.Elem())
 			tr.record(k, key)
 			tr.walk(v, t.Elem(), key)
+		})
+	}
+}
+
+// entries calls each for every key and value of mapping n, to be decoded
+// into t at path: the entries of a merge key (<<) are walked as if they
+// were n's own, and a null key is reported and skipped.
+func (tr *tree) entries(n *yaml.Node, t reflect.Type, path string, each func(k, v *yaml.Node)) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			if v.Kind == yaml.MappingNode {
+				tr.walk(v, t, path)
+			}
+			continue
 		}
+		if isNull(k) {
+			tr.fail(path, k, "a null key")
+			continue
+		}
+		each(k, v)
 	}
 }
 
