@@ -5,6 +5,9 @@
 GO            ?= go
 BIN           := bin/stickybucket
 GOTESTFLAGS   ?= -count=1 -timeout 30m
+# Unit tests run under the race detector, which needs cgo and a C compiler;
+# without one they run without it and say so.
+RACE          := $(if $(and $(shell command -v gcc),$(filter 1,$(shell $(GO) env CGO_ENABLED))),-race,)
 EXAMPLES      := examples
 
 # testcontainers' Ryuk reaper image cannot be pulled everywhere; the
@@ -52,7 +55,8 @@ loadbench-cassandra: build
 
 # Unit tests only: no Docker, no Cassandra.
 unit:
-	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v /integration)
+	@$(if $(RACE),,echo "no C compiler or cgo: unit tests run without -race";)
+	$(GO) test $(GOTESTFLAGS) $(RACE) $$($(GO) list ./... | grep -v /integration)
 
 # Every test: unit tests, then the integration packages. With
 # CASSANDRA_HOSTS set, the integration tests use that cluster and nothing is
@@ -64,7 +68,8 @@ test:
 		echo "integration tests use image $$image"; \
 		export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
 	fi; \
-	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v /integration) && \
+	$(if $(RACE),,echo "no C compiler or cgo: unit tests run without -race";) \
+	$(GO) test $(GOTESTFLAGS) $(RACE) $$($(GO) list ./... | grep -v /integration) && \
 	$(GO) test $(GOTESTFLAGS) $(INTEGRATIONFLAGS) ./integration/...
 
 # Integration packages run one after another (-p 1): the one-node cluster of
