@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/sdkprofiles"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -33,6 +35,10 @@ type Options struct {
 	// Profiles is the profile store behind /v1/lookup, /v1/save and
 	// /v1/profiles (the same one the decision clients use). Required.
 	Profiles ups.Service
+	// SDKProfiles serves /v1/ups/lookup and /v1/ups/save over Profiles
+	// with the environment's stickiness rules; nil builds one with none
+	// (no refresh, no resets, plain saves).
+	SDKProfiles *sdkprofiles.Service
 	// Tokens, when not empty, are required as bearer tokens on every /v1
 	// route.
 	Tokens Tokens
@@ -50,6 +56,7 @@ type Options struct {
 
 type api struct {
 	opts    Options
+	sdk     *sdkprofiles.Service
 	maxBody int64
 	log     *slog.Logger
 }
@@ -59,7 +66,14 @@ func NewAPI(opts Options) (http.Handler, error) {
 	if opts.Catalog == nil || opts.Profiles == nil {
 		return nil, errors.New("server: new API: Catalog and Profiles are required")
 	}
-	a := &api{opts: opts, maxBody: opts.MaxBodyBytes, log: opts.Log}
+	a := &api{opts: opts, sdk: opts.SDKProfiles, maxBody: opts.MaxBodyBytes, log: opts.Log}
+	if a.sdk == nil {
+		sdk, err := sdkprofiles.New(opts.Profiles, sdkprofiles.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("server: new API: %w", err)
+		}
+		a.sdk = sdk
+	}
 	if a.maxBody <= 0 {
 		a.maxBody = defaultMaxBody
 	}
@@ -78,6 +92,9 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("POST /v1/activate", "activate", a.activate, true)
 	route("POST /v1/lookup", "lookup", a.lookup, true)
 	route("POST /v1/save", "save", a.save, true)
+	route("POST /v1/ups/lookup", "ups_lookup", a.sdkLookup, true)
+	route("GET /v1/ups/lookup", "ups_lookup", a.sdkLookup, true)
+	route("POST /v1/ups/save", "ups_save", a.sdkSave, true)
 	route("GET /v1/datafile", "datafile", a.datafile, true)
 	route("GET /v1/config", "config", a.config, true)
 	route("GET /v1/profiles/{userId}", "profile_get", a.getProfile, true)
@@ -89,6 +106,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 	// The same paths with another method: 405, in JSON.
 	for path, allow := range map[string]string{
 		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
+		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
 		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
 		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
 	} {

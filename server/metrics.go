@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stickybucket/stickybucket/sdkprofiles"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -25,6 +26,7 @@ type Metrics struct {
 	storeDuration  *prometheus.HistogramVec
 	revision       *prometheus.GaugeVec
 	loads          *prometheus.CounterVec
+	sdkEntries     *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -56,11 +58,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stickybucket_datafile_revision", Help: "The datafile revision in force (value 1), by SDK key.",
 		}, []string{"sdk_key", "revision"}),
+		sdkEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stickybucket_sdk_save_entries_total",
+			Help: "Entries of profiles saved through /v1/ups/save, by result: written (new, changed or refreshed), unchanged (no write), lost (another writer was first).",
+		}, []string{"result"}),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stickybucket_datafile_loads_total", Help: "Datafile loads and reloads by SDK key and result (ok, failed).",
 		}, []string{"sdk_key", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.decisions, m.withoutProfile, m.storeCalls, m.storeErrors, m.storeDuration, m.revision, m.loads} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.decisions, m.withoutProfile, m.storeCalls, m.storeErrors, m.storeDuration, m.revision, m.loads, m.sdkEntries} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -122,6 +128,16 @@ func (m *Metrics) decided(kind string, n int, err error) {
 		reason = "circuit_open"
 	}
 	m.withoutProfile.WithLabelValues(reason).Add(float64(n))
+}
+
+// sdkSaved counts the entries of one /v1/ups/save.
+func (m *Metrics) sdkSaved(r sdkprofiles.SaveResult) {
+	if m == nil {
+		return
+	}
+	m.sdkEntries.WithLabelValues("written").Add(float64(r.Written))
+	m.sdkEntries.WithLabelValues("unchanged").Add(float64(r.Unchanged))
+	m.sdkEntries.WithLabelValues("lost").Add(float64(r.Lost))
 }
 
 // instrument counts and times the requests of one route.

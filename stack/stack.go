@@ -13,6 +13,7 @@ import (
 	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/sdkprofiles"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -219,6 +220,24 @@ func (s *Stack) DecisionOptions(df *decision.Datafile) decision.Options {
 		}
 	}
 	return o
+}
+
+// SDKProfiles returns the SDKs' lookup and save over the stack's profiles
+// with the active environment's stickiness rules (refresh, resets, first
+// writer wins), for /v1/ups and the official SDKs' adapters.
+func (s *Stack) SDKProfiles() (*sdkprofiles.Service, error) {
+	o := sdkprofiles.Options{
+		RefreshAfter:    s.env.RefreshAfter.Std(),
+		FirstWriterWins: s.env.FirstWriterWins,
+		Now:             s.now,
+	}
+	if len(s.env.Reset) > 0 {
+		o.Resets = make(map[string]time.Time, len(s.env.Reset))
+		for id, r := range s.env.Reset {
+			o.Resets[id] = r.Before
+		}
+	}
+	return sdkprofiles.New(s.Profiles, o)
 }
 
 // NewClient returns a decision client on df over the stack.

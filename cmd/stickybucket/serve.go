@@ -292,8 +292,12 @@ func serve(ctx context.Context, cfg config.Config, migrate bool, log *slog.Logge
 		}
 		return st.Ready(ctx)
 	}
+	sdk, err := st.SDKProfiles()
+	if err != nil {
+		return err
+	}
 	api, err := server.NewAPI(server.Options{
-		Catalog: catalog{set}, Profiles: st.Profiles, Tokens: apiTokens,
+		Catalog: catalog{set}, Profiles: st.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, Metrics: metrics, Ready: ready, Log: log,
 	})
 	if err != nil {
