@@ -19,9 +19,16 @@ var ErrCircuitOpen = fmt.Errorf("ups: circuit breaker open: %w", ErrUnavailable)
 // BreakerOptions configures NewBreaker. The zero value is usable.
 type BreakerOptions struct {
 	// Failures is how many consecutive calls failing with an unavailable
-	// store (Unavailable(err)) open the breaker; default 5. Invalid input
-	// and a caller's cancellation count neither way.
+	// store open the breaker; default 5. A store that says it cannot serve
+	// (no replicas, connection refused, node down) counts at once. A call
+	// that ran out of time (TimedOut: the store's timeout or the caller's
+	// deadline) counts only once the store has answered no call for
+	// UnansweredFor: a store that answers, however slowly, never opens the
+	// breaker. Invalid input and a caller's cancellation count neither way.
 	Failures int
+	// UnansweredFor is how long the store must have answered no call
+	// before timeouts count as failures; default 2s.
+	UnansweredFor time.Duration
 	// OpenFor is how long the breaker stays open, failing calls at once,
 	// before it lets probes through; default 5s.
 	OpenFor time.Duration
@@ -29,6 +36,9 @@ type BreakerOptions struct {
 	// they all succeed it closes, the first one failing opens it again.
 	// Default 3.
 	Probes int
+	// Now is the clock of UnansweredFor; nil means time.Now. (OpenFor runs
+	// on the wall clock.)
+	Now func() time.Time
 }
 
 // BreakerState is where a Breaker stands.
@@ -82,10 +92,14 @@ type Health struct {
 // whether the store is back. Requests then fail in microseconds instead of
 // each waiting for a timeout, and the store gets room to recover.
 type Breaker struct {
-	next    Service
-	cb      *gobreaker.CircuitBreaker[struct{}]
-	openFor time.Duration
-	closed  atomic.Bool
+	next       Service
+	cb         *gobreaker.CircuitBreaker[struct{}]
+	openFor    time.Duration
+	unanswered time.Duration
+	now        func() time.Time
+	closed     atomic.Bool
+	// answered is when the store last answered a call (UnixNano by now).
+	answered atomic.Int64
 
 	mu          sync.Mutex
 	state       BreakerState
@@ -110,7 +124,7 @@ func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
 	if next == nil {
 		return nil, errors.New("ups: new breaker: next service is nil")
 	}
-	if opts.Failures < 0 || opts.Probes < 0 || opts.OpenFor < 0 {
+	if opts.Failures < 0 || opts.Probes < 0 || opts.OpenFor < 0 || opts.UnansweredFor < 0 {
 		return nil, fmt.Errorf("ups: new breaker: negative option in %+v", opts)
 	}
 	if opts.Failures == 0 {
@@ -122,7 +136,14 @@ func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
 	if opts.Probes == 0 {
 		opts.Probes = 3
 	}
-	b := &Breaker{next: next, openFor: opts.OpenFor, state: BreakerClosed, since: time.Now()}
+	if opts.UnansweredFor == 0 {
+		opts.UnansweredFor = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	b := &Breaker{next: next, openFor: opts.OpenFor, unanswered: opts.UnansweredFor, now: opts.Now, state: BreakerClosed, since: time.Now()}
+	b.answered.Store(opts.Now().UnixNano())
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "ups",
 		MaxRequests: uint32(opts.Probes),
@@ -130,7 +151,7 @@ func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= uint32(opts.Failures)
 		},
-		IsExcluded:    func(err error) bool { return err != nil && !Unavailable(err) },
+		IsExcluded:    func(err error) bool { return errors.As(err, new(uncounted)) },
 		OnStateChange: b.changed,
 	})
 	return b, nil
@@ -183,34 +204,57 @@ func (b *Breaker) do(ctx context.Context, what, userID string, call func() error
 		return fmt.Errorf("ups: breaker: %s user %q: %w", what, userID, err)
 	}
 	var callErr error
-	ran := false
+	ran, counted := false, false
 	_, err := b.cb.Execute(func() (struct{}, error) {
 		ran = true
 		callErr = call()
+		if counted = b.counts(callErr); !counted {
+			return struct{}{}, uncounted{callErr}
+		}
 		return struct{}{}, callErr
 	})
 	if !ran {
 		b.rejected.Add(1)
 		return fmt.Errorf("ups: breaker: %s user %q: %w (%w)", what, userID, ErrCircuitOpen, err)
 	}
-	b.record(callErr)
+	if counted {
+		b.record(callErr)
+	}
 	return callErr
 }
 
-// record keeps the health figures that gobreaker clears on each
-// transition.
-func (b *Breaker) record(err error) {
+// counts reports whether the outcome of a call counts for or against the
+// store (see BreakerOptions.Failures), and notes when the store answered.
+func (b *Breaker) counts(err error) bool {
 	switch {
 	case err == nil:
-		b.mu.Lock()
-		b.consecutive = 0
-		b.mu.Unlock()
-	case Unavailable(err):
-		b.mu.Lock()
-		b.consecutive++
-		b.lastErr, b.lastErrAt = err, time.Now()
-		b.mu.Unlock()
+		b.answered.Store(b.now().UnixNano())
+		return true
+	case !Unavailable(err):
+		return false
+	case TimedOut(err):
+		return b.now().Sub(time.Unix(0, b.answered.Load())) >= b.unanswered
 	}
+	return true
+}
+
+// uncounted carries to gobreaker an error it must count neither way.
+type uncounted struct{ err error }
+
+func (u uncounted) Error() string { return u.err.Error() }
+func (u uncounted) Unwrap() error { return u.err }
+
+// record keeps the health figures that gobreaker clears on each
+// transition, for a call that counted.
+func (b *Breaker) record(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil {
+		b.consecutive = 0
+		return
+	}
+	b.consecutive++
+	b.lastErr, b.lastErrAt = err, time.Now()
 }
 
 // Lookup reads through unless the breaker is open.

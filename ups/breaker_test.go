@@ -3,6 +3,7 @@ package ups
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,79 @@ func TestBreakerPassesCapabilitiesAndCloses(t *testing.T) {
 	}
 	if _, err := NewBreaker(m, BreakerOptions{Failures: -1}); err == nil {
 		t.Fatal("NewBreaker accepted a negative option")
+	}
+}
+
+// errTimeoutFake is what a driver says when a call runs past its timeout.
+var errTimeoutFake = fmt.Errorf("fake store: no response in time: %w", ErrTimeout)
+
+// TestBreakerStaysClosedWhileTheStoreAnswers: calls that run out of time —
+// the caller's deadline or the store's own timeout — do not open the
+// breaker while the store keeps answering other calls; they count once the
+// store has answered nothing for UnansweredFor.
+func TestBreakerStaysClosedWhileTheStoreAnswers(t *testing.T) {
+	ctx := context.Background()
+	store := newFake(t, MemoryOptions{})
+	now := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	b := newBreaker(t, store, BreakerOptions{Failures: 3, OpenFor: time.Hour, UnansweredFor: 2 * time.Second, Now: clock})
+
+	// Callers whose budget ends while the store works: the store is slow.
+	g := newGate()
+	store.lookupGate.Store(g)
+	for i := range 10 {
+		dctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		_, err := b.Lookup(dctx, fmt.Sprintf("slow-%d", i))
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("lookup %d past the caller's deadline = %v", i, err)
+		}
+		now = now.Add(100 * time.Millisecond)
+	}
+	store.lookupGate.Store(nil)
+	// The store's own timeouts, a second after its last answer.
+	store.failAll.Store(&errTimeoutFake)
+	for range 10 {
+		_, _ = b.Lookup(ctx, "u1")
+	}
+	if h := b.Health(); h.State != BreakerClosed || h.ConsecutiveFailures != 0 {
+		t.Fatalf("after 20 timeouts within %s of the store's last answer: %+v, want closed, nothing counted", 2*time.Second, h)
+	}
+	// An answer resets the clock; then silence longer than UnansweredFor.
+	store.failAll.Store(nil)
+	if _, err := b.Lookup(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	store.failAll.Store(&errTimeoutFake)
+	now = now.Add(1900 * time.Millisecond)
+	_, _ = b.Lookup(ctx, "u1")
+	if h := b.Health(); h.ConsecutiveFailures != 0 {
+		t.Fatalf("a timeout 1.9s after an answer counted: %+v", h)
+	}
+	now = now.Add(200 * time.Millisecond)
+	for range 3 {
+		_, _ = b.Lookup(ctx, "u1")
+	}
+	if h := b.Health(); h.State != BreakerOpen || !errors.Is(h.LastError, ErrTimeout) {
+		t.Fatalf("after 3 timeouts with no answer for 2.1s: %+v, want open", h)
+	}
+}
+
+// TestBreakerCountsRefusalsAtOnce: a store that says it cannot serve (a
+// node down, no replicas) is not slow: those errors count at once, however
+// recently the store answered.
+func TestBreakerCountsRefusalsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	store := newFake(t, MemoryOptions{})
+	b := newBreaker(t, store, BreakerOptions{Failures: 3, OpenFor: time.Hour})
+	if _, err := b.Lookup(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	store.failAll.Store(&errUnavailableFake)
+	for range 3 {
+		_, _ = b.Lookup(ctx, "u1")
+	}
+	if h := b.Health(); h.State != BreakerOpen {
+		t.Fatalf("after 3 refusals: %+v, want open", h)
 	}
 }

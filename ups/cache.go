@@ -26,6 +26,12 @@ type CacheOptions struct {
 	// Now is the cache's clock, used both for the age of entries and for
 	// the expiry of the assignments they hold; nil means time.Now.
 	Now func() time.Time
+	// ReadTimeout bounds a store read the cache makes on a miss. The read
+	// does not end with the context of the caller that started it: a
+	// caller that stops waiting (its decision's budget ran out) leaves the
+	// read to finish and fill the cache, so the user's next lookup is a
+	// hit. Default 10s.
+	ReadTimeout time.Duration
 	// Retention is the retention of the store underneath. Save and
 	// SaveFirst use it to stamp the assignments they merge into a cached
 	// profile with the ExpiresAt the store gives them, so the cache stops
@@ -80,6 +86,7 @@ type cacheEntry struct {
 type Cache struct {
 	next      Service
 	ttl       time.Duration
+	readFor   time.Duration
 	now       func() time.Time
 	retention Retention
 	seed      maphash.Seed
@@ -111,6 +118,11 @@ func NewCache(next Service, opts CacheOptions) (*Cache, error) {
 		return nil, fmt.Errorf("ups: new cache: size must be positive, got %d", opts.Size)
 	case opts.TTL <= 0:
 		return nil, fmt.Errorf("ups: new cache: TTL must be positive, got %s", opts.TTL)
+	case opts.ReadTimeout < 0:
+		return nil, fmt.Errorf("ups: new cache: ReadTimeout must not be negative, got %s", opts.ReadTimeout)
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 10 * time.Second
 	}
 	if err := opts.Retention.Validate(); err != nil {
 		return nil, fmt.Errorf("ups: new cache: %w", err)
@@ -126,6 +138,7 @@ func NewCache(next Service, opts CacheOptions) (*Cache, error) {
 	return &Cache{
 		next:      next,
 		ttl:       opts.TTL,
+		readFor:   opts.ReadTimeout,
 		now:       now,
 		retention: opts.Retention,
 		seed:      maphash.MakeSeed(),
@@ -213,18 +226,23 @@ func (c *Cache) cached(userID string) (Profile, bool, error) {
 const flightRetries = 2
 
 // readThrough makes one store read for all concurrent misses of userID.
-// Each caller waits for it only as long as its own ctx allows.
+// Each caller waits for it only as long as its own ctx allows; the read
+// itself runs to its end (ReadTimeout at most) and fills the cache, so a
+// caller that gave up finds the user cached on its next lookup.
 func (c *Cache) readThrough(ctx context.Context, userID string) (Profile, error) {
 	for attempt := 0; ; attempt++ {
-		ch := c.flight.DoChan(userID, func() (any, error) { return c.fill(ctx, userID) })
+		ch := c.flight.DoChan(userID, func() (any, error) {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.readFor)
+			defer cancel()
+			return c.fill(rctx, userID)
+		})
 		select {
 		case r := <-ch:
 			if r.Err == nil {
 				return r.Val.(Profile), nil
 			}
-			// The read ran under the context of whichever caller led it.
-			// If that context ended and ours did not, try again rather
-			// than fail with someone else's cancellation.
+			// The read ran out of its own time (ReadTimeout). If ours
+			// is left, try again rather than fail.
 			if ctx.Err() == nil && r.Shared && attempt < flightRetries &&
 				(errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
 				continue

@@ -144,16 +144,54 @@ func TestCacheCallersWaitOnlyForTheirOwnContext(t *testing.T) {
 		t.Fatalf("cancelled follower = %v, want context.Canceled", r.err)
 	}
 
-	// A follower whose leader goes away reads again instead of failing.
+	// The leader goes away too: the read is not its own, and goes on.
 	patient := lookupAsync(ctx, c, "u1")
 	eventually(t, "the patient follower to miss", func() bool { return c.Stats().Misses == 3 })
 	cancelLeader()
 	if r := <-leader; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled leader = %v, want context.Canceled", r.err)
 	}
-	g.waitEntered(t).let() // the patient follower's own read
+	g.open()
 	if r := <-patient; r.err != nil || variation(r.p, "e1") != "v1" {
 		t.Fatalf("patient follower = %+v, %v; want e1=v1", r.p, r.err)
+	}
+	if n := store.lookups.Load(); n != 1 {
+		t.Fatalf("%d store reads for three callers of one miss, want 1", n)
+	}
+}
+
+// TestCacheSlowReadFillsTheCache: a caller whose budget runs out during a
+// slow store read gets its deadline at once, but the read goes on and
+// fills the cache, so the user's next decision is sticky without asking
+// the store again.
+func TestCacheSlowReadFillsTheCache(t *testing.T) {
+	ctx := context.Background()
+	store := newFake(t, MemoryOptions{})
+	_ = store.Memory.Save(ctx, oneAssignment("u1", "e1", "v1"))
+	c, _ := NewCache(store, CacheOptions{Size: 10, TTL: time.Hour})
+	g := newGate()
+	store.lookupGate.Store(g)
+
+	budget, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+	defer cancel()
+	slow := lookupAsync(budget, c, "u1")
+	read := g.waitEntered(t)
+	if r := <-slow; !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("lookup past its budget = %+v, %v; want context.DeadlineExceeded", r.p, r.err)
+	}
+	read.let() // the store answers after the caller gave up
+	eventually(t, "the late read to fill the cache", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.lru.Contains("u1")
+	})
+	store.lookupGate.Store(nil)
+	a, ok, err := c.LookupAssignment(ctx, "u1", "e1")
+	if err != nil || !ok || a.VariationID != "v1" {
+		t.Fatalf("next lookup = %+v, %v, %v; want v1", a, ok, err)
+	}
+	if st := c.Stats(); st.StoreReads != 1 || st.Hits != 1 {
+		t.Fatalf("stats %+v; want the one late read and a hit", st)
 	}
 }
 

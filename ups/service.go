@@ -3,6 +3,7 @@ package ups
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Service is a user profile service: the store that keeps a user's
@@ -87,9 +88,23 @@ var ErrClosed = errors.New("ups: closed")
 // input (ErrInvalidProfile) never wraps it.
 var ErrUnavailable = errors.New("ups: profile store unavailable")
 
+// ErrTimeout is wrapped by the errors of a store whose call ran out of
+// time (a driver or server timeout): the store may be slow rather than
+// down. It wraps ErrUnavailable.
+var ErrTimeout = fmt.Errorf("ups: profile store timed out: %w", ErrUnavailable)
+
 // Unavailable reports whether err means the store could not answer (it
 // wraps ErrUnavailable or a context deadline), as opposed to bad input or a
 // cancelled caller.
 func Unavailable(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// TimedOut reports whether err means a call ran out of time — the store's
+// own timeout (ErrTimeout) or the caller's deadline — rather than a store
+// that said it cannot serve (no replicas, connection refused). A slow
+// store and a dead one look alike to one call; only timeouts that persist
+// tell them apart (see Breaker).
+func TimedOut(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
