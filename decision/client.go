@@ -43,6 +43,15 @@ type Options struct {
 	// user had no profile, and the error says so (context.DeadlineExceeded
 	// under ErrProfileStore). Zero: only the caller's context bounds it.
 	StoreBudget time.Duration
+	// AdaptiveBudget, when set, replaces StoreBudget with a budget that
+	// follows the store's observed latency.
+	AdaptiveBudget *AdaptiveBudget
+	// FirstWriteBudget bounds, instead of the store budget, the
+	// conditional write of a user's new assignments under FirstWriterWins:
+	// a lightweight transaction takes several round trips, and giving up
+	// on it serves this server's bucketing where another server may have
+	// won. Zero: the store budget bounds it too.
+	FirstWriteBudget time.Duration
 	// RefreshAfter makes stickiness slide: when a decision serves a saved
 	// assignment that expires within RefreshAfter, it saves it again
 	// (keeping its DecidedAt), so an active user keeps the variation for
@@ -84,10 +93,15 @@ type Client struct {
 	df              *Datafile
 	profiles        ups.Service
 	budget          time.Duration
+	adaptive        *AdaptiveBudget
+	firstBudget     time.Duration
 	refreshAfter    time.Duration
 	resets          map[string]Reset
 	firstWriterWins bool
 	now             func() time.Time
+	// absentSlots bounds the background writes of decisions whose lookup
+	// timed out (writeAbsent).
+	absentSlots chan struct{}
 }
 
 // NewClient returns a client for cfg, or an error if cfg is incomplete or
@@ -96,8 +110,8 @@ func NewClient(cfg Options) (*Client, error) {
 	if cfg.Datafile == nil {
 		return nil, errors.New("decision: new client: no datafile")
 	}
-	if cfg.StoreBudget < 0 || cfg.RefreshAfter < 0 {
-		return nil, fmt.Errorf("decision: new client: negative StoreBudget (%s) or RefreshAfter (%s)", cfg.StoreBudget, cfg.RefreshAfter)
+	if cfg.StoreBudget < 0 || cfg.RefreshAfter < 0 || cfg.FirstWriteBudget < 0 {
+		return nil, fmt.Errorf("decision: new client: negative StoreBudget (%s), RefreshAfter (%s) or FirstWriteBudget (%s)", cfg.StoreBudget, cfg.RefreshAfter, cfg.FirstWriteBudget)
 	}
 	if cfg.FirstWriterWins {
 		if _, ok := cfg.Profiles.(ups.FirstWriter); !ok {
@@ -114,9 +128,16 @@ func NewClient(cfg Options) (*Client, error) {
 		now = time.Now
 	}
 	return &Client{
-		df: cfg.Datafile, profiles: cfg.Profiles,
-		budget: cfg.StoreBudget, refreshAfter: cfg.RefreshAfter,
-		resets: cfg.Resets, firstWriterWins: cfg.FirstWriterWins, now: now,
+		df:              cfg.Datafile,
+		profiles:        cfg.Profiles,
+		budget:          cfg.StoreBudget,
+		adaptive:        cfg.AdaptiveBudget,
+		firstBudget:     cfg.FirstWriteBudget,
+		refreshAfter:    cfg.RefreshAfter,
+		resets:          cfg.Resets,
+		firstWriterWins: cfg.FirstWriterWins,
+		now:             now,
+		absentSlots:     make(chan struct{}, maxAbsentWrites),
 	}, nil
 }
 
@@ -129,7 +150,9 @@ type ExperimentDecision struct {
 	ExperimentID  string
 	VariationKey  string // "" if none
 	VariationID   string
-	Reasons       []string
+	// Profile says whether the decision read the user's profile.
+	Profile ProfileUse
+	Reasons []string
 }
 
 // FlagDecision is the outcome of deciding one flag.
@@ -149,7 +172,36 @@ type FlagDecision struct {
 	// Variables holds every variable of the flag, typed (bool, int,
 	// float64, string, or decoded JSON); empty with ExcludeVariables.
 	Variables Variables
-	Reasons   []string
+	// Profile says whether the decision read the user's profile.
+	Profile ProfileUse
+	Reasons []string
+}
+
+// ProfileUse says whether a decision read the user's saved assignments.
+type ProfileUse uint8
+
+const (
+	// ProfileUnused: no experiment of the decision reached the profile
+	// (only rollouts, no running experiment, IgnoreUserProfileService, or
+	// no store).
+	ProfileUnused ProfileUse = iota
+	// ProfileRead: the profile was read; the decision is sticky.
+	ProfileRead
+	// ProfileUnread: the decision needed the profile and went without it
+	// (the store failed or ran past the budget, the breaker was open, or
+	// the user ID cannot key a profile): it may not be sticky.
+	ProfileUnread
+)
+
+// String returns "unused", "read" or "unread".
+func (u ProfileUse) String() string {
+	switch u {
+	case ProfileRead:
+		return "read"
+	case ProfileUnread:
+		return "unread"
+	}
+	return "unused"
 }
 
 // Decision sources, named as the Optimizely SDKs name them.
@@ -180,9 +232,11 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 	var d ExperimentDecision
 	for attempt := 0; ; attempt++ {
 		d = ExperimentDecision{ExperimentKey: e.key, ExperimentID: e.id}
+		cl.use = ProfileUnused
 		if v := cl.decideExperiment(e, &rs); v != nil {
 			d.VariationKey, d.VariationID = v.key, v.id
 		}
+		d.Profile = cl.use
 		lost, err := cl.finish(&rs)
 		if !lost || attempt > 0 {
 			d.Reasons = rs.list

@@ -236,8 +236,12 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 		return nil
 	}
 	v := cl.bucketExperiment(e, rs)
-	if v != nil && sticky {
+	switch {
+	case v == nil:
+	case sticky:
 		cl.record(e.id, v.id, replaces)
+	default:
+		cl.recordUnread(e.id, v.id)
 	}
 	return v
 }

@@ -173,6 +173,7 @@ func (b *builder) buildFlag(r *rawFlag, at *path) *flag {
 // the feature); otherwise the rollout.
 func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 	d := FlagDecision{FlagKey: f.key}
+	cl.use = ProfileUnused
 	var v *variation
 	for _, e := range f.experiments {
 		if v = cl.decideExperiment(e, rs); v != nil {
@@ -194,6 +195,7 @@ func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 	if !cl.opts.excludeVariables {
 		d.Variables = f.variablesFor(v, d.Enabled)
 	}
+	d.Profile = cl.use
 	return d
 }
 

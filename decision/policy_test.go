@@ -262,3 +262,119 @@ func TestStoreBudgetBoundsTheDecision(t *testing.T) {
 		t.Errorf("ups.Unavailable(%v) = false", err)
 	}
 }
+
+// slowFirstWrites makes SaveFirst wait until its context has less than
+// left of its deadline, as a Paxos round on a busy cluster takes a while:
+// a call under the store budget alone runs out, one under the first-write
+// budget completes.
+type slowFirstWrites struct {
+	ups.Service
+	wait time.Duration
+}
+
+func (s slowFirstWrites) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
+	t := time.NewTimer(s.wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ups.Profile{}, ctx.Err()
+	}
+	return s.Service.(ups.FirstWriter).SaveFirst(ctx, p)
+}
+
+// TestFirstWriteBudget: the conditional write of a new assignment gets its
+// own budget, so a transaction slower than the lookup budget still learns
+// the winner and serves it.
+func TestFirstWriteBudget(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	other := ups.NewProfile("u1")
+	other.Set("1000", "1002")
+	if err := mem.Save(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	store := slowFirstWrites{Service: staleReads{mem}, wait: 30 * time.Millisecond}
+	short := newPolicyClient(t, Options{Profiles: store, FirstWriterWins: true, StoreBudget: 5 * time.Millisecond})
+	if d, err := short.DecideExperiment(ctx, usUser, "exp_us"); !errors.Is(err, context.DeadlineExceeded) || d.VariationKey == "b" {
+		t.Fatalf("under the store budget alone: %+v, %v; want this server's own bucketing and a deadline", d, err)
+	}
+	long := newPolicyClient(t, Options{Profiles: store, FirstWriterWins: true, StoreBudget: 5 * time.Millisecond, FirstWriteBudget: 5 * time.Second})
+	d, err := long.DecideExperiment(ctx, usUser, "exp_us")
+	if err != nil || d.VariationKey != "b" || d.Profile != ProfileRead {
+		t.Fatalf("with a first-write budget: %+v, %v; want the winner's b, profile read", d, err)
+	}
+}
+
+func TestProfileUse(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	c := newPolicyClient(t, Options{Profiles: mem})
+	if d, _ := c.DecideExperiment(ctx, usUser, "exp_us"); d.Profile != ProfileRead || d.Profile.String() != "read" {
+		t.Errorf("sticky decision: Profile %v, want read", d.Profile)
+	}
+	if d, _ := c.DecideExperiment(ctx, usUser, "exp_us", IgnoreUserProfileService); d.Profile != ProfileUnused {
+		t.Errorf("IgnoreUserProfileService: Profile %v, want unused", d.Profile)
+	}
+	if d, _ := c.DecideExperiment(ctx, User{ID: ""}, "exp_us"); d.Profile != ProfileUnread {
+		t.Errorf("empty user ID: Profile %v, want unread", d.Profile)
+	}
+	down := newPolicyClient(t, Options{Profiles: blockingStore{}, StoreBudget: time.Millisecond})
+	if d, _ := down.Decide(ctx, usUser, "flag_full"); d.Profile != ProfileUnread || d.Profile.String() != "unread" {
+		t.Errorf("store past its budget: Profile %v, want unread", d.Profile)
+	}
+}
+
+// slowReads is a memory store whose lookups never answer within the
+// caller's budget, as a store in a latency spike.
+type slowReads struct{ *ups.Memory }
+
+func (s slowReads) Lookup(ctx context.Context, _ string) (ups.Profile, error) {
+	<-ctx.Done()
+	return ups.Profile{}, ctx.Err()
+}
+func (s slowReads) LookupAssignment(ctx context.Context, _, _ string) (ups.Assignment, bool, error) {
+	<-ctx.Done()
+	return ups.Assignment{}, false, ctx.Err()
+}
+
+// TestTimedOutLookupWritesOnlyWhereNothingIs: a decision whose lookup ran
+// past the budget writes its new assignment where the user has none (so a
+// new user stays sticky), and never over one it could not read.
+func TestTimedOutLookupWritesOnlyWhereNothingIs(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	c := newPolicyClient(t, Options{Profiles: slowReads{mem}, StoreBudget: 2 * time.Millisecond})
+	// A known user holds b, which bucketing would not give.
+	known := ups.NewProfile("u1")
+	known.Set("1000", "1002")
+	if err := mem.Save(ctx, known); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.DecideExperiment(ctx, usUser, "exp_us")
+	if !errors.Is(err, context.DeadlineExceeded) || d.VariationKey != "a" || d.Profile != ProfileUnread {
+		t.Fatalf("known user past the budget: %+v, %v; want a decided without the profile", d, err)
+	}
+	newUser := User{ID: "u2", Attributes: usUser.Attributes}
+	d2, err := c.DecideExperiment(ctx, newUser, "exp_us")
+	if !errors.Is(err, context.DeadlineExceeded) || d2.VariationKey == "" {
+		t.Fatalf("new user past the budget: %+v, %v", d2, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, ok, _ := mem.LookupAssignment(ctx, "u2", "1000")
+		if ok {
+			if want := map[string]string{"a": "1001", "b": "1002"}[d2.VariationKey]; a.VariationID != want {
+				t.Fatalf("new user stored %q, served %s (%s)", a.VariationID, d2.VariationKey, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new user's assignment was not written within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if a, _, _ := mem.LookupAssignment(ctx, "u1", "1000"); a.VariationID != "1002" {
+		t.Fatalf("known user's stored assignment %q, want 1002 untouched", a.VariationID)
+	}
+}

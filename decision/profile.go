@@ -39,6 +39,9 @@ type call struct {
 
 	looked    bool
 	lookupErr error
+	// use says whether the decision being made needed the profile and
+	// read it (reset before each flag or experiment decision).
+	use ProfileUse
 	// saved is the profile read; when the call can decide one experiment
 	// only and the store reads single assignments, one and oneOK hold it
 	// instead and saved stays empty.
@@ -47,6 +50,11 @@ type call struct {
 	oneOK  bool
 	single bool
 
+	// absent holds the assignments this call made when its lookup ran out
+	// of time: they are written only where the store has none (SaveFirst),
+	// in the background, so a new user stays sticky and a known one keeps
+	// the assignment this call could not read.
+	absent ups.Profile
 	// fresh holds the assignments this call made for experiments the user
 	// had none in: under FirstWriterWins they are written with SaveFirst.
 	// rewrite holds re-saves: refreshed assignments (DecidedAt kept) and
@@ -81,11 +89,20 @@ func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) c
 func (cl *call) storeContext() context.Context {
 	if cl.storeCtx == nil {
 		cl.storeCtx = cl.ctx
-		if b := cl.client.budget; b > 0 {
+		if b := cl.client.storeBudget(); b > 0 {
 			cl.storeCtx, cl.cancel = context.WithTimeout(cl.ctx, b)
 		}
 	}
 	return cl.storeCtx
+}
+
+// storeBudget is the budget of one decision's store calls: the adaptive
+// one when the client has it, else the fixed StoreBudget.
+func (c *Client) storeBudget() time.Duration {
+	if c.adaptive != nil {
+		return c.adaptive.Budget()
+	}
+	return c.budget
 }
 
 // profileReady reports whether the experiment decision may use (and write)
@@ -94,6 +111,7 @@ func (cl *call) storeContext() context.Context {
 // replace an assignment we failed to read.
 func (cl *call) profileReady(rs *reasons) bool {
 	if cl.idProblem != nil {
+		cl.use = ProfileUnread
 		rs.problem(fmt.Sprintf("User profile not used: %v.", cl.idProblem))
 		return false
 	}
@@ -105,9 +123,11 @@ func (cl *call) profileReady(rs *reasons) bool {
 		cl.lookup()
 	}
 	if cl.lookupErr != nil {
+		cl.use = ProfileUnread
 		rs.problem(fmt.Sprintf("User profile lookup failed (%v); deciding without saved assignments.", cl.lookupErr))
 		return false
 	}
+	cl.use = ProfileRead
 	return true
 }
 
@@ -153,6 +173,17 @@ func (cl *call) savedAssignment(expID string) (ups.Assignment, bool) {
 	}
 	a, ok := cl.saved.Assignments[expID]
 	return a, ok && a.VariationID != ""
+}
+
+// recordUnread notes a variation the call bucketed the user into without
+// the profile: when the lookup ran out of time, it is written where the
+// store holds nothing (see absent).
+func (cl *call) recordUnread(expID, variationID string) {
+	if cl.opts.peek || cl.store == nil || !ups.TimedOut(cl.lookupErr) {
+		return
+	}
+	cl.absent.UserID = cl.userID
+	cl.absent.Set(expID, variationID)
 }
 
 // record notes a variation the call bucketed the user into: fresh when the
@@ -202,6 +233,10 @@ func (cl *call) refresh(expID string, a ups.Assignment, rs *reasons) {
 func (cl *call) finish(rs *reasons) (lost bool, err error) {
 	if cl.lookupErr != nil {
 		cl.release()
+		if !cl.absent.Empty() {
+			cl.client.writeAbsent(cl.absent)
+			cl.absent = ups.Profile{}
+		}
 		return false, fmt.Errorf("%w: lookup of user %q: %w", ErrProfileStore, cl.userID, cl.lookupErr)
 	}
 	if cl.fresh.Empty() && cl.rewrite.Empty() {
@@ -227,7 +262,13 @@ func (cl *call) finish(rs *reasons) (lost bool, err error) {
 		cl.fresh = ups.Profile{}
 		return false, nil
 	}
-	won, err := fw.SaveFirst(ctx, cl.fresh)
+	fctx := ctx
+	if b := cl.client.firstBudget; b > 0 {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(cl.ctx, b)
+		defer cancel()
+	}
+	won, err := fw.SaveFirst(fctx, cl.fresh)
 	if err != nil {
 		rs.problem(fmt.Sprintf("User profile save failed (%v); this assignment may not be sticky.", err))
 		return false, fmt.Errorf("%w: save of user %q: %w", ErrProfileStore, cl.userID, err)

@@ -1,0 +1,50 @@
+package decision
+
+import (
+	"context"
+	"time"
+
+	"github.com/stickybucket/stickybucket/ups"
+)
+
+// A decision whose profile lookup ran out of time is made without the
+// user's saved assignments and must not write over one it could not read.
+// But a new user decided then would lose the variation just served: the
+// next decision, here or in another region, would bucket again (and after
+// a datafile change, elsewhere). So its new assignments are written where
+// the store holds none — SaveFirst, which never replaces a row — in the
+// background, since the decision has already spent its budget.
+
+// maxAbsentWrites bounds the background writes in flight per client;
+// beyond it a decision's write is skipped (it was best effort: the store
+// is slow enough that lookups time out).
+const maxAbsentWrites = 64
+
+// defaultAbsentTimeout bounds one background write when the client has no
+// FirstWriteBudget.
+const defaultAbsentTimeout = 5 * time.Second
+
+// writeAbsent writes p's assignments where the user has none, in the
+// background, if the store can (ups.FirstWriter) and fewer than
+// maxAbsentWrites are in flight.
+func (c *Client) writeAbsent(p ups.Profile) {
+	fw, ok := c.profiles.(ups.FirstWriter)
+	if !ok {
+		return
+	}
+	select {
+	case c.absentSlots <- struct{}{}:
+	default:
+		return
+	}
+	timeout := c.firstBudget
+	if timeout <= 0 {
+		timeout = defaultAbsentTimeout
+	}
+	go func() {
+		defer func() { <-c.absentSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		_, _ = fw.SaveFirst(ctx, p)
+	}()
+}
