@@ -3,6 +3,7 @@ package cassandra
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -15,6 +16,13 @@ import (
 // to a replica of the user's partition, and DC-aware when the environment
 // names a local DC, so a multi-region fleet reads and writes in its own
 // region.
+//
+// With a local DC and a LOCAL_* consistency, the session connects to the
+// local DC's nodes only (a host filter), so neither a query nor its retries
+// can reach a coordinator in another region, where LOCAL_QUORUM would mean
+// that region's quorum: a read could miss what this region just wrote, and
+// the local outage would go unseen. env.RemoteDCFallback opts out: remote
+// nodes are then tried after every local one.
 func NewCluster(conn config.Connection, env config.Environment) (*gocql.ClusterConfig, error) {
 	write, err := ParseConsistency(env.WriteConsistency)
 	if err != nil {
@@ -42,11 +50,24 @@ func NewCluster(conn config.Connection, env config.Environment) (*gocql.ClusterC
 		}
 	}
 	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(localPolicy(env.LocalDC), gocql.ShuffleReplicas())
+	if LocalOnly(env) {
+		c.HostFilter = gocql.DataCentreHostFilter(env.LocalDC)
+	}
 	c.Logger = NewLogger(nil, LogOptions{Level: LogLevel(conn.LogLevel)})
 	// Every statement the store sends is idempotent, so a timed-out or
 	// failed attempt can be retried on the next replica.
 	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 2, Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	return c, nil
+}
+
+// LocalOnly reports whether sessions for env keep to its local DC: it
+// names one, reads or writes at a LOCAL_* consistency, and does not allow
+// remote fallback.
+func LocalOnly(env config.Environment) bool {
+	if env.LocalDC == "" || env.RemoteDCFallback {
+		return false
+	}
+	return strings.HasPrefix(env.ReadConsistency, "LOCAL_") || strings.HasPrefix(env.WriteConsistency, "LOCAL_")
 }
 
 // LogLevel is the level gocql's messages are logged at: the configured

@@ -26,19 +26,36 @@ var transientCodes = map[int]bool{
 	gocql.ErrCodeCASWriteUnknown: true,
 }
 
-// storeError wraps err for op, adding ups.ErrUnavailable when err is one
-// that may pass (timeouts, dead or too few replicas, lost connections) and
-// ups.ErrClosed when the session is closed, so layers above can retry or
-// count it without knowing gocql.
+// storeError wraps err for op, adding ups.ErrTimeout when err is a
+// timeout (the driver's, or a replica's reported by the coordinator),
+// ups.ErrUnavailable when it is another error that may pass (dead or too
+// few replicas, lost connections) and ups.ErrClosed when the session is
+// closed, so layers above can retry or count it without knowing gocql.
 func storeError(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	switch {
 	case errors.Is(err, gocql.ErrSessionClosed):
 		return fmt.Errorf("%s: %w: %w", msg, ups.ErrClosed, err)
+	case timeout(err):
+		return fmt.Errorf("%s: %w: %w", msg, ups.ErrTimeout, err)
 	case transient(err):
 		return fmt.Errorf("%s: %w: %w", msg, ups.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
+}
+
+// timeout reports whether err says a call ran out of time rather than
+// that the cluster refused it.
+func timeout(err error) bool {
+	var reqErr gocql.RequestError
+	if errors.As(err, &reqErr) {
+		switch reqErr.Code() {
+		case gocql.ErrCodeReadTimeout, gocql.ErrCodeWriteTimeout, gocql.ErrCodeCASWriteUnknown:
+			return true
+		}
+	}
+	var netErr net.Error
+	return errors.Is(err, gocql.ErrTimeoutNoResponse) || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
 func transient(err error) bool {

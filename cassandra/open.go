@@ -23,6 +23,7 @@ func Open(cfg config.Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.SpeculativeAfter = cfg.Cassandra.SpeculativeAfter.Std()
 	session, err := cluster.CreateSession()
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: open: connect to %v: %w", cfg.Cassandra.Hosts, err)

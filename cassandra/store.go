@@ -31,6 +31,12 @@ type StoreOptions struct {
 	// first writer; LOCAL_SERIAL only those of one datacenter, for less
 	// latency.
 	SerialConsistency gocql.SerialConsistency
+	// SpeculativeAfter sends a statement that has had no answer for this
+	// long to the next host of its query plan as well; the first answer
+	// wins. Every statement the store sends is idempotent (fixed values
+	// and client timestamps), so a second attempt writes the same cells.
+	// Zero: off.
+	SpeculativeAfter time.Duration
 	// Now stamps decided_at and converts TTLs to expiry times; nil means
 	// time.Now.
 	Now func() time.Time
@@ -44,6 +50,7 @@ type Store struct {
 	closed      atomic.Bool
 	stmts       statements
 	opts        StoreOptions
+	spec        gocql.SpeculativeExecutionPolicy
 }
 
 var (
@@ -85,7 +92,14 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: new store: %w", err)
 	}
-	return &Store{session: session, stmts: stmts, opts: opts}, nil
+	if opts.SpeculativeAfter < 0 {
+		return nil, fmt.Errorf("cassandra: new store: negative SpeculativeAfter %s", opts.SpeculativeAfter)
+	}
+	st := &Store{session: session, stmts: stmts, opts: opts, spec: gocql.NonSpeculativeExecution{}}
+	if opts.SpeculativeAfter > 0 {
+		st.spec = &gocql.SimpleSpeculativeExecution{NumAttempts: 1, TimeoutDelay: opts.SpeculativeAfter}
+	}
+	return st, nil
 }
 
 // check rejects calls after Close and user IDs no partition can be keyed by.
@@ -135,6 +149,7 @@ func (s *Store) LookupAssignment(ctx context.Context, userID, experimentID strin
 		WithContext(ctx).
 		Consistency(s.opts.ReadConsistency).
 		Idempotent(true).
+		SetSpeculativeExecutionPolicy(s.spec).
 		Scan(&a.VariationID, &a.DecidedAt, &ttl)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return ups.Assignment{}, false, nil
@@ -153,6 +168,7 @@ func (s *Store) read(ctx context.Context, q *gocql.Query, userID string) (ups.Pr
 	iter := q.WithContext(ctx).
 		Consistency(s.opts.ReadConsistency).
 		Idempotent(true).
+		SetSpeculativeExecutionPolicy(s.spec).
 		Iter()
 	p := ups.NewProfile(userID)
 	var (
@@ -203,13 +219,14 @@ func (s *Store) Save(ctx context.Context, p ups.Profile) error {
 			Consistency(s.opts.WriteConsistency).
 			WithTimestamp(ts).
 			Idempotent(true).
+			SetSpeculativeExecutionPolicy(s.spec).
 			Exec()
 		if err != nil {
 			return storeError(err, "cassandra: save user %q experiment %q", p.UserID, expIDs[0])
 		}
 		return nil
 	}
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).WithTimestamp(ts)
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).WithTimestamp(ts).SpeculativeExecutionPolicy(s.spec)
 	b.SetConsistency(s.opts.WriteConsistency)
 	for _, expID := range expIDs {
 		b.Entries = append(b.Entries, gocql.BatchEntry{
@@ -245,6 +262,7 @@ func (s *Store) Delete(ctx context.Context, userID string) error {
 		Consistency(s.opts.WriteConsistency).
 		WithTimestamp(s.opts.Now().UnixMicro()).
 		Idempotent(true).
+		SetSpeculativeExecutionPolicy(s.spec).
 		Exec()
 	if err != nil {
 		return storeError(err, "cassandra: delete user %q", userID)
