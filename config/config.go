@@ -33,6 +33,16 @@ type Config struct {
 	// sources maps keys set by environment variables to the variable, so
 	// validation errors can say where a bad value came from.
 	sources map[string]string
+	// keys holds the paths of the keys the YAML file wrote.
+	keys map[string]bool
+}
+
+// written reports whether the file or an environment variable set key (a
+// dotted path such as store.cache.size), so a default that depends on
+// another key applies only to keys left out.
+func (c *Config) written(key string) bool {
+	_, byEnv := c.sources[key]
+	return c.keys[key] || byEnv
 }
 
 // Connection says how to reach the Cassandra cluster. It is shared by all
@@ -49,6 +59,12 @@ type Connection struct {
 	// LogLevel is the level gocql's messages (connections failing and
 	// coming back) are logged at: debug, info, warn (default) or error.
 	LogLevel string `yaml:"log_level"`
+	// SpeculativeAfter sends a statement that has had no answer for this
+	// long to the next replica as well (gocql's speculative execution;
+	// every statement the store sends is idempotent), so a frozen or
+	// overloaded coordinator costs this delay rather than the timeout.
+	// Default 100ms; 0 turns it off.
+	SpeculativeAfter Duration `yaml:"speculative_after"`
 }
 
 // TLS holds client TLS files. Leave all empty for plaintext.
@@ -74,6 +90,11 @@ type Environment struct {
 	// LocalDC is the datacenter this process prefers for coordinators and
 	// that LOCAL_* consistency levels refer to.
 	LocalDC string `yaml:"local_dc"`
+	// RemoteDCFallback lets a LOCAL_* query go to coordinators in other
+	// datacenters when none in LocalDC answers. Off by default: there,
+	// LOCAL_QUORUM means the other datacenter's quorum, so a read can
+	// miss what this region just wrote, and the outage is hidden.
+	RemoteDCFallback bool `yaml:"remote_dc_fallback"`
 	// RefreshAfter makes stickiness slide: a served assignment that expires
 	// within it is saved again (decision.Options.RefreshAfter).
 	RefreshAfter Duration `yaml:"refresh_after"`
@@ -165,6 +186,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 			return Config{}, err
 		}
 	}
+	cfg.storeKindDefaults()
 	cfg.normalize()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -196,6 +218,7 @@ func (c *Config) decode(data []byte) error {
 	if tr.tooBig {
 		return joinProblems(tr.errs)
 	}
+	c.keys = tr.keys
 	// Decode even after the tree's errors, so one run reports every
 	// problem of the file; validation waits until the file is right.
 	errs := tr.errs
@@ -351,11 +374,12 @@ func Default() Config {
 	c := Config{
 		Environment: "development",
 		Cassandra: Connection{
-			Hosts:          []string{"127.0.0.1"},
-			Port:           9042,
-			ConnectTimeout: Duration(defaultConnectTimeout),
-			Timeout:        Duration(defaultTimeout),
-			LogLevel:       "warn",
+			Hosts:            []string{"127.0.0.1"},
+			Port:             9042,
+			ConnectTimeout:   Duration(defaultConnectTimeout),
+			Timeout:          Duration(defaultTimeout),
+			LogLevel:         "warn",
+			SpeculativeAfter: Duration(defaultSpeculativeAfter),
 		},
 	}
 	c.serviceDefaults()

@@ -81,7 +81,14 @@ var envOverrides = []envOverride{
 		return c.updateActive(func(e *Environment) { e.FirstWriterWins = b })
 	}},
 	{"STORE", "store.kind", func(c *Config, v string) error { c.Store.Kind = v; return nil }},
-	{"STORE_BUDGET", "store.budget", durationInto(func(c *Config) *Duration { return &c.Store.Budget })},
+	{"STORE_BUDGET", "store.budget", func(c *Config, v string) error {
+		b, err := ParseBudget(v)
+		if err != nil {
+			return err
+		}
+		c.Store.Budget = b
+		return nil
+	}},
 	{"CACHE_SIZE", "store.cache.size", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {

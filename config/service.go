@@ -28,13 +28,26 @@ const (
 type Store struct {
 	// Kind is memory (the default: in this process only) or cassandra.
 	Kind string `yaml:"kind"`
-	// Budget bounds the time one decision spends in a Cassandra store
-	// (lookup and save together); past it the user is decided without
-	// stickiness and the decision says so. Default 50ms. Not used with
+	// Budget bounds the time one decision waits for a Cassandra store
+	// (its lookup, and its save when saves are sync); past it the user is
+	// decided without the profile, the decision says so, and the lookup
+	// goes on in the background to fill the cache. "auto" (the default)
+	// is 4 × the 99th percentile of recent lookups within BudgetFloor and
+	// BudgetCeiling; or a fixed duration. Not used with the memory store.
+	Budget Budget `yaml:"budget"`
+	// BudgetFloor and BudgetCeiling bound the auto budget; defaults 250ms
+	// and 1s.
+	BudgetFloor   Duration `yaml:"budget_floor"`
+	BudgetCeiling Duration `yaml:"budget_ceiling"`
+	// FirstWriterBudget bounds the conditional write of a user's first
+	// assignment under first_writer_wins (a Paxos round); default 1s.
+	FirstWriterBudget Duration `yaml:"first_writer_budget"`
+	// Cache is on by default with Cassandra (50,000 users, 10s), off with
 	// the memory store.
-	Budget Duration `yaml:"budget"`
-	Cache  Cache    `yaml:"cache"`
-	Saves  Saves    `yaml:"saves"`
+	Cache Cache `yaml:"cache"`
+	// Saves are async by default with Cassandra, sync with the memory
+	// store.
+	Saves Saves `yaml:"saves"`
 	// Breaker fails store calls at once while Cassandra is down. Not used
 	// with the memory store.
 	Breaker Breaker `yaml:"breaker"`
@@ -42,19 +55,20 @@ type Store struct {
 
 // Cache is the read-through cache in front of the store.
 type Cache struct {
-	// Size is how many users' profiles are kept; 0 (the default) means no
-	// cache.
+	// Size is how many users' profiles are kept; 0 means no cache.
+	// Default 50,000 with Cassandra, 0 with the memory store.
 	Size int `yaml:"size"`
 	// TTL bounds how stale a cached profile can be when another server
-	// assigns the same user. Required with a size.
+	// assigns the same user; default 10s.
 	TTL Duration `yaml:"ttl"`
 }
 
 // Saves says how assignments reach the store.
 type Saves struct {
-	// Mode is sync (the default: the decision waits for the write) or
-	// async (a queue and workers write in the background; see
-	// ups.AsyncSaver for what an accepted save promises).
+	// Mode is sync (the decision waits for the write) or async (a queue
+	// and workers write in the background, in each user's order, retried;
+	// see ups.AsyncSaver for what an accepted save promises). Default
+	// async with Cassandra, sync with the memory store.
 	Mode string `yaml:"mode"`
 	// Queue bounds the users with saves waiting (async); default 10000.
 	Queue int `yaml:"queue"`
@@ -78,6 +92,10 @@ type Breaker struct {
 	Failures int `yaml:"failures"`
 	// OpenFor is how long it fails calls at once before probing; default 5s.
 	OpenFor Duration `yaml:"open_for"`
+	// UnansweredFor: calls that time out count as failures only once the
+	// store has answered nothing for this long, so a slow store never
+	// opens the breaker; default 2s.
+	UnansweredFor Duration `yaml:"unanswered_for"`
 }
 
 // Server configures `stickybucket serve`.
@@ -177,6 +195,37 @@ var SerialConsistencies = []string{"SERIAL", "LOCAL_SERIAL"}
 
 var sdkKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_\-.:]{1,128}$`)
 
+// Defaults of the store's keys.
+const (
+	defaultBudgetFloor   = 250 * time.Millisecond
+	defaultBudgetCeiling = time.Second
+	// DefaultCacheSize and DefaultCacheTTL are the cache of a Cassandra
+	// store when store.cache is left out.
+	DefaultCacheSize = 50_000
+	DefaultCacheTTL  = 10 * time.Second
+)
+
+// storeKindDefaults sets the defaults that depend on store.kind, for the
+// keys the file and the environment left out: with Cassandra, a cache
+// (so a lookup that runs past the budget fills it for the user's next
+// decision) and async saves (so a decision waits for one read only); and
+// the cache's TTL whenever it has a size.
+func (c *Config) storeKindDefaults() {
+	s := &c.Store
+	if !c.written("store.saves.mode") {
+		s.Saves.Mode = SavesSync
+		if s.Kind == StoreCassandra {
+			s.Saves.Mode = SavesAsync
+		}
+	}
+	if s.Kind == StoreCassandra && !c.written("store.cache.size") {
+		s.Cache.Size = DefaultCacheSize
+	}
+	if s.Cache.Size > 0 && !c.written("store.cache.ttl") {
+		s.Cache.TTL = Duration(DefaultCacheTTL)
+	}
+}
+
 const (
 	defaultListen      = "127.0.0.1:8080"
 	defaultAdminListen = "127.0.0.1:8088"
@@ -191,11 +240,20 @@ func (c *Config) serviceDefaults() {
 	if s.Kind == "" {
 		s.Kind = StoreMemory
 	}
-	if s.Budget == 0 {
-		s.Budget = Duration(50 * time.Millisecond)
-	}
 	if s.Saves.Mode == "" {
 		s.Saves.Mode = SavesSync
+	}
+	if s.Budget == (Budget{}) {
+		s.Budget = Budget{Auto: true}
+	}
+	if s.BudgetFloor == 0 {
+		s.BudgetFloor = Duration(defaultBudgetFloor)
+	}
+	if s.BudgetCeiling == 0 {
+		s.BudgetCeiling = Duration(defaultBudgetCeiling)
+	}
+	if s.FirstWriterBudget == 0 {
+		s.FirstWriterBudget = Duration(time.Second)
 	}
 	if s.Saves.Queue == 0 {
 		s.Saves.Queue = 10000
@@ -217,6 +275,9 @@ func (c *Config) serviceDefaults() {
 	}
 	if s.Breaker.OpenFor == 0 {
 		s.Breaker.OpenFor = Duration(5 * time.Second)
+	}
+	if s.Breaker.UnansweredFor == 0 {
+		s.Breaker.UnansweredFor = Duration(2 * time.Second)
 	}
 	v := &c.Server
 	if v.Listen == "" {
@@ -268,7 +329,15 @@ func (c Config) validateService(p *problems) {
 			add(key, "%s is outside %s…%s", d.Std(), lo, hi)
 		}
 	}
-	inRange("store.budget", s.Budget, time.Millisecond, time.Minute)
+	if !s.Budget.Auto {
+		inRange("store.budget", s.Budget.Fixed, time.Millisecond, time.Minute)
+	}
+	inRange("store.budget_floor", s.BudgetFloor, time.Millisecond, time.Minute)
+	inRange("store.budget_ceiling", s.BudgetCeiling, time.Millisecond, time.Minute)
+	if s.BudgetFloor > s.BudgetCeiling {
+		add("store.budget_floor", "%s is above store.budget_ceiling (%s)", s.BudgetFloor.Std(), s.BudgetCeiling.Std())
+	}
+	inRange("store.first_writer_budget", s.FirstWriterBudget, time.Millisecond, time.Minute)
 	if s.Cache.Size < 0 {
 		add("store.cache.size", "must not be negative")
 	}
@@ -299,6 +368,7 @@ func (c Config) validateService(p *problems) {
 		add("store.breaker.failures", "must be at least 1")
 	}
 	inRange("store.breaker.open_for", s.Breaker.OpenFor, 10*time.Millisecond, 10*time.Minute)
+	inRange("store.breaker.unanswered_for", s.Breaker.UnansweredFor, 10*time.Millisecond, 10*time.Minute)
 
 	v := c.Server
 	if _, _, err := net.SplitHostPort(v.Listen); err != nil {

@@ -11,7 +11,9 @@ func TestServiceDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Store.Kind != StoreMemory || cfg.Store.Saves.Mode != SavesSync || cfg.Store.Cache.Size != 0 || cfg.Store.Budget.Std() != 50*time.Millisecond {
+	if cfg.Store.Kind != StoreMemory || cfg.Store.Saves.Mode != SavesSync || cfg.Store.Cache.Size != 0 || !cfg.Store.Budget.Auto ||
+		cfg.Store.BudgetFloor.Std() != 250*time.Millisecond || cfg.Store.BudgetCeiling.Std() != time.Second || cfg.Store.FirstWriterBudget.Std() != time.Second ||
+		cfg.Store.Breaker.UnansweredFor.Std() != 2*time.Second || cfg.Cassandra.SpeculativeAfter.Std() != 100*time.Millisecond {
 		t.Errorf("store defaults: %+v", cfg.Store)
 	}
 	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.AdminListen != "127.0.0.1:8088" || cfg.Server.ShutdownTimeout.Std() != 30*time.Second {
@@ -19,6 +21,46 @@ func TestServiceDefaults(t *testing.T) {
 	}
 	if cfg.Log.Level != "info" || cfg.Log.Format != "auto" {
 		t.Errorf("log defaults: %+v", cfg.Log)
+	}
+}
+
+// TestCassandraDefaults: with the Cassandra store, keys left out get a
+// cache and async saves (a decision then waits for one read, and a read
+// that runs past the budget fills the cache); keys written keep what was
+// written, zero included.
+func TestCassandraDefaults(t *testing.T) {
+	base := "environments:\n  development:\n    replication: {class: SimpleStrategy, replication_factor: 1}\nstore:\n  kind: cassandra\n"
+	for _, c := range []struct {
+		extra string
+		env   map[string]string
+		mode  string
+		size  int
+		ttl   time.Duration
+	}{
+		{"", nil, SavesAsync, DefaultCacheSize, DefaultCacheTTL},
+		{"  saves: {mode: sync}\n  cache: {size: 0}\n", nil, SavesSync, 0, 0},
+		{"  cache: {size: 10}\n", nil, SavesAsync, 10, DefaultCacheTTL},
+		{"  cache: {ttl: 1m}\n", nil, SavesAsync, DefaultCacheSize, time.Minute},
+		{"", map[string]string{"STICKYBUCKET_SAVE_MODE": "sync", "STICKYBUCKET_CACHE_SIZE": "0"}, SavesSync, 0, 0},
+	} {
+		lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+		cfg, err := Parse([]byte(base+c.extra), lookup)
+		if err != nil {
+			t.Fatalf("%q %v: %v", c.extra, c.env, err)
+		}
+		if s := cfg.Store; s.Saves.Mode != c.mode || s.Cache.Size != c.size || s.Cache.TTL.Std() != c.ttl {
+			t.Errorf("%q %v: saves %s, cache %d for %s; want %s, %d for %s", c.extra, c.env, s.Saves.Mode, s.Cache.Size, s.Cache.TTL.Std(), c.mode, c.size, c.ttl)
+		}
+	}
+	cfg, err := Parse([]byte(base+"  budget: 300ms\n"), func(k string) (string, bool) { return "", false })
+	if err != nil || cfg.Store.Budget.Auto || cfg.Store.Budget.Fixed.Std() != 300*time.Millisecond || cfg.Store.Budget.String() != "300ms" {
+		t.Errorf("budget: 300ms = %+v, %v", cfg.Store.Budget, err)
+	}
+	cfg, err = Parse([]byte(base+"  budget: auto\n"), func(k string) (string, bool) {
+		return map[string]string{"STICKYBUCKET_STORE_BUDGET": "2s"}[k], k == "STICKYBUCKET_STORE_BUDGET"
+	})
+	if err != nil || cfg.Store.Budget.Auto || cfg.Store.Budget.Fixed.Std() != 2*time.Second {
+		t.Errorf("STICKYBUCKET_STORE_BUDGET=2s over auto = %+v, %v", cfg.Store.Budget, err)
 	}
 }
 
@@ -77,7 +119,11 @@ func TestServiceConfigErrorsNameTheKey(t *testing.T) {
 	tests := []struct{ extra, want string }{
 		{"store: {kind: redis}", `store.kind: "redis" is not memory or cassandra`},
 		{"store: {budget: 5m}", "store.budget: 5m0s is outside 1ms…1m0s"},
-		{"store: {cache: {size: 10}}", "store.cache.ttl: 0s is outside"},
+		{"store: {cache: {size: 10, ttl: 0s}}", "store.cache.ttl: 0s is outside"},
+		{"store:\n  budget: soon", `store.budget (line 6): invalid duration "soon": use Go syntax such as 36h or 90m, or whole days such as 30d, or auto`},
+		{"store: {budget_floor: 2s}", "store.budget_floor: 2s is above store.budget_ceiling (1s)"},
+		{"store: {breaker: {unanswered_for: 0s}}", "store.breaker.unanswered_for: 0s is outside"},
+		{"cassandra: {speculative_after: 5s}", "cassandra.speculative_after: 5s is outside 1ms to the query timeout (2s); 0 turns it off"},
 		{"store: {cache: {ttl: 10s}}", "store.cache.ttl: set without store.cache.size"},
 		{"store: {saves: {mode: later}}", `store.saves.mode: "later" is not sync or async`},
 		{"store: {saves: {on_full: panic}}", `store.saves.on_full: "panic"`},

@@ -27,10 +27,11 @@ type tree struct {
 	errs   []error
 	tooBig bool             // beyond maxExpandedNodes: not walked, not to be decoded
 	lines  map[int][]string // line → paths of the keys and scalars on it
+	keys   map[string]bool  // paths of the struct keys the document writes
 }
 
 func checkTree(doc *yaml.Node, t reflect.Type) *tree {
-	tr := &tree{lines: map[int][]string{}}
+	tr := &tree{lines: map[int][]string{}, keys: map[string]bool{}}
 	if n := expandedSize(doc, map[*yaml.Node]int{}); n > maxExpandedNodes {
 		tr.errs = append(tr.errs, fmt.Errorf("the document expands to more than %d nodes through aliases", maxExpandedNodes))
 		tr.tooBig = true
@@ -116,6 +117,7 @@ func (tr *tree) walk(n *yaml.Node, t reflect.Type, path string) {
 		tr.entries(n, t, path, func(k, v *yaml.Node) {
 			key := join(path, clipValue(k.Value))
 			tr.record(k, key)
+			tr.keys[key] = true
 			f, ok := fields[k.Value]
 			if !ok {
 				tr.fail(key, k, "unknown key; the keys here are %s", strings.Join(slices.Sorted(maps.Keys(fields)), ", "))

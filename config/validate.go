@@ -15,8 +15,11 @@ import (
 const (
 	defaultConnectTimeout = 5 * time.Second
 	defaultTimeout        = 2 * time.Second
-	defaultKeyspace       = "stickybucket"
-	defaultConsistency    = "LOCAL_QUORUM"
+	// defaultSpeculativeAfter is above a loopback cluster's p99 round trip
+	// (tens of ms on two busy cores) and well below the timeout.
+	defaultSpeculativeAfter = 100 * time.Millisecond
+	defaultKeyspace         = "stickybucket"
+	defaultConsistency      = "LOCAL_QUORUM"
 
 	SimpleStrategy          = "SimpleStrategy"
 	NetworkTopologyStrategy = "NetworkTopologyStrategy"
@@ -130,6 +133,9 @@ func (c Connection) validate(p *problems) {
 		if d := t.d.Std(); d < MinTimeout || d > MaxTimeout {
 			p.add(prefix+t.key, "%v is outside %v to %v", d, MinTimeout, MaxTimeout)
 		}
+	}
+	if d := c.SpeculativeAfter.Std(); d != 0 && (d < MinTimeout || d >= c.Timeout.Std()) {
+		p.add(prefix+"speculative_after", "%v is outside %v to the query timeout (%v); 0 turns it off", d, MinTimeout, c.Timeout.Std())
 	}
 	if c.Password != "" && c.Username == "" {
 		p.add(prefix+"username", "required when a password is set")
