@@ -16,6 +16,10 @@
 //     within RefreshAfter, keeping its decision time (sliding retention);
 //     otherwise it costs nothing.
 //
+// SDKs save only when a decision changed the profile, so a returning
+// user's profile is never saved again: Lookup refreshes the assignments
+// that are due instead.
+//
 // Lookup hides assignments decided at or before an experiment's reset, so
 // the SDK buckets the user again and its save replaces them. (A reset that
 // excludes previous users, decision.Reset.ExcludePrevious, cannot be told

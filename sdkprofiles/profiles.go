@@ -60,15 +60,29 @@ func New(store ups.Service, opts Options) (*Service, error) {
 
 // Lookup returns the user's live assignments, without those an
 // experiment's reset made void. An unknown user has an empty profile.
+//
+// It also refreshes the assignments due under RefreshAfter, keeping their
+// decision time: an SDK saves only when a decision changed the profile,
+// so for a returning user the lookup is the only call that says the
+// assignments are still in use. A refresh that fails is not the lookup's
+// failure: the profile read is returned all the same.
 func (s *Service) Lookup(ctx context.Context, userID string) (ups.Profile, error) {
 	p, err := s.store.Lookup(ctx, userID)
 	if err != nil {
 		return ups.Profile{}, err
 	}
+	var due ups.Profile
+	now := s.opts.Now()
 	for expID, a := range p.Assignments {
-		if s.voided(expID, a) {
+		switch {
+		case s.voided(expID, a):
 			delete(p.Assignments, expID)
+		case s.refreshDue(a, now):
+			add(&due, userID, expID, ups.Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt})
 		}
+	}
+	if !due.Empty() {
+		_ = s.store.Save(ctx, due)
 	}
 	return p, nil
 }

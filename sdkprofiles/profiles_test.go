@@ -123,6 +123,32 @@ func TestSaveRefreshesWithinRefreshAfter(t *testing.T) {
 	}
 }
 
+// TestLookupRefreshesDueAssignments: a returning user's SDK only looks
+// up; the lookup slides the retention of what is due.
+func TestLookupRefreshesDueAssignments(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	store := newStore(t, clk, 30*24*time.Hour)
+	s, _ := sdkprofiles.New(store, sdkprofiles.Options{RefreshAfter: 7 * 24 * time.Hour, Now: clk.now})
+	decided := clk.t
+	if _, err := s.Save(ctx, profile("u", "e1", "v1"), sdkprofiles.SaveChanged); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = decided.Add(10 * 24 * time.Hour)
+	if _, err := s.Lookup(ctx, "u"); err != nil || store.saves.Load() != 1 {
+		t.Fatalf("lookup with 20 days left: %v, %d saves; want no write", err, store.saves.Load())
+	}
+	clk.t = decided.Add(25 * 24 * time.Hour)
+	p, err := s.Lookup(ctx, "u")
+	if err != nil || p.Assignments["e1"].VariationID != "v1" || store.saves.Load() != 2 {
+		t.Fatalf("lookup with 5 days left: %+v, %v, %d saves; want v1 and one refresh", p, err, store.saves.Load())
+	}
+	a, _, _ := store.Memory.LookupAssignment(ctx, "u", "e1")
+	if !a.DecidedAt.Equal(decided) || !a.ExpiresAt.Equal(clk.t.Add(30*24*time.Hour)) {
+		t.Fatalf("after the refresh: %+v; want decided at %s, expiring 30 days from now", a, decided)
+	}
+}
+
 func TestResetHidesAndReplaces(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}

@@ -99,10 +99,12 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 		case t.kind == kindExperiment:
 			d, err := df.Client.DecideExperiment(r.Context(), user, t.key)
 			a.opts.Metrics.decided("experiment", 1, err)
+			a.opts.Metrics.profiled(d.Profile)
 			res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
 		default:
 			d, err := df.Client.Decide(r.Context(), user, t.key)
 			a.opts.Metrics.decided("flag", 1, err)
+			a.opts.Metrics.profiled(d.Profile)
 			res.featureKey, res.enabled, res.variables = t.key, d.Enabled, d.Variables
 			if d.Source == decision.SourceFeatureTest {
 				res.experimentKey, res.variationKey = d.RuleKey, d.VariationKey

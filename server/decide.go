@@ -164,6 +164,7 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 	if len(keys) == 1 {
 		d, err := df.Client.Decide(ctx, user, keys[0], opts...)
 		a.opts.Metrics.decided("flag", 1, err)
+		a.opts.Metrics.profiled(d.Profile)
 		out = appendFlagDecision(out, &d, &body)
 	} else {
 		var (
@@ -187,6 +188,7 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			delete(ds, k) // a key asked for twice is answered once
+			a.opts.Metrics.profiled(d.Profile)
 			if !first {
 				out = append(out, ',')
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/sdkprofiles"
 	"github.com/stickybucket/stickybucket/ups"
 )
@@ -27,6 +28,8 @@ type Metrics struct {
 	revision       *prometheus.GaugeVec
 	loads          *prometheus.CounterVec
 	sdkEntries     *prometheus.CounterVec
+	// byProfile counts decisions by decision.ProfileUse, bound once.
+	byProfile [3]prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -66,7 +69,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "stickybucket_datafile_loads_total", Help: "Datafile loads and reloads by SDK key and result (ok, failed).",
 		}, []string{"sdk_key", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.decisions, m.withoutProfile, m.storeCalls, m.storeErrors, m.storeDuration, m.revision, m.loads, m.sdkEntries} {
+	byProfile := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stickybucket_decisions_by_profile_total",
+		Help: "Decisions by whether they read the user's profile: read (sticky), unread (needed it and went without: store failed, past the budget, breaker open, or a user ID no profile can key), unused (only rollouts, or profiles ignored). The share of sticky decisions is read / (read + unread).",
+	}, []string{"profile"})
+	for _, u := range []decision.ProfileUse{decision.ProfileUnused, decision.ProfileRead, decision.ProfileUnread} {
+		m.byProfile[u] = byProfile.WithLabelValues(u.String())
+	}
+	for _, c := range []prometheus.Collector{byProfile, m.requests, m.duration, m.decisions, m.withoutProfile, m.storeCalls, m.storeErrors, m.storeDuration, m.revision, m.loads, m.sdkEntries} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -128,6 +138,14 @@ func (m *Metrics) decided(kind string, n int, err error) {
 		reason = "circuit_open"
 	}
 	m.withoutProfile.WithLabelValues(reason).Add(float64(n))
+}
+
+// profiled counts one decision by its use of the profile.
+func (m *Metrics) profiled(u decision.ProfileUse) {
+	if m == nil || int(u) >= len(m.byProfile) {
+		return
+	}
+	m.byProfile[u].Inc()
 }
 
 // sdkSaved counts the entries of one /v1/ups/save.

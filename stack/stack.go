@@ -54,6 +54,9 @@ type Stack struct {
 	Cache   *ups.Cache
 	Saver   *ups.AsyncSaver
 	Breaker *ups.Breaker
+	// Budget is the adaptive store budget of the decisions (store.budget:
+	// auto with Cassandra); nil otherwise.
+	Budget *decision.AdaptiveBudget
 
 	cfg     config.Config
 	env     config.Environment
@@ -103,15 +106,29 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 		top = layer
 		return nil
 	}
-	if opts.ObserveStore != nil {
-		if err := wrap(ups.NewObserved(top, opts.ObserveStore)); err != nil {
+	cass := cfg.Store.Kind == config.StoreCassandra && opts.Store == nil
+	observe := opts.ObserveStore
+	if cass && cfg.Store.Budget.Auto {
+		b, err := decision.NewAdaptiveBudget(decision.AdaptiveBudgetOptions{
+			Floor: cfg.Store.BudgetFloor.Std(), Ceiling: cfg.Store.BudgetCeiling.Std(), Now: opts.Now,
+		})
+		if err != nil {
+			_ = s.closeBelow(ctx, top)
+			return nil, fmt.Errorf("stack: store budget: %w", err)
+		}
+		s.Budget = b
+		observe = observeLookups(b, observe)
+	}
+	if observe != nil {
+		if err := wrap(ups.NewObserved(top, observe)); err != nil {
 			return nil, fmt.Errorf("stack: %w", err)
 		}
 	}
 	if cfg.Store.Kind == config.StoreCassandra && !cfg.Store.Breaker.Disabled {
 		b, err := ups.NewBreaker(top, ups.BreakerOptions{
-			Failures: cfg.Store.Breaker.Failures,
-			OpenFor:  cfg.Store.Breaker.OpenFor.Std(),
+			Failures:      cfg.Store.Breaker.Failures,
+			OpenFor:       cfg.Store.Breaker.OpenFor.Std(),
+			UnansweredFor: cfg.Store.Breaker.UnansweredFor.Std(),
 		})
 		if err := wrap(b, err); err != nil {
 			return nil, fmt.Errorf("stack: breaker: %w", err)
@@ -143,6 +160,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 			TTL:       cfg.Store.Cache.TTL.Std(),
 			Retention: retention,
 			Now:       opts.Now,
+			// A read the cache goes on with after its caller's budget ran
+			// out gets the driver's attempts (a timeout each, two retries).
+			ReadTimeout: 3 * cfg.Cassandra.Timeout.Std(),
 		})
 		if err := wrap(c, err); err != nil {
 			return nil, fmt.Errorf("stack: cache: %w", err)
@@ -157,6 +177,22 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 		}
 	}
 	return s, nil
+}
+
+// observeLookups returns a store hook that feeds every successful lookup's
+// duration to the adaptive budget, then calls next (if any).
+func observeLookups(b *decision.AdaptiveBudget, next func(op string, d time.Duration, err error)) func(op string, d time.Duration, err error) {
+	return func(op string, d time.Duration, err error) {
+		if err == nil {
+			switch op {
+			case ups.OpLookup, ups.OpLookupExperiments, ups.OpLookupAssignment:
+				b.Observe(d)
+			}
+		}
+		if next != nil {
+			next(op, d, err)
+		}
+	}
 }
 
 func fullPolicy(name string) ups.FullPolicy {
@@ -188,6 +224,7 @@ func openCassandra(ctx context.Context, cfg config.Config, env config.Environmen
 		return nil, nil, fmt.Errorf("stack: %w", err)
 	}
 	storeOpts.Now = opts.Now
+	storeOpts.SpeculativeAfter = cfg.Cassandra.SpeculativeAfter.Std()
 	session, err := cluster.CreateSession()
 	if err != nil {
 		return nil, nil, fmt.Errorf("stack: connect to Cassandra at %v: %w", cfg.Cassandra.Hosts, err)
@@ -197,7 +234,25 @@ func openCassandra(ctx context.Context, cfg config.Config, env config.Environmen
 		session.Close()
 		return nil, nil, fmt.Errorf("stack: %w", err)
 	}
+	warnLayout(ctx, session, env, log)
 	return store, session, nil
+}
+
+// warnLayout logs what the cluster's layout cannot survive with the
+// environment's replication and consistency levels (a datacenter whose
+// quorum one node down breaks, say). A layout that cannot be read is
+// logged too: it is advice, not a reason to refuse to start.
+func warnLayout(ctx context.Context, session *gocql.Session, env config.Environment, log *slog.Logger) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nodes, err := cassandra.ClusterLayout(lctx, session)
+	if err != nil {
+		log.Warn("cannot read the cluster's layout to check it", "err", err)
+		return
+	}
+	for _, p := range cassandra.LayoutProblems(env, nodes) {
+		log.Warn("the cluster's layout does not survive a node down", "keyspace", env.Keyspace, "local_dc", env.LocalDC, "problem", p)
+	}
 }
 
 // DecisionOptions returns the options of a decision client on df with the
@@ -211,7 +266,12 @@ func (s *Stack) DecisionOptions(df *decision.Datafile) decision.Options {
 		Now:             s.now,
 	}
 	if s.cfg.Store.Kind == config.StoreCassandra {
-		o.StoreBudget = s.cfg.Store.Budget.Std()
+		if s.Budget != nil {
+			o.AdaptiveBudget = s.Budget
+		} else if !s.cfg.Store.Budget.Auto {
+			o.StoreBudget = s.cfg.Store.Budget.Fixed.Std()
+		}
+		o.FirstWriteBudget = s.cfg.Store.FirstWriterBudget.Std()
 	}
 	if len(s.env.Reset) > 0 {
 		o.Resets = make(map[string]decision.Reset, len(s.env.Reset))
@@ -248,17 +308,29 @@ func (s *Stack) NewClient(df *decision.Datafile) (*decision.Client, error) {
 // readyProbe is a user no one has: reading it costs one partition miss.
 const readyProbe = "stickybucket-readiness-probe"
 
-// Ready reports whether the store answers: the breaker is not open and a
-// one-row read succeeds within ctx.
+// Ready reports whether the store answers: a one-row read succeeds within
+// ctx and the breaker is closed. The read goes through the breaker, so
+// while it is half-open the probe counts towards closing it, and /ready
+// says ready exactly when stickybucket_breaker_open reads 0.
 func (s *Stack) Ready(ctx context.Context) error {
+	var probe ups.AssignmentLookuper
+	if al, ok := s.Store.(ups.AssignmentLookuper); ok {
+		probe = al
+	}
 	if s.Breaker != nil {
 		if h := s.Breaker.Health(); h.State == ups.BreakerOpen {
 			return fmt.Errorf("profile store unavailable (circuit open since %s): %v", h.Since.UTC().Format(time.RFC3339), h.LastError)
 		}
+		probe = s.Breaker
 	}
-	if al, ok := s.Store.(ups.AssignmentLookuper); ok {
-		if _, _, err := al.LookupAssignment(ctx, readyProbe, "readiness"); err != nil {
+	if probe != nil {
+		if _, _, err := probe.LookupAssignment(ctx, readyProbe, "readiness"); err != nil {
 			return fmt.Errorf("profile store unavailable: %w", err)
+		}
+	}
+	if s.Breaker != nil {
+		if h := s.Breaker.Health(); h.State != ups.BreakerClosed {
+			return fmt.Errorf("profile store recovering (circuit %s since %s, probing): %v", h.State, h.Since.UTC().Format(time.RFC3339), h.LastError)
 		}
 	}
 	return nil
