@@ -14,7 +14,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench loadbench-cassandra test unit integration bench bench-cassandra docker cassandra-image vet clean
+.PHONY: all build run serve loadbench loadbench-cassandra test unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image vet clean
 
 all: vet test
 
@@ -106,6 +106,17 @@ bench-cassandra:
 	$(GO) test -run '^$$' -bench BenchmarkCapacity -benchtime 1x -timeout 1h ./integration/ | tee $(BENCHDIR)/capacity-$$stamp.txt && \
 	$(GO) test -run '^$$' -bench 'BenchmarkImport|BenchmarkExport' -benchtime 3x -count 5 -timeout 1h ./integration/ | tee $(BENCHDIR)/bulk-$$stamp.txt && \
 	$(GO) test -run '^$$' -bench BenchmarkSaveFirstAcrossDatacenters -benchmem -benchtime 2s -timeout 1h ./integration/multidc/ -args -rounds 6 | tee $(BENCHDIR)/lwt-multidc-$$stamp.txt
+
+# The four-node, two-datacenter cluster of integration/multidc, for
+# manual use: cluster-up starts it (about a minute) and prints each node's
+# address and container and a serve configuration per datacenter;
+# cluster-down removes it (and any container a killed test left behind).
+cluster-up:
+	@image=$$(./docker/cassandra/image.sh) || exit 1; \
+	STICKYBUCKET_CASSANDRA_IMAGE=$$image $(GO) run ./integration/cmd/cluster up
+
+cluster-down:
+	$(GO) run ./integration/cmd/cluster down
 
 docker:
 	./docker/engine.sh

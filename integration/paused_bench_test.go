@@ -104,6 +104,8 @@ func pausedConfig(b *testing.B, ks string, cache bool) config.Config {
 	yaml := "environment: bench\nstore:\n  kind: cassandra\n"
 	if cache {
 		yaml += "  cache: {size: 10000, ttl: 10m}\n"
+	} else {
+		yaml += "  cache: {size: 0}\n"
 	}
 	yaml += "environments:\n  bench:\n    replication: {class: SimpleStrategy, replication_factor: 1}\n"
 	cfg, err := config.Parse([]byte(yaml), nil)
@@ -141,7 +143,10 @@ func benchDecidePaused(b *testing.B, df *decision.Datafile, ks string, cache boo
 	if err != nil {
 		b.Fatal(err)
 	}
-	budget := cfg.Store.Budget.Std()
+	budget := cfg.Store.Budget.Fixed.Std()
+	if st.Budget != nil {
+		budget = st.Budget.Budget() // the ceiling until lookups were seen
+	}
 
 	// Prepare the store's statements on this new session without the
 	// budget: a node just unpaused by the previous run, on a busy

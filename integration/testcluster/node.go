@@ -74,6 +74,15 @@ func (n *Node) Rack() string { return n.rack }
 // Seed reports whether the node is its datacenter's seed.
 func (n *Node) Seed() bool { return n.seed }
 
+// ContainerName is the name of the node's Docker container (for docker
+// kill, pause and start by hand); "" for a node of an attached cluster.
+func (n *Node) ContainerName() string {
+	if n.cluster.id == "" {
+		return ""
+	}
+	return fmt.Sprintf("sbtc-%s-%d-%s", n.cluster.id, n.index+1, n.dc)
+}
+
 // String names the node for logs and test messages.
 func (n *Node) String() string { return fmt.Sprintf("%s (%s/%s)", n.addr, n.dc, n.rack) }
 
@@ -113,7 +122,7 @@ func (n *Node) create(ctx context.Context, opts Options, seeds []string) error {
 	c := n.cluster
 	req := testcontainers.ContainerRequest{
 		Image:  opts.Image,
-		Name:   fmt.Sprintf("sbtc-%s-%d-%s", c.id, n.index+1, n.dc),
+		Name:   n.ContainerName(),
 		Env:    opts.env(n.index, n.addr, seeds),
 		Labels: map[string]string{labelKey: c.id},
 		// Host networking: nodes reach each other and the tests on their
