@@ -307,6 +307,7 @@ func TestAgentOnStickybucket(t *testing.T) {
 		// (lookup only).
 		for _, phase := range []string{"first decision", "returning user"} {
 			lat := map[*agentProcess][]time.Duration{}
+			lookups, saves := sb.routeTime(t, "ups_lookup"), sb.routeTime(t, "ups_save")
 			for i, u := range users {
 				var ds []agentDecision
 				for j := range targets {
@@ -323,6 +324,8 @@ func TestAgentOnStickybucket(t *testing.T) {
 			for _, ag := range targets {
 				t.Logf("%s, %s: %s", phase, describeAgent(ag, a), summarize(lat[ag]))
 			}
+			t.Logf("%s, serve's own time: lookups %s; saves %s", phase,
+				sb.routeTime(t, "ups_lookup").since(lookups), sb.routeTime(t, "ups_save").since(saves))
 		}
 		// Eight concurrent clients, returning users, each Agent in turn
 		// twice.
@@ -387,6 +390,26 @@ func TestAgentSlidingRetention(t *testing.T) {
 		t.Errorf("%s: not refreshed by Agent's save of its whole profile: TTL %d s, write time %d (was %d s, %d)", u, now.ttl, now.writetimeMicro, due.ttl, due.writetimeMicro)
 	}
 	t.Logf("%s: TTL %d s after a returning decision (no save), %d s after Agent saved the profile for a new experiment", u, due.ttl, now.ttl)
+}
+
+// routeSample is serve's request duration histogram of one route so far.
+type routeSample struct{ sum, count float64 }
+
+func (s *sticky) routeTime(t *testing.T, route string) routeSample {
+	t.Helper()
+	return routeSample{
+		sum:   s.metric(t, fmt.Sprintf(`stickybucket_http_request_duration_seconds_sum{route=%q}`, route)),
+		count: s.metric(t, fmt.Sprintf(`stickybucket_http_request_duration_seconds_count{route=%q}`, route)),
+	}
+}
+
+// since describes the requests between an earlier sample and r.
+func (r routeSample) since(before routeSample) string {
+	n := r.count - before.count
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("n=%.0f mean %.2f ms", n, (r.sum-before.sum)/n*1000)
 }
 
 func describeAgent(ag, rest *agentProcess) string {
