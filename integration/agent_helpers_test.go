@@ -62,7 +62,7 @@ func agentBinary(t *testing.T) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v (CI=true: set AGENT_SRC_TGZ or provide ../shared/anchors/agent/ next to the repository)", agentBuild.err)
 		}
-		t.Skipf("%v; set AGENT_SRC_TGZ to run the Agent tests", agentBuild.err)
+		t.Skipf("%v; set AGENT_SRC_TGZ to Agent's source tarball (%s) to run the Agent tests", agentBuild.err, agentTarballName)
 	}
 	if agentBuild.err != nil {
 		t.Fatal(agentBuild.err)
