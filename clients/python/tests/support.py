@@ -88,14 +88,28 @@ class Serve:
 
     # -- the process ----------------------------------------------------------
 
+    def _states(self) -> List[str]:
+        """The scheduler state of each of the process's threads (R, S, T for stopped, ...)."""
+        states = []
+        for stat in Path(f"/proc/{self.proc.pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):
+                pass
+        return states
+
     def pause(self) -> None:
+        """SIGSTOP, and wait until every thread is stopped (kill returns before they are)."""
         self.proc.send_signal(signal.SIGSTOP)
         self._paused = True
+        if not wait_until(lambda: all(s == "T" for s in self._states()), 5, 0.001):
+            raise RuntimeError(f"serve did not stop: {self._states()}")
 
     def resume(self) -> None:
         if self._paused:
             self.proc.send_signal(signal.SIGCONT)
             self._paused = False
+            wait_until(lambda: "T" not in self._states(), 5, 0.001)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
