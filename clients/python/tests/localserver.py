@@ -28,6 +28,7 @@ class Reply:
     body: bytes = b""
     delay: float = 0.0  # seconds to wait before answering (released early by close())
     content_type: str = "application/json"
+    headers: Optional[Dict[str, str]] = None
 
 
 def ok_json(payload: Any) -> Reply:
@@ -70,6 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
+            for k, v in (reply.headers or {}).items():
+                self.send_header(k, v)
             self.end_headers()
             self.wfile.write(reply.body)
         except OSError:  # the client gave up (timeout) and closed the connection

@@ -99,6 +99,26 @@ def test_token_is_sent_as_bearer(local: LocalServer) -> None:
     assert [r.headers.get("authorization") for r in local.requests] == ["Bearer t0ken-of-16-bytes!"] * 2
 
 
+def test_trust_env_reads_the_environment(local: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with StickyBucketProfileService(local.url, trust_env=True) as svc:
+        assert svc.lookup("u1") == {"user_id": "u1", "experiment_bucket_map": {}}
+        svc.save(PROFILE)
+        st = svc.stats()
+    assert st.lookup_failures.total == 0 and st.saves_ok == 1
+
+
+def test_redirects_are_not_followed(local: LocalServer) -> None:
+    local.respond = lambda req: (Reply(307, b"", content_type="text/plain", headers={"Location": "/elsewhere"})
+                                 if req.path.startswith("/v1/") else default_reply(req))
+    with StickyBucketProfileService(local.url) as svc:
+        assert svc.lookup("u1") == {"user_id": "u1", "experiment_bucket_map": {}}
+        st = svc.stats()
+    assert dict(st.lookup_failures.http_status) == {307: 1} and len(local.requests) == 1
+
+
 def test_bad_arguments_to_the_constructor() -> None:
     for kwargs in ({"base_url": "127.0.0.1:8080"}, {"base_url": "http://x", "token": ""},
                    {"base_url": "http://x", "token": "a\r\nX-Evil: 1"}, {"base_url": "http://x", "timeout": 0}):
@@ -464,6 +484,8 @@ def test_the_server_fixture_answers_posts_with_json(local: LocalServer) -> None:
     local.respond = lambda req: ok_json({"ok": True})
     import requests
 
-    r = requests.post(local.url + "/x", data=b"{}", timeout=2)
+    with requests.Session() as http:
+        http.trust_env = False
+        r = http.post(local.url + "/x", data=b"{}", timeout=2)
     assert r.json() == {"ok": True}
     assert wait_until(lambda: len(local.requests) == 1, 2)
