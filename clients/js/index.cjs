@@ -36,6 +36,7 @@ class StickyBucketProfileService {
     this._saveOnlyNewUrl = `${root}/v1/ups/save?only_new=true`;
 
     this._timeoutMs = positive(options.timeoutMs, DEFAULTS.timeoutMs, 'timeoutMs');
+    this._saveTimeoutMs = positive(options.saveTimeoutMs, this._timeoutMs, 'saveTimeoutMs');
     this._maxPendingSaves = positive(options.maxPendingSaves, DEFAULTS.maxPendingSaves, 'maxPendingSaves');
     this._failedLookupTtlMs = positive(options.failedLookupTtlMs, DEFAULTS.failedLookupTtlMs, 'failedLookupTtlMs');
     this._maxFailedLookups = positive(options.maxFailedLookups, DEFAULTS.maxFailedLookups, 'maxFailedLookups');
@@ -106,7 +107,7 @@ class StickyBucketProfileService {
         detail = `HTTP ${res.status}${errorText(text)}`;
       }
     } catch (err) {
-      ({ kind, detail } = this._classify(err));
+      ({ kind, detail } = this._classify(err, this._timeoutMs));
     }
     this._c.lookupFailures++;
     bump(this._c.lookupFailuresByKind, kind);
@@ -168,7 +169,7 @@ class StickyBucketProfileService {
         method: 'POST',
         headers: this._headers,
         body,
-        signal: AbortSignal.timeout(this._timeoutMs),
+        signal: AbortSignal.timeout(this._saveTimeoutMs),
       });
       const text = await res.text();
       if (res.status === 200) {
@@ -178,7 +179,7 @@ class StickyBucketProfileService {
       kind = `http_${res.status}`;
       detail = `HTTP ${res.status}${errorText(text)}`;
     } catch (err) {
-      ({ kind, detail } = this._classify(err));
+      ({ kind, detail } = this._classify(err, this._saveTimeoutMs));
     }
     this._saveFailed(kind, detail);
   }
@@ -202,9 +203,9 @@ class StickyBucketProfileService {
     }
   }
 
-  _classify(err) {
+  _classify(err, timeoutMs) {
     if (err && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-      return { kind: 'timeout', detail: `no answer within ${this._timeoutMs} ms` };
+      return { kind: 'timeout', detail: `no answer within ${timeoutMs} ms` };
     }
     const cause = err && err.cause;
     const code = cause && (cause.code || cause.name);

@@ -8,8 +8,10 @@ export interface StickyBucketOptions {
   baseUrl: string | URL;
   /** Sent as "Authorization: Bearer <token>" when set. */
   token?: string;
-  /** Timeout of each lookup and each save, in milliseconds. Default 200. */
+  /** Timeout of each lookup (and of each save unless saveTimeoutMs is set), in milliseconds. Default 200. */
   timeoutMs?: number;
+  /** Timeout of each save, in ms; the SDK does not wait for saves. Default timeoutMs. */
+  saveTimeoutMs?: number;
   /** Saves in flight at most; a save beyond is dropped and counted. Default 1000. */
   maxPendingSaves?: number;
   /** How long a user whose lookup failed has its saves sent with only_new=true, in ms. Default 60000. */

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import fs from 'node:fs';
 import {
   createInstance,
   createStaticProjectConfigManager,
@@ -70,20 +71,67 @@ export async function startServer(opts = {}) {
     url: `http://${addr}`,
     pid: proc.pid,
     logs,
-    /** SIGTERM, then SIGKILL after 5 s; resolves when the process is gone. */
+    /**
+     * SIGTERM, then SIGKILL after 1.5 s; resolves when the process is gone.
+     * (Its graceful shutdown waits up to 5 s for a connection on which no
+     * request came yet, which Node's fetch leaves behind after a timeout:
+     * it opens a fresh connection in place of the one it aborted.)
+     */
     async stop() {
       if (stopped) return;
       stopped = true;
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill('SIGCONT'); // a paused process cannot act on SIGTERM
       proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 1500);
       await exited;
       clearTimeout(t);
     },
-    pause() { proc.kill('SIGSTOP'); },
-    resume() { proc.kill('SIGCONT'); },
+    /**
+     * SIGSTOP, then wait (at most 2 s) until every thread is stopped:
+     * kill(2) returns before the stop takes effect, and a process still
+     * running for a moment answers a request sent right after.
+     */
+    async pause() {
+      proc.kill('SIGSTOP');
+      await waitThreads(proc.pid, (states) => states.every((st) => st === 'T' || st === 't'), 'stopped');
+    },
+    /** SIGCONT, then wait (at most 2 s) until no thread is stopped. */
+    async resume() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGCONT');
+      await waitThreads(proc.pid, (states) => !states.some((st) => st === 'T' || st === 't'), 'resumed');
+    },
   };
+}
+
+// threadStates reads the state letter of each thread of pid (Linux /proc).
+function threadStates(pid) {
+  const out = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      out.push(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]);
+    } catch {
+      // the thread is gone
+    }
+  }
+  return out;
+}
+
+async function waitThreads(pid, ok, what) {
+  const deadline = performance.now() + 2000;
+  for (;;) {
+    let states;
+    try {
+      states = threadStates(pid);
+    } catch {
+      return; // the process is gone
+    }
+    if (ok(states)) return;
+    if (performance.now() > deadline) throw new Error(`process ${pid} not ${what} within 2 s: ${states.join('')}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }
 
 /** GET /v1/profiles/{id}: the server's own view of a user. */

@@ -6,12 +6,12 @@ import { StickyBucketProfileService, createStickyBucketProfileService, DEFAULTS 
 import { closedPort } from './helpers.mjs';
 
 // A local server whose answer each test sets with `handle`; it records
-// every request and counts TCP connections.
+// every request and the connections requests came on.
 let server;
 let base;
 let handle;
 let requests;
-let connections;
+let sockets;
 const stalled = new Set();
 
 before(async () => {
@@ -22,10 +22,10 @@ before(async () => {
     req.on('end', () => {
       const rec = { method: req.method, url: req.url, headers: req.headers, body };
       requests.push(rec);
+      sockets.add(req.socket);
       handle(rec, res);
     });
   });
-  server.on('connection', () => { connections++; });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${server.address().port}`;
 });
@@ -37,7 +37,7 @@ after(async () => {
 
 beforeEach(() => {
   requests = [];
-  connections = 0;
+  sockets = new Set();
   handle = answer(200, { user_id: 'x', experiment_bucket_map: {} });
   for (const res of stalled) res.destroy();
   stalled.clear();
@@ -61,8 +61,10 @@ function lines() {
   return { out, warn: (l) => out.push(l) };
 }
 
+// client is the client under test; the timeout is long unless a test
+// sets one, so a loaded machine does not fail the tests that expect answers.
 function client(opts = {}) {
-  return new StickyBucketProfileService({ baseUrl: base, logger: null, ...opts });
+  return new StickyBucketProfileService({ baseUrl: base, logger: null, timeoutMs: 5000, ...opts });
 }
 
 describe('lookup', () => {
@@ -98,7 +100,7 @@ describe('lookup', () => {
   });
 
   test('a base URL with a path prefix and a trailing slash', async () => {
-    const c = new StickyBucketProfileService({ baseUrl: `${base}/prefix/`, logger: null });
+    const c = new StickyBucketProfileService({ baseUrl: `${base}/prefix/`, logger: null, timeoutMs: 5000 });
     await c.lookup('u');
     assert.equal(requests[0].url, '/prefix/v1/ups/lookup');
   });
@@ -153,7 +155,7 @@ describe('lookup', () => {
   });
 
   test('nothing listening: a connection failure', async () => {
-    const c = new StickyBucketProfileService({ baseUrl: `http://127.0.0.1:${await closedPort()}`, logger: null });
+    const c = new StickyBucketProfileService({ baseUrl: `http://127.0.0.1:${await closedPort()}`, logger: null, timeoutMs: 5000 });
     assert.deepEqual(await c.lookup('u'), { user_id: 'u', experiment_bucket_map: {} });
     assert.deepEqual(c.stats().lookupFailuresByKind, { connection: 1 });
   });
@@ -192,7 +194,7 @@ describe('save', () => {
     await c.save(profile);
     handle = stall;
     await c.save(profile);
-    const dead = new StickyBucketProfileService({ baseUrl: `http://127.0.0.1:${await closedPort()}`, logger: null });
+    const dead = new StickyBucketProfileService({ baseUrl: `http://127.0.0.1:${await closedPort()}`, logger: null, timeoutMs: 5000 });
     await dead.save(profile);
     await c.save({ user_id: 'u', experiment_bucket_map: { 1: { variation_id: 10n } } }); // not JSON-able
     await c.save(null);
@@ -264,22 +266,38 @@ describe('save', () => {
 });
 
 test('keep-alive: sequential calls reuse their connections', async () => {
-  const c = client();
-  for (let i = 0; i < 50; i++) {
-    await c.lookup(`u${i}`);
-    await c.save({ user_id: `u${i}`, experiment_bucket_map: {} });
+  // A server of its own: a port no other test used, so the pool of Node's
+  // fetch holds no connection for it yet.
+  const used = new Set();
+  let opened = 0;
+  const own = http.createServer((req, res) => {
+    used.add(req.socket);
+    req.resume();
+    req.on('end', () => { res.setHeader('content-type', 'application/json'); res.end('{"user_id":"u","experiment_bucket_map":{}}'); });
+  });
+  own.on('connection', () => { opened++; });
+  await new Promise((r) => own.listen(0, '127.0.0.1', r));
+  try {
+    const c = new StickyBucketProfileService({ baseUrl: `http://127.0.0.1:${own.address().port}`, logger: null, timeoutMs: 5000 });
+    for (let i = 0; i < 50; i++) {
+      await c.lookup(`u${i}`);
+      await c.save({ user_id: `u${i}`, experiment_bucket_map: {} });
+    }
+    assert.equal(c.stats().lookupFailures + c.stats().saveFailures, 0);
+    // Node's fetch (undici) keeps connections alive; sequential calls
+    // alternate between two of them, never open one per call.
+    assert.ok(opened <= 2 && used.size <= 2, `${opened} connections opened, ${used.size} used for 100 calls`);
+  } finally {
+    own.closeAllConnections();
+    await new Promise((r) => own.close(r));
   }
-  assert.equal(requests.length, 100);
-  // Node's fetch (undici) keeps connections alive; sequential calls may
-  // alternate between two of them, never open one per call.
-  assert.ok(connections <= 2, `${connections} connections for 100 calls`);
 });
 
 describe('logging', () => {
   test('one line per interval per kind, with the count held back', async () => {
     let now = 0;
     const log = lines();
-    const c = new StickyBucketProfileService({ baseUrl: base, logger: log, logIntervalMs: 10_000, now: () => now });
+    const c = new StickyBucketProfileService({ baseUrl: base, logger: log, logIntervalMs: 10_000, now: () => now, timeoutMs: 5000 });
     handle = answer(500, { error: 'boom' });
     for (let i = 0; i < 20; i++) await c.lookup('u');
     handle = answer(401, { error: 'missing bearer token' });
