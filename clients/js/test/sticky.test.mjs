@@ -47,10 +47,13 @@ async function syncUpsClient(datafile, ups) {
   return client;
 }
 
-// attrs gives the fixture's attributes as the SDK takes them (a missing
-// or null "attributes" is no attributes).
+// attrs gives the fixture's attributes as they are: an object (values of
+// any JSON type), null, or absent (undefined); the SDK takes all three
+// (null and undefined as no attributes; values of types an audience
+// condition cannot use make that condition unknown, and a non-string
+// $opt_bucketing_id is ignored with a warning, the user ID bucketing).
 function attrs(user) {
-  return user.attributes === null || user.attributes === undefined ? undefined : user.attributes;
+  return user.attributes;
 }
 
 // decideAll decides every flag for every user with each client, in the
@@ -185,4 +188,40 @@ describe('sticky differential on the generated fixtures', () => {
     // UserProfileService; with userProfileServiceAsync it is not sticky.
     assert.ok(totals.legacyDiffersFromSyncUps > 0, 'expected the legacy API to differ from a sticky sync service somewhere');
   });
+});
+
+// The same differential with decideForKeysAsync: each user's flags in one
+// call, so one lookup and one save carry several experiments.
+describe('sticky differential with decideForKeysAsync', () => {
+  for (const file of fixtures) {
+    test(file, async () => {
+      const fx = JSON.parse(fs.readFileSync(path.join(fixtureDir, file), 'utf8'));
+      const server = await startServer();
+      const clients = [];
+      try {
+        const ups = new StickyBucketProfileService({ baseUrl: server.url, timeoutMs: 2000 });
+        const mem = new MapProfileService();
+        for (const [datafile, flags] of [[fx.datafile_v1, fx.flags_v1], [fx.datafile_v2, fx.flags_v2]]) {
+          const a = await sdkClient(datafile, ups);
+          const b = await sdkClient(datafile, mem);
+          clients.push(a, b);
+          for (const user of fx.users) {
+            const da = await a.createUserContext(user.user_id, attrs(user)).decideForKeysAsync(flags);
+            const db = await b.createUserContext(user.user_id, attrs(user)).decideForKeysAsync(flags);
+            assert.deepEqual(flags.map((f) => decisionKey(da[f])), flags.map((f) => decisionKey(db[f])), `${file} ${user.user_id}`);
+          }
+          await ups.flush();
+        }
+        for (const user of fx.users) {
+          assert.deepEqual(await serverMap(server.url, user.user_id), plainMap(mem.profiles.get(user.user_id)), `${file}: server profile of ${user.user_id}`);
+        }
+        const s = ups.stats();
+        assert.equal(s.lookups, 2 * fx.users.length);
+        assert.equal(s.lookupFailures + s.saveFailures, 0, JSON.stringify(s));
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+        await server.stop();
+      }
+    });
+  }
 });
