@@ -49,6 +49,7 @@ class StickyBucketProfileService {
       if (typeof options.token !== 'string') throw new TypeError('stickybucket: token must be a string');
       this._headers.authorization = `Bearer ${options.token}`;
     }
+    new Headers(this._headers); // a token no header can carry fails here, not on every call
 
     // Users whose last lookup failed, with when to forget them, oldest
     // first (a Map keeps insertion order; a refresh re-inserts).
@@ -83,8 +84,13 @@ class StickyBucketProfileService {
    * Never rejects.
    * @param {string} userId
    */
-  async lookup(userId) {
+  lookup(userId) {
     this._c.lookups++;
+    // The catch is a last guard (a throwing clock, say): never reject.
+    return this._lookup(userId).catch(() => ({ user_id: userId, experiment_bucket_map: {} }));
+  }
+
+  async _lookup(userId) {
     let kind;
     let detail;
     try {
@@ -128,7 +134,7 @@ class StickyBucketProfileService {
       this._warn('save dropped', `save dropped: ${this._pending.size} saves already in flight (maxPendingSaves)`);
       return Promise.resolve();
     }
-    const p = this._send(profile);
+    const p = this._send(profile).catch(() => {}); // a last guard, as in lookup
     this._pending.add(p);
     p.finally(() => this._pending.delete(p));
     return p;

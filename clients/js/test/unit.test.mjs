@@ -324,6 +324,13 @@ describe('logging', () => {
     assert.equal(got[0][0], 2);
   });
 
+  test('a clock that throws changes nothing either', async () => {
+    const c = new StickyBucketProfileService({ baseUrl: base, logger: null, timeoutMs: 5000, now: () => { throw new Error('clock'); } });
+    handle = answer(500, {});
+    assert.deepEqual(await c.lookup('u'), { user_id: 'u', experiment_bucket_map: {} });
+    assert.equal(await c.save({ user_id: 'u', experiment_bucket_map: {} }), undefined);
+  });
+
   test('a logger that throws changes nothing', async () => {
     const c = new StickyBucketProfileService({ baseUrl: base, logger: { warn() { throw new Error('logger down'); } } });
     handle = answer(500, {});
@@ -346,6 +353,7 @@ describe('options', () => {
     assert.throws(() => new StickyBucketProfileService({ baseUrl: base, timeoutMs: 0 }), TypeError);
     assert.throws(() => new StickyBucketProfileService({ baseUrl: base, timeoutMs: '200' }), TypeError);
     assert.throws(() => new StickyBucketProfileService({ baseUrl: base, token: 42 }), TypeError);
+    assert.throws(() => new StickyBucketProfileService({ baseUrl: base, token: 'two\nlines' }), TypeError);
     assert.throws(() => new StickyBucketProfileService({ baseUrl: base, logger: {} }), TypeError);
   });
 
