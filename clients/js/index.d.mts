@@ -1,0 +1,6 @@
+export {
+  StickyBucketProfileService,
+  createStickyBucketProfileService,
+  DEFAULTS,
+} from './index.cjs';
+export type { StickyBucketLogger, StickyBucketOptions, StickyBucketStats } from './index.cjs';
