@@ -72,9 +72,11 @@ func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, n
 			WithContext(ctx).
 			Consistency(s.opts.WriteConsistency).
 			SerialConsistency(s.opts.SerialConsistency).
-			// A retry may find this very write and report it as the
+			// A retry, or a speculative attempt past a frozen
+			// coordinator, may find this very write and report it as the
 			// existing row: the caller then serves the same variation.
 			Idempotent(true).
+			SetSpeculativeExecutionPolicy(s.spec).
 			MapScanCAS(row)
 		if err != nil || applied {
 			return nil, err
@@ -83,7 +85,7 @@ func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, n
 		addExisting(existing, row)
 		return existing, nil
 	}
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).SerialConsistency(s.opts.SerialConsistency)
+	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).SerialConsistency(s.opts.SerialConsistency).SpeculativeExecutionPolicy(s.spec)
 	b.SetConsistency(s.opts.WriteConsistency)
 	for _, expID := range expIDs {
 		b.Entries = append(b.Entries, gocql.BatchEntry{

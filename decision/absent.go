@@ -20,9 +20,9 @@ import (
 // is slow enough that lookups time out).
 const maxAbsentWrites = 64
 
-// defaultAbsentTimeout bounds one background write when the client has no
-// FirstWriteBudget.
-const defaultAbsentTimeout = 5 * time.Second
+// absentTimeout bounds one background write, at least: nobody waits for
+// it, and a transaction past a frozen coordinator takes a while.
+const absentTimeout = 5 * time.Second
 
 // writeAbsent writes p's assignments where the user has none, in the
 // background, if the store can (ups.FirstWriter) and fewer than
@@ -37,10 +37,7 @@ func (c *Client) writeAbsent(p ups.Profile) {
 	default:
 		return
 	}
-	timeout := c.firstBudget
-	if timeout <= 0 {
-		timeout = defaultAbsentTimeout
-	}
+	timeout := max(c.firstBudget, absentTimeout)
 	go func() {
 		defer func() { <-c.absentSlots }()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
