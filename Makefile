@@ -14,7 +14,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench loadbench-cassandra test unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image vet clean
+.PHONY: all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image vet clean
 
 all: vet test
 
@@ -58,11 +58,20 @@ unit:
 	@$(if $(RACE),,echo "no C compiler or cgo: unit tests run without -race";)
 	$(GO) test $(GOTESTFLAGS) $(RACE) $$($(GO) list ./... | grep -v /integration)
 
-# Every test: unit tests, then the integration packages. With
+# The SDK clients' tests (clients/*/test.sh): each installs what it needs
+# (a Python venv, npm ci, Maven artifacts) and runs the official SDK with
+# its client against the stickybucket binary built here.
+CLIENTS := $(wildcard clients/*/test.sh)
+test-clients: build
+	@set -e; for t in $(CLIENTS); do \
+		echo "== $$t"; STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash $$t; \
+	done
+
+# Every test: unit tests, the clients' tests, then the integration packages. With
 # CASSANDRA_HOSTS set, the integration tests use that cluster and nothing is
 # provisioned (integration/multidc then needs datacenters dc1 with three
 # nodes and dc2 with one, or skips).
-test:
+test: build
 	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
 		image=$$(./docker/cassandra/image.sh) || exit 1; \
 		echo "integration tests use image $$image"; \
@@ -70,6 +79,7 @@ test:
 	fi; \
 	$(if $(RACE),,echo "no C compiler or cgo: unit tests run without -race";) \
 	$(GO) test $(GOTESTFLAGS) $(RACE) $$($(GO) list ./... | grep -v /integration) && \
+	for t in $(CLIENTS); do echo "== $$t"; STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash $$t || exit 1; done && \
 	$(GO) test $(GOTESTFLAGS) $(INTEGRATIONFLAGS) ./integration/...
 
 # Integration packages run one after another (-p 1): the one-node cluster of

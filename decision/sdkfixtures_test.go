@@ -2,6 +2,7 @@ package decision_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 // The clients of clients/ (Python, Node, Java) prove stickiness with the
@@ -48,8 +52,15 @@ type sdkUser struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
+// sdkFixtureSeeds are the generator seeds of the fixtures: the first six
+// from 101 on whose fixture proves something (see profilesMatter).
+var sdkFixtureSeeds = []uint64{104, 108, 109, 112, 118, 121}
+
 func TestSDKFixtures(t *testing.T) {
-	for _, seed := range []uint64{101, 102, 103, 104, 105, 106} {
+	for _, seed := range sdkFixtureSeeds {
+		if n := profilesMatter(t, sdkFixtureFile(seed)); n < minProfileDifferences {
+			t.Errorf("seed %d: profiles change only %d decisions of phase 2 (want %d): pick another seed", seed, n, minProfileDifferences)
+		}
 		name := fmt.Sprintf("seed-%d.json", seed)
 		want := sdkFixtureFile(seed)
 		path := filepath.Join(sdkFixtureDir, name)
@@ -70,6 +81,64 @@ func TestSDKFixtures(t *testing.T) {
 			t.Errorf("%s differs from what the generator writes now; run: go test ./decision -run TestSDKFixtures -update-sdk-fixtures", path)
 		}
 	}
+}
+
+// minProfileDifferences is how many phase-2 flag decisions of a fixture
+// must differ with and without the profiles of phase 1, so that a client
+// that ignored its profile service could not pass.
+const minProfileDifferences = 5
+
+// profilesMatter decides the fixture with this package's client, as the
+// clients' tests do with the SDKs (every flag of v1 for every user, then
+// every flag of v2 with the same profiles), and returns how many phase-2
+// decisions differ from v2 decided without profiles.
+func profilesMatter(t *testing.T, raw []byte) int {
+	t.Helper()
+	var fx struct {
+		DatafileV1 json.RawMessage `json:"datafile_v1"`
+		DatafileV2 json.RawMessage `json:"datafile_v2"`
+		Users      []sdkUser       `json:"users"`
+		FlagsV1    []string        `json:"flags_v1"`
+		FlagsV2    []string        `json:"flags_v2"`
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	store, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(df json.RawMessage, profiles ups.Service) *decision.Client {
+		d, err := decision.ParseDatafile(df)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := decision.NewClient(decision.Options{Datafile: d, Profiles: profiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ctx := context.Background()
+	v1 := client(fx.DatafileV1, store)
+	for _, u := range fx.Users {
+		for _, f := range fx.FlagsV1 {
+			_, _ = v1.Decide(ctx, decision.User{ID: u.UserID, Attributes: u.Attributes}, f)
+		}
+	}
+	sticky, fresh := client(fx.DatafileV2, store), client(fx.DatafileV2, nil)
+	n := 0
+	for _, u := range fx.Users {
+		for _, f := range fx.FlagsV2 {
+			user := decision.User{ID: u.UserID, Attributes: u.Attributes}
+			a, _ := sticky.Decide(ctx, user, f)
+			b, _ := fresh.Decide(ctx, user, f)
+			if a.VariationKey != b.VariationKey || a.Enabled != b.Enabled || a.RuleKey != b.RuleKey {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // sdkFixtureFile generates the fixture of seed: a datafile with audiences,

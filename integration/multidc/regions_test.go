@@ -286,3 +286,70 @@ func waitPending(t testing.TB, p *serveproc.Process) {
 		t.Fatalf("%s: %v", p, err)
 	}
 }
+
+// TestRegionsFirstWriterWins: with first_writer_wins on and every other
+// store setting at its default, a server in each datacenter decides the
+// same new users at the same moment on datafiles that bucket them apart
+// (v1 in dc1, v2 in dc2): each pair of answers agrees, because the loser
+// of the conditional write serves the winner's variation.
+func TestRegionsFirstWriterWins(t *testing.T) {
+	bin := serveproc.Build(t)
+	ks := keyspace(t, "regions_fww")
+	migrate(t, ks)
+	warmUp(t, storeIn(t, ks, dc1, "LOCAL_QUORUM", "LOCAL_QUORUM"), 100)
+	const fww = "\n    first_writer_wins: true"
+	a := serveproc.Start(t, bin, "--config", regionConfig(t, ks, dc1, fww), "--datafile", "k="+regionV1)
+	b := serveproc.Start(t, bin, "--config", regionConfig(t, ks, dc2, fww), "--datafile", "k="+regV)
+
+	const users = 60
+	disagree, lost := 0, 0
+	for i := range users {
+		u := fmt.Sprintf("fww-user-%03d", i)
+		body := fmt.Sprintf(`{"userId":%q,"userAttributes":%s,"decideOptions":["INCLUDE_REASONS"]}`, u, regionAttrs)
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			answers [2]struct {
+				VariationKey string
+				Reasons      []string
+			}
+			errs [2]error
+		)
+		for j, p := range []*serveproc.Process{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				status, raw, err := p.Post("/v1/decide?keys=new_search", body)
+				if err == nil && status != 200 {
+					err = fmt.Errorf("status %d: %s", status, raw)
+				}
+				if err == nil {
+					err = json.Unmarshal(raw, &answers[j])
+				}
+				errs[j] = err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil {
+				t.Fatalf("%s on %s: %v", u, []string{"A", "B"}[j], err)
+			}
+		}
+		if answers[0].VariationKey != answers[1].VariationKey {
+			disagree++
+			t.Errorf("%s: A (dc1, v1) served %s, B (dc2, v2) served %s; reasons %q / %q", u,
+				answers[0].VariationKey, answers[1].VariationKey, answers[0].Reasons, answers[1].Reasons)
+		}
+		for _, ans := range answers {
+			if slices.ContainsFunc(ans.Reasons, func(r string) bool { return strings.Contains(r, "assigned user") && strings.Contains(r, "first") }) {
+				lost++
+			}
+		}
+	}
+	t.Logf("%d users decided at once in both regions: %d pairs disagreed; %d decisions lost the race and served the winner", users, disagree, lost)
+	if lost == 0 {
+		t.Fatal("no decision lost a race: the test shows nothing")
+	}
+}
