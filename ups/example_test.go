@@ -88,13 +88,12 @@ func Example_layers() {
 	after, _ := svc.Lookup(ctx, "user-42")
 	fmt.Println(len(after.Assignments))
 
-	if err := saver.Flush(ctx); err != nil {
-		fmt.Println(err)
-	}
-	fmt.Println(len(store.Profiles()), breaker.Health().State)
+	// Close writes what is queued, then closes the layers below and the
+	// store.
 	if err := cache.Close(ctx); err != nil {
 		fmt.Println(err)
 	}
+	fmt.Println(len(store.Profiles()), breaker.Health().State)
 	// Output:
 	// 2001 true
 	// 0

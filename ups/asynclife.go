@@ -1,0 +1,174 @@
+package ups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Close drains the saver, or gives up when its context ends; the counters
+// say what became of every accepted save.
+
+// AsyncStats counts what an AsyncSaver did since it was made. For saves
+// accepted so far, Accepted = Written + Failed + Discarded + Abandoned +
+// Pending.
+type AsyncStats struct {
+	// Accepted saves are those Save returned nil for.
+	Accepted uint64
+	// Written accepted saves reached the store.
+	Written uint64
+	// Coalesced accepted saves were merged into a pending write of the
+	// same user (they are also counted as accepted, and then as written,
+	// failed, …, with that write).
+	Coalesced uint64
+	// StoreWrites counts write attempts on the next store, retries
+	// included.
+	StoreWrites uint64
+	// Retried counts write attempts beyond the first.
+	Retried uint64
+	// Failed accepted saves were given up: rejected by the store, or
+	// retried for RetryFor in vain. OnError saw them.
+	Failed uint64
+	// Discarded accepted saves were dropped unwritten because a Delete of
+	// their user came after them.
+	Discarded uint64
+	// Abandoned accepted saves were not written because Close's context
+	// ended first.
+	Abandoned uint64
+	// Dropped saves found the queue full and were not accepted.
+	Dropped uint64
+	// WrittenThrough saves found the queue full and were written
+	// synchronously (FullWriteThrough); they are not counted as accepted.
+	WrittenThrough uint64
+	// Pending accepted saves are waiting or being written.
+	Pending uint64
+	// QueueDepth is how many users have saves waiting for a worker.
+	QueueDepth uint64
+}
+
+// outcome is how an opSave ended.
+type outcome uint8
+
+const (
+	written   outcome = iota // in the store
+	failed                   // rejected, or retried in vain
+	discarded                // a later Delete of the user made it moot
+	abandoned                // Close's context ended first
+)
+
+// settle counts an opSave that ended.
+func (a *AsyncSaver) settle(o *op, end outcome) {
+	n := uint64(o.saves)
+	switch end {
+	case written:
+		a.written.Add(n)
+	case failed:
+		a.failed.Add(n)
+	case discarded:
+		a.discarded.Add(n)
+	case abandoned:
+		a.abandoned.Add(n)
+	}
+}
+
+// Stats returns the saver's counters.
+func (a *AsyncSaver) Stats() AsyncStats {
+	st := AsyncStats{
+		Accepted:       a.accepted.Load(),
+		Written:        a.written.Load(),
+		Coalesced:      a.coalesced.Load(),
+		StoreWrites:    a.storeWrites.Load(),
+		Retried:        a.retried.Load(),
+		Failed:         a.failed.Load(),
+		Discarded:      a.discarded.Load(),
+		Abandoned:      a.abandoned.Load(),
+		Dropped:        a.dropped.Load(),
+		WrittenThrough: a.writtenThrough.Load(),
+		QueueDepth:     a.depth.Load(),
+	}
+	if done := st.Written + st.Failed + st.Discarded + st.Abandoned; st.Accepted > done {
+		st.Pending = st.Accepted - done
+	}
+	return st
+}
+
+// Close stops accepting work (later calls fail with ErrClosed) and waits
+// until everything accepted is written or has failed. If ctx ends first it
+// cancels the writes still running, waits until no worker runs, and
+// returns an error, wrapping ctx's, that says how many accepted saves were
+// not written. After Close returns nothing of the saver runs. Then it
+// closes the next Service if it is a Closer.
+func (a *AsyncSaver) Close(ctx context.Context) error {
+	a.closeMu.Lock()
+	defer a.closeMu.Unlock()
+	if a.closing {
+		return fmt.Errorf("ups: async saver: close: %w", ErrClosed)
+	}
+	a.closing = true
+	for _, s := range a.shards {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		s.signal()
+	}
+	done := make(chan struct{})
+	go func() {
+		a.workers.Wait()
+		close(done)
+	}()
+	var errs []error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err := a.abandon(done, ctx.Err()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.abort()
+	a.closed.Store(true)
+	if cl, ok := a.next.(Closer); ok {
+		if err := cl.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("ups: async saver: close next: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// abandon gives up on the work left when Close's context ended with
+// cause: it cancels the writes running and the callers waiting for their
+// turn, waits until the workers are done (done closes), counts every save
+// not written as abandoned and says how many there were.
+func (a *AsyncSaver) abandon(done <-chan struct{}, cause error) error {
+	for _, s := range a.shards {
+		s.mu.Lock()
+		s.aborted = true
+		s.mu.Unlock()
+	}
+	a.abort()
+	for _, s := range a.shards {
+		s.signal()
+	}
+	<-done
+	before := a.abandoned.Load()
+	for _, s := range a.shards {
+		s.mu.Lock()
+		for _, u := range s.users {
+			for _, o := range u.ops {
+				if o.kind == opSave {
+					a.settle(o, abandoned)
+				}
+			}
+			u.ops, u.saves = nil, 0
+			a.releaseSlotIfIdle(u)
+		}
+		clear(s.users)
+		s.ready.Init()
+		s.mu.Unlock()
+	}
+	// Every abandoned save was counted here: before it, the saver never
+	// aborts.
+	if n := a.abandoned.Load(); n > 0 {
+		return fmt.Errorf("ups: close async saver: %d accepted saves not written (%d cancelled while being written, %d still queued): %w", n, before, n-before, cause)
+	}
+	return nil
+}

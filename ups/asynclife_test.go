@@ -1,0 +1,70 @@
+package ups
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestAsyncSaverCloseDeadlineCancelsWritesAndCountsThem(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	store := newFake(t, MemoryOptions{})
+	g := newGate()
+	store.saveGate.Store(g)
+	var onError atomic.Int64
+	a := newAsync(t, store, AsyncOptions{Workers: 1, OnError: func(Profile, error) { onError.Add(1) }})
+	mustSave(t, a, oneAssignment("u1", "e1", "v1"))
+	g.expect(t, "save u1 e1=v1") // held until Close cancels it
+	mustSave(t, a, oneAssignment("u2", "e1", "v1"))
+	mustSave(t, a, oneAssignment("u2", "e2", "v1")) // coalesced: still two saves
+	mustSave(t, a, oneAssignment("u3", "e1", "v1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	err := a.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "4 accepted saves not written") {
+		t.Fatalf("Close = %v, want 4 saves not written and DeadlineExceeded", err)
+	}
+	if n := store.active.Load(); n != 0 {
+		t.Fatalf("%d store calls still running after Close returned", n)
+	}
+	if st := a.Stats(); st.Abandoned != 4 || st.Pending != 0 || st.Failed != 0 || onError.Load() != 0 {
+		t.Fatalf("stats %+v, OnError %d: want 4 abandoned, none failed", st, onError.Load())
+	}
+	if err := a.Save(context.Background(), oneAssignment("u4", "e", "v")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Save after Close = %v", err)
+	}
+	if err := a.Close(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+func TestAsyncSaverCloseReleasesWaitingCallers(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	store := newFake(t, MemoryOptions{})
+	g := newGate()
+	store.saveGate.Store(g)
+	a := newAsync(t, store, AsyncOptions{Workers: 1})
+	mustSave(t, a, oneAssignment("u1", "e1", "v1"))
+	g.expect(t, "save u1 e1=v1")
+	deleted := make(chan error, 1)
+	go func() { deleted <- a.Delete(context.Background(), "u1") }()
+	eventually(t, "the delete to queue", func() bool {
+		ov, pending := a.overlayOf("u1")
+		return pending && ov.reset
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	if err := a.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v", err)
+	}
+	if err := <-deleted; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Delete waiting at Close = %v, want ErrClosed", err)
+	}
+	if store.deletes.Load() != 0 {
+		t.Fatal("the delete ran after Close gave up")
+	}
+}
