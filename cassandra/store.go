@@ -241,15 +241,14 @@ func (s *Store) Save(ctx context.Context, p ups.Profile) error {
 	return nil
 }
 
-// insertArgs binds one row: decided_at is the assignment's own decision
-// time when it carries one (a refreshed assignment keeps it), else now,
-// truncated to the millisecond precision of the timestamp type.
+// insertArgs binds one row stamped as every store stamps it
+// (ups.Retention.Stamp): decided_at is the assignment's own decision time
+// when it carries one (a refreshed assignment keeps it), else now,
+// truncated to the millisecond precision of the timestamp type; the TTL
+// is the experiment's retention, which Cassandra counts from now.
 func (s *Store) insertArgs(userID, expID string, a ups.Assignment, now time.Time) []any {
-	decided := a.DecidedAt
-	if decided.IsZero() {
-		decided = now
-	}
-	return []any{userID, expID, a.VariationID, decided.UTC().Truncate(time.Millisecond), ups.TTLSeconds(s.opts.Retention.For(expID))}
+	rec := s.opts.Retention.Stamp(expID, a, now)
+	return []any{userID, expID, rec.VariationID, rec.DecidedAt.UTC().Truncate(time.Millisecond), ups.TTLSeconds(s.opts.Retention.For(expID))}
 }
 
 // Delete erases every assignment of a user with one partition tombstone.

@@ -249,19 +249,12 @@ func (a *AsyncSaver) Save(ctx context.Context, p Profile) error {
 	}
 }
 
-// stamp returns the copy of p that is queued: DecidedAt set to now unless
-// given, ExpiresAt to what the store will give, so lookups can show it.
+// stamp returns the copy of p that is queued, stamped as the store will
+// stamp it (Retention.Stamp), so lookups can show it.
 func (a *AsyncSaver) stamp(p Profile, now time.Time) Profile {
 	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, len(p.Assignments))}
 	for expID, as := range p.Assignments {
-		rec := Assignment{VariationID: as.VariationID, DecidedAt: as.DecidedAt}
-		if rec.DecidedAt.IsZero() {
-			rec.DecidedAt = now
-		}
-		if d := a.opts.Retention.For(expID); d > 0 {
-			rec.ExpiresAt = now.Add(d)
-		}
-		out.Assignments[expID] = rec
+		out.Assignments[expID] = a.opts.Retention.Stamp(expID, as, now)
 	}
 	return out
 }

@@ -386,14 +386,7 @@ func (c *Cache) merge(cached Profile, written, won map[string]Assignment, start 
 		if _, lost := won[expID]; lost {
 			continue
 		}
-		rec := Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt}
-		if rec.DecidedAt.IsZero() {
-			rec.DecidedAt = start
-		}
-		if d := c.retention.For(expID); d > 0 {
-			rec.ExpiresAt = start.Add(d)
-		}
-		out.Assignments[expID] = rec
+		out.Assignments[expID] = c.retention.Stamp(expID, a, start)
 	}
 	for expID, a := range won {
 		out.Assignments[expID] = a

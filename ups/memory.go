@@ -151,21 +151,9 @@ func (m *Memory) save(ctx context.Context, p Profile, firstOnly bool) (Profile, 
 			won.Assignments[expID] = old
 			continue
 		}
-		stored[expID] = m.stamp(expID, a, now)
+		stored[expID] = m.retention.Stamp(expID, a, now)
 	}
 	return won, nil
-}
-
-// stamp is the stored form of a saved assignment.
-func (m *Memory) stamp(expID string, a Assignment, now time.Time) Assignment {
-	rec := Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt}
-	if rec.DecidedAt.IsZero() {
-		rec.DecidedAt = now
-	}
-	if d := m.retention.For(expID); d > 0 {
-		rec.ExpiresAt = now.Add(d)
-	}
-	return rec
 }
 
 // Delete erases every assignment of userID.
