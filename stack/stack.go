@@ -329,10 +329,7 @@ const readyProbe = "stickybucket-readiness-probe"
 // while it is half-open the probe counts towards closing it, and /ready
 // says ready exactly when stickybucket_breaker_open reads 0.
 func (s *Stack) Ready(ctx context.Context) error {
-	var probe ups.AssignmentLookuper
-	if al, ok := s.Store.(ups.AssignmentLookuper); ok {
-		probe = al
-	}
+	probe, _ := ups.As[ups.AssignmentLookuper](s.Store)
 	if s.Breaker != nil {
 		if h := s.Breaker.Health(); h.State == ups.BreakerOpen {
 			return fmt.Errorf("profile store unavailable (circuit open since %s): %v", h.Since.UTC().Format(time.RFC3339), h.LastError)
@@ -361,10 +358,8 @@ func (s *Stack) Close(ctx context.Context) error {
 
 func (s *Stack) closeBelow(ctx context.Context, top ups.Service) error {
 	var errs []error
-	if c, ok := top.(ups.Closer); ok && top != nil {
-		if err := c.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if err := ups.Close(ctx, top); err != nil {
+		errs = append(errs, err)
 	}
 	if s.session != nil {
 		s.session.Close()

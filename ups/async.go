@@ -143,7 +143,14 @@ func (o AsyncOptions) withDefaults() AsyncOptions {
 // their caller. Close stops the workers; after it returns nothing of the
 // saver runs.
 type AsyncSaver struct {
-	next   Service
+	next Service
+	// What next offers, resolved once: reads made of Lookup where the
+	// store cannot do them, nil writes where it cannot.
+	scoped     ScopedLookuper
+	assignment AssignmentLookuper
+	first      FirstWriter
+	deleter    Deleter
+
 	opts   AsyncOptions
 	seed   maphash.Seed
 	shards []*shard
@@ -164,15 +171,6 @@ type AsyncSaver struct {
 	discarded, abandoned, dropped, writtenThrough, depth atomic.Uint64
 }
 
-var (
-	_ Service            = (*AsyncSaver)(nil)
-	_ ScopedLookuper     = (*AsyncSaver)(nil)
-	_ AssignmentLookuper = (*AsyncSaver)(nil)
-	_ Deleter            = (*AsyncSaver)(nil)
-	_ FirstWriter        = (*AsyncSaver)(nil)
-	_ Closer             = (*AsyncSaver)(nil)
-)
-
 // NewAsyncSaver starts the workers; Close stops them.
 func NewAsyncSaver(next Service, opts AsyncOptions) (*AsyncSaver, error) {
 	if next == nil {
@@ -188,12 +186,16 @@ func NewAsyncSaver(next Service, opts AsyncOptions) (*AsyncSaver, error) {
 	}
 	opts = opts.withDefaults()
 	a := &AsyncSaver{
-		next:   next,
-		opts:   opts,
-		seed:   maphash.MakeSeed(),
-		shards: make([]*shard, opts.Workers),
-		slots:  make(chan struct{}, opts.QueueSize),
+		next:       next,
+		scoped:     ScopedLookuperOf(next),
+		assignment: AssignmentLookuperOf(next),
+		opts:       opts,
+		seed:       maphash.MakeSeed(),
+		shards:     make([]*shard, opts.Workers),
+		slots:      make(chan struct{}, opts.QueueSize),
 	}
+	a.first, _ = As[FirstWriter](next)
+	a.deleter, _ = As[Deleter](next)
 	a.abortCtx, a.abort = context.WithCancel(context.Background())
 	for i := range a.shards {
 		s := &shard{users: map[string]*userState{}, wake: make(chan struct{}, 1)}
@@ -202,6 +204,9 @@ func NewAsyncSaver(next Service, opts AsyncOptions) (*AsyncSaver, error) {
 	}
 	return a, nil
 }
+
+// Unwrap returns the Service the saver writes to.
+func (a *AsyncSaver) Unwrap() Service { return a.next }
 
 // Save validates p now, so bad input fails at the caller, and queues a
 // stamped copy behind the user's earlier saves, merging it into the one
@@ -259,32 +264,30 @@ func (a *AsyncSaver) stamp(p Profile, now time.Time) Profile {
 	return out
 }
 
-// Delete erases the user in the next store, which must be a Deleter, in
+// Delete erases the user in the store, which must be a Deleter (As), in
 // the user's order: saves accepted before it and not yet written are
 // discarded, one being written finishes first, saves accepted after it
 // are written after it. The caller waits for the delete itself. If the
 // delete fails, the discarded saves stay discarded: the caller asked for
 // the user to be erased, and retries the Delete.
 func (a *AsyncSaver) Delete(ctx context.Context, userID string) error {
-	d, ok := a.next.(Deleter)
-	if !ok {
-		return fmt.Errorf("ups: async saver: delete user %q: %T is not a Deleter", userID, a.next)
+	if a.deleter == nil {
+		return unsupported("async saver", "delete", userID, "Deleter")
 	}
 	if err := ValidateUserID(userID); err != nil {
 		return fmt.Errorf("ups: async saver: delete: %w", err)
 	}
 	return a.inTurn(ctx, opDelete, Profile{UserID: userID}, func(ctx context.Context) error {
-		return d.Delete(ctx, userID)
+		return a.deleter.Delete(ctx, userID)
 	})
 }
 
-// SaveFirst runs the next store's SaveFirst, which must exist, in the
-// user's order: after the user's saves accepted before it are written.
-// The caller waits for it, since it needs the winners.
+// SaveFirst runs the store's SaveFirst, which must exist (As), in the
+// user's order: after the user's saves accepted before it are written. The
+// caller waits for it, since it needs the winners.
 func (a *AsyncSaver) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
-	fw, ok := a.next.(FirstWriter)
-	if !ok {
-		return Profile{}, fmt.Errorf("ups: async saver: save first for user %q: %T is not a FirstWriter", p.UserID, a.next)
+	if a.first == nil {
+		return Profile{}, unsupported("async saver", "save first for", p.UserID, "FirstWriter")
 	}
 	if err := p.Validate(); err != nil {
 		return Profile{}, fmt.Errorf("ups: async saver: save first: %w", err)
@@ -292,7 +295,7 @@ func (a *AsyncSaver) SaveFirst(ctx context.Context, p Profile) (Profile, error) 
 	var won Profile
 	err := a.inTurn(ctx, opSaveFirst, p.Clone(), func(ctx context.Context) error {
 		var err error
-		won, err = fw.SaveFirst(ctx, p)
+		won, err = a.first.SaveFirst(ctx, p)
 		return err
 	})
 	return won, err

@@ -126,10 +126,8 @@ func (a *AsyncSaver) Close(ctx context.Context) error {
 	}
 	a.abort()
 	a.closed.Store(true)
-	if cl, ok := a.next.(Closer); ok {
-		if err := cl.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("ups: async saver: close next: %w", err))
-		}
+	if err := Close(ctx, a.next); err != nil {
+		errs = append(errs, fmt.Errorf("ups: async saver: close next: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -105,8 +105,8 @@ func (a *AsyncSaver) Lookup(ctx context.Context, userID string) (Profile, error)
 	return p, nil
 }
 
-// LookupExperiments reads through to the next store, scoped if it can
-// be, and shows the pending saves of those experiments over it.
+// LookupExperiments reads through to the next store, scoped if the store
+// can, and shows the pending saves of those experiments over it.
 func (a *AsyncSaver) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
 	if err := a.checkOpen(userID); err != nil {
 		return Profile{}, err
@@ -120,7 +120,7 @@ func (a *AsyncSaver) LookupExperiments(ctx context.Context, userID string, exper
 		p = Profile{UserID: userID}
 	} else {
 		var err error
-		if p, err = lookupExperiments(ctx, a.next, userID, experimentIDs); err != nil {
+		if p, err = a.scoped.LookupExperiments(ctx, userID, experimentIDs); err != nil {
 			return Profile{}, err
 		}
 	}
@@ -150,33 +150,5 @@ func (a *AsyncSaver) LookupAssignment(ctx context.Context, userID, experimentID 
 			return Assignment{}, false, ValidateUserID(userID)
 		}
 	}
-	return lookupAssignment(ctx, a.next, userID, experimentID)
-}
-
-// lookupExperiments asks next for some experiments, scoped if it can.
-func lookupExperiments(ctx context.Context, next Service, userID string, ids []string) (Profile, error) {
-	if sl, ok := next.(ScopedLookuper); ok {
-		return sl.LookupExperiments(ctx, userID, ids)
-	}
-	p, err := next.Lookup(ctx, userID)
-	if err != nil {
-		return Profile{}, err
-	}
-	return p.subset(ids, time.Now()), nil
-}
-
-// lookupAssignment asks next for one assignment, directly if it can.
-func lookupAssignment(ctx context.Context, next Service, userID, expID string) (Assignment, bool, error) {
-	if al, ok := next.(AssignmentLookuper); ok {
-		return al.LookupAssignment(ctx, userID, expID)
-	}
-	p, err := next.Lookup(ctx, userID)
-	if err != nil {
-		return Assignment{}, false, err
-	}
-	as, ok := p.Assignments[expID]
-	if !ok || !live(as, time.Now()) {
-		return Assignment{}, false, nil
-	}
-	return as, true, nil
+	return a.assignment.LookupAssignment(ctx, userID, experimentID)
 }

@@ -31,9 +31,14 @@ type Memory struct {
 	closed bool
 }
 
+// Memory is a store with every optional capability.
 var (
-	_ Service = (*Memory)(nil)
-	_ Deleter = (*Memory)(nil)
+	_ Service            = (*Memory)(nil)
+	_ ScopedLookuper     = (*Memory)(nil)
+	_ AssignmentLookuper = (*Memory)(nil)
+	_ Deleter            = (*Memory)(nil)
+	_ FirstWriter        = (*Memory)(nil)
+	_ Closer             = (*Memory)(nil)
 )
 
 // NewMemory returns an empty store, or an error if the retention is one a
@@ -54,14 +59,10 @@ func (m *Memory) Lookup(ctx context.Context, userID string) (Profile, error) {
 	return m.lookup(ctx, userID, nil, true)
 }
 
-var _ ScopedLookuper = (*Memory)(nil)
-
 // LookupExperiments is Lookup restricted to experimentIDs.
 func (m *Memory) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
 	return m.lookup(ctx, userID, experimentIDs, false)
 }
-
-var _ AssignmentLookuper = (*Memory)(nil)
 
 // LookupAssignment returns the user's live assignment in experimentID.
 func (m *Memory) LookupAssignment(ctx context.Context, userID, experimentID string) (Assignment, bool, error) {
@@ -113,8 +114,6 @@ func (m *Memory) Save(ctx context.Context, p Profile) error {
 	_, err := m.save(ctx, p, false)
 	return err
 }
-
-var _ FirstWriter = (*Memory)(nil)
 
 // SaveFirst writes only the assignments whose experiment has no live
 // assignment for the user, and returns the ones already there.
@@ -172,8 +171,6 @@ func (m *Memory) Delete(ctx context.Context, userID string) error {
 	delete(m.users, userID)
 	return nil
 }
-
-var _ Closer = (*Memory)(nil)
 
 // Close makes later calls fail with ErrClosed. Memory starts no goroutine,
 // so there is nothing to wait for; Profiles still reads what is held.
