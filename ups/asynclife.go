@@ -98,11 +98,14 @@ func (a *AsyncSaver) Stats() AsyncStats {
 // returns an error, wrapping ctx's, that says how many accepted saves were
 // not written. After Close returns nothing of the saver runs. Then it
 // closes the next Service if it is a Closer.
+//
+// A second Close does nothing and returns nil; one called while the first
+// runs returns when the first has.
 func (a *AsyncSaver) Close(ctx context.Context) error {
 	a.closeMu.Lock()
 	defer a.closeMu.Unlock()
 	if a.closing {
-		return fmt.Errorf("ups: async saver: close: %w", ErrClosed)
+		return nil
 	}
 	a.closing = true
 	for _, s := range a.shards {

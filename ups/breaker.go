@@ -331,10 +331,11 @@ func (b *Breaker) Delete(ctx context.Context, userID string) error {
 }
 
 // Close makes later calls fail with ErrClosed and closes next if it is a
-// Closer, whatever the breaker's state. The breaker starts no goroutine.
+// Closer, whatever the breaker's state; a second Close does nothing. The
+// breaker starts no goroutine.
 func (b *Breaker) Close(ctx context.Context) error {
 	if b.closed.Swap(true) {
-		return fmt.Errorf("ups: breaker: close: %w", ErrClosed)
+		return nil
 	}
 	if err := Close(ctx, b.next); err != nil {
 		return fmt.Errorf("ups: breaker: close next: %w", err)

@@ -411,13 +411,13 @@ func (c *Cache) Delete(ctx context.Context, userID string) error {
 }
 
 // Close drops every cached profile, makes later calls fail with ErrClosed
-// and closes the next Service if it is a Closer. The cache runs no
-// goroutine, so there is nothing to wait for.
+// and closes the next Service if it is a Closer; a second Close does
+// nothing. The cache runs no goroutine, so there is nothing to wait for.
 func (c *Cache) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return fmt.Errorf("ups: cache: close: %w", ErrClosed)
+		return nil
 	}
 	c.closed = true
 	c.lru.Purge()

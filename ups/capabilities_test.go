@@ -259,3 +259,49 @@ func TestLayerListsEveryCapability(t *testing.T) {
 		t.Errorf("Layer embeds %d interfaces, want Service and the five capabilities", len(embedded))
 	}
 }
+
+// TestCloseIsIdempotent: for every store and layer, a Close after the
+// first does nothing and returns nil, and calls after it fail with
+// ErrClosed.
+func TestCloseIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	type closing interface {
+		Service
+		Closer
+	}
+	all := []struct {
+		name  string
+		build func(t *testing.T, store *Memory) closing
+	}{
+		{"Memory", func(_ *testing.T, store *Memory) closing { return store }},
+	}
+	for _, w := range wrappers {
+		all = append(all, struct {
+			name  string
+			build func(t *testing.T, store *Memory) closing
+		}{w.name, func(t *testing.T, store *Memory) closing { return w.wrap(t, store) }})
+	}
+	for _, c := range all {
+		t.Run(c.name, func(t *testing.T) {
+			store, _ := NewMemory(MemoryOptions{})
+			s := c.build(t, store)
+			if err := s.Save(ctx, oneAssignment("u1", "e", "v")); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if err := s.Close(ctx); err != nil {
+					t.Fatalf("Close #%d = %v, want nil", i+1, err)
+				}
+			}
+			if _, err := s.Lookup(ctx, "u1"); !errors.Is(err, ErrClosed) {
+				t.Errorf("Lookup after Close = %v, want ErrClosed", err)
+			}
+			if err := s.Save(ctx, oneAssignment("u1", "e", "w")); !errors.Is(err, ErrClosed) {
+				t.Errorf("Save after Close = %v, want ErrClosed", err)
+			}
+			if got := store.Profiles(); len(got) != 1 || variation(got[0], "e") != "v" {
+				t.Errorf("the store holds %+v after Close, want the save made before it", got)
+			}
+		})
+	}
+}

@@ -40,6 +40,7 @@
 // capability; ScopedLookuperOf and AssignmentLookuperOf hand over the
 // store's reads, made of Lookup where it has none; Close closes a stack
 // from its top.
+// Every Close is idempotent: a second does nothing and returns nil.
 //
 // Retention.Stamp is how every store and layer stamps a saved assignment.
 package ups

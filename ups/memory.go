@@ -172,8 +172,9 @@ func (m *Memory) Delete(ctx context.Context, userID string) error {
 	return nil
 }
 
-// Close makes later calls fail with ErrClosed. Memory starts no goroutine,
-// so there is nothing to wait for; Profiles still reads what is held.
+// Close makes later calls fail with ErrClosed; a second Close does
+// nothing. Memory starts no goroutine, so there is nothing to wait for;
+// Profiles still reads what is held.
 func (m *Memory) Close(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -3,6 +3,7 @@ package ups
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,6 +11,9 @@ import (
 // duration and error — to a hook, for metrics and logs. It implements
 // every optional capability and passes each through; a read the store
 // cannot make is made of Lookup and reported as the lookup it was.
+//
+// Observed holds nothing: calls after Close go through to the Service it
+// wraps, which refuses them with ErrClosed.
 type Observed struct {
 	next    Service
 	observe func(op string, d time.Duration, err error)
@@ -19,6 +23,7 @@ type Observed struct {
 	assignment AssignmentLookuper
 	first      FirstWriter
 	deleter    Deleter
+	closed     atomic.Bool
 }
 
 // Operation names given to the hook.
@@ -112,7 +117,10 @@ func (o *Observed) Delete(ctx context.Context, userID string) error {
 	return err
 }
 
-// Close closes next if it is a Closer; Observed itself holds nothing.
+// Close closes next if it is a Closer; a second Close does nothing.
 func (o *Observed) Close(ctx context.Context) error {
+	if o.closed.Swap(true) {
+		return nil
+	}
 	return Close(ctx, o.next)
 }

@@ -78,6 +78,9 @@ type FirstWriter interface {
 // on it when ctx ends and says how much was left undone; then it closes
 // the Service it wraps, if any (see Close). Calls after Close fail with
 // ErrClosed.
+//
+// Close is idempotent: a Close after the first does nothing and returns
+// nil, whatever the first returned.
 type Closer interface {
 	Close(ctx context.Context) error
 }
