@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 // Store kinds.
@@ -70,17 +72,20 @@ type Saves struct {
 	// see ups.AsyncSaver for what an accepted save promises). Default
 	// async with Cassandra, sync with the memory store.
 	Mode string `yaml:"mode"`
-	// Queue bounds the users with saves waiting (async); default 10000.
+	// Queue bounds the users with saves waiting (async); default 10000
+	// (ups.DefaultAsyncQueue).
 	Queue int `yaml:"queue"`
-	// Workers write in parallel (async); default 8.
+	// Workers write in parallel (async); default 8
+	// (ups.DefaultAsyncWorkers).
 	Workers int `yaml:"workers"`
 	// OnFull is what a save does when the queue is full (async):
-	// wait-then-drop (default), write-through or drop.
+	// wait-then-drop (default), write-through or drop (ups.FullPolicy).
 	OnFull string `yaml:"on_full"`
-	// FullWait is how long wait-then-drop waits; default 20ms.
+	// FullWait is how long wait-then-drop waits; default 20ms
+	// (ups.DefaultAsyncFullWait).
 	FullWait Duration `yaml:"full_wait"`
 	// RetryFor bounds retries of a write while the store is unavailable
-	// (async); default 1m.
+	// (async); default 1m (ups.DefaultAsyncRetryFor).
 	RetryFor Duration `yaml:"retry_for"`
 }
 
@@ -256,19 +261,19 @@ func (c *Config) serviceDefaults() {
 		s.FirstWriterBudget = Duration(time.Second)
 	}
 	if s.Saves.Queue == 0 {
-		s.Saves.Queue = 10000
+		s.Saves.Queue = ups.DefaultAsyncQueue
 	}
 	if s.Saves.Workers == 0 {
-		s.Saves.Workers = 8
+		s.Saves.Workers = ups.DefaultAsyncWorkers
 	}
 	if s.Saves.OnFull == "" {
-		s.Saves.OnFull = "wait-then-drop"
+		s.Saves.OnFull = ups.DefaultAsyncOnFull.String()
 	}
 	if s.Saves.FullWait == 0 {
-		s.Saves.FullWait = Duration(20 * time.Millisecond)
+		s.Saves.FullWait = Duration(ups.DefaultAsyncFullWait)
 	}
 	if s.Saves.RetryFor == 0 {
-		s.Saves.RetryFor = Duration(time.Minute)
+		s.Saves.RetryFor = Duration(ups.DefaultAsyncRetryFor)
 	}
 	if s.Breaker.Failures == 0 {
 		s.Breaker.Failures = 5
@@ -357,10 +362,8 @@ func (c Config) validateService(p *problems) {
 	if s.Saves.Workers < 1 || s.Saves.Workers > 1024 {
 		add("store.saves.workers", "%d is outside 1…1024", s.Saves.Workers)
 	}
-	switch s.Saves.OnFull {
-	case "wait-then-drop", "write-through", "drop":
-	default:
-		add("store.saves.on_full", "%q is not wait-then-drop, write-through or drop", s.Saves.OnFull)
+	if _, err := ups.ParseFullPolicy(s.Saves.OnFull); err != nil {
+		add("store.saves.on_full", "%v", err)
 	}
 	inRange("store.saves.full_wait", s.Saves.FullWait, 0, 10*time.Second)
 	inRange("store.saves.retry_for", s.Saves.RetryFor, 0, time.Hour)

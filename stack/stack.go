@@ -136,12 +136,17 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 		s.Breaker = b
 	}
 	if cfg.Store.Saves.Mode == config.SavesAsync {
+		onFull, err := ups.ParseFullPolicy(cfg.Store.Saves.OnFull)
+		if err != nil {
+			_ = s.closeBelow(ctx, top)
+			return nil, fmt.Errorf("stack: async saves: store.saves.on_full: %w", err)
+		}
 		a, err := ups.NewAsyncSaver(top, ups.AsyncOptions{
 			QueueSize: cfg.Store.Saves.Queue,
 			Workers:   cfg.Store.Saves.Workers,
 			Timeout:   cfg.Cassandra.Timeout.Std(),
 			RetryFor:  cfg.Store.Saves.RetryFor.Std(),
-			OnFull:    fullPolicy(cfg.Store.Saves.OnFull),
+			OnFull:    onFull,
 			FullWait:  cfg.Store.Saves.FullWait.Std(),
 			Retention: retention,
 			Now:       opts.Now,
@@ -193,16 +198,6 @@ func observeLookups(b *decision.AdaptiveBudget, next func(op string, d time.Dura
 			next(op, d, err)
 		}
 	}
-}
-
-func fullPolicy(name string) ups.FullPolicy {
-	switch name {
-	case "write-through":
-		return ups.FullWriteThrough
-	case "drop":
-		return ups.FullDrop
-	}
-	return ups.FullWaitThenDrop
 }
 
 // openCassandra connects to the cluster and returns the store and the

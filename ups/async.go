@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +43,11 @@ const (
 	FullDrop
 )
 
-// String names the policy as configuration spells it.
+// fullPolicies lists every FullPolicy, in the order errors name them.
+var fullPolicies = []FullPolicy{FullWaitThenDrop, FullWriteThrough, FullDrop}
+
+// String names the policy as configuration spells it: "wait-then-drop",
+// "write-through" or "drop".
 func (f FullPolicy) String() string {
 	switch f {
 	case FullWaitThenDrop:
@@ -55,30 +61,60 @@ func (f FullPolicy) String() string {
 	}
 }
 
-// AsyncOptions configures NewAsyncSaver. The zero value is usable.
+// ParseFullPolicy returns the policy that String names name. Its error
+// for any other name lists the valid ones.
+func ParseFullPolicy(name string) (FullPolicy, error) {
+	names := make([]string, len(fullPolicies))
+	for i, f := range fullPolicies {
+		if f.String() == name {
+			return f, nil
+		}
+		names[i] = f.String()
+	}
+	return 0, fmt.Errorf("%q is not a full-queue policy: want %s or %s", name, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
+}
+
+// Defaults of AsyncOptions. The service's configuration (store.saves)
+// defaults to them too.
+const (
+	DefaultAsyncQueue        = 10_000
+	DefaultAsyncWorkers      = 8
+	DefaultAsyncTimeout      = 5 * time.Second
+	DefaultAsyncRetryFor     = time.Minute
+	DefaultAsyncRetryInitial = 100 * time.Millisecond
+	DefaultAsyncRetryMax     = 5 * time.Second
+	DefaultAsyncOnFull       = FullWaitThenDrop
+	DefaultAsyncFullWait     = 20 * time.Millisecond
+)
+
+// AsyncOptions configures NewAsyncSaver. The zero value is usable: each
+// field left zero takes its DefaultAsync… value.
 type AsyncOptions struct {
 	// QueueSize bounds how many users may have saves waiting; default
-	// 1024. Saves of a user already waiting merge into its pending write
-	// and need no more room. A user with a write already running or
-	// waiting may queue behind it past the bound, so order never depends
-	// on room.
+	// DefaultAsyncQueue. Saves of a user already waiting merge into its
+	// pending write and need no more room. A user with a write already
+	// running or waiting may queue behind it past the bound, so order
+	// never depends on room.
 	QueueSize int
 	// Workers is how many users are written at once, one worker per
-	// shard of users; default 4.
+	// shard of users; default DefaultAsyncWorkers.
 	Workers int
-	// Timeout bounds each write attempt; default 5s.
+	// Timeout bounds each write attempt; default DefaultAsyncTimeout.
 	Timeout time.Duration
 	// RetryFor bounds the total time spent retrying a write that failed
-	// because the store was unavailable (ups.Unavailable); default 1m,
-	// enough to ride out a node restart. Negative means never retry.
+	// because the store was unavailable (ups.Unavailable); default
+	// DefaultAsyncRetryFor, enough to ride out a node restart. Negative
+	// means never retry.
 	RetryFor time.Duration
-	// RetryInitial is the first wait between attempts; default 100ms. It
-	// doubles (with ±50% jitter) up to RetryMax, default 5s.
+	// RetryInitial is the first wait between attempts; default
+	// DefaultAsyncRetryInitial. It doubles (with ±50% jitter) up to
+	// RetryMax, default DefaultAsyncRetryMax.
 	RetryInitial, RetryMax time.Duration
 	// OnFull says what Save does when the queue is full; the zero value
 	// is FullWaitThenDrop.
 	OnFull FullPolicy
-	// FullWait is how long FullWaitThenDrop waits for room; default 20ms.
+	// FullWait is how long FullWaitThenDrop waits for room; default
+	// DefaultAsyncFullWait.
 	FullWait time.Duration
 	// OnError receives the saves that could not be written: the store
 	// rejected them, or kept failing for RetryFor. It is called from a
@@ -101,18 +137,18 @@ func (o AsyncOptions) withDefaults() AsyncOptions {
 		}
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = 1024
+		o.QueueSize = DefaultAsyncQueue
 	}
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = DefaultAsyncWorkers
 	}
-	setDefault(&o.Timeout, 5*time.Second)
+	setDefault(&o.Timeout, DefaultAsyncTimeout)
 	if o.RetryFor == 0 {
-		o.RetryFor = time.Minute
+		o.RetryFor = DefaultAsyncRetryFor
 	}
-	setDefault(&o.RetryInitial, 100*time.Millisecond)
-	setDefault(&o.RetryMax, 5*time.Second)
-	setDefault(&o.FullWait, 20*time.Millisecond)
+	setDefault(&o.RetryInitial, DefaultAsyncRetryInitial)
+	setDefault(&o.RetryMax, DefaultAsyncRetryMax)
+	setDefault(&o.FullWait, DefaultAsyncFullWait)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -179,9 +215,7 @@ func NewAsyncSaver(next Service, opts AsyncOptions) (*AsyncSaver, error) {
 	if err := opts.Retention.Validate(); err != nil {
 		return nil, fmt.Errorf("ups: new async saver: %w", err)
 	}
-	switch opts.OnFull {
-	case FullWaitThenDrop, FullWriteThrough, FullDrop:
-	default:
+	if !slices.Contains(fullPolicies, opts.OnFull) {
 		return nil, fmt.Errorf("ups: new async saver: unknown full-queue policy %s", opts.OnFull)
 	}
 	opts = opts.withDefaults()

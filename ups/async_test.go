@@ -3,6 +3,8 @@ package ups
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +149,50 @@ func TestAsyncSaverFullQueue(t *testing.T) {
 		g.open()
 		closeAsync(t, a)
 	})
+}
+
+func TestParseFullPolicy(t *testing.T) {
+	for _, f := range fullPolicies {
+		if got, err := ParseFullPolicy(f.String()); err != nil || got != f {
+			t.Errorf("ParseFullPolicy(%q) = %v, %v; want %v", f.String(), got, err, f)
+		}
+	}
+	for _, name := range []string{"", "panic", "Drop", "FullPolicy(0)"} {
+		_, err := ParseFullPolicy(name)
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(name)) ||
+			!strings.Contains(err.Error(), "wait-then-drop, write-through or drop") {
+			t.Errorf("ParseFullPolicy(%q) = %v, want an error naming it and the valid names", name, err)
+		}
+	}
+}
+
+func TestAsyncOptionsDefaults(t *testing.T) {
+	got := AsyncOptions{}.withDefaults()
+	want := AsyncOptions{
+		QueueSize:    DefaultAsyncQueue,
+		Workers:      DefaultAsyncWorkers,
+		Timeout:      DefaultAsyncTimeout,
+		RetryFor:     DefaultAsyncRetryFor,
+		RetryInitial: DefaultAsyncRetryInitial,
+		RetryMax:     DefaultAsyncRetryMax,
+		OnFull:       DefaultAsyncOnFull,
+		FullWait:     DefaultAsyncFullWait,
+	}
+	if got.Now == nil {
+		t.Error("no default clock")
+	}
+	got.Now = nil
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("defaults %+v, want %+v", got, want)
+	}
+	set := AsyncOptions{QueueSize: 1, Workers: 2, Timeout: time.Second, RetryFor: -1, FullWait: time.Millisecond}.withDefaults()
+	if set.QueueSize != 1 || set.Workers != 2 || set.Timeout != time.Second || set.RetryFor != -1 || set.FullWait != time.Millisecond {
+		t.Errorf("options set were replaced: %+v", set)
+	}
+	m, _ := NewMemory(MemoryOptions{})
+	a := newAsync(t, m, AsyncOptions{})
+	defer closeAsync(t, a)
+	if len(a.shards) != DefaultAsyncWorkers || cap(a.slots) != DefaultAsyncQueue {
+		t.Errorf("%d workers and a queue of %d, want the defaults", len(a.shards), cap(a.slots))
+	}
 }
