@@ -182,6 +182,11 @@ func runRegions(t *testing.T, bin, fault string) {
 		}
 	}
 	withoutA := withoutProfile(t, a)
+	if withoutA > 0 {
+		_, ready := a.Ready(t)
+		t.Logf("A decided %d users without the profile (%s); /ready: %s; store errors: %s",
+			withoutA, withoutReasons(t, a), strings.TrimSpace(ready), storeErrors(t, a))
+	}
 
 	// Every variation A served is stored: A's async saves are written and
 	// readable in dc1 at LOCAL_QUORUM and in dc2 (replication).
@@ -260,6 +265,18 @@ func withoutProfile(t testing.TB, p *serveproc.Process) int {
 		total += v
 	}
 	return int(total)
+}
+
+// storeErrors lists p's failed store calls by operation and kind.
+func storeErrors(t testing.TB, p *serveproc.Process) string {
+	t.Helper()
+	var parts []string
+	for _, line := range strings.Split(p.Metrics(t), "\n") {
+		if strings.HasPrefix(line, "stickybucket_store_errors_total{") {
+			parts = append(parts, strings.TrimPrefix(line, "stickybucket_store_errors_total"))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // withoutReasons lists p's decisions without the profile by reason.
