@@ -122,7 +122,9 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 	token := hex.EncodeToString(raw)
 	ks := keyspace(t, "sdk_clients")
 	t.Setenv("STICKYBUCKET_RETENTION", agentRetentionEnv)
-	cfg := serveConfig(t, ks, fmt.Sprintf("store: {kind: cassandra}\nserver: {tokens: [%q]}", token))
+	// A one-second cache: a delete on one serve reaches the other's cache
+	// when its entry expires (cache.ttl, 10s by default).
+	cfg := serveConfig(t, ks, fmt.Sprintf("store: {kind: cassandra, cache: {ttl: 1s}}\nserver: {tokens: [%q]}", token))
 	a := startServe(t, bin, "--config", cfg, "--migrate", "--datafile", "k="+datafileCopy(t, "datafile-v1.json"))
 	b := startServe(t, bin, "--config", cfg, "--datafile", "k="+datafileCopy(t, "datafile-v2.json"))
 	v1, _ := filepath.Abs("../examples/datafile-v1.json")
@@ -142,6 +144,7 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 	onB := node(b, v2, users...)
 	df := startDatafileServer(t, "v2")
 	ag := startAgent(t, agentBin, "agent", df, "v2", &restUPS{host: b.api, token: token})
+	auth := http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}
 	moved := 0
 	for _, u := range users {
 		if onB[u].Variation != onA[u].Variation {
@@ -150,7 +153,12 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 		if got := ag.mustDecide(t, u); got.VariationKey != onA[u].Variation {
 			t.Errorf("%s: the Python SDK assigned %s, Agent (v2, rest plugin on serve B) serves %s", u, onA[u].Variation, got.VariationKey)
 		}
-		if fresh := b.variation(t, u, "IGNORE_USER_PROFILE_SERVICE"); fresh != "search_experiment/"+onA[u].Variation {
+		var fresh struct{ VariationKey string }
+		body := fmt.Sprintf(`{"userId":%q,"userAttributes":{"plan":"pro","app_version":"3.2.0","country":"de"},"decideOptions":["IGNORE_USER_PROFILE_SERVICE"]}`, u)
+		if err := json.Unmarshal(mustCall(t, http.StatusOK, http.MethodPost, b.api+"/v1/decide?keys=new_search", auth, body), &fresh); err != nil {
+			t.Fatal(err)
+		}
+		if fresh.VariationKey != onA[u].Variation {
 			moved++
 		}
 	}
@@ -171,16 +179,8 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 
 	// Erased: Node (v2) buckets afresh, and Python (v1) follows it.
 	u := users[0]
-	req, _ := http.NewRequest(http.MethodDelete, a.api+"/v1/profiles/"+u, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE %s: %d", u, res.StatusCode)
-	}
+	mustCall(t, http.StatusNoContent, http.MethodDelete, a.api+"/v1/profiles/"+u, auth, "")
+	time.Sleep(1500 * time.Millisecond) // B's cached copy expires (cache.ttl 1s) on the wall clock
 	again := node(b, v2, u)[u]
 	if again.Variation == onA[u].Variation {
 		t.Fatalf("%s after the delete: Node serves %s again; v2 buckets it elsewhere", u, again.Variation)
