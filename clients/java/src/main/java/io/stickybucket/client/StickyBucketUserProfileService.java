@@ -233,7 +233,8 @@ public final class StickyBucketUserProfileService implements UserProfileService,
             return new CallFailure(FailureKind.TIMEOUT, 0, "no answer within " + timeout.toMillis() + " ms");
         }
         if (cause instanceof ConnectException) {
-            return new CallFailure(FailureKind.CONNECTION, 0, "cannot connect: " + cause.getMessage());
+            return new CallFailure(FailureKind.CONNECTION, 0, "cannot connect: "
+                    + (cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName()));
         }
         if (cause instanceof IOException) {
             return new CallFailure(FailureKind.CONNECTION, 0, "connection failed: " + cause);
