@@ -32,7 +32,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** The client alone, against a scripted JDK HttpServer. */
 class ClientUnitTest {
     private static final String TOKEN = "unit-test-token-0123456789";
+    /** For the tests of timeouts. */
     private static final Duration TIMEOUT = Duration.ofMillis(150);
+    /** For the others: long enough that a busy machine never makes them time out. */
+    private static final Duration PATIENT = Duration.ofSeconds(5);
     private static final String PROFILE = "{\"user_id\":\"u1\",\"experiment_bucket_map\":{\"e1\":{\"variation_id\":\"v1\"},\"e2\":{\"variation_id\":\"v2\"}}}";
 
     private TestServer server;
@@ -50,7 +53,7 @@ class ClientUnitTest {
     }
 
     private StickyBucketUserProfileService.Builder builder() {
-        return StickyBucketUserProfileService.builder(server.url()).token(TOKEN).timeout(TIMEOUT)
+        return StickyBucketUserProfileService.builder(server.url()).token(TOKEN).timeout(PATIENT)
                 .logger(RecordingLogger.of(logLines)).clock(clock::get);
     }
 
@@ -123,7 +126,7 @@ class ClientUnitTest {
     @Test
     void aBasePathIsKept() throws Exception {
         server.answer(200, PROFILE);
-        try (var c = StickyBucketUserProfileService.builder(server.url() + "/sticky/").timeout(TIMEOUT).build()) {
+        try (var c = StickyBucketUserProfileService.builder(server.url() + "/sticky/").timeout(PATIENT).build()) {
             c.lookup("u1");
         }
         assertEquals("/sticky/v1/ups/lookup", server.requests.get(0).path());
@@ -183,11 +186,11 @@ class ClientUnitTest {
             server.awaitRelease();
             TestServer.reply(ex, 200, PROFILE);
         });
-        try (var c = builder().build()) {
+        try (var c = builder().timeout(TIMEOUT).build()) {
             long t0 = System.nanoTime();
             assertNull(c.lookup("u1"));
             long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-            assertTrue(ms >= TIMEOUT.toMillis() - 5 && ms < TIMEOUT.toMillis() + 500, "took " + ms + " ms");
+            assertTrue(ms >= TIMEOUT.toMillis() - 5 && ms < TIMEOUT.toMillis() + 1000, "took " + ms + " ms");
             assertEquals(1, c.stats().lookupFailures(FailureKind.TIMEOUT), () -> c.stats().toString());
         }
     }
@@ -201,11 +204,11 @@ class ClientUnitTest {
             out.flush();
             server.awaitRelease();
         });
-        try (var c = builder().build()) {
+        try (var c = builder().timeout(TIMEOUT).build()) {
             long t0 = System.nanoTime();
             assertNull(c.lookup("u1"));
             long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-            assertTrue(ms >= TIMEOUT.toMillis() - 5 && ms < TIMEOUT.toMillis() + 500, "took " + ms + " ms");
+            assertTrue(ms >= TIMEOUT.toMillis() - 5 && ms < TIMEOUT.toMillis() + 1000, "took " + ms + " ms");
             assertEquals(1, c.stats().lookupFailures(FailureKind.TIMEOUT), () -> c.stats().toString());
         }
     }
@@ -312,7 +315,7 @@ class ClientUnitTest {
             }
             TestServer.reply(ex, 500, "{\"error\":\"boom\"}");
         });
-        try (var c = builder().build()) {
+        try (var c = builder().timeout(TIMEOUT).build()) {
             assertDoesNotThrow(() -> c.save(profile("u1", Map.of("e1", "v1"))));
             assertDoesNotThrow(() -> c.save(profile("slow", Map.of("e1", "v1"))));
             Map<String, Object> bad = new HashMap<>();
@@ -395,7 +398,7 @@ class ClientUnitTest {
             for (int i = 1; i <= 4; i++) {
                 long t0 = System.nanoTime();
                 c.save(profile("u" + i, Map.of("e", "v")));
-                assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(100), "async save waited");
+                assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1000), "async save waited");
             }
             Stats s = c.stats();
             assertEquals(2, s.savesDropped(), s::toString);

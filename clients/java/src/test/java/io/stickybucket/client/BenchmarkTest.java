@@ -1,0 +1,88 @@
+package io.stickybucket.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.optimizely.ab.Optimizely;
+import com.optimizely.ab.bucketing.UserProfileService;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntFunction;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Not part of the test run ({@code mvn -Pbench test} runs it): the SDK's
+ * decide with this client over loopback against a real serve, next to the
+ * same SDK with an in-memory profile service and with none; p50/p90/p99 per
+ * decide of the flag new_search on examples/datafile-v1.json, after a warm-up.
+ */
+@Tag("benchmark")
+class BenchmarkTest {
+    private static final int DECIDES = Integer.getInteger("bench.decides", 2000);
+    private static final int WARMUP = Integer.getInteger("bench.warmup", 2000);
+    private static final Map<String, Object> ATTRS = Map.of("plan", "pro", "app_version", "3.2.0", "country", "de");
+
+    @Test
+    void decideLatency() throws Exception {
+        String datafile = Files.readString(ServeProcess.repoRoot().resolve("examples/datafile-v1.json"));
+        try (ServeProcess serve = ServeProcess.start();
+             StickyBucketUserProfileService sync = StickyBucketUserProfileService.builder(serve.baseUrl)
+                     .token(ServeProcess.TOKEN).build();
+             StickyBucketUserProfileService async = StickyBucketUserProfileService.builder(serve.baseUrl)
+                     .token(ServeProcess.TOKEN).asyncSaves(10_000).build()) {
+            Map<String, UserProfileService> services = new LinkedHashMap<>();
+            services.put("no profile service", null);
+            services.put("in-memory map", new MapUserProfileService());
+            services.put("stickybucket (sync saves)", sync);
+            services.put("stickybucket (async saves)", async);
+            Map<String, Optimizely> sdks = new LinkedHashMap<>();
+            services.forEach((name, ups) -> sdks.put(name, Sdk.build(datafile, ups)));
+
+            System.out.printf("%nbenchmark: %d decides of new_search per row after %d warm-up decides; %s, %d cores%n",
+                    DECIDES, WARMUP, System.getProperty("java.vm.name") + " " + System.getProperty("java.version"),
+                    Runtime.getRuntime().availableProcessors());
+            // Returning user: the profile holds the assignment, so a decide is one lookup and no save.
+            run("returning user (lookup only)", sdks, i -> "returning-user");
+            // A new user every decide: a lookup and a save of the new assignment.
+            run("new user per decide (lookup + save)", sdks, i -> "new-user-" + i);
+            Stats s = sync.stats();
+            assertEquals(0, s.lookupFailures() + s.saveFailures(), s::toString);
+            System.out.println("sync client: " + s);
+            System.out.println("async client: " + async.stats());
+        }
+    }
+
+    private static void run(String title, Map<String, Optimizely> sdks, IntFunction<String> user) {
+        Map<String, long[]> times = new LinkedHashMap<>();
+        sdks.keySet().forEach(k -> times.put(k, new long[DECIDES]));
+        List<Map.Entry<String, Optimizely>> entries = new ArrayList<>(sdks.entrySet());
+        // Warm-up and measurement interleave the SDKs decide by decide, so
+        // that each sees the same machine; users are prefixed per SDK so that
+        // each "new user" is new to every profile service.
+        for (int i = 0; i < WARMUP + DECIDES; i++) {
+            for (int k = 0; k < entries.size(); k++) {
+                String u = k + "-" + (i < WARMUP ? "warm-" : "") + user.apply(i);
+                Optimizely o = entries.get(k).getValue();
+                long t0 = System.nanoTime();
+                o.createUserContext(u, ATTRS).decide("new_search");
+                long dt = System.nanoTime() - t0;
+                if (i >= WARMUP) {
+                    times.get(entries.get(k).getKey())[i - WARMUP] = dt;
+                }
+            }
+        }
+        System.out.printf("%n%s%n%-30s %9s %9s %9s %9s%n", title, "", "p50 µs", "p90 µs", "p99 µs", "max µs");
+        times.forEach((name, t) -> {
+            Arrays.sort(t);
+            System.out.printf("%-30s %9.1f %9.1f %9.1f %9.1f%n", name, pct(t, 0.50), pct(t, 0.90), pct(t, 0.99), t[t.length - 1] / 1000.0);
+        });
+    }
+
+    private static double pct(long[] sorted, double p) {
+        return sorted[Math.min(sorted.length - 1, (int) Math.ceil(p * sorted.length) - 1)] / 1000.0;
+    }
+}
