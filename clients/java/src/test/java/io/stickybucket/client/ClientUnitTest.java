@@ -229,6 +229,39 @@ class ClientUnitTest {
         }
     }
 
+    /** A listener whose accept queue is full: the SYN goes unanswered and connecting hangs. */
+    @Test
+    void aConnectThatHangsTimesOut() throws Exception {
+        try (ServerSocket full = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            List<java.net.Socket> fillers = new java.util.ArrayList<>();
+            try {
+                for (int i = 0; i < 8; i++) {
+                    java.net.Socket s = new java.net.Socket();
+                    try {
+                        s.connect(full.getLocalSocketAddress(), 100);
+                        fillers.add(s);
+                    } catch (java.io.IOException e) {
+                        s.close();
+                        break; // the queue is full now
+                    }
+                }
+                try (var c = StickyBucketUserProfileService.builder("http://127.0.0.1:" + full.getLocalPort()).timeout(TIMEOUT)
+                        .logger(RecordingLogger.of(logLines)).build()) {
+                    long t0 = System.nanoTime();
+                    assertNull(c.lookup("u1"));
+                    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+                    System.out.println("connect that hangs: lookup returned after " + ms + " ms, " + c.stats().lookupFailuresByKind());
+                    assertTrue(ms >= TIMEOUT.toMillis() - 5 && ms < TIMEOUT.toMillis() + 1000, "took " + ms + " ms");
+                    assertEquals(1, c.stats().lookupFailures(FailureKind.TIMEOUT), () -> c.stats().toString());
+                }
+            } finally {
+                for (java.net.Socket s : fillers) {
+                    s.close();
+                }
+            }
+        }
+    }
+
     @Test
     void saveSendsTheWholeProfileAndCountsTheAnswer() throws Exception {
         server.answer(200, "{\"written\":2,\"unchanged\":3,\"lost\":1}");
