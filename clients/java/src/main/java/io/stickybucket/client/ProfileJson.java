@@ -164,6 +164,9 @@ final class ProfileJson {
         if (!(profile.get(UserProfileService.userIdKey) instanceof String userId) || userId.isEmpty()) {
             throw new InvalidProfileException("\"user_id\" is missing, empty or not a string");
         }
+        if (!isWellFormed(userId)) {
+            throw new InvalidProfileException("\"user_id\" is not well-formed UTF-16 (a lone surrogate)");
+        }
         if (!(profile.get(UserProfileService.experimentBucketMapKey) instanceof Map<?, ?> buckets)) {
             throw new InvalidProfileException("\"experiment_bucket_map\" is missing or not a map");
         }
@@ -185,6 +188,22 @@ final class ProfileJson {
             throw new UncheckedIOException(e);
         }
         return new SaveBody(userId, out.toString());
+    }
+
+    /**
+     * Whether the string has no lone surrogate. One would be sent as "?" in
+     * UTF-8, so two different users could share a stored profile.
+     */
+    static boolean isWellFormed(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static JsonReader reader(byte[] body) {

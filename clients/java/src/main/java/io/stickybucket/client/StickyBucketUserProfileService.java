@@ -39,6 +39,8 @@ public final class StickyBucketUserProfileService implements UserProfileService,
     static final String LOOKUP_PATH = "/v1/ups/lookup";
     static final String SAVE_PATH = "/v1/ups/save";
     private static final String USER_AGENT = "stickybucket-client-java/0.1";
+    /** Below this much time left, a closed connection is not tried again. */
+    private static final long MIN_RETRY_NANOS = 2_000_000;
 
     private final HttpClient http;
     private final URI lookupUri;
@@ -95,6 +97,10 @@ public final class StickyBucketUserProfileService implements UserProfileService,
         counters.lookups.increment();
         if (userId == null || userId.isEmpty()) {
             lookupFailed(new CallFailure(FailureKind.INVALID_INPUT, 0, "the user ID is empty"), null);
+            return null;
+        }
+        if (!ProfileJson.isWellFormed(userId)) {
+            lookupFailed(new CallFailure(FailureKind.INVALID_INPUT, 0, "the user ID is not well-formed UTF-16"), null);
             return null;
         }
         try {
@@ -182,35 +188,47 @@ public final class StickyBucketUserProfileService implements UserProfileService,
     }
 
     /**
-     * POSTs the JSON and returns the 2xx answer's body. The request's timeout
-     * bounds the whole exchange on the JDK's HttpClient, connecting and a
-     * body that stalls included (the unit tests hold it to that), and send()
-     * is used rather than sendAsync().get(), which costs another thread hop.
+     * POSTs the JSON and returns the 2xx answer's body, all within the
+     * timeout. The request's timeout bounds the whole exchange on the JDK's
+     * HttpClient, connecting and a body that stalls included (the unit tests
+     * hold it to that); send() is used rather than sendAsync().get(), which
+     * costs another thread hop. A kept-alive connection that the server had
+     * closed fails at once: that one call is sent again on a new connection,
+     * within what is left of the timeout (both routes are idempotent).
      */
     private byte[] call(URI uri, String json) throws CallFailure {
-        HttpRequest.Builder rb = HttpRequest.newBuilder(uri)
-                .timeout(timeout)
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .header("User-Agent", USER_AGENT)
-                .POST(HttpRequest.BodyPublishers.ofString(json));
-        if (authorization != null) {
-            rb.header("Authorization", authorization);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (int attempt = 0; ; attempt++) {
+            Duration left = attempt == 0 ? timeout : Duration.ofNanos(deadline - System.nanoTime());
+            HttpRequest.Builder rb = HttpRequest.newBuilder(uri)
+                    .timeout(left)
+                    .header("Content-Type", "application/json")
+                    .header("Accept", "application/json")
+                    .header("User-Agent", USER_AGENT)
+                    .POST(HttpRequest.BodyPublishers.ofString(json));
+            if (authorization != null) {
+                rb.header("Authorization", authorization);
+            }
+            HttpResponse<byte[]> response;
+            try {
+                response = http.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CallFailure(FailureKind.INTERRUPTED, 0, "interrupted while waiting for the server");
+            } catch (IOException e) {
+                CallFailure f = transportFailure(e);
+                boolean staleConnection = f.kind == FailureKind.CONNECTION && !(e instanceof ConnectException);
+                if (attempt == 0 && staleConnection && deadline - System.nanoTime() > MIN_RETRY_NANOS) {
+                    continue;
+                }
+                throw f;
+            }
+            int status = response.statusCode();
+            if (status / 100 != 2) {
+                throw new CallFailure(FailureKind.HTTP_STATUS, status, "HTTP " + status + errorOf(response.body()));
+            }
+            return response.body();
         }
-        HttpResponse<byte[]> response;
-        try {
-            response = http.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CallFailure(FailureKind.INTERRUPTED, 0, "interrupted while waiting for the server");
-        } catch (IOException e) {
-            throw transportFailure(e);
-        }
-        int status = response.statusCode();
-        if (status / 100 != 2) {
-            throw new CallFailure(FailureKind.HTTP_STATUS, status, "HTTP " + status + errorOf(response.body()));
-        }
-        return response.body();
     }
 
     private CallFailure transportFailure(IOException cause) {

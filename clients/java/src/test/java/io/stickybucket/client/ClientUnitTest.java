@@ -262,6 +262,50 @@ class ClientUnitTest {
         }
     }
 
+    /** A kept-alive connection the server closed is tried once more on a new one. */
+    @Test
+    void aClosedConnectionIsTriedOnceMore() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        server.script((r, ex) -> {
+            if (calls.incrementAndGet() == 1) {
+                return; // no answer: closing the exchange unanswered closes the connection
+            }
+            TestServer.reply(ex, 200, PROFILE);
+        });
+        try (var c = builder().build()) {
+            assertEquals(profile("u1", Map.of("e1", "v1", "e2", "v2")), c.lookup("u1"));
+            assertEquals(0, c.stats().lookupFailures(), () -> c.stats().toString());
+        }
+        assertEquals(2, server.requests.size());
+        assertTrue(server.requests.get(0).remotePort() != server.requests.get(1).remotePort(), "a new connection");
+    }
+
+    @Test
+    void aConnectionThatKeepsClosingFailsOnce() throws Exception {
+        server.script((r, ex) -> { });
+        try (var c = builder().build()) {
+            assertNull(c.lookup("u1"));
+            Stats s = c.stats();
+            assertEquals(1, s.lookupFailures(FailureKind.CONNECTION), s::toString);
+        }
+        assertEquals(2, server.requests.size(), "one try more, not a loop");
+    }
+
+    @Test
+    void aLoneSurrogateInAUserIdIsNotSent() throws Exception {
+        server.answer(200, PROFILE);
+        try (var c = builder().build()) {
+            assertNull(c.lookup("user\uD800"));
+            c.save(profile("user\uDC00x", Map.of("e", "v")));
+            Stats s = c.stats();
+            assertEquals(1, s.lookupFailures(FailureKind.INVALID_INPUT), s::toString);
+            assertEquals(1, s.saveFailures(FailureKind.INVALID_INPUT), s::toString);
+            c.lookup("emoji \uD83D\uDE42"); // a pair is fine
+            assertEquals(1, c.stats().lookupFailures(), () -> c.stats().toString());
+        }
+        assertEquals(1, server.requests.size());
+    }
+
     @Test
     void saveSendsTheWholeProfileAndCountsTheAnswer() throws Exception {
         server.answer(200, "{\"written\":2,\"unchanged\":3,\"lost\":1}");
