@@ -301,7 +301,7 @@ class ClientUnitTest {
             assertEquals(1, s.lookupFailures(FailureKind.INVALID_INPUT), s::toString);
             assertEquals(1, s.saveFailures(FailureKind.INVALID_INPUT), s::toString);
             c.lookup("emoji \uD83D\uDE42"); // a pair is fine
-            assertEquals(1, c.stats().lookupFailures(), () -> c.stats().toString());
+            assertEquals(1, c.stats().lookupFailures(FailureKind.INVALID_INPUT), () -> c.stats().toString());
         }
         assertEquals(1, server.requests.size());
     }
