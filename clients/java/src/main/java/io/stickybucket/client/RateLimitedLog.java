@@ -44,10 +44,14 @@ final class RateLimitedLog {
             w.logged = true;
             w.lastNanos = now;
         }
-        if (suppressed == 0) {
-            logger.warn("stickybucket: {}", message);
-        } else {
-            logger.warn("stickybucket: {} ({} more of this kind not logged since the last line)", message, suppressed);
+        try {
+            if (suppressed == 0) {
+                logger.warn("stickybucket: {}", message);
+            } else {
+                logger.warn("stickybucket: {} ({} more of this kind not logged since the last line)", message, suppressed);
+            }
+        } catch (RuntimeException e) {
+            // A failing logger must not make the client throw into the SDK.
         }
     }
 }

@@ -6,6 +6,8 @@ import com.optimizely.ab.Optimizely;
 import com.optimizely.ab.bucketing.UserProfileService;
 import com.optimizely.ab.error.ErrorHandler;
 import com.optimizely.ab.error.NoOpErrorHandler;
+import com.optimizely.ab.event.EventProcessor;
+import com.optimizely.ab.event.ForwardingEventProcessor;
 import com.optimizely.ab.optimizelydecision.OptimizelyDecision;
 
 /** Offline SDK instances for the tests: a no-op event handler, no ODP, no polling. */
@@ -20,7 +22,7 @@ final class Sdk {
     static Optimizely build(String datafile, UserProfileService ups, ErrorHandler errorHandler) {
         Optimizely.Builder b = Optimizely.builder()
                 .withDatafile(datafile)
-                .withEventHandler(logEvent -> { })
+                .withEventProcessor(noEvents())
                 .withErrorHandler(errorHandler);
         if (ups != null) {
             b.withUserProfileService(ups);
@@ -28,6 +30,11 @@ final class Sdk {
         Optimizely o = b.build();
         assertTrue(o.isValid(), "the SDK rejected the datafile");
         return o;
+    }
+
+    /** Events built and handed to a handler that drops them: nothing is dispatched. */
+    static EventProcessor noEvents() {
+        return new ForwardingEventProcessor(logEvent -> { }, null);
     }
 
     /** What the comparison looks at in a decision. */

@@ -106,19 +106,24 @@ final class ServeProcess implements AutoCloseable {
         }
     }
 
-    void pause() throws IOException, InterruptedException {
+    void pause() throws IOException {
         signal("-STOP");
         paused = true;
     }
 
-    void resume() throws IOException, InterruptedException {
+    void resume() throws IOException {
         signal("-CONT");
         paused = false;
     }
 
-    private void signal(String sig) throws IOException, InterruptedException {
+    private void signal(String sig) throws IOException {
         Process k = new ProcessBuilder("kill", sig, Long.toString(process.pid())).inheritIO().start();
-        assertTrue(k.waitFor(5, TimeUnit.SECONDS), "kill " + sig + " hung");
+        try {
+            assertTrue(k.waitFor(5, TimeUnit.SECONDS), "kill " + sig + " hung");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while signalling serve", e);
+        }
         assertEquals(0, k.exitValue(), "kill " + sig);
     }
 
@@ -205,13 +210,21 @@ final class ServeProcess implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() throws IOException {
         try {
             if (paused && process.isAlive()) {
-                resume();
+                signal("-CONT");
             }
         } finally {
-            stop();
+            process.destroy();
+            try {
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                    process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                process.destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

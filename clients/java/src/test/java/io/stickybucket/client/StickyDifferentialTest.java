@@ -139,7 +139,7 @@ class StickyDifferentialTest {
             System.out.println("seed-104's datafile_v1 no longer has \"groups\": null; nothing to show");
             return;
         }
-        Optimizely rejected = Optimizely.builder().withDatafile(verbatim).withEventHandler(e -> { }).build();
+        Optimizely rejected = Optimizely.builder().withDatafile(verbatim).withEventProcessor(Sdk.noEvents()).build();
         assertFalse(rejected.isValid(), "the SDK now loads \"groups\": null; drop the workaround in Fixture");
         assertTrue(Sdk.build(Fixture.load(seed104).datafileV1(), null).isValid());
     }
