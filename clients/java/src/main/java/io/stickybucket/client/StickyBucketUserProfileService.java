@@ -11,6 +11,11 @@ import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -189,19 +194,19 @@ public final class StickyBucketUserProfileService implements UserProfileService,
 
     /**
      * POSTs the JSON and returns the 2xx answer's body, all within the
-     * timeout. The request's timeout bounds the whole exchange on the JDK's
-     * HttpClient, connecting and a body that stalls included (the unit tests
-     * hold it to that); send() is used rather than sendAsync().get(), which
-     * costs another thread hop. A kept-alive connection that the server had
-     * closed fails at once: that one call is sent again on a new connection,
-     * within what is left of the timeout (both routes are idempotent).
+     * timeout. The request's own timeout stops the JDK waiting for the
+     * headers (and for connecting) but not always for a body that stalls
+     * after them, so the caller waits on the future with the same deadline.
+     * A kept-alive connection that the server had closed fails at once: that
+     * one call is sent again on a new connection, within what is left of the
+     * timeout (both routes are idempotent).
      */
     private byte[] call(URI uri, String json) throws CallFailure {
         long deadline = System.nanoTime() + timeout.toNanos();
         for (int attempt = 0; ; attempt++) {
-            Duration left = attempt == 0 ? timeout : Duration.ofNanos(deadline - System.nanoTime());
+            long left = attempt == 0 ? timeout.toNanos() : deadline - System.nanoTime();
             HttpRequest.Builder rb = HttpRequest.newBuilder(uri)
-                    .timeout(left)
+                    .timeout(Duration.ofNanos(left))
                     .header("Content-Type", "application/json")
                     .header("Accept", "application/json")
                     .header("User-Agent", USER_AGENT)
@@ -209,15 +214,27 @@ public final class StickyBucketUserProfileService implements UserProfileService,
             if (authorization != null) {
                 rb.header("Authorization", authorization);
             }
+            CompletableFuture<HttpResponse<byte[]>> future = http.sendAsync(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
             HttpResponse<byte[]> response;
             try {
-                response = http.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+                response = future.get(left, TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                future.cancel(true);
+                throw new CallFailure(FailureKind.TIMEOUT, 0, "no answer within " + timeout.toMillis() + " ms");
             } catch (InterruptedException e) {
+                future.cancel(true);
                 Thread.currentThread().interrupt();
                 throw new CallFailure(FailureKind.INTERRUPTED, 0, "interrupted while waiting for the server");
-            } catch (IOException e) {
-                CallFailure f = transportFailure(e);
-                boolean staleConnection = f.kind == FailureKind.CONNECTION && !(e instanceof ConnectException);
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                while (cause instanceof CompletionException && cause.getCause() != null) {
+                    cause = cause.getCause();
+                }
+                if (!(cause instanceof IOException io)) {
+                    throw new CallFailure(FailureKind.CONNECTION, 0, "request failed: " + cause);
+                }
+                CallFailure f = transportFailure(io);
+                boolean staleConnection = f.kind == FailureKind.CONNECTION && !(io instanceof ConnectException);
                 if (attempt == 0 && staleConnection && deadline - System.nanoTime() > MIN_RETRY_NANOS) {
                     continue;
                 }
