@@ -56,11 +56,11 @@ class BenchmarkTest {
             run("returning user (lookup only)", sdks, i -> "returning-user");
             // A new user every decide: a lookup and a save of the new assignment.
             run("new user per decide (lookup + save)", sdks, i -> "new-user-" + i);
-            for (var c : List.of(sync, async, direct)) {
-                Stats s = c.stats();
+            for (String name : List.of("stickybucket (sync saves)", "stickybucket (async saves)", "stickybucket (sync, direct executor)")) {
+                Stats s = ((StickyBucketUserProfileService) services.get(name)).stats();
                 if (s.lookupFailures() + s.saveFailures() > 0) {
-                    System.out.printf("NOTE: %d lookups and %d saves failed (%s, %s): the figures include timeouts%n",
-                            s.lookupFailures(), s.saveFailures(), s.lookupFailuresByKind(), s.saveFailuresByKind());
+                    System.out.printf("NOTE: %s: %d lookups and %d saves failed (%s, %s); its figures include them%n",
+                            name, s.lookupFailures(), s.saveFailures(), s.lookupFailuresByKind(), s.saveFailuresByKind());
                 }
             }
             System.out.printf("load average after: %s%n", loadAverage());
