@@ -58,11 +58,11 @@ record Fixture(String name, String datafileV1, String datafileV2, List<User> use
     }
 
     /**
-     * The datafile as the SDKs are given it here. The generator writes Go's
-     * nil slice as {@code "groups": null} (seed-104's datafile_v1), which
-     * Optimizely never serves and the Java SDK rejects (its Gson parser calls
-     * getAsJsonArray on it); such a datafile gets {@code "groups": []}, for
-     * both sides of the comparison alike, with a note. Nothing else is changed.
+     * The datafile as the SDKs are given it here. The generator once wrote
+     * Go's nil slice as {@code "groups": null} (seed-104's datafile_v1),
+     * which Optimizely never serves and the Java SDK rejects (its Gson parser
+     * calls getAsJsonArray on it); such a list gets {@code []}, for both
+     * sides of the comparison alike, with a note. Nothing else is changed.
      */
     private static String datafile(JsonObject df, String which, List<String> notes) {
         JsonObject copy = df.deepCopy();
