@@ -232,6 +232,7 @@ func runRegions(t *testing.T, bin, fault string) {
 		}
 	}
 	withoutB := withoutProfile(t, b)
+	t.Logf("store lookups (serve's histogram, bucket bounds): A %s; B %s", storeLatency(t, a), storeLatency(t, b))
 	// The control: without profiles B moves everyone (v2 swaps the ranges).
 	fresh, _ := drive(t, b, users[:200], `,"decideOptions":["IGNORE_USER_PROFILE_SERVICE"]`, nil)
 	moved := 0
@@ -265,6 +266,46 @@ func withoutProfile(t testing.TB, p *serveproc.Process) int {
 		total += v
 	}
 	return int(total)
+}
+
+// storeLatency reads p's histogram of store lookups and gives the bucket
+// bounds under which half and 99% of them finished.
+func storeLatency(t testing.TB, p *serveproc.Process) string {
+	t.Helper()
+	type bucket struct {
+		le    float64
+		count float64
+	}
+	var bs []bucket
+	for _, line := range strings.Split(p.Metrics(t), "\n") {
+		rest, ok := strings.CutPrefix(line, `stickybucket_store_call_duration_seconds_bucket{op="lookup",le="`)
+		if !ok {
+			continue
+		}
+		le, count, _ := strings.Cut(rest, `"} `)
+		var b bucket
+		if _, err := fmt.Sscan(le, &b.le); err != nil {
+			b.le = -1 // +Inf
+		}
+		fmt.Sscan(count, &b.count)
+		bs = append(bs, b)
+	}
+	if len(bs) == 0 || bs[len(bs)-1].count == 0 {
+		return "no lookups"
+	}
+	total := bs[len(bs)-1].count
+	q := func(f float64) string {
+		for _, b := range bs {
+			if b.count >= f*total {
+				if b.le < 0 {
+					return "more"
+				}
+				return (time.Duration(b.le * float64(time.Second))).String()
+			}
+		}
+		return "?"
+	}
+	return fmt.Sprintf("%.0f lookups, p50 ≤ %s, p99 ≤ %s", total, q(0.5), q(0.99))
 }
 
 // storeErrors lists p's failed store calls by operation and kind.
