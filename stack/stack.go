@@ -10,7 +10,6 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/sdkprofiles"
@@ -203,72 +202,6 @@ func fullPolicy(name string) ups.FullPolicy {
 		return ups.FullDrop
 	}
 	return ups.FullWaitThenDrop
-}
-
-// openCassandra connects to the cluster and returns the store and the
-// session it runs on.
-func openCassandra(ctx context.Context, cfg config.Config, env config.Environment, opts Options, log *slog.Logger) (*cassandra.Store, *gocql.Session, error) {
-	cluster, err := cassandra.NewCluster(cfg.Cassandra, env)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack: %w", err)
-	}
-	// gocql's messages go to the stack's logger at cassandra.log_level.
-	cluster.Logger = cassandra.NewLogger(log, cassandra.LogOptions{Level: cassandra.LogLevel(cfg.Cassandra.LogLevel)})
-	if opts.Migrate {
-		if err := cassandra.Migrate(ctx, cluster, env, log); err != nil {
-			return nil, nil, fmt.Errorf("stack: %w", err)
-		}
-	}
-	storeOpts, err := cassandra.StoreOptionsFor(env)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack: %w", err)
-	}
-	storeOpts.Now = opts.Now
-	session, err := cluster.CreateSession()
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack: connect to Cassandra at %v: %w", cfg.Cassandra.Hosts, err)
-	}
-	nodes := checkLayout(ctx, session, env, log)
-	storeOpts.SpeculativeAfter = cfg.Cassandra.SpeculativeAfter.Std()
-	if storeOpts.SpeculativeAfter > 0 && nodes < 2 {
-		// gocql's speculative attempt finds no other host and fails at
-		// once with "no connections", winning over the real attempt.
-		log.Info("speculative execution off: one coordinator only", "nodes", nodes)
-		storeOpts.SpeculativeAfter = 0
-	}
-	store, err := cassandra.NewStore(session, storeOpts)
-	if err != nil {
-		session.Close()
-		return nil, nil, fmt.Errorf("stack: %w", err)
-	}
-	return store, session, nil
-}
-
-// checkLayout logs what the cluster's layout cannot survive with the
-// environment's replication and consistency levels (a datacenter whose
-// quorum one node down breaks, say), and returns how many nodes the
-// session may use as coordinators (the local datacenter's when it keeps
-// to it). A layout that cannot be read is logged too, and counts as one
-// node: it is advice, not a reason to refuse to start.
-func checkLayout(ctx context.Context, session *gocql.Session, env config.Environment, log *slog.Logger) int {
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	nodes, err := cassandra.ClusterLayout(lctx, session)
-	if err != nil {
-		log.Warn("cannot read the cluster's layout to check it", "err", err)
-		return 1
-	}
-	for _, p := range cassandra.LayoutProblems(env, nodes) {
-		log.Warn("the cluster's layout does not survive a node down", "keyspace", env.Keyspace, "local_dc", env.LocalDC, "problem", p)
-	}
-	if cassandra.LocalOnly(env) {
-		return nodes[env.LocalDC]
-	}
-	total := 0
-	for _, n := range nodes {
-		total += n
-	}
-	return total
 }
 
 // DecisionOptions returns the options of a decision client on df with the
