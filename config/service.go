@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -470,16 +471,7 @@ func (e Environment) validatePolicies(p *problems, prefix string) {
 			add(fmt.Sprintf("reset[%q]", id), "needs a time (before)")
 		}
 	}
-	if e.SerialConsistency != "" && !slicesContains(SerialConsistencies, e.SerialConsistency) {
+	if e.SerialConsistency != "" && !slices.Contains(SerialConsistencies, e.SerialConsistency) {
 		add("serial_consistency", "%q is not one of %s", e.SerialConsistency, strings.Join(SerialConsistencies, ", "))
 	}
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
