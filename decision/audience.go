@@ -295,16 +295,10 @@ func kindType(k jsontext.Kind) string {
 	return "not JSON"
 }
 
-// parseConditionsJSON parses an audience's conditions from the datafile:
-// a JSON string holding the tree (legacy audiences) or the tree itself,
-// a list or a bare leaf (wrapped in "or"). The depth is checked on the raw
-// bytes before anything is parsed.
-func parseConditionsJSON(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
-	var w conditionWalker
-	return w.conditions(raw, base, name, maxDepth, p)
-}
-
-// conditions is parseConditionsJSON with w.
+// conditions parses an audience's conditions from the datafile: a JSON
+// string holding the tree (legacy audiences) or the tree itself, a list or
+// a bare leaf (wrapped in "or"). The depth is checked on the raw bytes
+// before anything is parsed.
 func (w *conditionWalker) conditions(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
 	at := field(base, name)
 	if len(raw) == 0 {
@@ -489,16 +483,10 @@ func (w *conditionWalker) leafValue() any {
 	return otherValue{}
 }
 
-// parseAudienceConditionsJSON parses an experiment's or rule's
+// audienceConditions parses an experiment's or rule's
 // audienceConditions, checking its depth before parsing it. nil means
 // "everyone"; the caller falls back to audienceIds only when the field is
 // absent.
-func parseAudienceConditionsJSON(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
-	var w conditionWalker
-	return w.audienceConditions(raw, base, name, auds, maxDepth, p)
-}
-
-// audienceConditions is parseAudienceConditionsJSON with w.
 func (w *conditionWalker) audienceConditions(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
 	at := field(base, name)
 	if nestedDeeper(raw, maxDepth) {
