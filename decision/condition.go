@@ -133,7 +133,10 @@ func conditionMatch(typ, match string) matchKind {
 }
 
 // eval evaluates the leaf against attrs. It must not allocate: it runs for
-// every audience of every experiment and rule a decision visits.
+// every audience of every experiment and rule a decision visits. It is
+// kept whole (over 80 lines): it is the one table of what each match
+// means, read case by case, and splitting the hot path into calls would
+// only scatter it.
 func (c *condition) eval(attrs map[string]any) tri {
 	switch c.match {
 	case matchNull:
