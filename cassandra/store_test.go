@@ -1,6 +1,8 @@
 package cassandra
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,24 @@ func TestNewClusterRejectsBadOptions(t *testing.T) {
 		if _, err := NewCluster(c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("NewCluster(%+v) = %v, want an error containing %q", c.opts, err, c.want)
 		}
+	}
+}
+
+// TestCloseTwice: a second Close does nothing and returns nil, and calls
+// after Close fail with ups.ErrClosed.
+func TestCloseTwice(t *testing.T) {
+	s, err := NewStore(new(gocql.Session), StoreOptions{Keyspace: "ks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v, want nil", err)
+	}
+	if _, err := s.Lookup(ctx, "u1"); !errors.Is(err, ups.ErrClosed) {
+		t.Errorf("Lookup after Close = %v, want ups.ErrClosed", err)
 	}
 }
