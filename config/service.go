@@ -41,7 +41,8 @@ type Store struct {
 	BudgetFloor   Duration `yaml:"budget_floor"`
 	BudgetCeiling Duration `yaml:"budget_ceiling"`
 	// FirstWriterBudget bounds the conditional write of a user's first
-	// assignment under first_writer_wins (a Paxos round); default 1s.
+	// assignment under first_writer_wins (a Paxos round, across
+	// datacenters at SERIAL); default 2s.
 	FirstWriterBudget Duration `yaml:"first_writer_budget"`
 	// Cache is on by default with Cassandra (50,000 users, 10s), off with
 	// the memory store.
@@ -254,7 +255,7 @@ func (c *Config) serviceDefaults() {
 		s.BudgetCeiling = Duration(defaultBudgetCeiling)
 	}
 	if s.FirstWriterBudget == 0 {
-		s.FirstWriterBudget = Duration(time.Second)
+		s.FirstWriterBudget = Duration(2 * time.Second)
 	}
 	if s.Saves.Queue == 0 {
 		s.Saves.Queue = 10000

@@ -12,7 +12,7 @@ func TestServiceDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Store.Kind != StoreMemory || cfg.Store.Saves.Mode != SavesSync || cfg.Store.Cache.Size != 0 || !cfg.Store.Budget.Auto ||
-		cfg.Store.BudgetFloor.Std() != 250*time.Millisecond || cfg.Store.BudgetCeiling.Std() != time.Second || cfg.Store.FirstWriterBudget.Std() != time.Second ||
+		cfg.Store.BudgetFloor.Std() != 250*time.Millisecond || cfg.Store.BudgetCeiling.Std() != time.Second || cfg.Store.FirstWriterBudget.Std() != 2*time.Second ||
 		cfg.Store.Breaker.UnansweredFor.Std() != 2*time.Second || cfg.Cassandra.SpeculativeAfter.Std() != 100*time.Millisecond {
 		t.Errorf("store defaults: %+v", cfg.Store)
 	}

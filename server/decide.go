@@ -48,15 +48,15 @@ func describeJSONError(err error) string {
 	var synErr *jsontext.SyntacticError
 	switch {
 	case errors.As(err, &semErr):
-		field := strings.TrimPrefix(string(semErr.JSONPointer), "/")
-		if i := strings.IndexByte(field, '/'); i >= 0 {
-			field = field[:i] // the request field, not the path inside it
-		}
+		path := strings.TrimPrefix(string(semErr.JSONPointer), "/")
+		field, _, _ := strings.Cut(path, "/") // the request field, not the path inside it
 		if field == "" {
 			return fmt.Sprintf("the body must be a JSON object, not %s", kindName(semErr.JSONKind))
 		}
 		if semErr.JSONKind == '0' && semErr.GoType != nil && semErr.GoType.Kind() != reflect.String {
-			return fmt.Sprintf("%q: number %s out of range", field, cut(string(semErr.JSONValue), 32))
+			// Where in the field: "userAttributes.age", not "userAttributes".
+			where := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(path, "/", "."), "~1", "/"), "~0", "~")
+			return fmt.Sprintf("%q: number %s is out of range (a float64 cannot hold it)", cut(where, 96), cut(string(semErr.JSONValue), 32))
 		}
 		if semErr.GoType != nil {
 			return fmt.Sprintf("%q must be %s, not %s", field, jsonKind(semErr.GoType.Kind().String()), kindName(semErr.JSONKind))
@@ -157,15 +157,34 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest(err))
 		return
 	}
+	keys = uniqueKeys(keys)
+	// Every decision echoes the user's context: encode it once, and refuse
+	// a request whose answer would be out of proportion (a megabyte of
+	// attributes times thousands of keys) before deciding anything.
+	ucBuf := getBuffer()
+	defer putBuffer(ucBuf)
+	uc := appendUserContext(ucBuf.b[:0], &body)
+	ucBuf.b = uc
+	n := len(keys)
+	if n == 0 {
+		n = len(df.Client.Datafile().FlagKeys())
+	}
+	if size := int64(n) * int64(len(uc)+decisionOverhead); size > a.maxResponse {
+		writeError(w, &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf(
+			"the answer would be about %d bytes (%d decisions, each echoing %d bytes of user context), over the limit of %d: ask for fewer keys or send fewer attributes",
+			size, n, len(uc), a.maxResponse)})
+		return
+	}
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
 	ctx := r.Context()
 
-	out := buf.b[:0] // the body is decoded: reuse its buffer for the answer
+	// The body is decoded: its buffer holds the answer, sent in chunks.
+	out := stream{w: w, b: buf.b[:0]}
 	if len(keys) == 1 {
 		d, err := df.Client.Decide(ctx, user, keys[0], opts...)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
-		out = appendFlagDecision(out, &d, &body)
+		out.b = appendFlagDecision(out.b, &d, uc)
 	} else {
 		var (
 			ds    map[string]decision.FlagDecision
@@ -180,32 +199,94 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 			order = keys
 		}
 		a.opts.Metrics.decided("flag", len(ds), err)
-		out = append(out, '[')
+		out.b = append(out.b, '[')
 		first := true
 		for _, k := range order {
 			d, ok := ds[k]
 			if !ok {
 				continue
 			}
-			delete(ds, k) // a key asked for twice is answered once
 			a.opts.Metrics.profiled(d.Profile)
 			if !first {
-				out = append(out, ',')
+				out.b = append(out.b, ',')
 			}
 			first = false
-			out = appendFlagDecision(out, &d, &body)
+			out.b = appendFlagDecision(out.b, &d, uc)
+			out.flushOver(streamChunk)
 		}
-		out = append(out, ']')
+		out.b = append(out.b, ']')
 	}
-	out = append(out, '\n')
-	buf.b = out
-	writeJSONBytes(w, http.StatusOK, out)
+	out.b = append(out.b, '\n')
+	out.flushOver(0)
+	buf.b = out.b
+}
+
+// decisionOverhead bounds the bytes of a decision besides its user
+// context (keys, reasons and variables of a real flag are far smaller),
+// for the estimate of an answer's size.
+const decisionOverhead = 512
+
+// streamChunk is how much of an answer is built before it is written.
+const streamChunk = 32 << 10
+
+// stream writes an answer in chunks: status 200 and the JSON type before
+// the first one. A client that stops reading is cut off by the server's
+// write timeout.
+type stream struct {
+	w       http.ResponseWriter
+	b       []byte
+	started bool
+}
+
+// flushOver writes what is built once it is over n bytes.
+func (s *stream) flushOver(n int) {
+	if len(s.b) <= n {
+		return
+	}
+	if !s.started {
+		s.w.Header()["Content-Type"] = jsonContentType
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	_, _ = s.w.Write(s.b)
+	s.b = s.b[:0]
+}
+
+// uniqueKeys drops repeated keys, keeping the first of each: a key asked
+// for twice is answered once.
+func uniqueKeys(keys []string) []string {
+	if len(keys) < 2 {
+		return keys
+	}
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0]
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// appendUserContext writes a decision's userContext, {"userId",
+// "attributes"}, as Agent echoes it.
+func appendUserContext(b []byte, body *decideBody) []byte {
+	b = append(b, `{"userId":`...)
+	b = appendString(b, body.UserID)
+	b = append(b, `,"attributes":`...)
+	if body.UserAttributes == nil {
+		b = append(b, "{}"...)
+	} else {
+		b = appendValue(b, body.UserAttributes)
+	}
+	return append(b, '}')
 }
 
 // appendFlagDecision writes one decision with Agent's field names and
 // order: OptimizelyDecision's fields, then variables (left out when
 // empty) and isEveryoneElseVariation.
-func appendFlagDecision(b []byte, d *decision.FlagDecision, body *decideBody) []byte {
+func appendFlagDecision(b []byte, d *decision.FlagDecision, userContext []byte) []byte {
 	b = append(b, `{"variationKey":`...)
 	b = appendString(b, d.VariationKey)
 	b = append(b, `,"enabled":`...)
@@ -218,15 +299,9 @@ func appendFlagDecision(b []byte, d *decision.FlagDecision, body *decideBody) []
 	b = appendString(b, d.RuleKey)
 	b = append(b, `,"flagKey":`...)
 	b = appendString(b, d.FlagKey)
-	b = append(b, `,"userContext":{"userId":`...)
-	b = appendString(b, body.UserID)
-	b = append(b, `,"attributes":`...)
-	if body.UserAttributes == nil {
-		b = append(b, "{}"...)
-	} else {
-		b = appendValue(b, body.UserAttributes)
-	}
-	b = append(b, `},"reasons":`...)
+	b = append(b, `,"userContext":`...)
+	b = append(b, userContext...)
+	b = append(b, `,"reasons":`...)
 	b = appendStrings(b, d.Reasons)
 	if d.Variables.Len() > 0 {
 		b = append(b, `,"variables":`...)
