@@ -11,7 +11,6 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -62,6 +61,22 @@ var (
 	_ ups.Closer             = (*Store)(nil)
 )
 
+// Validate reports the first problem of o: a keyspace name Cassandra
+// would not take unquoted, a retention out of range, a negative
+// SpeculativeAfter.
+func (o StoreOptions) Validate() error {
+	if err := ValidateKeyspace(o.Keyspace); err != nil {
+		return err
+	}
+	if err := o.Retention.Validate(); err != nil {
+		return err
+	}
+	if o.SpeculativeAfter < 0 {
+		return fmt.Errorf("negative SpeculativeAfter %s", o.SpeculativeAfter)
+	}
+	return nil
+}
+
 // NewStore returns a store on an open session. The session may have any
 // keyspace or none: statements name opts.Keyspace explicitly, so one session
 // can serve stores of several environments. The session stays the
@@ -70,10 +85,7 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	if session == nil {
 		return nil, errors.New("cassandra: new store: session is nil")
 	}
-	if err := config.ValidateKeyspace(opts.Keyspace); err != nil {
-		return nil, fmt.Errorf("cassandra: new store: %w", err)
-	}
-	if err := opts.Retention.Validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("cassandra: new store: %w", err)
 	}
 	if opts.ReadConsistency == 0 {
@@ -91,9 +103,6 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	stmts, err := newStatements(opts.Keyspace)
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: new store: %w", err)
-	}
-	if opts.SpeculativeAfter < 0 {
-		return nil, fmt.Errorf("cassandra: new store: negative SpeculativeAfter %s", opts.SpeculativeAfter)
 	}
 	st := &Store{session: session, stmts: stmts, opts: opts, spec: gocql.NonSpeculativeExecution{}}
 	if opts.SpeculativeAfter > 0 {

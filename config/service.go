@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -322,18 +323,29 @@ func (d *DatafileSource) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// validateService checks the keys of the service and the admin commands:
+// store, server, datafiles, datafile_limits and log.
 func (c Config) validateService(p *problems) {
-	add := p.add
-	s := c.Store
+	c.Store.validate(p)
+	c.Server.validate(p)
+	validateDatafiles(c.Datafiles, p)
+	c.DatafileLimits.validate(p)
+	c.Log.validate(p)
+}
+
+// inRange adds a problem when d is outside lo…hi.
+func (p *problems) inRange(key string, d Duration, lo, hi time.Duration) {
+	if d.Std() < lo || d.Std() > hi {
+		p.add(key, "%s is outside %s…%s", d.Std(), lo, hi)
+	}
+}
+
+func (s Store) validate(p *problems) {
+	add, inRange := p.add, p.inRange
 	switch s.Kind {
 	case StoreMemory, StoreCassandra:
 	default:
 		add("store.kind", "%q is not %s or %s", s.Kind, StoreMemory, StoreCassandra)
-	}
-	inRange := func(key string, d Duration, lo, hi time.Duration) {
-		if d.Std() < lo || d.Std() > hi {
-			add(key, "%s is outside %s…%s", d.Std(), lo, hi)
-		}
 	}
 	if !s.Budget.Auto {
 		inRange("store.budget", s.Budget.Fixed, time.Millisecond, time.Minute)
@@ -373,8 +385,10 @@ func (c Config) validateService(p *problems) {
 	}
 	inRange("store.breaker.open_for", s.Breaker.OpenFor, 10*time.Millisecond, 10*time.Minute)
 	inRange("store.breaker.unanswered_for", s.Breaker.UnansweredFor, 10*time.Millisecond, 10*time.Minute)
+}
 
-	v := c.Server
+func (v Server) validate(p *problems) {
+	add, inRange := p.add, p.inRange
 	if _, _, err := net.SplitHostPort(v.Listen); err != nil {
 		add("server.listen", "%q is not host:port", v.Listen)
 	}
@@ -404,48 +418,56 @@ func (c Config) validateService(p *problems) {
 	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.idle_timeout", v.IdleTimeout, time.Second, time.Hour)
 	inRange("server.shutdown_timeout", v.ShutdownTimeout, time.Second, 10*time.Minute)
+}
 
+func validateDatafiles(sources []DatafileSource, p *problems) {
 	keys := map[string]bool{}
-	for i, d := range c.Datafiles {
+	for i, d := range sources {
 		key := fmt.Sprintf("datafiles[%d]", i)
 		if !sdkKeyPattern.MatchString(d.SDKKey) {
-			add(key+".sdk_key", "%q is not an SDK key (1–128 letters, digits, _ - . :)", d.SDKKey)
+			p.add(key+".sdk_key", "%q is not an SDK key (1–128 letters, digits, _ - . :)", d.SDKKey)
 		} else if keys[d.SDKKey] {
-			add(key+".sdk_key", "%q is listed twice", d.SDKKey)
+			p.add(key+".sdk_key", "%q is listed twice", d.SDKKey)
 		}
 		keys[d.SDKKey] = true
 		switch {
 		case (d.File == "") == (d.URL == ""):
-			add(key, "set exactly one of file and url")
+			p.add(key, "set exactly one of file and url")
 		case d.URL != "":
 			u, err := url.Parse(d.URL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(key+".url", "%q is not an http(s) URL", d.URL)
+				p.add(key+".url", "%q is not an http(s) URL", d.URL)
 			}
-			inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
+			p.inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
 		}
 	}
+}
+
+func (l DatafileLimits) validate(p *problems) {
 	for key, v := range map[string]int{
-		"datafile_limits.max_bytes": c.DatafileLimits.MaxBytes, "datafile_limits.max_key_bytes": c.DatafileLimits.MaxKeyBytes,
-		"datafile_limits.max_id_bytes": c.DatafileLimits.MaxIDBytes, "datafile_limits.max_condition_depth": c.DatafileLimits.MaxConditionDepth,
-		"datafile_limits.max_flags_per_experiment": c.DatafileLimits.MaxFlagsPerExperiment, "datafile_limits.max_problems": c.DatafileLimits.MaxProblems,
+		"datafile_limits.max_bytes": l.MaxBytes, "datafile_limits.max_key_bytes": l.MaxKeyBytes,
+		"datafile_limits.max_id_bytes": l.MaxIDBytes, "datafile_limits.max_condition_depth": l.MaxConditionDepth,
+		"datafile_limits.max_flags_per_experiment": l.MaxFlagsPerExperiment, "datafile_limits.max_problems": l.MaxProblems,
 	} {
 		if v < 0 {
-			add(key, "must not be negative (0 keeps the default)")
+			p.add(key, "must not be negative (0 keeps the default)")
 		}
 	}
-	if m := c.DatafileLimits.MaxBytes; m > 1<<30 {
-		add("datafile_limits.max_bytes", "%d is over 1 GiB", m)
+	if m := l.MaxBytes; m > 1<<30 {
+		p.add("datafile_limits.max_bytes", "%d is over 1 GiB", m)
 	}
-	switch c.Log.Level {
+}
+
+func (l Log) validate(p *problems) {
+	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+		p.add("log.level", "%q is not debug, info, warn or error", l.Level)
 	}
-	switch c.Log.Format {
+	switch l.Format {
 	case "auto", "json", "text":
 	default:
-		add("log.format", "%q is not auto, json or text", c.Log.Format)
+		p.add("log.format", "%q is not auto, json or text", l.Format)
 	}
 }
 
@@ -474,16 +496,7 @@ func (e Environment) validatePolicies(p *problems, prefix string) {
 			add(fmt.Sprintf("reset[%q]", id), "needs a time (before)")
 		}
 	}
-	if e.SerialConsistency != "" && !slicesContains(SerialConsistencies, e.SerialConsistency) {
+	if e.SerialConsistency != "" && !slices.Contains(SerialConsistencies, e.SerialConsistency) {
 		add("serial_consistency", "%q is not one of %s", e.SerialConsistency, strings.Join(SerialConsistencies, ", "))
 	}
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

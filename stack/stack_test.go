@@ -141,3 +141,42 @@ func loadDatafile(t *testing.T) *decision.Datafile {
 	}
 	return df
 }
+
+// closeCounter is a store that counts its Close calls.
+type closeCounter struct {
+	*ups.Memory
+	closes atomic.Int32
+}
+
+func (c *closeCounter) Close(ctx context.Context) error {
+	c.closes.Add(1)
+	return c.Memory.Close(ctx)
+}
+
+// TestCloseTwice: a second Close does nothing and returns nil, whatever
+// the layers would do when closed again.
+func TestCloseTwice(t *testing.T) {
+	ctx := context.Background()
+	m, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &closeCounter{Memory: m}
+	s, err := Open(ctx, parse(t, memoryEnv+`
+store:
+  cache: {size: 100, ttl: 10s}
+  saves: {mode: async, workers: 2, queue: 10}
+`), Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v, want nil", err)
+	}
+	if n := store.closes.Load(); n != 1 {
+		t.Errorf("the store was closed %d times, want once", n)
+	}
+}
