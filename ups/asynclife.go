@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Close drains the saver, or gives up when its context ends; the counters
@@ -56,8 +57,14 @@ const (
 	abandoned                // Close's context ended first
 )
 
-// settle counts an opSave that ended.
+// settle counts an opSave that ended, once: a write Close gave up on while
+// it was stuck in the store is counted as abandoned then, and not again
+// when the store returns. Its shard's mu is held.
 func (a *AsyncSaver) settle(o *op, end outcome) {
+	if o.settled {
+		return
+	}
+	o.settled = true
 	n := uint64(o.saves)
 	switch end {
 	case written:
@@ -94,10 +101,13 @@ func (a *AsyncSaver) Stats() AsyncStats {
 
 // Close stops accepting work (later calls fail with ErrClosed) and waits
 // until everything accepted is written or has failed. If ctx ends first it
-// cancels the writes still running, waits until no worker runs, and
-// returns an error, wrapping ctx's, that says how many accepted saves were
-// not written. After Close returns nothing of the saver runs. Then it
-// closes the next Service if it is a Closer.
+// cancels the writes still running, waits (at most stuckGrace) until no
+// worker runs, and returns an error, wrapping ctx's, that says how many
+// accepted saves were not written. After Close returns nothing of the
+// saver runs, but for a write stuck in a store that does not honour its
+// context: Close does not wait for it (it is counted as abandoned, and its
+// goroutine ends when the store returns). Then it closes the next Service
+// if it is a Closer.
 //
 // A second Close does nothing and returns nil; one called while the first
 // runs returns when the first has.
@@ -149,11 +159,23 @@ func (a *AsyncSaver) abandon(done <-chan struct{}, cause error) error {
 	for _, s := range a.shards {
 		s.signal()
 	}
-	<-done
+	timer := time.NewTimer(stuckGrace)
+	defer timer.Stop()
+	stuck := false
+	select {
+	case <-done:
+	case <-timer.C:
+		stuck = true // a write ignores its cancelled context
+	}
 	before := a.abandoned.Load()
+	var inStore uint64
 	for _, s := range a.shards {
 		s.mu.Lock()
 		for _, u := range s.users {
+			if o := u.running; stuck && o != nil && o.kind == opSave && !o.settled {
+				inStore += uint64(o.saves)
+				a.settle(o, abandoned)
+			}
 			for _, o := range u.ops {
 				if o.kind == opSave {
 					a.settle(o, abandoned)
@@ -169,7 +191,16 @@ func (a *AsyncSaver) abandon(done <-chan struct{}, cause error) error {
 	// Every abandoned save was counted here: before it, the saver never
 	// aborts.
 	if n := a.abandoned.Load(); n > 0 {
-		return fmt.Errorf("ups: close async saver: %d accepted saves not written (%d cancelled while being written, %d still queued): %w", n, before, n-before, cause)
+		msg := fmt.Sprintf("%d cancelled while being written, %d still queued", before, n-before-inStore)
+		if inStore > 0 {
+			msg += fmt.Sprintf(", %d stuck in a store that did not return when cancelled", inStore)
+		}
+		return fmt.Errorf("ups: close async saver: %d accepted saves not written (%s): %w", n, msg, cause)
 	}
 	return nil
 }
+
+// stuckGrace is how long Close, once its context ended and the writes
+// were cancelled, waits for them to return: a store that honours its
+// context returns at once; one that does not is left behind.
+const stuckGrace = 100 * time.Millisecond

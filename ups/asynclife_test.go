@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -103,5 +104,58 @@ func TestAsyncSaverCloseDuringCloseWaitsForIt(t *testing.T) {
 	}
 	if st := a.Stats(); st.Written != 1 || st.Pending != 0 || len(store.writes()) != 1 {
 		t.Fatalf("stats %+v: want the held save written", st)
+	}
+}
+
+// deafStore's Save ignores its context: it returns only when released, as
+// a store stuck in I/O without a deadline would.
+type deafStore struct {
+	*Memory
+	entered, release, returned chan struct{}
+}
+
+func (d *deafStore) Save(_ context.Context, p Profile) error {
+	d.entered <- struct{}{}
+	<-d.release
+	defer close(d.returned)
+	return d.Memory.Save(context.Background(), p)
+}
+
+// TestAsyncSaverCloseReturnsPastAStuckWrite: Close returns soon after its
+// context ends even when a write is stuck in a store that ignores the
+// context, and counts that write as abandoned, once.
+func TestAsyncSaverCloseReturnsPastAStuckWrite(t *testing.T) {
+	m, _ := NewMemory(MemoryOptions{})
+	store := &deafStore{Memory: m, entered: make(chan struct{}, 1), release: make(chan struct{}), returned: make(chan struct{})}
+	a := newAsync(t, store, AsyncOptions{Workers: 1})
+	mustSave(t, a, oneAssignment("u1", "e1", "v1"))
+	<-store.entered // the worker is in the store
+	mustSave(t, a, oneAssignment("u2", "e1", "v1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close(ctx) }()
+	var err error
+	select {
+	case err = <-closed:
+	case <-time.After(10 * time.Second):
+		close(store.release)
+		t.Fatal("Close did not return within 10s of its context ending")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "2 accepted saves not written") ||
+		!strings.Contains(err.Error(), "1 stuck in a store") {
+		t.Fatalf("Close = %v", err)
+	}
+	close(store.release) // the stuck write ends after Close returned
+	<-store.returned
+	workersDone := make(chan struct{})
+	go func() { a.workers.Wait(); close(workersDone) }()
+	select {
+	case <-workersDone: // the worker settled its write and exited
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not exit after the store returned")
+	}
+	if st := a.Stats(); st.Abandoned != 2 || st.Written != 0 || st.Pending != 0 {
+		t.Fatalf("stats %+v: want both saves abandoned once", st)
 	}
 }

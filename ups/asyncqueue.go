@@ -49,6 +49,9 @@ type op struct {
 	// turn is closed when a caller-run op may start; handed records it.
 	turn   chan struct{}
 	handed bool
+	// settled records that an opSave was counted (settle); guarded by its
+	// shard's mu.
+	settled bool
 }
 
 // userState is what the saver holds for one user with work waiting or
