@@ -55,6 +55,16 @@ type Store struct {
 	// Breaker fails store calls at once while Cassandra is down. Not used
 	// with the memory store.
 	Breaker Breaker `yaml:"breaker"`
+	// Memory bounds the memory store.
+	Memory Memory `yaml:"memory"`
+}
+
+// Memory configures the in-memory store.
+type Memory struct {
+	// MaxBytes bounds what it holds (IDs plus a fixed overhead per user
+	// and assignment); beyond it the least recently used users are
+	// evicted. 0: no bound. Default 256 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // Cache is the read-through cache in front of the store.
@@ -206,6 +216,9 @@ var sdkKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_\-.:]{1,128}$`)
 const (
 	defaultBudgetFloor   = 250 * time.Millisecond
 	defaultBudgetCeiling = time.Second
+	// DefaultMemoryMaxBytes bounds the memory store when
+	// store.memory.max_bytes is left out.
+	DefaultMemoryMaxBytes = 256 << 20
 	// DefaultCacheSize and DefaultCacheTTL are the cache of a Cassandra
 	// store when store.cache is left out.
 	DefaultCacheSize = 50_000
@@ -282,6 +295,9 @@ func (c *Config) serviceDefaults() {
 	}
 	if s.Breaker.OpenFor == 0 {
 		s.Breaker.OpenFor = Duration(5 * time.Second)
+	}
+	if s.Memory.MaxBytes == 0 {
+		s.Memory.MaxBytes = DefaultMemoryMaxBytes
 	}
 	if s.Breaker.UnansweredFor == 0 {
 		s.Breaker.UnansweredFor = Duration(2 * time.Second)
@@ -385,6 +401,9 @@ func (s Store) validate(p *problems) {
 	}
 	inRange("store.breaker.open_for", s.Breaker.OpenFor, 10*time.Millisecond, 10*time.Minute)
 	inRange("store.breaker.unanswered_for", s.Breaker.UnansweredFor, 10*time.Millisecond, 10*time.Minute)
+	if m := s.Memory.MaxBytes; m < 0 || (m > 0 && m < ups.MinMemoryBytes) {
+		add("store.memory.max_bytes", "%d is below the minimum of %d (0: no bound)", m, ups.MinMemoryBytes)
+	}
 }
 
 func (v Server) validate(p *problems) {

@@ -110,7 +110,7 @@ func (s *Stack) openStore(ctx context.Context, opts Options) error {
 		}
 		s.Store, s.session = store, session
 	default:
-		m, err := ups.NewMemory(ups.MemoryOptions{Retention: s.env.RetentionPolicy(), Now: opts.Now})
+		m, err := ups.NewMemory(ups.MemoryOptions{Retention: s.env.RetentionPolicy(), MaxBytes: s.cfg.Store.Memory.MaxBytes, Now: opts.Now})
 		if err != nil {
 			return fmt.Errorf("stack: memory store: %w", err)
 		}
