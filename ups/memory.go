@@ -26,10 +26,11 @@ type MemoryOptions struct {
 }
 
 // Sizes the store counts against MaxBytes besides the IDs themselves:
-// a map entry, an Assignment and the map's share, per assignment; the
-// user's entry and map header, per user.
+// a map entry, an Assignment (two time.Time) and the map's share, per
+// assignment; the user's entry and map header, per user. Measured: 3,000
+// users of 1,000 assignments into a 64 MiB store left 65 MiB of heap.
 const (
-	memAssignmentOverhead = 96
+	memAssignmentOverhead = 208
 	memUserOverhead       = 128
 	// MinMemoryBytes is the least MaxBytes accepted: one user with the
 	// most assignments a save can carry fits.
