@@ -87,6 +87,14 @@ func (p Profile) pick(ids []string) Profile {
 	return out
 }
 
+// sameDecision reports whether stored is the assignment was describes: the
+// same variation, decided at the same millisecond (Replacer's comparison,
+// at the precision of Cassandra's timestamps).
+func sameDecision(stored, was Assignment) bool {
+	return stored.VariationID == was.VariationID &&
+		stored.DecidedAt.Truncate(time.Millisecond).Equal(was.DecidedAt.Truncate(time.Millisecond))
+}
+
 // liveCopy copies the live assignments.
 func liveCopy(p Profile, now time.Time) Profile {
 	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, len(p.Assignments))}
