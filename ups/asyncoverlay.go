@@ -65,7 +65,7 @@ func (ov *overlay) add(o *op) {
 			if !taken && !ov.reset {
 				continue // the store's answer decides
 			}
-			if w, expected := o.was[expID]; !taken || expected && sameDecision(stored, w) {
+			if w, expected := o.was[expID]; !taken || expected && stored.SameDecision(w) {
 				ov.set[expID] = as
 			}
 		}

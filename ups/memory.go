@@ -189,7 +189,7 @@ func (m *Memory) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
 func (m *Memory) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
 	return m.save(ctx, p, func(expID string, stored Assignment) bool {
 		w, ok := was[expID]
-		return !ok || !sameDecision(stored, w)
+		return !ok || !stored.SameDecision(w)
 	})
 }
 
