@@ -27,7 +27,7 @@ func (c *manualClock) Advance(d time.Duration) {
 // countingSaves wraps a store and counts the writes that reach it.
 type countingSaves struct {
 	ups.Service
-	saves, firsts atomic.Int64
+	saves, firsts, replacings atomic.Int64
 }
 
 func (s *countingSaves) Save(ctx context.Context, p ups.Profile) error {
@@ -38,6 +38,11 @@ func (s *countingSaves) Save(ctx context.Context, p ups.Profile) error {
 func (s *countingSaves) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
 	s.firsts.Add(1)
 	return s.Service.(ups.FirstWriter).SaveFirst(ctx, p)
+}
+
+func (s *countingSaves) SaveReplacing(ctx context.Context, p ups.Profile, was map[string]ups.Assignment) (ups.Profile, error) {
+	s.replacings.Add(1)
+	return s.Service.(ups.Replacer).SaveReplacing(ctx, p, was)
 }
 
 func newPolicyStore(t *testing.T, retention time.Duration) (*ups.Memory, *manualClock) {
@@ -288,6 +293,10 @@ func (s slowFirstWrites) SaveFirst(ctx context.Context, p ups.Profile) (ups.Prof
 		return ups.Profile{}, ctx.Err()
 	}
 	return s.Service.(ups.FirstWriter).SaveFirst(ctx, p)
+}
+
+func (s slowFirstWrites) SaveReplacing(ctx context.Context, p ups.Profile, was map[string]ups.Assignment) (ups.Profile, error) {
+	return s.Service.(ups.Replacer).SaveReplacing(ctx, p, was)
 }
 
 // TestFirstWriteBudget: the conditional write of a new assignment gets its
