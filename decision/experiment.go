@@ -246,15 +246,16 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	return v
 }
 
-// inAudience evaluates e's audience tree; null counts as false.
+// inAudience evaluates e's audience tree, each audience once per call
+// (audienceMemo); null counts as false.
 func (cl *call) inAudience(e *experiment, what string, rs *reasons) bool {
 	if e.audience == nil {
 		return true
 	}
-	r := e.audience.eval(cl.attrs)
+	r := e.audience.evalIn(cl.attrs, &cl.memo)
 	if rs.on {
 		e.audience.eachAudience(func(a *audience) {
-			rs.infof("Audience %q (%s) evaluated to %s.", a.name, a.id, a.tree.eval(cl.attrs))
+			rs.infof("Audience %q (%s) evaluated to %s.", a.name, a.id, cl.memo.result(a, cl.attrs))
 		})
 		rs.infof("Audiences for %s %q collectively evaluated to %s.", what, e.key, r)
 	}

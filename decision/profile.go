@@ -67,10 +67,16 @@ type call struct {
 	// rewrites under FirstWriterWins: another server changed the
 	// assignment after this call read it.
 	lostRewrite bool
+
+	// memo holds the results of the audiences the call evaluated.
+	memo audienceMemo
 }
 
 func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) call {
 	cl := call{ctx: ctx, client: c, userID: u.ID, attrs: u.Attributes, opts: o}
+	if c.df.audiences > inlineAudiences {
+		cl.memo.df = c.df
+	}
 	id, ok := bucketingID(u)
 	if !ok && rs.on {
 		rs.infof("Attribute %q is not a string; bucketing by user ID.", bucketingIDAttribute)
@@ -324,7 +330,10 @@ func (cl *call) adopt(won ups.Profile) {
 	cl.saved = mergeProfiles(cl.saved, won)
 }
 
+// release ends what the call holds: its store budget's timer and its
+// pooled audience results.
 func (cl *call) release() {
+	cl.memo.release()
 	if cl.cancel != nil {
 		cl.cancel()
 		cl.cancel = nil
