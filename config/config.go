@@ -35,6 +35,10 @@ type Config struct {
 	sources map[string]string
 	// keys holds the paths of the keys the YAML file wrote.
 	keys map[string]bool
+	// defaultEnv is set when Environments holds only the default
+	// environment, put there by an environment variable for the file
+	// defined none (see Active).
+	defaultEnv bool
 }
 
 // written reports whether the file or an environment variable set key (a
@@ -372,7 +376,7 @@ func keyNear(data []byte, line int) string {
 // running the integration tests or a laptop.
 func Default() Config {
 	c := Config{
-		Environment: "development",
+		Environment: DefaultEnvironment,
 		Cassandra: Connection{
 			Hosts:            []string{"127.0.0.1"},
 			Port:             9042,
@@ -386,11 +390,32 @@ func Default() Config {
 	return c
 }
 
-// Active returns the selected environment.
+// DefaultEnvironment is the environment in force when the configuration
+// names none. A configuration without environments (enough for the
+// in-memory store) has this one, with the defaults of every key: no
+// retention, no refresh, no resets.
+const DefaultEnvironment = "development"
+
+// Active returns the selected environment: one of Environments, or, when
+// there are none, DefaultEnvironment with its defaults.
 func (c Config) Active() (Environment, error) {
-	env, ok := c.Environments[c.Environment]
-	if !ok {
-		return Environment{}, fmt.Errorf("environment: %q is not defined under environments", c.Environment)
+	if env, ok := c.Environments[c.Environment]; ok {
+		return env, nil
 	}
-	return env, nil
+	if len(c.Environments) == 0 && c.Environment == DefaultEnvironment {
+		return defaultEnvironment(), nil
+	}
+	return Environment{}, fmt.Errorf("environment: %q is not defined under environments", clipValue(c.Environment))
+}
+
+// onlyDefaultEnvironment reports whether the configuration defines no
+// environment of its own: none at all, or only the default one that an
+// environment variable (STICKYBUCKET_RETENTION, say) filled in without a
+// replication.
+func (c Config) onlyDefaultEnvironment() bool {
+	if len(c.Environments) == 0 {
+		return true
+	}
+	env, ok := c.Environments[DefaultEnvironment]
+	return c.defaultEnv && ok && len(c.Environments) == 1 && env.Replication.Class == ""
 }

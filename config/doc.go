@@ -19,6 +19,11 @@
 //   - Connection timeouts lie within MinTimeout and MaxTimeout (1 ms to
 //     10 min); retentions within 0 (forever) and 20 years, in whole
 //     seconds.
+//   - Keys only the Cassandra store uses are required only with it: with
+//     the in-memory store (the default) a file may define no environment
+//     at all, and then DefaultEnvironment is in force with the defaults of
+//     its keys; with store.kind cassandra (or the migrate and profiles
+//     commands) an environment and its replication are required.
 //   - An environment variable that is set but empty counts as unset.
 //   - YAML syntax errors name the line and the key they are at or near;
 //     type errors (a word where a number belongs) name the key.

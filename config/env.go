@@ -184,12 +184,18 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 	return nil
 }
 
+// updateActive changes the environment in force: one the file defines, or
+// the default one when it defines none (which it then holds).
 func (c *Config) updateActive(f func(*Environment)) error {
-	env, ok := c.Environments[c.Environment]
-	if !ok {
-		return fmt.Errorf("environment %q is not defined under environments", c.Environment)
+	env, err := c.Active()
+	if err != nil {
+		return fmt.Errorf("environment %q is not defined under environments", clipValue(c.Environment))
 	}
 	f(&env)
+	if len(c.Environments) == 0 {
+		c.Environments = map[string]Environment{}
+		c.defaultEnv = true
+	}
 	c.Environments[c.Environment] = env
 	return nil
 }

@@ -70,12 +70,31 @@ func (p *problems) add(key, format string, args ...any) {
 
 // Validate reports every problem at once, each prefixed with the YAML key
 // it concerns, so one edit fixes a file.
+//
+// The keys only the Cassandra store uses are required only with it
+// (store.kind: cassandra, and the migrate and profiles commands, which set
+// it): an environment, and its replication. The in-memory store works
+// without any environment (see Active).
 func (c Config) Validate() error {
 	p := &problems{sources: c.sources}
-	if len(c.Environments) == 0 {
-		p.add("environments", "at least one environment is required")
-	} else if _, ok := c.Environments[c.Environment]; !ok {
-		p.add("environment", "%q is not one of the defined environments (%s)", clipValue(c.Environment), clipValue(strings.Join(sortedKeys(c.Environments), ", ")))
+	c.validate(p)
+	return joinProblems(p.errs)
+}
+
+func (c Config) validate(p *problems) {
+	cassandra := c.Store.Kind == StoreCassandra
+	onlyDefault := c.onlyDefaultEnvironment()
+	switch {
+	case onlyDefault && cassandra:
+		p.add("environments", "at least one environment is required with the Cassandra store, to name its keyspace and replication")
+	case len(c.Environments) == 0:
+		if c.Environment != DefaultEnvironment {
+			p.add("environment", "%q is not defined: environments is empty, and then only %q exists (the in-memory store's default)", clipValue(c.Environment), DefaultEnvironment)
+		}
+	default:
+		if _, ok := c.Environments[c.Environment]; !ok {
+			p.add("environment", "%q is not one of the defined environments (%s)", clipValue(c.Environment), clipValue(strings.Join(sortedKeys(c.Environments), ", ")))
+		}
 	}
 	c.Cassandra.validate(p)
 	for _, name := range sortedKeys(c.Environments) {
@@ -83,11 +102,10 @@ func (c Config) Validate() error {
 			p.add("environments", "an environment name is empty")
 			continue
 		}
-		c.Environments[name].validate(p, "environments."+clipValue(name))
+		c.Environments[name].validate(p, "environments."+clipValue(name), cassandra && !onlyDefault)
 		c.Environments[name].validatePolicies(p, "environments."+clipValue(name))
 	}
 	c.validateService(p)
-	return joinProblems(p.errs)
 }
 
 // maxProblems bounds how many problems one error lists, so a hostile file
@@ -142,7 +160,10 @@ func (c Connection) validate(p *problems) {
 	}
 }
 
-func (e Environment) validate(p *problems, prefix string) {
+// validate checks an environment's keys; requireReplication says whether
+// a replication must be written (the Cassandra store's keyspace needs
+// one). A replication written is checked either way.
+func (e Environment) validate(p *problems, prefix string, requireReplication bool) {
 	add := func(key, format string, args ...any) { p.add(prefix+"."+key, format, args...) }
 	if err := (ups.Retention{Default: e.Retention.Std()}).Validate(); err != nil {
 		add("retention", "%v", errors.Unwrap(err))
@@ -175,7 +196,9 @@ func (e Environment) validate(p *problems, prefix string) {
 			add("local_dc", "%v", err)
 		}
 	}
-	e.Replication.validate(p, prefix+".replication", e.LocalDC)
+	if r := e.Replication; requireReplication || r.Class != "" || r.ReplicationFactor != 0 || len(r.Datacenters) > 0 {
+		e.Replication.validate(p, prefix+".replication", e.LocalDC)
+	}
 }
 
 func (r Replication) validate(p *problems, prefix, localDC string) {
@@ -212,17 +235,18 @@ func (r Replication) validate(p *problems, prefix, localDC string) {
 			add("", "local_dc %q has no replicas (datacenters: %s)", clipValue(localDC), clipValue(strings.Join(sortedKeys(r.Datacenters), ", ")))
 		}
 	case "":
-		add(".class", "required: %s or %s", SimpleStrategy, NetworkTopologyStrategy)
+		add(".class", "required with the Cassandra store: %s or %s", SimpleStrategy, NetworkTopologyStrategy)
 	default:
 		add(".class", "%q is not %s or %s", clipValue(r.Class), SimpleStrategy, NetworkTopologyStrategy)
 	}
 }
 
 // Validate checks one environment on its own, for code that builds an
-// Environment without a whole Config.
+// Environment without a whole Config, as the Cassandra store needs it
+// (with a replication).
 func (e Environment) Validate() error {
 	p := &problems{}
-	e.validate(p, "environment")
+	e.validate(p, "environment", true)
 	return joinProblems(p.errs)
 }
 

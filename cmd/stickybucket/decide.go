@@ -80,7 +80,7 @@ func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	// The composition root builds the client, as for the service, over
 	// the profiles file's table.
-	cfg, err := config.Parse([]byte(defaultServeConfig), nil)
+	cfg, err := config.Parse(nil, nil)
 	if err != nil {
 		log.Error("configuration", "err", err)
 		return exitFail

@@ -14,15 +14,6 @@ import (
 	"github.com/stickybucket/stickybucket/stack"
 )
 
-// defaultServeConfig is the configuration without --config: the in-memory
-// store in a development environment.
-const defaultServeConfig = `
-environment: development
-environments:
-  development:
-    replication: {class: SimpleStrategy, replication_factor: 1}
-`
-
 // repeated collects a repeatable flag.
 type repeated []string
 
@@ -74,7 +65,8 @@ func serveConfig(f serveFlags) (config.Config, error) {
 	if f.config != "" {
 		cfg, err = config.Load(f.config, os.LookupEnv)
 	} else {
-		cfg, err = config.Parse([]byte(defaultServeConfig), os.LookupEnv)
+		// Defaults only: the in-memory store, in the default environment.
+		cfg, err = config.Parse(nil, os.LookupEnv)
 	}
 	if err != nil {
 		return config.Config{}, err

@@ -171,6 +171,9 @@ func TestServeCommandLine(t *testing.T) {
 		{[]string{"--listen", "0.0.0.0:0", "--datafile", "../../examples/datafile-v1.json"}, "not a loopback address and no token is configured"},
 		{[]string{"--datafile", "k="}, "--datafile"},
 		{[]string{"extra"}, "unexpected arguments"},
+		// The defaults are the in-memory store's: switched to Cassandra,
+		// what Cassandra needs is missing, and serve says so.
+		{[]string{"--store", "cassandra", "--datafile", "../../examples/datafile-v1.json"}, "environments: at least one environment is required with the Cassandra store"},
 	}
 	for _, tt := range tests {
 		var stderr strings.Builder
@@ -205,5 +208,22 @@ func TestServeDatafileLimits(t *testing.T) {
 		strings.NewReader(""), io.Discard, &stderr)
 	if code == exitOK || !strings.Contains(stderr.String(), "1024") {
 		t.Fatalf("exit %d, stderr %s; want the 5 KB datafile refused for the 1024-byte limit", code, stderr.String())
+	}
+}
+
+// TestServeMemoryConfigWithoutEnvironments: the Quick start's kind of
+// file, for the in-memory store, names no environment and no replication.
+func TestServeMemoryConfigWithoutEnvironments(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "stickybucket.yaml")
+	yaml := "store: {kind: memory}\nserver: {listen: 127.0.0.1:0, admin_listen: 'off'}\ndatafiles: [{sdk_key: sample, file: ../../examples/datafile-v1.json}]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api, _, stop := startServe(t, "--config", cfg)
+	if d := decideVia(t, api, "alice", "new_search"); d["variationKey"] == nil {
+		t.Errorf("decide = %v", d)
+	}
+	if code := stop(); code != exitOK {
+		t.Errorf("exit status %d", code)
 	}
 }

@@ -96,6 +96,11 @@ func openStore(ctx context.Context, configPath string, migrate bool, log *slog.L
 	cfg.Store.Cache = config.Cache{}
 	cfg.Store.Saves.Mode = config.SavesSync
 	cfg.Store.Breaker.Disabled = true
+	// A file written for the in-memory store lacks what Cassandra needs
+	// (an environment, its replication): say so before connecting.
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("config %s, for the Cassandra store: %w", configPath, err)
+	}
 	st, err := stack.Open(ctx, cfg, stack.Options{Migrate: migrate, Log: log})
 	if err != nil {
 		return nil, nil, err
