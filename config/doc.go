@@ -25,8 +25,14 @@
 //     its keys; with store.kind cassandra (or the migrate and profiles
 //     commands) an environment and its replication are required.
 //   - An environment variable that is set but empty counts as unset.
-//   - YAML syntax errors name the line and the key they are at or near;
-//     type errors (a word where a number belongs) name the key.
+//   - YAML syntax errors name the line and the key they are at or near.
+//   - A value of the wrong kind (a word where a number belongs, a mapping
+//     where a list belongs) names the exact key and its line, in a flow
+//     mapping too, and says what the key takes in YAML's words (text, a
+//     whole number, a list, a mapping, a duration…), never a Go type.
+//   - Every problem is reported at once: the file's, the variables' and
+//     validation's, at most 20 (then a count of the rest). A value refused
+//     keeps its default, and validation does not report about it again.
 //   - Anchors, aliases and merge keys (<<) work; a document that expands
 //     through aliases to more than 100,000 nodes is refused.
 //

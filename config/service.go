@@ -177,7 +177,8 @@ func (r *Reset) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		t, err := time.Parse(time.RFC3339, n.Value)
 		if err != nil {
-			return fmt.Errorf("line %d: %q is not an RFC 3339 time such as 2026-11-01T00:00:00Z", n.Line, n.Value)
+			// A *yaml.TypeError, so decoding goes on to the file's other problems.
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not an RFC 3339 time such as 2026-11-01T00:00:00Z", n.Line, clipValue(n.Value))}}
 		}
 		*r = Reset{Before: t}
 		return nil

@@ -54,18 +54,58 @@ func (c *Config) normalize() {
 }
 
 // problems collects validation errors, each prefixed with the YAML key it
-// concerns and, when an environment variable set that key, the variable.
+// concerns and, when an environment variable set that key (or the list or
+// section holding it), the variable.
 type problems struct {
 	errs    []error
+	keys    []string // the key of each error
 	sources map[string]string
 }
 
 func (p *problems) add(key, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if v := p.sources[key]; v != "" {
-		msg += " (set by " + v + ")"
+	for k := key; k != ""; k = parentPath(k) {
+		if v := p.sources[k]; v != "" {
+			msg += " (set by " + v + ")"
+			break
+		}
 	}
 	p.errs = append(p.errs, fmt.Errorf("%s: %s", key, msg))
+	p.keys = append(p.keys, key)
+}
+
+// except returns the problems but those about the keys in failed (whose
+// values were refused before validation, and kept their defaults), their
+// parents and children, or naming one of them.
+func (p *problems) except(failed []string) []error {
+	var out []error
+	for i, err := range p.errs {
+		if !slices.ContainsFunc(failed, func(f string) bool {
+			return related(p.keys[i], f) || f != "" && strings.Contains(err.Error(), f)
+		}) {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// related reports whether one of the key paths a and b holds the other.
+func related(a, b string) bool {
+	within := func(child, parent string) bool {
+		return parent == "" || child == parent ||
+			strings.HasPrefix(child, parent) && (child[len(parent)] == '.' || child[len(parent)] == '[')
+	}
+	return within(a, b) || within(b, a)
+}
+
+// parentPath is the path of the key or list holding path's last key or
+// item, "" at the top: server.tokens[0] → server.tokens → server.
+func parentPath(path string) string {
+	b := boundaries(path)
+	if len(b) < 2 {
+		return ""
+	}
+	return path[:b[len(b)-2]]
 }
 
 // Validate reports every problem at once, each prefixed with the YAML key
@@ -146,7 +186,9 @@ func (c Connection) validate(p *problems) {
 			p.add(prefix+t.key, "%v is outside %v to %v", d, MinTimeout, MaxTimeout)
 		}
 	}
-	if d := c.SpeculativeAfter.Std(); d != 0 && (d < MinTimeout || d >= c.Timeout.Std()) {
+	if t := c.Timeout.Std(); t < MinTimeout || t > MaxTimeout {
+		// Reported above; speculative_after is checked against a valid one.
+	} else if d := c.SpeculativeAfter.Std(); d != 0 && (d < MinTimeout || d >= t) {
 		p.add(prefix+"speculative_after", "%v is outside %v to the query timeout (%v); 0 turns it off", d, MinTimeout, c.Timeout.Std())
 	}
 	if c.Password != "" && c.Username == "" {
