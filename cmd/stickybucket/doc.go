@@ -59,7 +59,9 @@
 // request, whether the variation was kept. It reads every line decide can
 // write, however long, and skips blank lines; its table cuts values to 64
 // bytes and quotes those holding tabs, newlines or other unprintable
-// characters.
+// characters. A request that was a bad line in either run is an error
+// row, counted apart from the decisions compared. Any other line (decide's
+// requests, say) is refused with its number and what is wrong with it.
 //
 //	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
 //
