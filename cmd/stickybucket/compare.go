@@ -223,8 +223,8 @@ var (
 	experimentFields = map[string]bool{"user_id": true, "experiment": true, "variation": true, "warning": false}
 	flagFields       = map[string]bool{"user_id": true, "flag": true, "enabled": true, "variation": true, "rule": true, "warning": false}
 	errorFields      = map[string]bool{"line": true, "error": true}
-	// requestFields are those of decide's input that its output never has.
-	requestFields = []string{"attributes", "options", "userId", "userAttributes", "decideOptions"}
+	// inputFields are those of decide's input that its output never has.
+	inputFields = []string{"attributes", "options", "userId", "userAttributes", "decideOptions"}
 )
 
 // parseOutputLine reads one line of decide's output, or says why it is
@@ -250,7 +250,7 @@ func parseOutputLine(line []byte) (outputLine, error) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		if _, ok := want[name]; !ok {
-			if slices.Contains(requestFields, name) {
+			if slices.Contains(inputFields, name) {
 				return outputLine{}, fmt.Errorf("it has %q, a field of decide's requests: give compare what decide printed, not what it read", name)
 			}
 			return outputLine{}, fmt.Errorf("it has %s, which decide does not write", quote(name))

@@ -21,9 +21,9 @@ func TestCompareReadsEveryLineDecideWrites(t *testing.T) {
 	lt := strings.Repeat("<", room)
 	ls := strings.Repeat("\u2028", room/3)
 	out, stderr, code := decideLines(t, dir,
-		`{"user_id": "`+lt+`", "experiment": "checkout_button"}`,
-		`{"user_id": "alice", "flag": "`+ls+`"}`,
-		`{"user_id": "bob", "experiment": "checkout_button"}`,
+		`{"userId": "`+lt+`", "experiment": "checkout_button"}`,
+		`{"userId": "alice", "flag": "`+ls+`"}`,
+		`{"userId": "bob", "experiment": "checkout_button"}`,
 	)
 	if code != exitOK {
 		t.Fatalf("decide: exit %d: %s", code, stderr)
@@ -91,15 +91,15 @@ func compareFiles(t *testing.T, before, after string) (stdout, stderr string, co
 func TestCompareCountsErrorsApart(t *testing.T) {
 	dir := t.TempDir()
 	lines := []string{
-		`{"user_id": "alice", "experiment": "checkout_button"}`,
+		`{"userId": "alice", "experiment": "checkout_button"}`,
 		`{"experiment": "checkout_button"}`,
-		`{"user_id": "bob", "flag": "new_search", "attributes": {"plan": "pro", "app_version": "3.2.0"}}`,
-		`{"user_id": 7, "experiment": "checkout_button"}`,
+		`{"userId": "bob", "flag": "new_search", "userAttributes": {"plan": "pro", "app_version": "3.2.0"}}`,
+		`{"userId": 7, "experiment": "checkout_button"}`,
 		`not JSON`,
-		`{"user_id": "carol"}`,
-		`{"user_id": "carol", "experiment": "checkout_button", "options": ["FAST"]}`,
-		`{"user_id": "dave", "experiment": "checkout_button", "flag": "new_search"}`,
-		`{"user_id": "erin", "experiment": "checkout_button"}`,
+		`{"userId": "carol"}`,
+		`{"userId": "carol", "experiment": "checkout_button", "decideOptions": ["FAST"]}`,
+		`{"userId": "dave", "experiment": "checkout_button", "flag": "new_search"}`,
+		`{"userId": "erin", "experiment": "checkout_button"}`,
 	}
 	if err := os.WriteFile(filepath.Join(dir, "requests.jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -147,8 +147,9 @@ func TestCompareRefusesWhatIsNotDecidesOutput(t *testing.T) {
 	}
 	ok := `{"user_id":"a","experiment":"e","variation":"v"}` + "\n"
 	for _, tt := range []struct{ name, content, want string }{
-		{"decide's input", string(requests), `before.jsonl line 1 is not an output line of decide: it has "attributes", a field of decide's requests: give compare what decide printed, not what it read`},
+		{"decide's input", string(requests), `before.jsonl line 1 is not an output line of decide: it has "userAttributes", a field of decide's requests: give compare what decide printed, not what it read`},
 		{"a request with the old names", ok + `{"user_id":"a","attributes":{},"experiment":"e"}` + "\n", `line 2 is not an output line of decide: it has "attributes", a field of decide's requests`},
+		{"a request", ok + `{"userId":"a","experiment":"e"}` + "\n", `line 2 is not an output line of decide: it has "userId", a field of decide's requests`},
 		{"a request without attributes", "\n" + `{"user_id":"a","experiment":"e"}`, `line 2 is not an output line of decide: it has no "variation": give compare what decide printed, not what it read`},
 		{"not JSON", "decided\n", "line 1 is not an output line of decide: invalid JSON"},
 		{"not an object", "[1]\n", "line 1 is not an output line of decide: not a JSON object"},
@@ -177,10 +178,10 @@ func TestCompareReadsEveryKindOfLineDecideWrites(t *testing.T) {
 	stdout, _, _ := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", "../../examples/requests.jsonl",
 		"--profiles", filepath.Join(dir, "p.json"))
 	out, _, _ := decideLines(t, dir,
-		`{"user_id": "`+strings.Repeat("u", 600)+`", "experiment": "checkout_button"}`,
-		`{"user_id": "a", "experiment": ""}`,
-		`{"user_id": "a", "flag": "no_such_flag"}`,
-		`{"user_id": "a"}`,
+		`{"userId": "`+strings.Repeat("u", 600)+`", "experiment": "checkout_button"}`,
+		`{"userId": "a", "experiment": ""}`,
+		`{"userId": "a", "flag": "no_such_flag"}`,
+		`{"userId": "a"}`,
 	)
 	var more strings.Builder
 	for _, o := range out {

@@ -3,10 +3,14 @@
 //
 //	stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
 //
-// reads one request per line, {"user_id": …, "attributes": {…},
+// reads one request per line, {"userId": …, "userAttributes": {…},
 // "experiment": KEY} or the same with "flag": KEY (and optionally
-// "options": ["IGNORE_USER_PROFILE_SERVICE", …]), and writes one JSON line
-// per request, in order:
+// "decideOptions": ["IGNORE_USER_PROFILE_SERVICE", …]): the field names of
+// the HTTP API (Agent's), matched exactly. A name that differs from one of
+// them only in case, "_" or "-" is a bad line naming the right one; other
+// fields are ignored. The names request lines had before, "user_id",
+// "attributes" and "options", are still read, with one warning per run:
+// they are deprecated. It writes one JSON line per request, in order:
 //
 //	{"user_id": …, "experiment": …, "variation": KEY or null}
 //	{"user_id": …, "flag": …, "enabled": BOOL, "variation": KEY or null, "rule": KEY or null}
