@@ -14,7 +14,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image vet clean
+.PHONY: all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image image vet clean
 
 all: vet test
 
@@ -133,6 +133,13 @@ docker:
 
 cassandra-image:
 	./docker/cassandra/build.sh
+
+# The service image, built here with nothing pulled: the static binary on
+# scratch (docker/service/). Named stickybucket/stickybucket:<hash of its
+# inputs>, also tagged :latest; then run once read-only on loopback and
+# checked (healthy, non-root, decides, stops cleanly).
+image:
+	@image=$$(./docker/service/build.sh) && ./docker/service/smoke.sh "$$image"
 
 clean:
 	rm -rf bin bench.out
