@@ -86,15 +86,7 @@ type ExportSummary struct {
 // have been written.
 func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (ExportSummary, error) {
 	started := time.Now()
-	if opts.Ranges <= 0 {
-		opts.Ranges = DefaultExportRanges
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultExportConcurrency
-	}
-	if opts.PageSize <= 0 {
-		opts.PageSize = DefaultExportPageSize
-	}
+	opts = opts.withDefaults()
 	session, keyspace, consistency := s.bulkAccess()
 	if opts.Consistency != 0 {
 		consistency = opts.Consistency
@@ -115,35 +107,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		cancel()
 		wg.Wait()
 	}()
-	// Ranges start in token order and reach the writer in that order, so
-	// the range the writer waits for has always started: the ones after
-	// it can only fill their buffers. At most 2×Concurrency ranges are read
-	// or wait to be written, so memory does not grow with opts.Ranges.
-	sem := make(chan struct{}, opts.Concurrency)
-	startedScans := make(chan *rangeScan, opts.Concurrency)
-	wg.Go(func() {
-		defer close(startedScans)
-		for _, r := range ranges {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			sc := &rangeScan{r: r, out: make(chan ups.Profile, exportBuffer)}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				sc.rows, sc.err = reader.read(ctx, sc.r, sc.out)
-				close(sc.out)
-			})
-			// A range that finished frees its slot before it is written,
-			// so this may wait for the writer.
-			select {
-			case startedScans <- sc:
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
+	startedScans := startScans(ctx, &wg, reader, ranges, opts.Concurrency)
 
 	sum := ExportSummary{Ranges: len(ranges)}
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -169,6 +133,57 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		return sum, fmt.Errorf("cassandra: export: %d of %d token ranges written: %w", done, len(ranges), ctx.Err())
 	}
 	return sum, nil
+}
+
+// withDefaults fills in what zero options mean.
+func (opts ExportOptions) withDefaults() ExportOptions {
+	if opts.Ranges <= 0 {
+		opts.Ranges = DefaultExportRanges
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultExportConcurrency
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultExportPageSize
+	}
+	return opts
+}
+
+// startScans starts reading the ranges, at most concurrency at once, on
+// goroutines counted by wg, and sends each scan, in token order, as it
+// starts; the channel closes after the last range, or when ctx ends.
+//
+// Ranges start in token order and reach the writer in that order, so the
+// range the writer waits for has always started: the ones after it can
+// only fill their buffers. At most 2×concurrency ranges are read or wait
+// to be written, so memory does not grow with the number of ranges.
+func startScans(ctx context.Context, wg *sync.WaitGroup, reader rangeReader, ranges []TokenRange, concurrency int) <-chan *rangeScan {
+	sem := make(chan struct{}, concurrency)
+	startedScans := make(chan *rangeScan, concurrency)
+	wg.Go(func() {
+		defer close(startedScans)
+		for _, r := range ranges {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			sc := &rangeScan{r: r, out: make(chan ups.Profile, exportBuffer)}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				sc.rows, sc.err = reader.read(ctx, sc.r, sc.out)
+				close(sc.out)
+			})
+			// A range that finished frees its slot before it is written,
+			// so this may wait for the writer.
+			select {
+			case startedScans <- sc:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return startedScans
 }
 
 // rangeScan is one token range on its way from Cassandra to the writer.

@@ -141,18 +141,7 @@ type importResult struct {
 
 func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	started := time.Now()
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultImportConcurrency
-	}
-	if opts.MaxLineBytes <= 0 {
-		opts.MaxLineBytes = DefaultMaxLineBytes
-	}
-	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = DefaultImportAttempts
-	}
-	if opts.RetryBackoff <= 0 {
-		opts.RetryBackoff = DefaultImportRetryBackoff
-	}
+	opts = opts.withDefaults()
 	jobs := make(chan importJob, 2*opts.Concurrency)
 	results := make(chan importResult, 2*opts.Concurrency)
 	stop := make(chan struct{}) // closed on the first fatal error
@@ -183,42 +172,7 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 	)
 	go func() {
 		defer close(collected)
-		var p ImportProgress
-		last := time.Now()
-		for res := range results {
-			if res.fatal != nil {
-				if fatal == nil {
-					fatal = res.fatal
-				}
-				continue
-			}
-			p.Lines++
-			p.Bytes += res.bytes
-			p.Retries += int64(res.retries)
-			switch {
-			case res.bad != nil:
-				p.BadLines++
-				bl := BadLine{Line: res.line, Err: res.bad}
-				sum.FirstBadLines = append(sum.FirstBadLines, bl)
-				if len(sum.FirstBadLines) > 2*keptBadLines {
-					sum.FirstBadLines = firstBadLines(sum.FirstBadLines)
-				}
-				if opts.OnBadLine != nil {
-					opts.OnBadLine(bl)
-				}
-			case res.saved:
-				p.Profiles++
-				p.Assignments += int64(res.assignments)
-			}
-			if opts.Progress != nil && time.Since(last) >= importProgressEvery {
-				opts.Progress(p)
-				last = time.Now()
-			}
-		}
-		if opts.Progress != nil {
-			opts.Progress(p)
-		}
-		sum.Lines, sum.Profiles, sum.Assignments, sum.Retries, sum.BadLines = p.Lines, p.Profiles, p.Assignments, p.Retries, p.BadLines
+		sum, fatal = collectImport(results, opts)
 	}()
 
 	readErr := readLines(r, opts.MaxLineBytes, jobs, stop)
@@ -236,6 +190,67 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 		return sum, readErr
 	}
 	return sum, nil
+}
+
+// withDefaults fills in what zero options mean.
+func (opts ImportOptions) withDefaults() ImportOptions {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultImportConcurrency
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultImportAttempts
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = DefaultImportRetryBackoff
+	}
+	return opts
+}
+
+// collectImport counts the results until results closes, reporting bad
+// lines and progress as opts asks, and returns the summary (without its
+// elapsed time) and the first fatal error. Results after a fatal one are
+// still counted; their lines were started before the import stopped.
+func collectImport(results <-chan importResult, opts ImportOptions) (sum ImportSummary, fatal error) {
+	var p ImportProgress
+	last := time.Now()
+	for res := range results {
+		if res.fatal != nil {
+			if fatal == nil {
+				fatal = res.fatal
+			}
+			continue
+		}
+		p.Lines++
+		p.Bytes += res.bytes
+		p.Retries += int64(res.retries)
+		switch {
+		case res.bad != nil:
+			p.BadLines++
+			bl := BadLine{Line: res.line, Err: res.bad}
+			sum.FirstBadLines = append(sum.FirstBadLines, bl)
+			if len(sum.FirstBadLines) > 2*keptBadLines {
+				sum.FirstBadLines = firstBadLines(sum.FirstBadLines)
+			}
+			if opts.OnBadLine != nil {
+				opts.OnBadLine(bl)
+			}
+		case res.saved:
+			p.Profiles++
+			p.Assignments += int64(res.assignments)
+		}
+		if opts.Progress != nil && time.Since(last) >= importProgressEvery {
+			opts.Progress(p)
+			last = time.Now()
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress(p)
+	}
+	sum.Lines, sum.Profiles, sum.Assignments, sum.Retries, sum.BadLines = p.Lines, p.Profiles, p.Assignments, p.Retries, p.BadLines
+	return sum, fatal
 }
 
 func firstBadLines(b []BadLine) []BadLine {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -62,6 +61,22 @@ var (
 	_ ups.Closer             = (*Store)(nil)
 )
 
+// Validate reports the first problem of o: a keyspace name Cassandra
+// would not take unquoted, a retention out of range, a negative
+// SpeculativeAfter.
+func (o StoreOptions) Validate() error {
+	if err := ValidateKeyspace(o.Keyspace); err != nil {
+		return err
+	}
+	if err := o.Retention.Validate(); err != nil {
+		return err
+	}
+	if o.SpeculativeAfter < 0 {
+		return fmt.Errorf("negative SpeculativeAfter %s", o.SpeculativeAfter)
+	}
+	return nil
+}
+
 // NewStore returns a store on an open session. The session may have any
 // keyspace or none: statements name opts.Keyspace explicitly, so one session
 // can serve stores of several environments. The session stays the
@@ -70,10 +85,7 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	if session == nil {
 		return nil, errors.New("cassandra: new store: session is nil")
 	}
-	if err := config.ValidateKeyspace(opts.Keyspace); err != nil {
-		return nil, fmt.Errorf("cassandra: new store: %w", err)
-	}
-	if err := opts.Retention.Validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("cassandra: new store: %w", err)
 	}
 	if opts.ReadConsistency == 0 {
@@ -91,9 +103,6 @@ func NewStore(session *gocql.Session, opts StoreOptions) (*Store, error) {
 	stmts, err := newStatements(opts.Keyspace)
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: new store: %w", err)
-	}
-	if opts.SpeculativeAfter < 0 {
-		return nil, fmt.Errorf("cassandra: new store: negative SpeculativeAfter %s", opts.SpeculativeAfter)
 	}
 	st := &Store{session: session, stmts: stmts, opts: opts, spec: gocql.NonSpeculativeExecution{}}
 	if opts.SpeculativeAfter > 0 {
@@ -241,15 +250,14 @@ func (s *Store) Save(ctx context.Context, p ups.Profile) error {
 	return nil
 }
 
-// insertArgs binds one row: decided_at is the assignment's own decision
-// time when it carries one (a refreshed assignment keeps it), else now,
-// truncated to the millisecond precision of the timestamp type.
+// insertArgs binds one row stamped as every store stamps it
+// (ups.Retention.Stamp): decided_at is the assignment's own decision time
+// when it carries one (a refreshed assignment keeps it), else now,
+// truncated to the millisecond precision of the timestamp type; the TTL
+// is the experiment's retention, which Cassandra counts from now.
 func (s *Store) insertArgs(userID, expID string, a ups.Assignment, now time.Time) []any {
-	decided := a.DecidedAt
-	if decided.IsZero() {
-		decided = now
-	}
-	return []any{userID, expID, a.VariationID, decided.UTC().Truncate(time.Millisecond), ups.TTLSeconds(s.opts.Retention.For(expID))}
+	rec := s.opts.Retention.Stamp(expID, a, now)
+	return []any{userID, expID, rec.VariationID, rec.DecidedAt.UTC().Truncate(time.Millisecond), ups.TTLSeconds(s.opts.Retention.For(expID))}
 }
 
 // Delete erases every assignment of a user with one partition tombstone.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,15 +140,7 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if len(body.ForcedDecisions) > 0 && string(body.ForcedDecisions) != "null" && string(body.ForcedDecisions) != "[]" {
-		writeError(w, badRequest(errors.New("forcedDecisions are not supported by stickybucket")))
-		return
-	}
-	if body.FetchSegments {
-		writeError(w, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration")))
-		return
-	}
-	opts, err := decideOptions(body.DecideOptions)
+	opts, err := body.options()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -176,49 +169,67 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
-	ctx := r.Context()
 
 	// The body is decoded: its buffer holds the answer, sent in chunks.
 	out := stream{w: w, b: buf.b[:0]}
-	if len(keys) == 1 {
-		d, err := df.Client.Decide(ctx, user, keys[0], opts...)
-		a.opts.Metrics.decided("flag", 1, err)
-		a.opts.Metrics.profiled(d.Profile)
-		out.b = appendFlagDecision(out.b, &d, uc)
-	} else {
-		var (
-			ds    map[string]decision.FlagDecision
-			order []string
-			err   error
-		)
-		if len(keys) == 0 {
-			ds, err = df.Client.DecideAll(ctx, user, opts...)
-			order = df.Client.Datafile().FlagKeys()
-		} else {
-			ds, err = df.Client.DecideForKeys(ctx, user, keys, opts...)
-			order = keys
-		}
-		a.opts.Metrics.decided("flag", len(ds), err)
-		out.b = append(out.b, '[')
-		first := true
-		for _, k := range order {
-			d, ok := ds[k]
-			if !ok {
-				continue
-			}
-			a.opts.Metrics.profiled(d.Profile)
-			if !first {
-				out.b = append(out.b, ',')
-			}
-			first = false
-			out.b = appendFlagDecision(out.b, &d, uc)
-			out.flushOver(streamChunk)
-		}
-		out.b = append(out.b, ']')
-	}
+	a.decideInto(r.Context(), &out, df.Client, user, keys, opts, uc)
 	out.b = append(out.b, '\n')
 	out.flushOver(0)
 	buf.b = out.b
+}
+
+// options returns the request's decide options, and refuses what
+// stickybucket does not do: forced decisions and ODP segments.
+func (b *decideBody) options() ([]decision.Option, error) {
+	if len(b.ForcedDecisions) > 0 && string(b.ForcedDecisions) != "null" && string(b.ForcedDecisions) != "[]" {
+		return nil, badRequest(errors.New("forcedDecisions are not supported by stickybucket"))
+	}
+	if b.FetchSegments {
+		return nil, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration"))
+	}
+	return decideOptions(b.DecideOptions)
+}
+
+// decideInto decides keys (every flag when there are none) and builds the
+// answer in out, each decision echoing the user context uc: one object for
+// one key, an array otherwise, written in chunks as it grows.
+func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte) {
+	if len(keys) == 1 {
+		d, err := client.Decide(ctx, user, keys[0], opts...)
+		a.opts.Metrics.decided("flag", 1, err)
+		a.opts.Metrics.profiled(d.Profile)
+		out.b = appendFlagDecision(out.b, &d, uc)
+		return
+	}
+	var (
+		ds    map[string]decision.FlagDecision
+		order []string
+		err   error
+	)
+	if len(keys) == 0 {
+		ds, err = client.DecideAll(ctx, user, opts...)
+		order = client.Datafile().FlagKeys()
+	} else {
+		ds, err = client.DecideForKeys(ctx, user, keys, opts...)
+		order = keys
+	}
+	a.opts.Metrics.decided("flag", len(ds), err)
+	out.b = append(out.b, '[')
+	first := true
+	for _, k := range order {
+		d, ok := ds[k]
+		if !ok {
+			continue
+		}
+		a.opts.Metrics.profiled(d.Profile)
+		if !first {
+			out.b = append(out.b, ',')
+		}
+		first = false
+		out.b = appendFlagDecision(out.b, &d, uc)
+		out.flushOver(streamChunk)
+	}
+	out.b = append(out.b, ']')
 }
 
 // decisionOverhead bounds the bytes of a decision besides its user

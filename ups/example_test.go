@@ -83,18 +83,20 @@ func Example_layers() {
 	a, ok, _ := cache.LookupAssignment(ctx, "user-42", "1001")
 	fmt.Println(a.VariationID, ok)
 
-	// Erasure is ordered with the saves still queued.
-	_ = cache.Delete(ctx, "user-42")
+	// Every layer has every capability; As says whether the store under
+	// them has it too. Erasure is ordered with the saves still queued.
+	if d, ok := ups.As[ups.Deleter](svc); ok {
+		_ = d.Delete(ctx, "user-42")
+	}
 	after, _ := svc.Lookup(ctx, "user-42")
 	fmt.Println(len(after.Assignments))
 
-	if err := saver.Flush(ctx); err != nil {
+	// Close writes what is queued, then closes the layers below and the
+	// store.
+	if err := ups.Close(ctx, svc); err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println(len(store.Profiles()), breaker.Health().State)
-	if err := cache.Close(ctx); err != nil {
-		fmt.Println(err)
-	}
 	// Output:
 	// 2001 true
 	// 0

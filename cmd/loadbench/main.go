@@ -70,7 +70,19 @@ func (m pidMap) Set(s string) error {
 	return nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// outputs are where loadbench writes what it measured, beyond the
+// summary on standard output.
+type outputs struct {
+	// baseline names the target the others are compared with.
+	baseline string
+	// json and svg are files to write the figures and the latency chart
+	// to; empty for none.
+	json, svg string
+}
+
+// parseFlags reads the command line. When ok is false the command must
+// return code.
+func parseFlags(args []string, stderr io.Writer) (cfg Config, o outputs, code int, ok bool) {
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var targets targetList
@@ -88,24 +100,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxRequests := fs.Int64("max-requests", DefaultMaxRequests, "request bound per target per round (and per warm-up)")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on a target before each of its rounds (0: none)")
 	timeout := fs.Duration("timeout", DefaultTimeout, "bound on each request")
-	baseline := fs.String("baseline", "", "`name` of the target the others are compared with")
-	out := fs.String("out", "", "write the figures as JSON to this `file`")
-	svg := fs.String("svg", "", "draw latency against percentile as SVG to this `file`")
+	fs.StringVar(&o.baseline, "baseline", "", "`name` of the target the others are compared with")
+	fs.StringVar(&o.json, "out", "", "write the figures as JSON to this `file`")
+	fs.StringVar(&o.svg, "svg", "", "draw latency against percentile as SVG to this `file`")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: loadbench --target NAME=URL [--target NAME=URL …] --flag KEY --sdk-key KEY [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return cfg, o, exitOK, false
 		}
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "loadbench: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
-	cfg := Config{
+	cfg = Config{
 		Targets: targets, Flag: *flagKey, SDKKey: *sdkKey, Clients: *clients, Users: *users, Seed: *seed,
 		Rounds: *rounds, Duration: *duration, MaxRequests: *maxRequests, Warmup: *warmup, Timeout: *timeout,
 	}
@@ -115,53 +127,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	if cfg.Attributes, err = parseAttributes(*attrs); err != nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", err)
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
 	// Flags that would silently mean "default" as zero are refused here.
 	if *clients <= 0 || *users <= 0 || *rounds <= 0 || *duration <= 0 || *maxRequests <= 0 || *timeout <= 0 {
 		fmt.Fprintln(stderr, "loadbench: --clients, --users, --rounds, --duration, --max-requests and --timeout must be positive")
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", err)
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
-	if *baseline != "" && !hasTarget(targets, *baseline) {
-		fmt.Fprintf(stderr, "loadbench: baseline %q is not a target\n", *baseline)
-		return exitUsage
+	if o.baseline != "" && !hasTarget(targets, o.baseline) {
+		fmt.Fprintf(stderr, "loadbench: baseline %q is not a target\n", o.baseline)
+		return cfg, o, exitUsage, false
 	}
+	return cfg, o, exitOK, true
+}
 
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, o, code, ok := parseFlags(args, stderr)
+	if !ok {
+		return code
+	}
 	perTarget := time.Duration(cfg.Rounds) * (cfg.Warmup + cfg.Duration)
 	fmt.Fprintf(stderr, "loadbench: %d target(s), %d rounds of %v (+%v warm-up) each: about %v\n",
-		len(targets), cfg.Rounds, cfg.Duration, cfg.Warmup, time.Duration(len(targets))*perTarget)
+		len(cfg.Targets), cfg.Rounds, cfg.Duration, cfg.Warmup, time.Duration(len(cfg.Targets))*perTarget)
 	rep, runErr := Run(ctx, cfg, stderr)
 	if rep == nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", runErr)
 		return exitFail
 	}
-	if *baseline != "" {
-		if err := rep.compare(*baseline); err != nil {
+	if o.baseline != "" {
+		if err := rep.compare(o.baseline); err != nil {
 			fmt.Fprintf(stderr, "loadbench: %v\n", err)
 			return exitFail
 		}
 	}
 	printSummary(stdout, rep)
-	code := exitOK
+	code = exitOK
 	if runErr != nil {
 		fmt.Fprintf(stderr, "loadbench: run cut short: %v\n", runErr)
 		code = exitFail
 	}
-	if *out != "" {
-		if err := writeJSON(*out, rep); err != nil {
-			fmt.Fprintf(stderr, "loadbench: %v\n", err)
-			code = exitFail
-		}
-	}
-	if *svg != "" {
-		if err := writeSVG(*svg, rep); err != nil {
-			fmt.Fprintf(stderr, "loadbench: %v\n", err)
-			code = exitFail
-		}
+	if !writeOutputs(o, rep, stderr) {
+		code = exitFail
 	}
 	for _, t := range rep.Targets {
 		if n := t.Non2xx + t.TransportErrors + t.BadResponses; n > 0 {
@@ -170,6 +180,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// writeOutputs writes the JSON figures and the SVG chart o asks for, and
+// reports whether both could be written.
+func writeOutputs(o outputs, rep *Report, stderr io.Writer) bool {
+	ok := true
+	if o.json != "" {
+		if err := writeJSON(o.json, rep); err != nil {
+			fmt.Fprintf(stderr, "loadbench: %v\n", err)
+			ok = false
+		}
+	}
+	if o.svg != "" {
+		if err := writeSVG(o.svg, rep); err != nil {
+			fmt.Fprintf(stderr, "loadbench: %v\n", err)
+			ok = false
+		}
+	}
+	return ok
 }
 
 func hasTarget(ts []Target, name string) bool {

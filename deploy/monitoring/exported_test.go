@@ -28,13 +28,18 @@ type metric struct {
 // exported returns every metric serve exports by name, built as serve
 // builds its registry: Go and process collectors, server.NewMetrics, and
 // the stack of a Cassandra-kind configuration (so the cache, async saver
-// and breaker register theirs), over a memory store.
+// and breaker register theirs) over a memory store, plus the metrics of
+// the in-memory store itself.
 func exported(t *testing.T) map[string]metric {
 	t.Helper()
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	rec := &recorder{Registerer: reg}
-	rec.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := rec.Register(c); err != nil {
+			t.Fatalf("registering %T: %v", c, err)
+		}
+	}
 	m, err := server.NewMetrics(rec)
 	if err != nil {
 		t.Fatalf("server.NewMetrics: %v", err)
@@ -59,6 +64,24 @@ store: {kind: cassandra}
 	t.Cleanup(func() { _ = st.Close(ctx) })
 	if st.Cache == nil || st.Saver == nil || st.Breaker == nil {
 		t.Fatalf("the stack has cache %v, saver %v, breaker %v: want every layer, so every metric is registered", st.Cache != nil, st.Saver != nil, st.Breaker != nil)
+	}
+	// And the in-memory store's own metrics, from a memory-kind stack on
+	// the same registry (it has none of the layers above).
+	memCfg, err := config.Parse([]byte(`
+environments:
+  development:
+    replication: {class: SimpleStrategy, replication_factor: 1}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	memStack, err := stack.Open(ctx, memCfg, stack.Options{Registry: rec})
+	if err != nil {
+		t.Fatalf("stack.Open (memory): %v", err)
+	}
+	t.Cleanup(func() { _ = memStack.Close(ctx) })
+	if memStack.Memory == nil {
+		t.Fatal("the memory-kind stack has no memory store")
 	}
 
 	out := map[string]metric{}
@@ -181,6 +204,7 @@ func TestExportedMetrics(t *testing.T) {
 		"stickybucket_async_queue_depth":               nil,
 		"stickybucket_breaker_open":                    nil,
 		"stickybucket_cache_hits_total":                nil,
+		"stickybucket_memory_bytes":                    nil,
 		"stickybucket_datafile_loads_total":            {"sdk_key", "result"},
 		"process_resident_memory_bytes":                nil,
 		"go_goroutines":                                nil,

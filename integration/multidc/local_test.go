@@ -12,6 +12,7 @@ import (
 
 	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/stack"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -129,7 +130,7 @@ func migrateWith(t testing.TB, ks string, repl map[string]int) {
 	e.Replication = config.Replication{Class: config.NetworkTopologyStrategy, Datacenters: repl}
 	c := productionCluster(t, e)
 	c.Timeout = 30 * time.Second
-	if err := cassandra.Migrate(ctx, c, e, slog.Default()); err != nil {
+	if err := cassandra.Migrate(ctx, c, stack.CassandraMigrateOptions(e, slog.Default())); err != nil {
 		t.Fatalf("Migrate %s: %v", ks, err)
 	}
 	migrated.Store(ks, true)
