@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/internal/buildinfo"
 )
 
 // healthUsage is health's command line.
@@ -146,7 +147,7 @@ func probe(ctx context.Context, target string, insecure bool) (int, string, erro
 	if err != nil {
 		return 0, "", fmt.Errorf("building the request: %w", err)
 	}
-	req.Header.Set("User-Agent", "stickybucket-health")
+	req.Header.Set("User-Agent", "stickybucket-health/"+buildinfo.Version())
 	resp, err := client.Do(req)
 	if err != nil {
 		// The caller names the URL; *url.Error would repeat it.

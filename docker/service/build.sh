@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the service image locally, with nothing pulled from any registry:
 #   1. the stickybucket binary, static (CGO_ENABLED=0), -trimpath, stripped,
-#      with the version and commit in its ldflags (main.version,
-#      main.commit; VERSION and COMMIT override git's);
+#      with the version and commit linked into internal/buildinfo
+#      (VERSION and COMMIT override git's describe and HEAD);
 #   2. docker build of this directory's Dockerfile (FROM scratch) over it
 #      and the host's CA bundle (Debian's ca-certificates, installed when
 #      missing).
@@ -18,6 +18,8 @@ work="$here/build/context"
 GO=${GO:-go}
 bundle=/etc/ssl/certs/ca-certificates.crt
 
+# The variables the version and commit are linked into.
+pkg=github.com/stickybucket/stickybucket/internal/buildinfo
 version=${VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)}
 commit=${COMMIT:-$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)}
 
@@ -34,7 +36,7 @@ rm -rf "$work"
 mkdir -p "$work"
 echo "build.sh: compiling stickybucket $version ($commit)" >&2
 (cd "$root" && CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -buildvcs=false \
-	-ldflags "-s -w -X main.version=$version -X main.commit=$commit" \
+	-ldflags "-s -w -X $pkg.version=$version -X $pkg.commit=$commit" \
 	-o "$work/stickybucket" ./cmd/stickybucket)
 cp "$here/Dockerfile" "$work/"
 cp "$bundle" "$work/ca-certificates.crt"
