@@ -31,6 +31,11 @@ func renderSVG(r *Report) ([]byte, error) {
 	p.Title.Padding = vg.Points(8)
 	p.Title.Text = fmt.Sprintf("%s: %d clients, %d users, %d × %s per target",
 		r.Setup.Route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+	if r.Setup.RatePerSecond > 0 {
+		p.Title.Text = fmt.Sprintf("%s at %g req/s (open loop, latency from the intended send time): %d clients, %d users, %d × %s per target",
+			r.Setup.Route, r.Setup.RatePerSecond, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+	}
+	perTarget := r.Setup.Route == "per target"
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "latency (ms)"
 	p.Y.Scale = plot.LogScale{}
@@ -60,8 +65,19 @@ func renderSVG(r *Report) ([]byte, error) {
 		l.Color = lineColors[i%len(lineColors)]
 		l.Width = vg.Points(1.8)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s: %.0f req/s, p50 %s ms, p99 %s ms", t.Name, t.RequestsPerSecond,
-			trimFloat(t.Latency.P50), trimFloat(t.Latency.P99)), l)
+		name := t.Name
+		if perTarget {
+			name += " (" + r.Setup.Routes[t.Name] + ")"
+		}
+		label := fmt.Sprintf("%s: %.0f req/s, p50 %s ms, p99 %s ms", name, t.RequestsPerSecond,
+			trimFloat(t.Latency.P50), trimFloat(t.Latency.P99))
+		if us := t.Load.TargetCPUPerRequestUS; us > 0 {
+			label += fmt.Sprintf(", %.1f µs CPU/req", us)
+		}
+		if o := t.OpenLoop; o != nil && !o.Held {
+			label += " (rate not held)"
+		}
+		p.Legend.Add(label, l)
 		lines++
 	}
 	if lines == 0 {
