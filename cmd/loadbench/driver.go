@@ -196,6 +196,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 			return nil, err
 		}
 	}
+	width := 12
+	for _, t := range cfg.Targets {
+		width = max(width, len(t.Name))
+	}
 	var runErr error
 rounds:
 	for round := 1; round <= cfg.Rounds; round++ {
@@ -219,8 +223,8 @@ rounds:
 			if o := rr.OpenLoop; o != nil {
 				open = fmt.Sprintf("  late %d, unsent %d", o.Late, o.Unsent)
 			}
-			fmt.Fprintf(progress, "round %d/%d %-12s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d%s  cores: machine %.2f, driver %.2f, target %.2f (%.1f µs/request)\n",
-				round, cfg.Rounds, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors, open,
+			fmt.Fprintf(progress, "round %d/%d %-*s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d%s  cores: machine %.2f, driver %.2f, target %.2f (%.1f µs/request)\n",
+				round, cfg.Rounds, width, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors, open,
 				rr.Load.MachineBusyCores, rr.Load.DriverCores, rr.Load.TargetCores, rr.Load.TargetCPUPerRequestUS)
 			if ctx.Err() != nil {
 				runErr = ctx.Err()
