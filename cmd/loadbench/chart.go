@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -29,13 +30,21 @@ var lineColors = []color.Color{
 func renderSVG(r *Report) ([]byte, error) {
 	p := plot.New()
 	p.Title.Padding = vg.Points(8)
-	p.Title.Text = fmt.Sprintf("%s: %d clients, %d users, %d × %s per target",
-		r.Setup.Route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
-	if r.Setup.RatePerSecond > 0 {
-		p.Title.Text = fmt.Sprintf("%s at %g req/s (open loop, latency from the intended send time): %d clients, %d users, %d × %s per target",
-			r.Setup.Route, r.Setup.RatePerSecond, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
-	}
 	perTarget := r.Setup.Route == "per target"
+	route := r.Setup.Route
+	if perTarget {
+		route = "a route per target"
+	}
+	p.Title.Text = fmt.Sprintf("%s: %d clients, %d users, %d × %s per target",
+		route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+	if r.Setup.RatePerSecond > 0 {
+		p.Title.Text = fmt.Sprintf("%s, %g req/s (open loop): %d clients, %d users, %d × %s each",
+			route, r.Setup.RatePerSecond, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+	}
+	// Long labels (a route per target, CPU per request) must fit.
+	p.Title.TextStyle.Font.Size = vg.Points(11)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Legend.Padding = vg.Points(2)
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "latency (ms)"
 	p.Y.Scale = plot.LogScale{}
@@ -67,12 +76,12 @@ func renderSVG(r *Report) ([]byte, error) {
 		p.Add(l)
 		name := t.Name
 		if perTarget {
-			name += " (" + r.Setup.Routes[t.Name] + ")"
+			name += " (" + strings.TrimPrefix(r.Setup.Routes[t.Name], "POST ") + ")"
 		}
 		label := fmt.Sprintf("%s: %.0f req/s, p50 %s ms, p99 %s ms", name, t.RequestsPerSecond,
 			trimFloat(t.Latency.P50), trimFloat(t.Latency.P99))
 		if us := t.Load.TargetCPUPerRequestUS; us > 0 {
-			label += fmt.Sprintf(", %.1f µs CPU/req", us)
+			label += fmt.Sprintf(", CPU %.1f µs/req", us)
 		}
 		if o := t.OpenLoop; o != nil && !o.Held {
 			label += " (rate not held)"

@@ -244,7 +244,7 @@ func TestMainOpenLoopWithRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, text := svgSummary(t, data); !strings.Contains(text, "open loop") || !strings.Contains(text, "POST /v1/ups/lookup") {
+	if _, _, text := svgSummary(t, data); !strings.Contains(text, "open loop") || !strings.Contains(text, "ups (/v1/ups/lookup)") {
 		t.Errorf("chart text lacks the mode or the routes: %s", text)
 	}
 }
