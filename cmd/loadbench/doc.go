@@ -46,9 +46,9 @@
 // queue a stalling server causes is in its latencies (the correction for
 // coordinated omission of wrk2 and HdrHistogram). Requests still waiting
 // when the round's time is up are counted unsent. A target held the rate
-// when every request due was sent and answered OK and at most 1 % were
-// late. The report adds the late and unsent counts and the send delay (due
-// to sent) of every request.
+// when every request due was sent and answered OK: it kept up. The report
+// adds the late and unsent counts and the send delay (due to sent) of
+// every request. --cpuprofile writes the driver's own CPU profile.
 //
 // A request is OK when it gets a 2xx response that parses as JSON and is
 // the route's answer: a decision carrying the flag's key; a profile

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,6 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	baseline := fs.String("baseline", "", "`name` of the target the others are compared with")
 	out := fs.String("out", "", "write the figures as JSON to this `file`")
 	svg := fs.String("svg", "", "draw latency against percentile as SVG to this `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write the driver's own CPU profile to this `file` (to see what the driver costs)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: loadbench --target NAME=URL [--target NAME=URL …] --flag KEY --sdk-key KEY [flags]")
 		fs.PrintDefaults()
@@ -184,6 +186,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "loadbench: %d target(s), %s, %d rounds of %v (+%v warm-up) each: about %v\n",
 		len(targets), mode, cfg.Rounds, cfg.Duration, cfg.Warmup, time.Duration(len(targets))*perTarget)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadbench: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "loadbench: cpu profile: %v\n", err)
+			return exitFail
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, runErr := Run(ctx, cfg, stderr)
 	if rep == nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", runErr)

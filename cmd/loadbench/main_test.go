@@ -208,7 +208,7 @@ func TestMainOpenLoopWithRoutes(t *testing.T) {
 		"--target", "lookup=" + u.String(), "--target", "ups=" + u.String(),
 		"--route", "lookup=lookup", "--route", "ups=ups-lookup", "--sdk-key", "key1",
 		"--rate", "400", "--clients", "2", "--users", "40", "--rounds", "1", "--duration", "150ms", "--warmup", "0",
-		"--baseline", "lookup", "--out", out, "--svg", svg,
+		"--baseline", "lookup", "--out", out, "--svg", svg, "--cpuprofile", filepath.Join(dir, "cpu.prof"),
 		"--pid", "lookup=" + strconv.Itoa(os.Getpid()), "--pid", "ups=" + strconv.Itoa(os.Getpid()),
 	}, &stdout, &stderr)
 	if code != exitOK {
@@ -223,6 +223,9 @@ func TestMainOpenLoopWithRoutes(t *testing.T) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("results JSON: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "cpu.prof")); err != nil || fi.Size() == 0 {
+		t.Errorf("driver's CPU profile: %v", err)
 	}
 	if rep.Setup.Mode != "open loop" || rep.Setup.RatePerSecond != 400 || rep.Setup.Route != "per target" || rep.Setup.Flag != "" {
 		t.Errorf("setup %+v", rep.Setup)

@@ -171,9 +171,10 @@ func TestOpenLoopReport(t *testing.T) {
 		held   bool
 	}{
 		{openTally{scheduled: 1000, sent: 1000, late: 10}, 0, 1, true},
-		{openTally{scheduled: 1000, sent: 1000, late: 11}, 0, 1.1, false},
+		{openTally{scheduled: 1000, sent: 1000, late: 300}, 0, 30, true}, // late, but kept up
 		{openTally{scheduled: 1000, sent: 999, unsent: 1}, 0, 0, false},
 		{openTally{scheduled: 1000, sent: 1000}, 1, 0, false},
+		{openTally{scheduled: 1000, sent: 990}, 0, 0, false}, // interrupted
 	} {
 		r := openLoopReport(tt.o, tt.errors, h)
 		if r.LatePercent != tt.late || r.Held != tt.held || r.Scheduled != tt.o.scheduled || r.SendDelay.Max != 1 {
