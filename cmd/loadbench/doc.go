@@ -46,7 +46,8 @@
 // queue a stalling server causes is in its latencies (the correction for
 // coordinated omission of wrk2 and HdrHistogram). Requests still waiting
 // when the round's time is up are counted unsent. A target held the rate
-// when every request due was sent and answered OK: it kept up. The report
+// when it kept up: every request sent was answered OK and at most 0.1 % of
+// those due were left unsent. The report
 // adds the late and unsent counts and the send delay (due to sent) of
 // every request. --cpuprofile writes the driver's own CPU profile.
 //

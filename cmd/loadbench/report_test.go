@@ -172,7 +172,8 @@ func TestOpenLoopReport(t *testing.T) {
 	}{
 		{openTally{scheduled: 1000, sent: 1000, late: 10}, 0, 1, true},
 		{openTally{scheduled: 1000, sent: 1000, late: 300}, 0, 30, true}, // late, but kept up
-		{openTally{scheduled: 1000, sent: 999, unsent: 1}, 0, 0, false},
+		{openTally{scheduled: 1000, sent: 999, unsent: 1}, 0, 0, true},   // 0.1 %: a stall at the end
+		{openTally{scheduled: 1000, sent: 998, unsent: 2}, 0, 0, false},
 		{openTally{scheduled: 1000, sent: 1000}, 1, 0, false},
 		{openTally{scheduled: 1000, sent: 990}, 0, 0, false}, // interrupted
 	} {
