@@ -31,14 +31,14 @@ func renderSVG(r *Report) ([]byte, error) {
 	p := plot.New()
 	p.Title.Padding = vg.Points(8)
 	perTarget := r.Setup.Route == "per target"
-	route := r.Setup.Route
+	route := strings.TrimPrefix(r.Setup.Route, "POST ")
 	if perTarget {
 		route = "a route per target"
 	}
 	p.Title.Text = fmt.Sprintf("%s: %d clients, %d users, %d × %s per target",
 		route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
 	if r.Setup.RatePerSecond > 0 {
-		p.Title.Text = fmt.Sprintf("%s, %g req/s (open loop): %d clients, %d users, %d × %s each",
+		p.Title.Text = fmt.Sprintf("%s, %g req/s, open loop: %d clients, %d users, %d × %s each",
 			route, r.Setup.RatePerSecond, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
 	}
 	// Long labels (a route per target, CPU per request) must fit.

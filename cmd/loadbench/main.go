@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -122,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the figures as JSON to this `file`")
 	svg := fs.String("svg", "", "draw latency against percentile as SVG to this `file`")
 	cpuProfile := fs.String("cpuprofile", "", "write the driver's own CPU profile to this `file` (to see what the driver costs)")
+	chartFrom := fs.String("chart-from", "", "measure nothing: draw the --svg chart of an earlier run's --out `file`")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: loadbench --target NAME=URL [--target NAME=URL …] --flag KEY --sdk-key KEY [flags]")
 		fs.PrintDefaults()
@@ -135,6 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "loadbench: unexpected arguments %q\n", fs.Args())
 		return exitUsage
+	}
+	if *chartFrom != "" {
+		return chartOnly(*chartFrom, *svg, stderr)
 	}
 	for name, r := range routesGiven {
 		i := slices.IndexFunc(targets, func(t Target) bool { return t.Name == name })
@@ -235,6 +240,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// chartOnly draws the chart of a results file to svg.
+func chartOnly(from, svg string, stderr io.Writer) int {
+	if svg == "" {
+		fmt.Fprintln(stderr, "loadbench: --chart-from needs --svg")
+		return exitUsage
+	}
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadbench: %v\n", err)
+		return exitFail
+	}
+	var rep Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		fmt.Fprintf(stderr, "loadbench: %s: %v\n", from, err)
+		return exitFail
+	}
+	if err := writeSVG(svg, &rep); err != nil {
+		fmt.Fprintf(stderr, "loadbench: %v\n", err)
+		return exitFail
+	}
+	return exitOK
 }
 
 func hasTarget(ts []Target, name string) bool {

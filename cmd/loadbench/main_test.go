@@ -250,4 +250,15 @@ func TestMainOpenLoopWithRoutes(t *testing.T) {
 	if _, _, text := svgSummary(t, data); !strings.Contains(text, "open loop") || !strings.Contains(text, "ups (/v1/ups/lookup)") {
 		t.Errorf("chart text lacks the mode or the routes: %s", text)
 	}
+	// The same chart again from the results file alone.
+	again := filepath.Join(dir, "again.svg")
+	if code := run(context.Background(), []string{"--chart-from", out, "--svg", again}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("--chart-from: exit %d, stderr:\n%s", code, stderr.String())
+	}
+	if redrawn, err := os.ReadFile(again); err != nil || !bytes.Equal(redrawn, data) {
+		t.Errorf("--chart-from drew another chart than the run (%v)", err)
+	}
+	if code := run(context.Background(), []string{"--chart-from", out}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("--chart-from without --svg: exit %d, want %d", code, exitUsage)
+	}
 }
