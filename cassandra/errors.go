@@ -45,7 +45,12 @@ func storeError(err error, format string, args ...any) error {
 }
 
 // timeout reports whether err says a call ran out of time rather than
-// that the cluster refused it.
+// that the cluster refused it. gocql's "no connections" counts as one: it
+// is what a speculative attempt reports when the query plan ran dry while
+// the first attempt was still waiting (and it wins the race), so on a
+// slow cluster it means "not answered in time"; when every node is
+// really down, the breaker still opens once nothing answered for its
+// unanswered_for.
 func timeout(err error) bool {
 	var reqErr gocql.RequestError
 	if errors.As(err, &reqErr) {
@@ -55,7 +60,8 @@ func timeout(err error) bool {
 		}
 	}
 	var netErr net.Error
-	return errors.Is(err, gocql.ErrTimeoutNoResponse) || (errors.As(err, &netErr) && netErr.Timeout())
+	return errors.Is(err, gocql.ErrTimeoutNoResponse) || errors.Is(err, gocql.ErrNoConnections) ||
+		(errors.As(err, &netErr) && netErr.Timeout())
 }
 
 func transient(err error) bool {

@@ -4,34 +4,38 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
+	"time"
 
 	"github.com/stickybucket/stickybucket/cassandra"
-	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
-// Example shows the production wiring: configuration, migration, store. It
+// Example uses the store as a library: options, migration, store. It
 // needs a running Cassandra, so it is compiled but not run by go test; the
 // integration package runs the same steps against a real node.
 func Example() {
 	ctx := context.Background()
-	cfg, err := config.Load("stickybucket.yaml", os.LookupEnv)
+	cluster, err := cassandra.NewCluster(cassandra.ClusterOptions{
+		Hosts:    []string{"127.0.0.1"},
+		Keyspace: "stickybucket",
+		LocalDC:  "dc1",
+		Timeout:  2 * time.Second,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	env, err := cfg.Active()
+	err = cassandra.Migrate(ctx, cluster, cassandra.MigrateOptions{
+		Keyspace:    "stickybucket",
+		Replication: cassandra.Replication{Datacenters: map[string]int{"dc1": 3}},
+		LocalDC:     "dc1",
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	cluster, err := cassandra.NewCluster(cfg.Cassandra, env)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := cassandra.Migrate(ctx, cluster, env, nil); err != nil {
-		log.Fatal(err)
-	}
-	store, err := cassandra.Open(cfg)
+	store, err := cassandra.Open(cluster, cassandra.StoreOptions{
+		Keyspace:  "stickybucket",
+		Retention: ups.Retention{Default: 90 * 24 * time.Hour},
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

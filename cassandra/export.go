@@ -64,13 +64,16 @@ type ExportSummary struct {
 // Export writes every user's live assignments to w as JSON lines, one
 // profile per line in Optimizely's schema (ups.Profile's MarshalJSON):
 //
-//	{"user_id":"u1","experiment_bucket_map":{"1001":{"variation_id":"2001"}}}
+//	{"user_id":"u1","experiment_bucket_map":{"1001":{"variation_id":"2001","decided_at":"…","expires_at":"…"}}}
+//
+// Each entry carries its decision time and, when it expires, its expiry
+// (from the row's TTL), so an import keeps both.
 //
 // It reads the assignments table by token ranges (SplitRing), a bounded
 // number at once, each with one prepared, paged query
 //
-//	SELECT user_id, experiment_id, variation_id FROM <keyspace>.assignments
-//	WHERE token(user_id) > ? AND token(user_id) <= ?
+//	SELECT user_id, experiment_id, variation_id, decided_at, TTL(variation_id)
+//	FROM <keyspace>.assignments WHERE token(user_id) > ? AND token(user_id) <= ?
 //
 // at opts.Consistency (by default the store's read consistency). A
 // partition lies in exactly one range and its rows come back together, so
@@ -79,22 +82,13 @@ type ExportSummary struct {
 // bounded number of profiles, until the ranges before them are written.
 //
 // An export is not a snapshot: assignments saved or expiring while it runs
-// may or may not be in it. Expired assignments are never exported, and
-// decision and expiry times are not part of the schema; importing the
-// output writes them anew (see Store.Import). A failed range stops the
+// may or may not be in it. Expired assignments are never exported. A
+// failed range stops the
 // export with an error naming it, after the lines of the ranges before it
 // have been written.
 func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (ExportSummary, error) {
 	started := time.Now()
-	if opts.Ranges <= 0 {
-		opts.Ranges = DefaultExportRanges
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultExportConcurrency
-	}
-	if opts.PageSize <= 0 {
-		opts.PageSize = DefaultExportPageSize
-	}
+	opts = opts.withDefaults()
 	session, keyspace, consistency := s.bulkAccess()
 	if opts.Consistency != 0 {
 		consistency = opts.Consistency
@@ -104,10 +98,10 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		return ExportSummary{}, err
 	}
 	stmt, _ := qb.Select(keyspace+"."+assignmentsTable).
-		Columns("user_id", "experiment_id", "variation_id").
+		Columns("user_id", "experiment_id", "variation_id", "decided_at", "TTL(variation_id)").
 		Where(qb.Token("user_id").GtValue(), qb.Token("user_id").LtOrEqValue()).
 		ToCql()
-	reader := rangeReader{session: session, stmt: stmt, consistency: consistency, pageSize: opts.PageSize}
+	reader := rangeReader{session: session, stmt: stmt, consistency: consistency, pageSize: opts.PageSize, now: s.opts.Now}
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -115,35 +109,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		cancel()
 		wg.Wait()
 	}()
-	// Ranges start in token order and reach the writer in that order, so
-	// the range the writer waits for has always started: the ones after
-	// it can only fill their buffers. At most 2×Concurrency ranges are read
-	// or wait to be written, so memory does not grow with opts.Ranges.
-	sem := make(chan struct{}, opts.Concurrency)
-	startedScans := make(chan *rangeScan, opts.Concurrency)
-	wg.Go(func() {
-		defer close(startedScans)
-		for _, r := range ranges {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			sc := &rangeScan{r: r, out: make(chan ups.Profile, exportBuffer)}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				sc.rows, sc.err = reader.read(ctx, sc.r, sc.out)
-				close(sc.out)
-			})
-			// A range that finished frees its slot before it is written,
-			// so this may wait for the writer.
-			select {
-			case startedScans <- sc:
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
+	startedScans := startScans(ctx, &wg, reader, ranges, opts.Concurrency)
 
 	sum := ExportSummary{Ranges: len(ranges)}
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -169,6 +135,57 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		return sum, fmt.Errorf("cassandra: export: %d of %d token ranges written: %w", done, len(ranges), ctx.Err())
 	}
 	return sum, nil
+}
+
+// withDefaults fills in what zero options mean.
+func (opts ExportOptions) withDefaults() ExportOptions {
+	if opts.Ranges <= 0 {
+		opts.Ranges = DefaultExportRanges
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultExportConcurrency
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultExportPageSize
+	}
+	return opts
+}
+
+// startScans starts reading the ranges, at most concurrency at once, on
+// goroutines counted by wg, and sends each scan, in token order, as it
+// starts; the channel closes after the last range, or when ctx ends.
+//
+// Ranges start in token order and reach the writer in that order, so the
+// range the writer waits for has always started: the ones after it can
+// only fill their buffers. At most 2×concurrency ranges are read or wait
+// to be written, so memory does not grow with the number of ranges.
+func startScans(ctx context.Context, wg *sync.WaitGroup, reader rangeReader, ranges []TokenRange, concurrency int) <-chan *rangeScan {
+	sem := make(chan struct{}, concurrency)
+	startedScans := make(chan *rangeScan, concurrency)
+	wg.Go(func() {
+		defer close(startedScans)
+		for _, r := range ranges {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			sc := &rangeScan{r: r, out: make(chan ups.Profile, exportBuffer)}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				sc.rows, sc.err = reader.read(ctx, sc.r, sc.out)
+				close(sc.out)
+			})
+			// A range that finished frees its slot before it is written,
+			// so this may wait for the writer.
+			select {
+			case startedScans <- sc:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	return startedScans
 }
 
 // rangeScan is one token range on its way from Cassandra to the writer.
@@ -212,6 +229,7 @@ type rangeReader struct {
 	stmt        string
 	consistency gocql.Consistency
 	pageSize    int
+	now         func() time.Time // turns TTLs into expiry times
 }
 
 // read sends the profiles of range r to out, one per partition, and
@@ -226,9 +244,12 @@ func (rr rangeReader) read(ctx context.Context, r TokenRange, out chan<- ups.Pro
 	var (
 		rows                 int64
 		userID, expID, varID string
+		decidedAt            time.Time
+		ttl                  int
 		cur                  ups.Profile
 		sendErr              error
 	)
+	now := rr.now()
 	send := func() {
 		if cur.Empty() {
 			return
@@ -239,7 +260,7 @@ func (rr rangeReader) read(ctx context.Context, r TokenRange, out chan<- ups.Pro
 			sendErr = ctx.Err()
 		}
 	}
-	for iter.Scan(&userID, &expID, &varID) {
+	for iter.Scan(&userID, &expID, &varID, &decidedAt, &ttl) {
 		rows++
 		if userID != cur.UserID {
 			if send(); sendErr != nil {
@@ -250,9 +271,13 @@ func (rr rangeReader) read(ctx context.Context, r TokenRange, out chan<- ups.Pro
 		// A row without a variation (written by hand, or half-expired
 		// after a partial update) cannot be expressed in the schema.
 		if varID != "" {
-			cur.Assignments[expID] = ups.Assignment{VariationID: varID}
+			a := ups.Assignment{VariationID: varID, DecidedAt: decidedAt}
+			if ttl > 0 {
+				a.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
+			}
+			cur.Assignments[expID] = a
 		}
-		varID = ""
+		varID, decidedAt, ttl = "", time.Time{}, 0
 	}
 	if err := iter.Close(); err != nil {
 		return rows, fmt.Errorf("cassandra: export: read token range (%d, %d]: %w", r.Start, r.End, err)

@@ -42,6 +42,15 @@ func (s *Store) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, erro
 	now := s.opts.Now()
 	for len(todo) > 0 {
 		existing, err := s.insertNew(ctx, p, todo, now)
+		if err != nil && timeout(err) {
+			// A transaction that timed out may or may not have been
+			// applied (a Paxos round of another writer may also be under
+			// way): a read at the serial consistency finishes any round in
+			// progress and says what the rows hold. Found rows are the
+			// winners (possibly this very write); none means nothing was
+			// written, and the error stands.
+			existing, err = s.readSerial(ctx, p.UserID, todo, err)
+		}
 		if err != nil {
 			return won, storeError(err, "cassandra: save first user %q (%d assignments)", p.UserID, len(todo))
 		}
@@ -63,12 +72,39 @@ func (s *Store) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, erro
 	return won, nil
 }
 
+// readSerial reads the rows of expIDs at the serial consistency after a
+// transaction ended in cause (a timeout): it returns the rows found, or
+// cause when there are none or the read fails too.
+func (s *Store) readSerial(ctx context.Context, userID string, expIDs []string, cause error) (map[string]ups.Assignment, error) {
+	iter := s.session.Query(s.stmts.lookupIn, userID, expIDs).
+		WithContext(ctx).
+		Consistency(gocql.Consistency(s.opts.SerialConsistency)).
+		Idempotent(true).
+		Iter()
+	existing := map[string]ups.Assignment{}
+	var (
+		expID, varID string
+		decidedAt    time.Time
+		ttl          int
+	)
+	for iter.Scan(&expID, &varID, &decidedAt, &ttl) {
+		existing[expID] = ups.Assignment{VariationID: varID, DecidedAt: decidedAt}
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("%w (and the serial read after it: %v)", cause, err)
+	}
+	if len(existing) == 0 {
+		return nil, cause
+	}
+	return existing, nil
+}
+
 // insertNew runs one conditional insert of the experiments expIDs and
 // returns nil when it was applied, else the rows that stopped it.
 func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, now time.Time) (map[string]ups.Assignment, error) {
 	if len(expIDs) == 1 {
 		row := map[string]any{}
-		applied, err := s.session.Query(s.stmts.insertNew, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now)...).
+		applied, err := s.session.Query(s.stmts.insertNew, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now, false)...).
 			WithContext(ctx).
 			Consistency(s.opts.WriteConsistency).
 			SerialConsistency(s.opts.SerialConsistency).
@@ -90,7 +126,7 @@ func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, n
 	for _, expID := range expIDs {
 		b.Entries = append(b.Entries, gocql.BatchEntry{
 			Stmt:       s.stmts.insertNew,
-			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now),
+			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now, false),
 			Idempotent: true,
 		})
 	}

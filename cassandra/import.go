@@ -84,6 +84,8 @@ type ImportSummary struct {
 	Assignments int64 // saved
 	Retries     int64 // saves tried again after a failure
 	BadLines    int64
+	// ExpiredAssignments were not written: their expires_at had passed.
+	ExpiredAssignments int64
 	// FirstBadLines holds the first 100 bad lines by line number.
 	FirstBadLines []BadLine
 	Elapsed       time.Duration
@@ -99,11 +101,16 @@ func (s ImportSummary) AssignmentsPerSecond() float64 {
 
 // Import reads JSON lines of Optimizely profiles (the output of Export, or
 // of any tool writing the schema ups.Profile reads) from r and saves each
-// with Store.Save, opts.Concurrency at a time.
+// as Store.Save does, opts.Concurrency at a time, but keeping what the
+// export said of each assignment: its decided_at (so an experiment's reset
+// treats it as in the source) and its expires_at (it expires when it would
+// have in the source; one already expired is not written, and counted in
+// ExpiredAssignments). An entry without them (an export of an older
+// version, or a profile from an SDK) is decided now and gets the store's
+// retention.
 //
 // Every save is an upsert, so running an import again writes the same
-// assignments; their retention and decision time restart from the import,
-// as the schema carries neither. A line that is not a valid profile (bad
+// assignments. A line that is not a valid profile (bad
 // JSON, a missing field, an empty or oversized ID, too long) is reported
 // with its number through OnBadLine and in the summary, nothing of it is
 // written, and the import goes on. Blank lines are skipped but counted.
@@ -114,8 +121,18 @@ func (s ImportSummary) AssignmentsPerSecond() float64 {
 // user. Since saves are upserts, the same input can then simply be
 // imported again.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
-	return importProfiles(ctx, s, r, opts)
+	return importProfiles(ctx, importSaver{s}, r, opts)
 }
+
+// importSaver saves an imported profile keeping each assignment's expiry,
+// and drops the assignments already expired.
+type importSaver struct{ s *Store }
+
+func (i importSaver) Save(ctx context.Context, p ups.Profile) error {
+	return i.s.save(ctx, p, true)
+}
+
+func (i importSaver) now() time.Time { return i.s.opts.Now() }
 
 // profileSaver is what an import needs of a store.
 type profileSaver interface {
@@ -134,6 +151,7 @@ type importResult struct {
 	bytes       int64
 	saved       bool
 	assignments int
+	expired     int
 	retries     int
 	bad         error
 	fatal       error
@@ -141,18 +159,7 @@ type importResult struct {
 
 func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	started := time.Now()
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultImportConcurrency
-	}
-	if opts.MaxLineBytes <= 0 {
-		opts.MaxLineBytes = DefaultMaxLineBytes
-	}
-	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = DefaultImportAttempts
-	}
-	if opts.RetryBackoff <= 0 {
-		opts.RetryBackoff = DefaultImportRetryBackoff
-	}
+	opts = opts.withDefaults()
 	jobs := make(chan importJob, 2*opts.Concurrency)
 	results := make(chan importResult, 2*opts.Concurrency)
 	stop := make(chan struct{}) // closed on the first fatal error
@@ -183,42 +190,7 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 	)
 	go func() {
 		defer close(collected)
-		var p ImportProgress
-		last := time.Now()
-		for res := range results {
-			if res.fatal != nil {
-				if fatal == nil {
-					fatal = res.fatal
-				}
-				continue
-			}
-			p.Lines++
-			p.Bytes += res.bytes
-			p.Retries += int64(res.retries)
-			switch {
-			case res.bad != nil:
-				p.BadLines++
-				bl := BadLine{Line: res.line, Err: res.bad}
-				sum.FirstBadLines = append(sum.FirstBadLines, bl)
-				if len(sum.FirstBadLines) > 2*keptBadLines {
-					sum.FirstBadLines = firstBadLines(sum.FirstBadLines)
-				}
-				if opts.OnBadLine != nil {
-					opts.OnBadLine(bl)
-				}
-			case res.saved:
-				p.Profiles++
-				p.Assignments += int64(res.assignments)
-			}
-			if opts.Progress != nil && time.Since(last) >= importProgressEvery {
-				opts.Progress(p)
-				last = time.Now()
-			}
-		}
-		if opts.Progress != nil {
-			opts.Progress(p)
-		}
-		sum.Lines, sum.Profiles, sum.Assignments, sum.Retries, sum.BadLines = p.Lines, p.Profiles, p.Assignments, p.Retries, p.BadLines
+		sum, fatal = collectImport(results, opts)
 	}()
 
 	readErr := readLines(r, opts.MaxLineBytes, jobs, stop)
@@ -236,6 +208,68 @@ func importProfiles(ctx context.Context, dst profileSaver, r io.Reader, opts Imp
 		return sum, readErr
 	}
 	return sum, nil
+}
+
+// withDefaults fills in what zero options mean.
+func (opts ImportOptions) withDefaults() ImportOptions {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultImportConcurrency
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultImportAttempts
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = DefaultImportRetryBackoff
+	}
+	return opts
+}
+
+// collectImport counts the results until results closes, reporting bad
+// lines and progress as opts asks, and returns the summary (without its
+// elapsed time) and the first fatal error. Results after a fatal one are
+// still counted; their lines were started before the import stopped.
+func collectImport(results <-chan importResult, opts ImportOptions) (sum ImportSummary, fatal error) {
+	var p ImportProgress
+	last := time.Now()
+	for res := range results {
+		if res.fatal != nil {
+			if fatal == nil {
+				fatal = res.fatal
+			}
+			continue
+		}
+		p.Lines++
+		p.Bytes += res.bytes
+		p.Retries += int64(res.retries)
+		switch {
+		case res.bad != nil:
+			p.BadLines++
+			bl := BadLine{Line: res.line, Err: res.bad}
+			sum.FirstBadLines = append(sum.FirstBadLines, bl)
+			if len(sum.FirstBadLines) > 2*keptBadLines {
+				sum.FirstBadLines = firstBadLines(sum.FirstBadLines)
+			}
+			if opts.OnBadLine != nil {
+				opts.OnBadLine(bl)
+			}
+		case res.saved:
+			p.Profiles++
+			p.Assignments += int64(res.assignments)
+		}
+		sum.ExpiredAssignments += int64(res.expired)
+		if opts.Progress != nil && time.Since(last) >= importProgressEvery {
+			opts.Progress(p)
+			last = time.Now()
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress(p)
+	}
+	sum.Lines, sum.Profiles, sum.Assignments, sum.Retries, sum.BadLines = p.Lines, p.Profiles, p.Assignments, p.Retries, p.BadLines
+	return sum, fatal
 }
 
 func firstBadLines(b []BadLine) []BadLine {
@@ -316,6 +350,18 @@ func importLine(ctx context.Context, dst profileSaver, j importJob, opts ImportO
 		}
 		res.bad = err
 		return res
+	}
+	if c, ok := dst.(interface{ now() time.Time }); ok {
+		now := c.now()
+		for expID, a := range p.Assignments {
+			if !a.ExpiresAt.IsZero() && !a.ExpiresAt.After(now) {
+				delete(p.Assignments, expID)
+				res.expired++
+			}
+		}
+		if p.Empty() {
+			return res
+		}
 	}
 	backoff := opts.RetryBackoff
 	for attempt := 1; ; attempt++ {

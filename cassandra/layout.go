@@ -7,8 +7,6 @@ import (
 	"slices"
 
 	"github.com/gocql/gocql"
-
-	"github.com/stickybucket/stickybucket/config"
 )
 
 // ClusterLayout returns how many nodes each datacenter has, as the
@@ -31,42 +29,35 @@ func ClusterLayout(ctx context.Context, session *gocql.Session) (map[string]int,
 	return nodes, nil
 }
 
-// LayoutProblems says what the environment's replication and consistency
-// levels cannot do on a cluster with nodes nodes per datacenter: serve at
-// all, or survive one node down. LOCAL_* levels are judged in env.LocalDC
-// only (every region checks its own); the others over the whole cluster.
-// Nil when reads and writes survive any one node down.
+// LayoutProblems says what a keyspace replicated as r, read and written
+// at o's consistency levels from o.LocalDC, cannot do on a cluster with
+// nodes nodes per datacenter: serve at all, or survive one node down.
+// LOCAL_* levels are judged in o.LocalDC only (every region checks its
+// own); the others over the whole cluster. Nil when reads and writes
+// survive any one node down.
 //
 // LOCAL_QUORUM needs floor(RF/2)+1 replicas of the local datacenter, so an
 // RF of 3 survives one node down and an RF of 2 (or 1) survives none.
-func LayoutProblems(env config.Environment, nodes map[string]int) []string {
-	rf := replicationFactors(env.Replication, nodes)
+func LayoutProblems(r Replication, o ClusterOptions, nodes map[string]int) []string {
+	r, o = r.withDefaults(), o.withDefaults()
+	rf := replicationFactors(r)
 	var problems []string
-	if env.Replication.Class == config.SimpleStrategy && len(nodes) > 1 {
+	if r.Class == SimpleStrategy && len(nodes) > 1 {
 		problems = append(problems, fmt.Sprintf("SimpleStrategy places replicas without regard to the %d datacenters (%s): LOCAL_* levels may find no replica in the local one; use NetworkTopologyStrategy",
 			len(nodes), describe(nodes)))
 	}
-	levels := []struct{ key, level string }{{"read_consistency", env.ReadConsistency}, {"write_consistency", env.WriteConsistency}}
-	if env.ReadConsistency == env.WriteConsistency {
+	read, write := o.ReadConsistency.String(), o.WriteConsistency.String()
+	levels := []struct{ key, level string }{{"read_consistency", read}, {"write_consistency", write}}
+	if read == write {
 		levels = levels[:1]
 		levels[0].key = "read_consistency and write_consistency"
 	}
 	for _, op := range levels {
-		if p := levelProblem(op.key, op.level, env.LocalDC, rf, nodes); p != "" {
+		if p := levelProblem(op.key, op.level, o.LocalDC, rf, nodes); p != "" {
 			problems = append(problems, p)
 		}
 	}
 	return problems
-}
-
-// replicationFactors maps each datacenter to its replication factor; for
-// SimpleStrategy, the one factor counts for every datacenter together
-// (under the name "" ).
-func replicationFactors(r config.Replication, nodes map[string]int) map[string]int {
-	if r.Class == config.SimpleStrategy {
-		return map[string]int{"": r.ReplicationFactor}
-	}
-	return r.Datacenters
 }
 
 // levelProblem judges one consistency level.

@@ -4,20 +4,21 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/stickybucket/stickybucket/config"
+	"github.com/gocql/gocql"
 )
 
 func TestReplicationLiteral(t *testing.T) {
 	tests := []struct {
-		r    config.Replication
+		r    Replication
 		want string
 	}{
-		{config.Replication{Class: config.SimpleStrategy, ReplicationFactor: 1},
+		{Replication{Class: SimpleStrategy, ReplicationFactor: 1},
 			"{'class': 'SimpleStrategy', 'replication_factor': '1'}"},
-		{config.Replication{Class: config.NetworkTopologyStrategy, Datacenters: map[string]int{"us-east": 3, "eu-west": 2}},
+		{Replication{Class: NetworkTopologyStrategy, Datacenters: map[string]int{"us-east": 3, "eu-west": 2}},
 			"{'class': 'NetworkTopologyStrategy', 'eu-west': '2', 'us-east': '3'}"},
 	}
 	for _, tt := range tests {
@@ -31,7 +32,7 @@ func TestReplicationLiteral(t *testing.T) {
 }
 
 func TestSameReplication(t *testing.T) {
-	want := replicationMap(config.Replication{Class: config.NetworkTopologyStrategy, Datacenters: map[string]int{"dc1": 3}})
+	want := replicationMap(Replication{Class: NetworkTopologyStrategy, Datacenters: map[string]int{"dc1": 3}})
 	tests := []struct {
 		have map[string]string
 		same bool
@@ -60,19 +61,20 @@ func TestMigrateLeavesTheClusterPolicyAlone(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close() // nothing listens there now: every connection is refused
-	conn := config.Connection{
+	opts := ClusterOptions{
 		Hosts: []string{"127.0.0.1"}, Port: port,
-		ConnectTimeout: config.Duration(200 * time.Millisecond), Timeout: config.Duration(200 * time.Millisecond),
+		ConnectTimeout: 200 * time.Millisecond, Timeout: 200 * time.Millisecond,
+		Keyspace:        "sb_policy",
+		ReadConsistency: gocql.LocalQuorum, WriteConsistency: gocql.LocalQuorum,
+		LocalDC: "dc1",
 	}
-	env := config.Environment{
-		Retention:        config.Duration(time.Hour),
-		Keyspace:         "sb_policy",
-		Replication:      config.Replication{Class: config.NetworkTopologyStrategy, Datacenters: map[string]int{"dc1": 3}},
-		ReadConsistency:  "LOCAL_QUORUM",
-		WriteConsistency: "LOCAL_QUORUM",
-		LocalDC:          "dc1",
+	schema := MigrateOptions{
+		Keyspace:    "sb_policy",
+		Replication: Replication{Class: NetworkTopologyStrategy, Datacenters: map[string]int{"dc1": 3}},
+		LocalDC:     "dc1",
+		Log:         slog.New(slog.DiscardHandler),
 	}
-	cluster, err := NewCluster(conn, env)
+	cluster, err := NewCluster(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +90,8 @@ func TestMigrateLeavesTheClusterPolicyAlone(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	noPanic("first Migrate", func() error { return Migrate(ctx, cluster, env, slog.New(slog.DiscardHandler)) })
-	noPanic("second Migrate", func() error { return Migrate(ctx, cluster, env, slog.New(slog.DiscardHandler)) })
+	noPanic("first Migrate", func() error { return Migrate(ctx, cluster, schema) })
+	noPanic("second Migrate", func() error { return Migrate(ctx, cluster, schema) })
 	noPanic("the caller's session after Migrate", func() error {
 		s, err := cluster.CreateSession()
 		if err == nil {
@@ -97,4 +99,39 @@ func TestMigrateLeavesTheClusterPolicyAlone(t *testing.T) {
 		}
 		return err
 	})
+}
+
+func TestMigrateRejectsBadOptions(t *testing.T) {
+	cluster, err := NewCluster(ClusterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		opts MigrateOptions
+		want string
+	}{
+		{MigrateOptions{}, "not a valid keyspace name"},
+		{MigrateOptions{Keyspace: "ks; DROP KEYSPACE x"}, "not a valid keyspace name"},
+		{MigrateOptions{Keyspace: "ks", Replication: Replication{Class: "LocalStrategy"}}, `class "LocalStrategy"`},
+		{MigrateOptions{Keyspace: "ks", Replication: Replication{Datacenters: map[string]int{"dc1'": 3}}}, "not a valid datacenter name"},
+		{MigrateOptions{Keyspace: "ks", Replication: Replication{Class: NetworkTopologyStrategy}}, "at least one datacenter"},
+		{MigrateOptions{Keyspace: "ks", LocalDC: "dc 1"}, "local DC"},
+	} {
+		// Validation comes before any connection: nothing listens here.
+		if err := Migrate(context.Background(), cluster, c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Migrate(%+v) = %v, want an error containing %q", c.opts, err, c.want)
+		}
+	}
+}
+
+func TestReplicationZeroValue(t *testing.T) {
+	if got := cqlMapLiteral(replicationMap(Replication{})); got != "{'class': 'SimpleStrategy', 'replication_factor': '1'}" {
+		t.Errorf("zero Replication = %s, want SimpleStrategy with one replica", got)
+	}
+	if got := replicationMap(Replication{Datacenters: map[string]int{"dc1": 3}})["class"]; got != NetworkTopologyStrategy {
+		t.Errorf("Replication with datacenters and no class = %s, want %s", got, NetworkTopologyStrategy)
+	}
+	if err := (Replication{}).Validate(); err != nil {
+		t.Errorf("zero Replication: %v", err)
+	}
 }

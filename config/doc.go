@@ -27,6 +27,9 @@
 //
 // To add a key: a field with its yaml tag (and, for an environment, its
 // default in defaultEnvironment or, for the rest, in Default), an entry in
-// envOverrides if a variable may set it, and its check in validate.go.
+// envOverrides if a variable may set it, and its check in validate.go (for
+// the connection and the environments) or in its section's validate
+// method in service.go (store, server, datafiles, datafile_limits, log).
+// Keyspace and datacenter names follow package cassandra's rules.
 // Unknown-key and null checks and error paths follow from the struct.
 package config

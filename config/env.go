@@ -162,16 +162,6 @@ func filepathBase(p string) string {
 	return p
 }
 
-// EnvNames lists the environment variables the configuration reads, for
-// documentation and usage messages.
-func EnvNames() []string {
-	names := make([]string, len(envOverrides))
-	for i, o := range envOverrides {
-		names[i] = EnvPrefix + o.name
-	}
-	return names
-}
-
 // applyEnv applies the variables that are set. A variable set to nothing
 // (or only spaces) counts as unset: `FOO= cmd` and an empty entry in a
 // container spec mean "no override", not "override with nothing".

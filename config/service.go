@@ -5,10 +5,13 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 // Store kinds.
@@ -40,7 +43,8 @@ type Store struct {
 	BudgetFloor   Duration `yaml:"budget_floor"`
 	BudgetCeiling Duration `yaml:"budget_ceiling"`
 	// FirstWriterBudget bounds the conditional write of a user's first
-	// assignment under first_writer_wins (a Paxos round); default 1s.
+	// assignment under first_writer_wins (a Paxos round, across
+	// datacenters at SERIAL); default 2s.
 	FirstWriterBudget Duration `yaml:"first_writer_budget"`
 	// Cache is on by default with Cassandra (50,000 users, 10s), off with
 	// the memory store.
@@ -51,6 +55,16 @@ type Store struct {
 	// Breaker fails store calls at once while Cassandra is down. Not used
 	// with the memory store.
 	Breaker Breaker `yaml:"breaker"`
+	// Memory bounds the memory store.
+	Memory Memory `yaml:"memory"`
+}
+
+// Memory configures the in-memory store.
+type Memory struct {
+	// MaxBytes bounds what it holds (IDs plus a fixed overhead per user
+	// and assignment); beyond it the least recently used users are
+	// evicted. 0: no bound. Default 256 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // Cache is the read-through cache in front of the store.
@@ -70,17 +84,20 @@ type Saves struct {
 	// see ups.AsyncSaver for what an accepted save promises). Default
 	// async with Cassandra, sync with the memory store.
 	Mode string `yaml:"mode"`
-	// Queue bounds the users with saves waiting (async); default 10000.
+	// Queue bounds the users with saves waiting (async); default 10000
+	// (ups.DefaultAsyncQueue).
 	Queue int `yaml:"queue"`
-	// Workers write in parallel (async); default 8.
+	// Workers write in parallel (async); default 8
+	// (ups.DefaultAsyncWorkers).
 	Workers int `yaml:"workers"`
 	// OnFull is what a save does when the queue is full (async):
-	// wait-then-drop (default), write-through or drop.
+	// wait-then-drop (default), write-through or drop (ups.FullPolicy).
 	OnFull string `yaml:"on_full"`
-	// FullWait is how long wait-then-drop waits; default 20ms.
+	// FullWait is how long wait-then-drop waits; default 20ms
+	// (ups.DefaultAsyncFullWait).
 	FullWait Duration `yaml:"full_wait"`
 	// RetryFor bounds retries of a write while the store is unavailable
-	// (async); default 1m.
+	// (async); default 1m (ups.DefaultAsyncRetryFor).
 	RetryFor Duration `yaml:"retry_for"`
 }
 
@@ -199,6 +216,9 @@ var sdkKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_\-.:]{1,128}$`)
 const (
 	defaultBudgetFloor   = 250 * time.Millisecond
 	defaultBudgetCeiling = time.Second
+	// DefaultMemoryMaxBytes bounds the memory store when
+	// store.memory.max_bytes is left out.
+	DefaultMemoryMaxBytes = 256 << 20
 	// DefaultCacheSize and DefaultCacheTTL are the cache of a Cassandra
 	// store when store.cache is left out.
 	DefaultCacheSize = 50_000
@@ -253,28 +273,31 @@ func (c *Config) serviceDefaults() {
 		s.BudgetCeiling = Duration(defaultBudgetCeiling)
 	}
 	if s.FirstWriterBudget == 0 {
-		s.FirstWriterBudget = Duration(time.Second)
+		s.FirstWriterBudget = Duration(2 * time.Second)
 	}
 	if s.Saves.Queue == 0 {
-		s.Saves.Queue = 10000
+		s.Saves.Queue = ups.DefaultAsyncQueue
 	}
 	if s.Saves.Workers == 0 {
-		s.Saves.Workers = 8
+		s.Saves.Workers = ups.DefaultAsyncWorkers
 	}
 	if s.Saves.OnFull == "" {
-		s.Saves.OnFull = "wait-then-drop"
+		s.Saves.OnFull = ups.DefaultAsyncOnFull.String()
 	}
 	if s.Saves.FullWait == 0 {
-		s.Saves.FullWait = Duration(20 * time.Millisecond)
+		s.Saves.FullWait = Duration(ups.DefaultAsyncFullWait)
 	}
 	if s.Saves.RetryFor == 0 {
-		s.Saves.RetryFor = Duration(time.Minute)
+		s.Saves.RetryFor = Duration(ups.DefaultAsyncRetryFor)
 	}
 	if s.Breaker.Failures == 0 {
 		s.Breaker.Failures = 5
 	}
 	if s.Breaker.OpenFor == 0 {
 		s.Breaker.OpenFor = Duration(5 * time.Second)
+	}
+	if s.Memory.MaxBytes == 0 {
+		s.Memory.MaxBytes = DefaultMemoryMaxBytes
 	}
 	if s.Breaker.UnansweredFor == 0 {
 		s.Breaker.UnansweredFor = Duration(2 * time.Second)
@@ -316,18 +339,29 @@ func (d *DatafileSource) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// validateService checks the keys of the service and the admin commands:
+// store, server, datafiles, datafile_limits and log.
 func (c Config) validateService(p *problems) {
-	add := p.add
-	s := c.Store
+	c.Store.validate(p)
+	c.Server.validate(p)
+	validateDatafiles(c.Datafiles, p)
+	c.DatafileLimits.validate(p)
+	c.Log.validate(p)
+}
+
+// inRange adds a problem when d is outside lo…hi.
+func (p *problems) inRange(key string, d Duration, lo, hi time.Duration) {
+	if d.Std() < lo || d.Std() > hi {
+		p.add(key, "%s is outside %s…%s", d.Std(), lo, hi)
+	}
+}
+
+func (s Store) validate(p *problems) {
+	add, inRange := p.add, p.inRange
 	switch s.Kind {
 	case StoreMemory, StoreCassandra:
 	default:
 		add("store.kind", "%q is not %s or %s", s.Kind, StoreMemory, StoreCassandra)
-	}
-	inRange := func(key string, d Duration, lo, hi time.Duration) {
-		if d.Std() < lo || d.Std() > hi {
-			add(key, "%s is outside %s…%s", d.Std(), lo, hi)
-		}
 	}
 	if !s.Budget.Auto {
 		inRange("store.budget", s.Budget.Fixed, time.Millisecond, time.Minute)
@@ -357,10 +391,8 @@ func (c Config) validateService(p *problems) {
 	if s.Saves.Workers < 1 || s.Saves.Workers > 1024 {
 		add("store.saves.workers", "%d is outside 1…1024", s.Saves.Workers)
 	}
-	switch s.Saves.OnFull {
-	case "wait-then-drop", "write-through", "drop":
-	default:
-		add("store.saves.on_full", "%q is not wait-then-drop, write-through or drop", s.Saves.OnFull)
+	if _, err := ups.ParseFullPolicy(s.Saves.OnFull); err != nil {
+		add("store.saves.on_full", "%v", err)
 	}
 	inRange("store.saves.full_wait", s.Saves.FullWait, 0, 10*time.Second)
 	inRange("store.saves.retry_for", s.Saves.RetryFor, 0, time.Hour)
@@ -369,8 +401,13 @@ func (c Config) validateService(p *problems) {
 	}
 	inRange("store.breaker.open_for", s.Breaker.OpenFor, 10*time.Millisecond, 10*time.Minute)
 	inRange("store.breaker.unanswered_for", s.Breaker.UnansweredFor, 10*time.Millisecond, 10*time.Minute)
+	if m := s.Memory.MaxBytes; m < 0 || (m > 0 && m < ups.MinMemoryBytes) {
+		add("store.memory.max_bytes", "%d is below the minimum of %d (0: no bound)", m, ups.MinMemoryBytes)
+	}
+}
 
-	v := c.Server
+func (v Server) validate(p *problems) {
+	add, inRange := p.add, p.inRange
 	if _, _, err := net.SplitHostPort(v.Listen); err != nil {
 		add("server.listen", "%q is not host:port", v.Listen)
 	}
@@ -400,48 +437,56 @@ func (c Config) validateService(p *problems) {
 	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.idle_timeout", v.IdleTimeout, time.Second, time.Hour)
 	inRange("server.shutdown_timeout", v.ShutdownTimeout, time.Second, 10*time.Minute)
+}
 
+func validateDatafiles(sources []DatafileSource, p *problems) {
 	keys := map[string]bool{}
-	for i, d := range c.Datafiles {
+	for i, d := range sources {
 		key := fmt.Sprintf("datafiles[%d]", i)
 		if !sdkKeyPattern.MatchString(d.SDKKey) {
-			add(key+".sdk_key", "%q is not an SDK key (1–128 letters, digits, _ - . :)", d.SDKKey)
+			p.add(key+".sdk_key", "%q is not an SDK key (1–128 letters, digits, _ - . :)", d.SDKKey)
 		} else if keys[d.SDKKey] {
-			add(key+".sdk_key", "%q is listed twice", d.SDKKey)
+			p.add(key+".sdk_key", "%q is listed twice", d.SDKKey)
 		}
 		keys[d.SDKKey] = true
 		switch {
 		case (d.File == "") == (d.URL == ""):
-			add(key, "set exactly one of file and url")
+			p.add(key, "set exactly one of file and url")
 		case d.URL != "":
 			u, err := url.Parse(d.URL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(key+".url", "%q is not an http(s) URL", d.URL)
+				p.add(key+".url", "%q is not an http(s) URL", d.URL)
 			}
-			inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
+			p.inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
 		}
 	}
+}
+
+func (l DatafileLimits) validate(p *problems) {
 	for key, v := range map[string]int{
-		"datafile_limits.max_bytes": c.DatafileLimits.MaxBytes, "datafile_limits.max_key_bytes": c.DatafileLimits.MaxKeyBytes,
-		"datafile_limits.max_id_bytes": c.DatafileLimits.MaxIDBytes, "datafile_limits.max_condition_depth": c.DatafileLimits.MaxConditionDepth,
-		"datafile_limits.max_flags_per_experiment": c.DatafileLimits.MaxFlagsPerExperiment, "datafile_limits.max_problems": c.DatafileLimits.MaxProblems,
+		"datafile_limits.max_bytes": l.MaxBytes, "datafile_limits.max_key_bytes": l.MaxKeyBytes,
+		"datafile_limits.max_id_bytes": l.MaxIDBytes, "datafile_limits.max_condition_depth": l.MaxConditionDepth,
+		"datafile_limits.max_flags_per_experiment": l.MaxFlagsPerExperiment, "datafile_limits.max_problems": l.MaxProblems,
 	} {
 		if v < 0 {
-			add(key, "must not be negative (0 keeps the default)")
+			p.add(key, "must not be negative (0 keeps the default)")
 		}
 	}
-	if m := c.DatafileLimits.MaxBytes; m > 1<<30 {
-		add("datafile_limits.max_bytes", "%d is over 1 GiB", m)
+	if m := l.MaxBytes; m > 1<<30 {
+		p.add("datafile_limits.max_bytes", "%d is over 1 GiB", m)
 	}
-	switch c.Log.Level {
+}
+
+func (l Log) validate(p *problems) {
+	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+		p.add("log.level", "%q is not debug, info, warn or error", l.Level)
 	}
-	switch c.Log.Format {
+	switch l.Format {
 	case "auto", "json", "text":
 	default:
-		add("log.format", "%q is not auto, json or text", c.Log.Format)
+		p.add("log.format", "%q is not auto, json or text", l.Format)
 	}
 }
 
@@ -470,16 +515,7 @@ func (e Environment) validatePolicies(p *problems, prefix string) {
 			add(fmt.Sprintf("reset[%q]", id), "needs a time (before)")
 		}
 	}
-	if e.SerialConsistency != "" && !slicesContains(SerialConsistencies, e.SerialConsistency) {
+	if e.SerialConsistency != "" && !slices.Contains(SerialConsistencies, e.SerialConsistency) {
 		add("serial_consistency", "%q is not one of %s", e.SerialConsistency, strings.Join(SerialConsistencies, ", "))
 	}
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

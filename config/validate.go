@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -20,9 +20,12 @@ const (
 	defaultSpeculativeAfter = 100 * time.Millisecond
 	defaultKeyspace         = "stickybucket"
 	defaultConsistency      = "LOCAL_QUORUM"
+)
 
-	SimpleStrategy          = "SimpleStrategy"
-	NetworkTopologyStrategy = "NetworkTopologyStrategy"
+// Replication classes, as package cassandra names them.
+const (
+	SimpleStrategy          = cassandra.SimpleStrategy
+	NetworkTopologyStrategy = cassandra.NetworkTopologyStrategy
 )
 
 // Consistencies lists the consistency levels accepted for reads and writes.
@@ -30,15 +33,6 @@ const (
 // a failed node, and EACH_QUORUM ties a write's latency to the farthest
 // region, which defeats a multi-region fleet.
 var Consistencies = []string{"ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "LOCAL_ONE"}
-
-// keyspaceName matches what Cassandra accepts as an unquoted keyspace name.
-// The name ends up in DDL (CQL cannot bind identifiers), so it must never be
-// anything else.
-var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
-
-// dcName keeps datacenter names to what snitches produce; they are written
-// into the replication map of CREATE KEYSPACE.
-var dcName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
 
 // Bounds of the connection timeouts. Below a millisecond every query
 // would fail; beyond ten minutes a stuck node holds callers (and their
@@ -163,7 +157,9 @@ func (e Environment) validate(p *problems, prefix string) {
 			add(key, "%v", errors.Unwrap(err))
 		}
 	}
-	if err := ValidateKeyspace(e.Keyspace); err != nil {
+	// Keyspace and datacenter names follow package cassandra's rules: they
+	// end up in CQL statements, which cannot bind identifiers.
+	if err := cassandra.ValidateKeyspace(e.Keyspace); err != nil {
 		add("keyspace", "%v", err)
 	}
 	for _, f := range [...]struct{ key, cl string }{
@@ -174,8 +170,10 @@ func (e Environment) validate(p *problems, prefix string) {
 			add(f.key, "%q is not one of %s", clipValue(f.cl), strings.Join(Consistencies, ", "))
 		}
 	}
-	if e.LocalDC != "" && !dcName.MatchString(e.LocalDC) {
-		add("local_dc", "%q is not a valid datacenter name", clipValue(e.LocalDC))
+	if e.LocalDC != "" {
+		if err := cassandra.ValidateDatacenter(e.LocalDC); err != nil {
+			add("local_dc", "%v", err)
+		}
 	}
 	e.Replication.validate(p, prefix+".replication", e.LocalDC)
 }
@@ -199,7 +197,7 @@ func (r Replication) validate(p *problems, prefix, localDC string) {
 		}
 		for _, dc := range sortedKeys(r.Datacenters) {
 			key := fmt.Sprintf(".datacenters[%q]", clipValue(dc))
-			if !dcName.MatchString(dc) {
+			if cassandra.ValidateDatacenter(dc) != nil {
 				add(key, "not a valid datacenter name")
 			}
 			if r.Datacenters[dc] < 1 {
@@ -218,23 +216,6 @@ func (r Replication) validate(p *problems, prefix, localDC string) {
 	default:
 		add(".class", "%q is not %s or %s", clipValue(r.Class), SimpleStrategy, NetworkTopologyStrategy)
 	}
-}
-
-// ValidateKeyspace checks that name is an unquoted Cassandra keyspace name.
-func ValidateKeyspace(name string) error {
-	if !keyspaceName.MatchString(name) {
-		return fmt.Errorf("%q is not a valid keyspace name (a letter, then up to 47 letters, digits or underscores)", clipValue(name))
-	}
-	return nil
-}
-
-// ValidateDatacenter checks that name looks like a datacenter name a snitch
-// produces.
-func ValidateDatacenter(name string) error {
-	if !dcName.MatchString(name) {
-		return fmt.Errorf("%q is not a valid datacenter name", clipValue(name))
-	}
-	return nil
 }
 
 // Validate checks one environment on its own, for code that builds an

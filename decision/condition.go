@@ -1,617 +1,326 @@
 package decision
 
 import (
-	"bytes"
-	"errors"
-	"io"
+	"encoding/json"
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
-
-	"github.com/go-json-experiment/json/jsontext"
 )
 
-// nodeKind is the kind of a condition tree node.
-type nodeKind uint8
+// tri is a three-valued truth: audience conditions are null when they
+// cannot be evaluated (missing attribute, wrong type, unknown match).
+type tri int8
 
 const (
-	nodeOr nodeKind = iota
-	nodeAnd
-	nodeNot
-	nodeLeaf
-	nodeAudience
+	triFalse tri = iota
+	triTrue
+	triNull
 )
 
-// node is a parsed condition tree. Audience trees hold leaves; experiment
-// and rule trees (audienceConditions, audienceIds) hold references to
-// audiences, resolved to pointers at load time so evaluation does no map
-// lookups and no allocation.
-type node struct {
-	kind     nodeKind
-	kids     []*node
-	leaf     *condition
-	audience *audience
+func (t tri) String() string {
+	switch t {
+	case triTrue:
+		return "TRUE"
+	case triFalse:
+		return "FALSE"
+	}
+	return "UNKNOWN"
 }
 
-// audience is one entry of typedAudiences or audiences.
-type audience struct {
-	id, name string
-	tree     *node
-	// ref is the node that refers to this audience, shared by every
-	// reference.
-	ref *node
-}
-
-func newAudience(id, name string, tree *node) *audience {
-	a := &audience{id: id, name: name, tree: tree}
-	a.ref = &node{kind: nodeAudience, audience: a}
-	return a
-}
-
-// eval evaluates the tree with three-valued logic:
-//
-//   - or: true if any operand is true, else null if any is null, else false;
-//   - and: false if any operand is false, else null if any is null, else
-//     true (the rule of the Python and JavaScript SDKs; the official Go SDK
-//     v2 stops at the first null, which differs under "not");
-//   - not: negates its first operand; null stays null, no operand is null.
-func (n *node) eval(attrs map[string]any) tri {
-	switch n.kind {
-	case nodeLeaf:
-		return n.leaf.eval(attrs)
-	case nodeAudience:
-		return n.audience.tree.eval(attrs)
-	case nodeNot:
-		if len(n.kids) == 0 {
-			return triNull
-		}
-		switch n.kids[0].eval(attrs) {
-		case triTrue:
-			return triFalse
-		case triFalse:
-			return triTrue
-		}
-		return triNull
-	case nodeAnd:
-		sawNull := false
-		for _, k := range n.kids {
-			switch k.eval(attrs) {
-			case triFalse:
-				return triFalse
-			case triNull:
-				sawNull = true
-			}
-		}
-		if sawNull {
-			return triNull
-		}
+func triOf(b bool) tri {
+	if b {
 		return triTrue
-	}
-	sawNull := false
-	for _, k := range n.kids {
-		switch k.eval(attrs) {
-		case triTrue:
-			return triTrue
-		case triNull:
-			sawNull = true
-		}
-	}
-	if sawNull {
-		return triNull
 	}
 	return triFalse
 }
 
-// eachAudience calls fn for every audience the tree refers to, for reasons.
-func (n *node) eachAudience(fn func(*audience)) {
-	if n.kind == nodeAudience {
-		fn(n.audience)
-		return
-	}
-	for _, k := range n.kids {
-		k.eachAudience(fn)
-	}
-}
+// matchKind is a leaf's match type, resolved at load time.
+type matchKind uint8
 
-// conditionOperator maps a list's leading string to its operator. Unknown
-// operators are treated as "or", as the SDKs do.
-func conditionOperator(s string) nodeKind {
-	switch s {
-	case "and":
-		return nodeAnd
-	case "not":
-		return nodeNot
-	}
-	return nodeOr
-}
-
-// Shared nodes: nodes are immutable once built, so the many leaves that
-// can only be null, the empty lists and the references to one audience
-// need not each be allocated; a datafile made of them costs a pointer
-// each.
-var (
-	nullLeaf = &node{kind: nodeLeaf, leaf: &condition{match: matchNull}}
-	emptyOr  = &node{kind: nodeOr}
-	emptyAnd = &node{kind: nodeAnd}
-	emptyNot = &node{kind: nodeNot}
+const (
+	// matchNull always evaluates to null: an unknown match or condition
+	// type. The SDKs treat these as null rather than rejecting the
+	// datafile, so new match types added by Optimizely degrade gracefully.
+	matchNull matchKind = iota
+	matchExact
+	matchExists
+	matchSubstring
+	matchGT
+	matchGE
+	matchLT
+	matchLE
+	matchSemverEQ
+	matchSemverGT
+	matchSemverGE
+	matchSemverLT
+	matchSemverLE
+	matchQualified
 )
 
-// listNode returns a node of kind over kids, shared when there are none.
-func listNode(kind nodeKind, kids []*node) *node {
-	if len(kids) == 0 {
-		switch kind {
-		case nodeAnd:
-			return emptyAnd
-		case nodeNot:
-			return emptyNot
-		}
-		return emptyOr
-	}
-	return &node{kind: kind, kids: kids}
+var matchKinds = map[string]matchKind{
+	"":          matchExact, // a missing match means exact
+	"exact":     matchExact,
+	"exists":    matchExists,
+	"substring": matchSubstring,
+	"gt":        matchGT,
+	"ge":        matchGE,
+	"lt":        matchLT,
+	"le":        matchLE,
+	"semver_eq": matchSemverEQ,
+	"semver_gt": matchSemverGT,
+	"semver_ge": matchSemverGE,
+	"semver_lt": matchSemverLT,
+	"semver_le": matchSemverLE,
+	"qualified": matchQualified,
 }
 
-// conditionWalker parses one condition tree from its JSON tokens, without
-// decoding it into maps and lists first. It keeps the indexes of the lists
-// it is in as a stack below the tree's path, so that a problem deep in the
-// tree renders as conditions[1][2] without a path value per level.
-type conditionWalker struct {
-	dec *jsontext.Decoder
-	buf bytes.Buffer
-	// bad is set once the JSON does not parse (a legacy audience's string):
-	// the tree is then dropped.
-	bad bool
-	// base and field locate the tree: the tree is base's field. base is a
-	// copy, so that the element's path never escapes to the heap through
-	// the walker.
-	base    path
-	hasBase bool // false: the tree is a top-level field
-	field   string
-	// idx holds the indexes of the first len(idx) levels; depth counts
-	// them all.
-	idx   [16]int
-	depth int
-	p     *problems
-	auds  map[string]*audience // audience references, for audienceConditions
+// valueKind is the JSON type of a condition's value.
+type valueKind uint8
+
+const (
+	valueOther valueKind = iota // null, list, object: no matcher accepts it
+	valueString
+	valueBool
+	valueNumber
+)
+
+// condition is a parsed leaf such as
+// {"type": "custom_attribute", "name": "age", "match": "ge", "value": 18}.
+// Everything that does not depend on the user is decided at load time.
+type condition struct {
+	name  string
+	match matchKind
+	kind  valueKind
+	str   string
+	b     bool
+	num   float64
+	// numOK is false for numbers Python refuses to compare (not finite or
+	// beyond 2^53 in magnitude); such conditions are null.
+	numOK bool
+	// ver is the parsed value of a semver_* condition; nil if it does not
+	// parse (the condition is then null) and for other matches.
+	ver *semver
 }
 
-// conditionOptions read conditions as encoding/json did: the last of
-// duplicate names wins.
-var conditionOptions = jsontext.AllowDuplicateNames(true)
-
-// start readies w, which may have parsed another tree, to parse raw, the
-// field name of the element at base. The decoder is kept.
-func (w *conditionWalker) start(raw []byte, base *path, name string, auds map[string]*audience, p *problems) {
-	dec := w.dec
-	*w = conditionWalker{field: name, p: p, auds: auds}
-	w.buf = *bytes.NewBuffer(raw)
-	if dec == nil {
-		dec = jsontext.NewDecoder(&w.buf, conditionOptions)
-	} else {
-		dec.Reset(&w.buf, conditionOptions)
-	}
-	w.dec = dec
-	if base != nil {
-		w.base, w.hasBase = *base, true
-	}
-}
-
-// at renders the current position.
-func (w *conditionWalker) at(b *strings.Builder) {
-	at := field(nil, w.field)
-	if w.hasBase {
-		at.up = &w.base
-	}
-	at.render(b, w.p.lim.MaxQuoteBytes)
-	for _, i := range w.idx[:min(w.depth, len(w.idx))] {
-		b.WriteByte('[')
-		b.WriteString(strconv.Itoa(i))
-		b.WriteByte(']')
-	}
-	if w.depth > len(w.idx) {
-		b.WriteString("[…]")
-	}
-}
-
-// add reports a problem at the current position.
-func (w *conditionWalker) add(format string, args ...any) {
-	if w.p.full() {
-		return
-	}
-	var b strings.Builder
-	w.at(&b)
-	w.p.add(nil, "%s: "+format, append([]any{b.String()}, args...)...)
-}
-
-// fail records JSON that does not parse; the tree is dropped.
-func (w *conditionWalker) fail(err error) {
-	if w.bad {
-		return
-	}
-	w.bad = true
-	if w.p.full() {
-		return
-	}
-	at := field(nil, w.field)
-	if w.hasBase {
-		at.up = &w.base
-	}
-	w.p.add(&at, "not valid JSON: %v", syntaxDetail(err))
-}
-
-func (w *conditionWalker) push(i int) {
-	if w.depth < len(w.idx) {
-		w.idx[w.depth] = i
-	}
-	w.depth++
-}
-
-func (w *conditionWalker) pop() { w.depth-- }
-
-func (w *conditionWalker) read() (jsontext.Token, bool) {
-	tok, err := w.dec.ReadToken()
-	if err != nil {
-		w.fail(err)
-		return jsontext.Token{}, false
-	}
-	return tok, true
-}
-
-func (w *conditionWalker) skip() bool {
-	if err := w.dec.SkipValue(); err != nil {
-		w.fail(err)
-		return false
-	}
-	return true
-}
-
-// end checks that nothing follows the tree.
-func (w *conditionWalker) end() {
-	if w.bad {
-		return
-	}
-	if _, err := w.dec.ReadToken(); err != io.EOF {
-		if err == nil {
-			err = errors.New("data after the conditions")
-		}
-		w.fail(err)
-	}
-}
-
-// kindType names a JSON kind for problems.
-func kindType(k jsontext.Kind) string {
-	switch k {
-	case 'n':
-		return "null"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case '0':
-		return "a number"
-	case '[':
-		return "a list"
-	case '{':
-		return "an object"
-	}
-	return "not JSON"
-}
-
-// parseConditionsJSON parses an audience's conditions from the datafile:
-// a JSON string holding the tree (legacy audiences) or the tree itself,
-// a list or a bare leaf (wrapped in "or"). The depth is checked on the raw
-// bytes before anything is parsed.
-func parseConditionsJSON(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
-	var w conditionWalker
-	return w.conditions(raw, base, name, maxDepth, p)
-}
-
-// conditions is parseConditionsJSON with w.
-func (w *conditionWalker) conditions(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
-	at := field(base, name)
-	if len(raw) == 0 {
-		p.add(&at, "want a list or a condition, got null")
-		return nil
-	}
-	if raw.Kind() == '"' {
-		s, err := jsontext.AppendUnquote(nil, raw)
-		if err != nil {
-			p.add(&at, "not a valid JSON string: %v", syntaxDetail(err))
-			return nil
-		}
-		raw = s
-	}
-	if nestedDeeper(raw, maxDepth) {
-		p.add(&at, "nested more than %d lists and objects deep", maxDepth)
-		return nil
-	}
-	w.start(raw, base, name, nil, p)
-	var n *node
-	switch k := w.dec.PeekKind(); k {
-	case '{':
-		if leaf := w.leaf(); leaf != nil {
-			n = &node{kind: nodeOr, kids: []*node{leaf}}
-		}
-	case '[':
-		n = w.conditionList()
-	case 0:
-		w.read() // reports the syntax error
-	default:
-		if w.skip() {
-			w.add("want a list or a condition, got %s", kindType(k))
-		}
-	}
-	w.end()
-	if w.bad {
-		return nil
-	}
-	return n
-}
-
-// conditionList parses ["and"|"or"|"not", operand...]; without a leading
-// operator the list is an "or".
-func (w *conditionWalker) conditionList() *node {
-	if _, ok := w.read(); !ok { // [
-		return nil
-	}
-	kind := nodeOr
-	var kids []*node
-	for i := 0; !w.bad; i++ {
-		k := w.dec.PeekKind()
-		if k == ']' {
-			w.read()
-			break
-		}
-		w.push(i)
-		switch k {
-		case '"':
-			tok, _ := w.read()
-			if i == 0 {
-				kind = conditionOperator(tok.String())
-			} else {
-				w.add("want a condition or a list, got a string")
-			}
-		case '{':
-			if kid := w.leaf(); kid != nil {
-				kids = append(kids, kid)
-			}
-		case '[':
-			if kid := w.conditionList(); kid != nil {
-				kids = append(kids, kid)
-			}
-		case 0:
-			w.read()
-		default:
-			if w.skip() {
-				w.add("want a condition or a list, got %s", kindType(k))
+func newCondition(typ, name, match string, value any) *condition {
+	c := &condition{name: name, match: conditionMatch(typ, match)}
+	switch v := value.(type) {
+	case string:
+		c.kind, c.str = valueString, v
+		if c.match >= matchSemverEQ && c.match <= matchSemverLE {
+			if ver, ok := parseSemver(v); ok {
+				c.ver = &ver
 			}
 		}
-		w.pop()
+	case bool:
+		c.kind, c.b = valueBool, v
+	case float64:
+		c.kind = valueNumber
+		c.num, c.numOK = safeFloat(v)
 	}
-	return listNode(kind, kids)
+	return c
 }
 
-// leafField is a string field of a leaf as last given.
-type leafField struct {
-	kind jsontext.Kind // 0: absent
-	s    string
+// conditionMatch is the match of a condition of type typ: matchNull for
+// an unknown match or type.
+func conditionMatch(typ, match string) matchKind {
+	m, known := matchKinds[match]
+	if !known || (typ != "custom_attribute" && typ != "third_party_dimension") {
+		return matchNull
+	}
+	return m
 }
 
-// leaf parses {"type": …, "name": …, "match": …, "value": …}. type, name
-// and match must be strings (or null); value may be anything, but only a
-// string, boolean or number can match. The last of duplicate names wins.
-func (w *conditionWalker) leaf() *node {
-	if _, ok := w.read(); !ok { // {
-		return nil
+// eval evaluates the leaf against attrs. It must not allocate: it runs for
+// every audience of every experiment and rule a decision visits. It is
+// kept whole (over 80 lines): it is the one table of what each match
+// means, read case by case, and splitting the hot path into calls would
+// only scatter it.
+func (c *condition) eval(attrs map[string]any) tri {
+	switch c.match {
+	case matchNull:
+		return triNull
+	case matchQualified:
+		// Users carry no ODP segments here, so they qualify for none, as
+		// in the official SDKs for a user whose segments were not fetched.
+		// A non-string segment name is malformed: null, as there too.
+		if c.kind == valueString {
+			return triFalse
+		}
+		return triNull
+	case matchExists:
+		v, ok := attrs[c.name]
+		return triOf(ok && v != nil)
 	}
-	var typ, name, match leafField
-	var value any
-	for !w.bad && w.dec.PeekKind() != '}' {
-		key, ok := w.read()
-		if !ok {
-			return nil
-		}
-		var f *leafField
-		switch key.String() {
-		case "type":
-			f = &typ
-		case "name":
-			f = &name
-		case "match":
-			f = &match
-		case "value":
-			value = w.leafValue()
-			continue
-		}
-		if f == nil {
-			w.skip()
-			continue
-		}
-		switch k := w.dec.PeekKind(); k {
-		case '"', 'n', 't', 'f', '0':
-			tok, _ := w.read()
-			*f = leafField{kind: k}
-			if k == '"' {
-				f.s = tok.String()
+	v, ok := attrs[c.name]
+	if !ok || v == nil {
+		return triNull
+	}
+	switch c.match {
+	case matchExact:
+		switch c.kind {
+		case valueString:
+			s, ok := v.(string)
+			if !ok {
+				return triNull
 			}
-		default:
-			*f = leafField{kind: k}
-			w.skip()
+			return triOf(s == c.str)
+		case valueBool:
+			b, ok := v.(bool)
+			if !ok {
+				return triNull
+			}
+			return triOf(b == c.b)
+		case valueNumber:
+			f, ok := number(v)
+			if !ok || !c.numOK {
+				return triNull
+			}
+			return triOf(f == c.num)
 		}
-	}
-	if _, ok := w.read(); !ok { // }
-		return nil
-	}
-	ok := true
-	for _, f := range []struct {
-		key string
-		f   leafField
-	}{{"type", typ}, {"name", name}, {"match", match}} {
-		if f.f.kind != 0 && f.f.kind != '"' && f.f.kind != 'n' {
-			w.add("%q must be a string, got %s", f.key, kindType(f.f.kind))
-			ok = false
+		return triNull
+	case matchSubstring:
+		s, ok := v.(string)
+		if !ok || c.kind != valueString {
+			return triNull
 		}
+		return triOf(strings.Contains(s, c.str))
+	case matchGT, matchGE, matchLT, matchLE:
+		f, ok := number(v)
+		if !ok || c.kind != valueNumber || !c.numOK {
+			return triNull
+		}
+		switch c.match {
+		case matchGT:
+			return triOf(f > c.num)
+		case matchGE:
+			return triOf(f >= c.num)
+		case matchLT:
+			return triOf(f < c.num)
+		}
+		return triOf(f <= c.num)
 	}
+	// semver_*
+	s, ok := v.(string)
+	if !ok || c.kind != valueString || c.ver == nil {
+		return triNull
+	}
+	a, ok := parseSemver(s)
 	if !ok {
-		return nil
+		return triNull
 	}
-	if conditionMatch(typ.s, match.s) == matchNull {
-		return nullLeaf // null whatever its value: shared
+	r := compareSemver(a, *c.ver)
+	switch c.match {
+	case matchSemverEQ:
+		return triOf(r == 0)
+	case matchSemverGT:
+		return triOf(r > 0)
+	case matchSemverGE:
+		return triOf(r >= 0)
+	case matchSemverLT:
+		return triOf(r < 0)
 	}
-	return &node{kind: nodeLeaf, leaf: newCondition(typ.s, name.s, match.s, value)}
+	return triOf(r <= 0)
 }
 
-// otherValue stands for a condition value no matcher accepts (a list or
-// an object), which is not decoded.
-type otherValue struct{}
+// maxSafeNumber is 2^53: beyond it float64 cannot hold every integer, so
+// Python's SDK (and we) refuse to compare.
+const maxSafeNumber = 1 << 53
 
-// leafValue reads a leaf's value: a string, bool, float64 (as
-// encoding/json decodes numbers), nil, or otherValue.
-func (w *conditionWalker) leafValue() any {
-	switch w.dec.PeekKind() {
-	case '"':
-		tok, _ := w.read()
-		return tok.String()
-	case 't', 'f':
-		tok, _ := w.read()
-		return tok.Bool()
-	case '0':
-		tok, _ := w.read()
-		f, err := strconv.ParseFloat(tok.String(), 64)
+func safeFloat(f float64) (float64, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > maxSafeNumber {
+		return 0, false
+	}
+	return f, true
+}
+
+func safeInt(i int64) (float64, bool) {
+	if i > maxSafeNumber || i < -maxSafeNumber {
+		return 0, false
+	}
+	return float64(i), true
+}
+
+func safeUint(u uint64) (float64, bool) {
+	if u > maxSafeNumber {
+		return 0, false
+	}
+	return float64(u), true
+}
+
+// number reads an attribute value as a comparable number. Like the official
+// Go SDK it accepts every Go integer and float type, named numeric types and
+// pointers to them; bool and strings are not numbers. Unlike it, json.Number
+// is read too (callers decoding JSON with UseNumber get numbers, not null),
+// and unsafe numbers (see safeFloat) are rejected, checked on the integer
+// itself so 2^53+1 is not rounded into range.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return safeFloat(x)
+	case int:
+		return safeInt(int64(x))
+	case int64:
+		return safeInt(x)
+	case int32:
+		return safeInt(int64(x))
+	case float32:
+		return safeFloat(float64(x))
+	case uint:
+		return safeUint(uint64(x))
+	case uint64:
+		return safeUint(x)
+	case uint32:
+		return safeUint(uint64(x))
+	case int16:
+		return safeInt(int64(x))
+	case int8:
+		return safeInt(int64(x))
+	case uint16:
+		return safeUint(uint64(x))
+	case uint8:
+		return safeUint(uint64(x))
+	case json.Number:
+		return jsonNumber(string(x))
+	case string, bool:
+		return 0, false
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return 0, false
+		}
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return safeInt(rv.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return safeUint(rv.Uint())
+	case reflect.Float32, reflect.Float64:
+		return safeFloat(rv.Float())
+	}
+	return 0, false
+}
+
+// jsonNumber parses integers exactly (so the 2^53 check is exact) and
+// everything else as float64.
+func jsonNumber(s string) (float64, bool) {
+	integer := s != ""
+	for i := 0; i < len(s) && integer; i++ {
+		integer = s[i] >= '0' && s[i] <= '9' || (i == 0 && s[i] == '-' && len(s) > 1)
+	}
+	if integer {
+		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			w.add("value: number %s does not fit a float64", cut(tok.String(), w.p.lim.MaxQuoteBytes))
-			w.bad = true
+			return 0, false
 		}
-		return f
-	case 'n':
-		w.read()
-		return nil
+		return safeInt(i)
 	}
-	w.skip()
-	return otherValue{}
-}
-
-// parseAudienceConditionsJSON parses an experiment's or rule's
-// audienceConditions, checking its depth before parsing it. nil means
-// "everyone"; the caller falls back to audienceIds only when the field is
-// absent.
-func parseAudienceConditionsJSON(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
-	var w conditionWalker
-	return w.audienceConditions(raw, base, name, auds, maxDepth, p)
-}
-
-// audienceConditions is parseAudienceConditionsJSON with w.
-func (w *conditionWalker) audienceConditions(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
-	at := field(base, name)
-	if nestedDeeper(raw, maxDepth) {
-		p.add(&at, "nested more than %d lists deep", maxDepth)
-		return nil
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false
 	}
-	w.start(raw, base, name, auds, p)
-	var n *node
-	switch k := w.dec.PeekKind(); k {
-	case '"':
-		tok, _ := w.read()
-		if id := tok.String(); id != "" {
-			n = w.audienceRef(id)
-		}
-	case '[':
-		n = w.audienceList(true)
-	case 0:
-		w.read()
-	default:
-		if w.skip() {
-			w.add("want a list of audience IDs, got %s", kindType(k))
-		}
-	}
-	w.end()
-	if w.bad {
-		return nil
-	}
-	return n
-}
-
-// audienceList parses ["and"|"or"|"not", audienceID | list ...]. A
-// leading string is an operator only if it is one; otherwise it is an
-// audience ID and the list is an "or". At the top, an empty list is nil:
-// everyone.
-func (w *conditionWalker) audienceList(top bool) *node {
-	if _, ok := w.read(); !ok { // [
-		return nil
-	}
-	kind := nodeOr
-	var kids []*node
-	empty := true
-	for i := 0; !w.bad; i++ {
-		k := w.dec.PeekKind()
-		if k == ']' {
-			w.read()
-			break
-		}
-		empty = false
-		w.push(i)
-		switch k {
-		case '"':
-			tok, _ := w.read()
-			s := tok.String()
-			if i == 0 && (s == "and" || s == "or" || s == "not") {
-				kind = conditionOperator(s)
-			} else if kid := w.audienceRef(s); kid != nil {
-				kids = append(kids, kid)
-			}
-		case '[':
-			if kid := w.audienceList(false); kid != nil {
-				kids = append(kids, kid)
-			}
-		case 0:
-			w.read()
-		default:
-			if w.skip() {
-				w.add("want an audience ID or a list, got %s", kindType(k))
-			}
-		}
-		w.pop()
-	}
-	if top && empty {
-		return nil
-	}
-	return listNode(kind, kids)
-}
-
-func (w *conditionWalker) audienceRef(id string) *node {
-	a := w.auds[id]
-	if a == nil {
-		w.add("unknown audience %s", quote(id, w.p.lim.MaxQuoteBytes))
-		return nil
-	}
-	return a.ref
-}
-
-// audienceIDsTree is the tree for audienceIds, the field name of the
-// element at base: any of them (nil for none).
-func (b *builder) audienceIDsTree(ids jsontext.Value, base *path, name string) *node {
-	w := &b.walker
-	w.start(nil, base, name, b.auds, b.p)
-	kids := make([]*node, 0, countElements(ids))
-	n := 0
-	eachString(b, ids, base, name, func(i int, id string) {
-		n++
-		w.push(i)
-		if kid := w.audienceRef(id); kid != nil {
-			kids = append(kids, kid)
-		}
-		w.pop()
-	})
-	if n == 0 {
-		return nil
-	}
-	return listNode(nodeOr, kids)
-}
-
-// syntaxDetail is a JSON syntax error without its location, which the
-// problem gives.
-func syntaxDetail(err error) error {
-	var syn *jsontext.SyntacticError
-	if errors.As(err, &syn) && syn.Err != nil {
-		return syn.Err
-	}
-	return err
+	return safeFloat(f)
 }

@@ -44,11 +44,38 @@ type setValue struct {
 // variation sets.
 const denseFactor = 8
 
+// buildFlag builds a flag from the datafile: its experiments, its
+// rollout, its variables and the typed values its variations set.
 func (b *builder) buildFlag(r *rawFlag, at *path) *flag {
-	lim, p := b.lim, b.p
 	f := &flag{id: r.ID, key: r.Key, experimentIDs: []string{}}
-	checkLength("flag ID", r.ID, lim.MaxIDBytes, at, p)
-	if !eachString(b, r.ExperimentIDs, at, "experimentIds", func(i int, id string) {
+	checkLength("flag ID", r.ID, b.lim.MaxIDBytes, at, b.p)
+	if !b.flagExperiments(f, r, at) {
+		return f
+	}
+	rules := b.flagRollout(f, r, at)
+	// Made here, where it stays on the stack: it does not outlive the
+	// flag's building.
+	index := map[string]int{} // variable ID → position
+	if !b.flagVariables(f, r, at, index) {
+		return f
+	}
+	var marks variableMarks
+	for _, e := range f.experiments {
+		b.typeValues(f, e, "experiment", index, &marks, at)
+	}
+	if rules {
+		for _, rule := range f.rollout.rules {
+			b.typeValues(f, rule, "rule", index, &marks, at)
+		}
+	}
+	return f
+}
+
+// flagExperiments resolves the flag's experimentIds; false when the list
+// could not be read (the flag is then left as it is).
+func (b *builder) flagExperiments(f *flag, r *rawFlag, at *path) bool {
+	lim, p := b.lim, b.p
+	return eachString(b, r.ExperimentIDs, at, "experimentIds", func(i int, id string) {
 		e := b.d.experimentByID[id]
 		switch {
 		case e == nil:
@@ -66,28 +93,38 @@ func (b *builder) buildFlag(r *rawFlag, at *path) *flag {
 			f.experiments = append(f.experiments, e)
 			f.experimentIDs = append(f.experimentIDs, e.id)
 		}
-	}) {
-		return f
-	}
-	rules := false
-	if r.RolloutID != "" {
-		f.rollout = b.rollouts[r.RolloutID]
-		rat := field(at, "rolloutId")
-		switch {
-		case f.rollout == nil:
-			p.add(&rat, "unknown rollout %s", quoted(r.RolloutID))
-		case f.rollout.flagUses >= lim.MaxFlagsPerExperiment:
-			p.add(&rat, "rollout %s is used by more than %d flags", quoted(r.RolloutID), lim.MaxFlagsPerExperiment)
-		default:
-			f.rollout.flagUses++
-			rules = true
-		}
-	}
+	})
+}
 
+// flagRollout resolves the flag's rolloutId; true when the flag has a
+// rollout whose rules' values are to be typed.
+func (b *builder) flagRollout(f *flag, r *rawFlag, at *path) bool {
+	if r.RolloutID == "" {
+		return false
+	}
+	lim, p := b.lim, b.p
+	f.rollout = b.rollouts[r.RolloutID]
+	rat := field(at, "rolloutId")
+	switch {
+	case f.rollout == nil:
+		p.add(&rat, "unknown rollout %s", quoted(r.RolloutID))
+	case f.rollout.flagUses >= lim.MaxFlagsPerExperiment:
+		p.add(&rat, "rollout %s is used by more than %d flags", quoted(r.RolloutID), lim.MaxFlagsPerExperiment)
+	default:
+		f.rollout.flagUses++
+		return true
+	}
+	return false
+}
+
+// flagVariables reads the flag's variables with their typed defaults
+// into f, and each variable ID's position into index; false when the
+// list could not be read.
+func (b *builder) flagVariables(f *flag, r *rawFlag, at *path, index map[string]int) bool {
+	lim, p := b.lim, b.p
 	ids, keys := newUnique("variable ID", lim.MaxIDBytes), newUnique("variable key", lim.MaxKeyBytes)
-	index := map[string]int{} // variable ID → position
 	rv := &b.variable
-	if !each(b, r.Variables, at, "variables", rv, func(i int) {
+	return each(b, r.Variables, at, "variables", rv, func(i int) {
 		vat := namedElem(at, "variables", i, rv.Key)
 		okID, okKey := ids.check(rv.ID, rv.Key, &vat, p), keys.check(rv.Key, rv.Key, &vat, p)
 		t := variableType(rv.Type, rv.SubType)
@@ -100,72 +137,75 @@ func (b *builder) buildFlag(r *rawFlag, at *path) *flag {
 			f.variables = append(f.variables, variable{id: rv.ID, key: rv.Key, typ: t})
 			f.defaults = append(f.defaults, def)
 		}
-	}) {
-		return f
-	}
+	})
+}
 
-	// seen[i] == mark: variable i was already set by the variation being
-	// typed, by a later entry (the last of duplicate IDs wins).
-	var seen []int
-	mark := 0
-	typeValues := func(e *experiment, what string) {
-		for _, v := range e.variations {
-			if len(v.values) == 0 || len(f.variables) == 0 {
-				continue
-			}
-			if _, done := f.values[v]; done {
-				continue
-			}
-			if seen == nil {
-				seen = make([]int, len(f.variables))
-			}
-			mark++
-			var set []setValue
-			usages := b.usages[:0]
-			each(b, v.values, nil, "variables", &b.usage, func(int) { usages = append(usages, b.usage) })
-			b.usages = usages
-			for j := len(usages) - 1; j >= 0; j-- {
-				u := usages[j]
-				i, ok := index[u.ID]
-				if !ok || seen[i] == mark {
-					continue // a value for a variable the flag no longer has, or overridden
-				}
-				seen[i] = mark
-				tv, ok := typedValue(f.variables[i].typ, u.Value)
-				if !ok {
-					p.add(at, "%s %s: variation %s: variable %s (%s): %s", what, quoted(e.key), quoted(v.key),
-						quoted(f.variables[i].key), f.variables[i].typ, valueProblem(f.variables[i].typ, u.Value, p.lim.MaxQuoteBytes))
-					continue
-				}
-				set = append(set, setValue{i: i, v: tv})
-			}
-			if len(set) == 0 {
-				continue
-			}
-			if f.values == nil {
-				f.values = map[*variation]variationValues{}
-			}
-			var vals variationValues
-			if len(f.variables) <= denseFactor*len(set) {
-				vals.all = append([]any(nil), f.defaults...)
-				for _, s := range set {
-					vals.all[s.i] = s.v
-				}
-			} else {
-				vals.set = set
-			}
-			f.values[v] = vals
+// variableMarks tells which variables the variation being typed has set
+// already: seen[i] == mark for variable i, set by a later entry (the last
+// of duplicate IDs wins). One flag's variations share it.
+type variableMarks struct {
+	seen []int
+	mark int
+}
+
+// typeValues types the values e's variations set for f's variables (index
+// gives each variable ID's position) into f.values; what names e in
+// messages: experiment or rule.
+func (b *builder) typeValues(f *flag, e *experiment, what string, index map[string]int, m *variableMarks, at *path) {
+	p := b.p
+	for _, v := range e.variations {
+		if len(v.values) == 0 || len(f.variables) == 0 {
+			continue
 		}
-	}
-	for _, e := range f.experiments {
-		typeValues(e, "experiment")
-	}
-	if rules {
-		for _, rule := range f.rollout.rules {
-			typeValues(rule, "rule")
+		if _, done := f.values[v]; done {
+			continue
 		}
+		if m.seen == nil {
+			m.seen = make([]int, len(f.variables))
+		}
+		m.mark++
+		var set []setValue
+		usages := b.usages[:0]
+		each(b, v.values, nil, "variables", &b.usage, func(int) { usages = append(usages, b.usage) })
+		b.usages = usages
+		for j := len(usages) - 1; j >= 0; j-- {
+			u := usages[j]
+			i, ok := index[u.ID]
+			if !ok || m.seen[i] == m.mark {
+				continue // a value for a variable the flag no longer has, or overridden
+			}
+			m.seen[i] = m.mark
+			tv, ok := typedValue(f.variables[i].typ, u.Value)
+			if !ok {
+				p.add(at, "%s %s: variation %s: variable %s (%s): %s", what, quoted(e.key), quoted(v.key),
+					quoted(f.variables[i].key), f.variables[i].typ, valueProblem(f.variables[i].typ, u.Value, p.lim.MaxQuoteBytes))
+				continue
+			}
+			set = append(set, setValue{i: i, v: tv})
+		}
+		if len(set) == 0 {
+			continue
+		}
+		if f.values == nil {
+			f.values = map[*variation]variationValues{}
+		}
+		f.values[v] = f.newValues(set)
 	}
-	return f
+}
+
+// newValues stores the values a variation sets: aligned with the flag's
+// variables, or only those set when the flag has many more.
+func (f *flag) newValues(set []setValue) variationValues {
+	var vals variationValues
+	if len(f.variables) <= denseFactor*len(set) {
+		vals.all = append([]any(nil), f.defaults...)
+		for _, s := range set {
+			vals.all[s.i] = s.v
+		}
+	} else {
+		vals.set = set
+	}
+	return vals
 }
 
 // decideFlag decides one flag: each A/B test in order through the sticky

@@ -212,13 +212,6 @@ func (p *path) render(b *strings.Builder, quoteMax int) {
 	}
 }
 
-// String renders the path with default limits, for tests and debugging.
-func (p *path) String() string {
-	var b strings.Builder
-	p.render(&b, DefaultLimits().MaxQuoteBytes)
-	return b.String()
-}
-
 // uniqueIn reports empty, oversized and duplicate values of one
 // identifier among the elements of one list. It is a value: the first few
 // values are kept inline, so the many small scopes of a datafile (the

@@ -29,9 +29,9 @@ const (
 )
 
 // startSticky starts serve on a keyspace of its own, migrated, with an API
-// token and agentRetention, saving synchronously (an Agent decision returns
-// after its save is in Cassandra). extraEnv are STICKYBUCKET_* overrides
-// for this process, by name.
+// token and agentRetention, and the store's defaults (async saves: wait
+// with flushed before reading Cassandra). extraEnv are STICKYBUCKET_*
+// overrides for this process, by name.
 func startSticky(t *testing.T, bin, purpose string, extraEnv map[string]string) *sticky {
 	t.Helper()
 	raw := make([]byte, 16)

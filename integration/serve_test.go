@@ -275,7 +275,7 @@ func rowsOf(t *testing.T, ks, user string) map[string]string {
 func TestServeSharesAssignmentsThroughCassandra(t *testing.T) {
 	bin := buildStickybucket(t)
 	ks := keyspace(t, "serve_share")
-	cfg := serveConfig(t, ks, "store: {kind: cassandra, budget: 2s, saves: {mode: async}}")
+	cfg := serveConfig(t, ks, "store: {kind: cassandra, budget: 2s, saves: {mode: async}, cache: {size: 0}}")
 	dfA, dfB := datafileCopy(t, "datafile-v1.json"), datafileCopy(t, "datafile-v1.json")
 	a := startServe(t, bin, "--config", cfg, "--migrate", "--datafile", "k="+dfA)
 	b := startServe(t, bin, "--config", cfg, "--datafile", "k="+dfB)

@@ -12,6 +12,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/stickybucket/stickybucket/cassandra"
+	"github.com/stickybucket/stickybucket/stack"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -135,10 +136,10 @@ func benchSession(b *testing.B) *gocql.Session {
 func benchStore(b *testing.B, session *gocql.Session, ks string, serial gocql.SerialConsistency) *cassandra.Store {
 	b.Helper()
 	e := env(b, ks, benchRetention, nil)
-	if err := cassandra.Migrate(context.Background(), cluster(), e, slog.Default()); err != nil {
+	if err := cassandra.Migrate(context.Background(), cluster(), stack.CassandraMigrateOptions(e, slog.Default())); err != nil {
 		b.Fatalf("Migrate: %v", err)
 	}
-	opts, err := cassandra.StoreOptionsFor(e)
+	opts, err := stack.CassandraStoreOptions(e)
 	if err != nil {
 		b.Fatal(err)
 	}

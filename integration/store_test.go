@@ -15,6 +15,7 @@ import (
 
 	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/stack"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -47,7 +48,7 @@ func env(t testing.TB, ks string, retention time.Duration, overrides map[string]
 func newStore(t testing.TB, e config.Environment) *cassandra.Store {
 	t.Helper()
 	ctx := context.Background()
-	if err := cassandra.Migrate(ctx, cluster(), e, slog.Default()); err != nil {
+	if err := cassandra.Migrate(ctx, cluster(), stack.CassandraMigrateOptions(e, slog.Default())); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	session, err := cluster().CreateSession()
@@ -55,7 +56,7 @@ func newStore(t testing.TB, e config.Environment) *cassandra.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(session.Close)
-	opts, err := cassandra.StoreOptionsFor(e)
+	opts, err := stack.CassandraStoreOptions(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestMigrationsTwice(t *testing.T) {
 	ctx := context.Background()
 	e := env(t, keyspace(t, "migrate"), time.Hour, nil)
 	for i := range 2 {
-		if err := cassandra.Migrate(ctx, cluster(), e, slog.Default()); err != nil {
+		if err := cassandra.Migrate(ctx, cluster(), stack.CassandraMigrateOptions(e, slog.Default())); err != nil {
 			t.Fatalf("Migrate #%d: %v", i+1, err)
 		}
 	}

@@ -10,12 +10,14 @@ import (
 
 	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/stack"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
 // TestMigrateWithNewClusterWiring runs exactly the production wiring of
-// cassandra/example_test.go: NewCluster's configuration (token-aware
-// policy and all) given to Migrate and then to the store's session. Migrate
+// stack (and of cassandra/example_test.go): NewCluster's configuration
+// (token-aware policy and all) given to Migrate and then to the store's
+// session. Migrate
 // used to open its sessions from shallow copies sharing that policy, and
 // gocql panicked: "sharing token aware host selection policy between
 // sessions is not supported".
@@ -24,14 +26,18 @@ func TestMigrateWithNewClusterWiring(t *testing.T) {
 	e := env(t, keyspace(t, "wiring"), time.Hour, nil)
 	conn := config.Default().Cassandra
 	conn.Hosts, conn.Port = cass.Hosts(), cass.Port()
-	cluster, err := cassandra.NewCluster(conn, e)
+	clusterOpts, err := stack.CassandraClusterOptions(conn, e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cassandra.Migrate(ctx, cluster, e, nil); err != nil {
+	cluster, err := cassandra.NewCluster(clusterOpts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cassandra.Migrate(ctx, cluster, e, nil); err != nil {
+	if err := cassandra.Migrate(ctx, cluster, stack.CassandraMigrateOptions(e, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cassandra.Migrate(ctx, cluster, stack.CassandraMigrateOptions(e, nil)); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	session, err := cluster.CreateSession()
@@ -39,7 +45,7 @@ func TestMigrateWithNewClusterWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer session.Close()
-	opts, err := cassandra.StoreOptionsFor(e)
+	opts, err := stack.CassandraStoreOptions(e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/stickybucket/stickybucket/decision"
 )
@@ -46,7 +48,37 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	dfile := df.Client.Datafile()
+	todo, err := activations(df.Client.Datafile(), q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	filter := q.Get("enabled")
+	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+
+	out := buf.b[:0]
+	out = append(out, '[')
+	first := true
+	for _, t := range todo {
+		res := a.activateOne(r.Context(), df.Client, user, t)
+		if (filter == "true" && !res.enabled) || (filter == "false" && res.enabled) {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = res.appendJSON(out)
+	}
+	out = append(out, ']', '\n')
+	buf.b = out
+	writeJSONBytes(w, http.StatusOK, out)
+}
+
+// activations lists what the query names, each once, in the order named:
+// every experiment or feature of a type, then experimentKey and
+// featureKey entries (unknown ones marked so).
+func activations(dfile *decision.Datafile, q url.Values) ([]activation, error) {
 	var todo []activation
 	seen := map[string]bool{}
 	add := func(key, kind string, known bool) {
@@ -67,8 +99,7 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 				add(k, kindFeature, true)
 			}
 		default:
-			writeError(w, badRequest(fmt.Errorf("type %q not supported", cut(typ, 64))))
-			return
+			return nil, badRequest(fmt.Errorf("type %q not supported", cut(typ, 64)))
 		}
 	}
 	config := dfile.OptimizelyConfig()
@@ -80,48 +111,36 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 		_, ok := config.FeaturesMap[k]
 		add(k, kindFeature, ok)
 	}
-	filter := q.Get("enabled")
-	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+	return todo, nil
+}
 
-	out := buf.b[:0]
-	out = append(out, '[')
-	first := true
-	for _, t := range todo {
-		var res activated
-		res.userID, res.kind = body.UserID, t.kind
-		switch {
-		case t.unknown && t.kind == kindExperiment:
-			res.experimentKey, res.err = t.key, "experimentKey not found"
-			res.kind = ""
-		case t.unknown:
-			res.featureKey, res.err = t.key, "featureKey not found"
-			res.kind = ""
-		case t.kind == kindExperiment:
-			d, err := df.Client.DecideExperiment(r.Context(), user, t.key)
-			a.opts.Metrics.decided("experiment", 1, err)
-			a.opts.Metrics.profiled(d.Profile)
-			res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
-		default:
-			d, err := df.Client.Decide(r.Context(), user, t.key)
-			a.opts.Metrics.decided("flag", 1, err)
-			a.opts.Metrics.profiled(d.Profile)
-			res.featureKey, res.enabled, res.variables = t.key, d.Enabled, d.Variables
-			if d.Source == decision.SourceFeatureTest {
-				res.experimentKey, res.variationKey = d.RuleKey, d.VariationKey
-			}
+// activateOne decides one activation for user, or says its key is
+// unknown.
+func (a *api) activateOne(ctx context.Context, client *decision.Client, user decision.User, t activation) activated {
+	var res activated
+	res.userID, res.kind = user.ID, t.kind
+	switch {
+	case t.unknown && t.kind == kindExperiment:
+		res.experimentKey, res.err = t.key, "experimentKey not found"
+		res.kind = ""
+	case t.unknown:
+		res.featureKey, res.err = t.key, "featureKey not found"
+		res.kind = ""
+	case t.kind == kindExperiment:
+		d, err := client.DecideExperiment(ctx, user, t.key)
+		a.opts.Metrics.decided("experiment", 1, err)
+		a.opts.Metrics.profiled(d.Profile)
+		res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
+	default:
+		d, err := client.Decide(ctx, user, t.key)
+		a.opts.Metrics.decided("flag", 1, err)
+		a.opts.Metrics.profiled(d.Profile)
+		res.featureKey, res.enabled, res.variables = t.key, d.Enabled, d.Variables
+		if d.Source == decision.SourceFeatureTest {
+			res.experimentKey, res.variationKey = d.RuleKey, d.VariationKey
 		}
-		if (filter == "true" && !res.enabled) || (filter == "false" && res.enabled) {
-			continue
-		}
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		out = res.appendJSON(out)
 	}
-	out = append(out, ']', '\n')
-	buf.b = out
-	writeJSONBytes(w, http.StatusOK, out)
+	return res
 }
 
 // activated is one answer of /v1/activate, in Agent's shape.

@@ -44,6 +44,11 @@ type Options struct {
 	Tokens Tokens
 	// MaxBodyBytes bounds request bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
+	// MaxResponseBytes bounds what one decide request may make the service
+	// answer, estimated before deciding (413 beyond): every decision
+	// echoes the user's attributes, so keys times attributes is refused
+	// rather than built; default 16 MiB.
+	MaxResponseBytes int64
 	// Metrics records requests and decisions; nil records nothing.
 	Metrics *Metrics
 	// Ready reports whether the service can serve (datafiles loaded, store
@@ -55,10 +60,11 @@ type Options struct {
 }
 
 type api struct {
-	opts    Options
-	sdk     *sdkprofiles.Service
-	maxBody int64
-	log     *slog.Logger
+	opts        Options
+	sdk         *sdkprofiles.Service
+	maxBody     int64
+	maxResponse int64
+	log         *slog.Logger
 }
 
 // NewAPI returns the Agent-compatible API handler.
@@ -76,6 +82,10 @@ func NewAPI(opts Options) (http.Handler, error) {
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = defaultMaxBody
+	}
+	a.maxResponse = opts.MaxResponseBytes
+	if a.maxResponse <= 0 {
+		a.maxResponse = defaultMaxResponse
 	}
 	if a.log == nil {
 		a.log = slog.Default()

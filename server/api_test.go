@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -209,8 +210,8 @@ func TestBadInput(t *testing.T) {
 		{"no userId", "POST", "/v1/decide", `{"userAttributes":{}}`, nil, 400, `missing "userId" in request payload`},
 		{"empty body", "POST", "/v1/decide", ``, nil, 400, `missing "userId"`},
 		{"attributes not an object", "POST", "/v1/decide", `{"userId":"u","userAttributes":[1]}`, nil, 400, `"userAttributes" must be an object`},
-		{"number too big", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":1e400}}`, nil, 400, "number 1e400 out of range"},
-		{"long number cut", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":` + strings.Repeat("9", 3000) + `}}`, nil, 400, "…(3000 bytes) out of range"},
+		{"number too big", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":1e400}}`, nil, 400, `"userAttributes.n": number 1e400 is out of range`},
+		{"long number cut", "POST", "/v1/decide", `{"userId":"u","userAttributes":{"n":` + strings.Repeat("9", 3000) + `}}`, nil, 400, "…(3000 bytes) is out of range"},
 		{"unknown option", "POST", "/v1/decide", `{"userId":"u","decideOptions":["FAST"]}`, nil, 400, `"FAST" is not a decide option`},
 		{"forced decisions", "POST", "/v1/decide", `{"userId":"u","forcedDecisions":[{"flagKey":"f","variationKey":"v"}]}`, nil, 400, "forcedDecisions are not supported"},
 		{"invalid UTF-8", "POST", "/v1/decide", "{\"userId\":\"\xff\xfe\"}", nil, 400, "not valid UTF-8"},
@@ -316,6 +317,28 @@ func TestProfileRoutes(t *testing.T) {
 	}
 	if p, _ := s.store.Lookup(context.Background(), "dave"); !p.Empty() {
 		t.Errorf("after delete: %v", p.Assignments)
+	}
+}
+
+// TestDeleteProfileOverAStoreThatCannot: a layer above a store that
+// cannot delete does not hide it; DELETE answers 405.
+func TestDeleteProfileOverAStoreThatCannot(t *testing.T) {
+	m, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := ups.NewCache(struct{ ups.Service }{m}, ups.CacheOptions{Size: 10, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewAPI(Options{Catalog: catalog{}, Profiles: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("DELETE", "/v1/profiles/dave", nil))
+	if rec.Code != http.StatusMethodNotAllowed || !strings.Contains(rec.Body.String(), "cannot delete") {
+		t.Fatalf("DELETE = %d %s, want 405", rec.Code, rec.Body)
 	}
 }
 

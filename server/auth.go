@@ -52,8 +52,9 @@ func (t Tokens) Empty() bool { return len(t.hashes) == 0 }
 // tokens. Every configured hash is compared, in constant time, whatever
 // matches first.
 func (t Tokens) allows(authorization string) bool {
-	tok, ok := strings.CutPrefix(authorization, "Bearer ")
-	if !ok || tok == "" {
+	// The scheme is case-insensitive (RFC 7235): "bearer" is "Bearer".
+	scheme, tok, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return false
 	}
 	sum := sha256.Sum256([]byte(tok))

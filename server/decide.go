@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,15 +49,15 @@ func describeJSONError(err error) string {
 	var synErr *jsontext.SyntacticError
 	switch {
 	case errors.As(err, &semErr):
-		field := strings.TrimPrefix(string(semErr.JSONPointer), "/")
-		if i := strings.IndexByte(field, '/'); i >= 0 {
-			field = field[:i] // the request field, not the path inside it
-		}
+		path := strings.TrimPrefix(string(semErr.JSONPointer), "/")
+		field, _, _ := strings.Cut(path, "/") // the request field, not the path inside it
 		if field == "" {
 			return fmt.Sprintf("the body must be a JSON object, not %s", kindName(semErr.JSONKind))
 		}
 		if semErr.JSONKind == '0' && semErr.GoType != nil && semErr.GoType.Kind() != reflect.String {
-			return fmt.Sprintf("%q: number %s out of range", field, cut(string(semErr.JSONValue), 32))
+			// Where in the field: "userAttributes.age", not "userAttributes".
+			where := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(path, "/", "."), "~1", "/"), "~0", "~")
+			return fmt.Sprintf("%q: number %s is out of range (a float64 cannot hold it)", cut(where, 96), cut(string(semErr.JSONValue), 32))
 		}
 		if semErr.GoType != nil {
 			return fmt.Sprintf("%q must be %s, not %s", field, jsonKind(semErr.GoType.Kind().String()), kindName(semErr.JSONKind))
@@ -139,15 +140,7 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if len(body.ForcedDecisions) > 0 && string(body.ForcedDecisions) != "null" && string(body.ForcedDecisions) != "[]" {
-		writeError(w, badRequest(errors.New("forcedDecisions are not supported by stickybucket")))
-		return
-	}
-	if body.FetchSegments {
-		writeError(w, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration")))
-		return
-	}
-	opts, err := decideOptions(body.DecideOptions)
+	opts, err := body.options()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -157,55 +150,154 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest(err))
 		return
 	}
+	keys = uniqueKeys(keys)
+	// Every decision echoes the user's context: encode it once, and refuse
+	// a request whose answer would be out of proportion (a megabyte of
+	// attributes times thousands of keys) before deciding anything.
+	ucBuf := getBuffer()
+	defer putBuffer(ucBuf)
+	uc := appendUserContext(ucBuf.b[:0], &body)
+	ucBuf.b = uc
+	n := len(keys)
+	if n == 0 {
+		n = len(df.Client.Datafile().FlagKeys())
+	}
+	if size := int64(n) * int64(len(uc)+decisionOverhead); size > a.maxResponse {
+		writeError(w, &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf(
+			"the answer would be about %d bytes (%d decisions, each echoing %d bytes of user context), over the limit of %d: ask for fewer keys or send fewer attributes",
+			size, n, len(uc), a.maxResponse)})
+		return
+	}
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
-	ctx := r.Context()
 
-	out := buf.b[:0] // the body is decoded: reuse its buffer for the answer
+	// The body is decoded: its buffer holds the answer, sent in chunks.
+	out := stream{w: w, b: buf.b[:0]}
+	a.decideInto(r.Context(), &out, df.Client, user, keys, opts, uc)
+	out.b = append(out.b, '\n')
+	out.flushOver(0)
+	buf.b = out.b
+}
+
+// options returns the request's decide options, and refuses what
+// stickybucket does not do: forced decisions and ODP segments.
+func (b *decideBody) options() ([]decision.Option, error) {
+	if len(b.ForcedDecisions) > 0 && string(b.ForcedDecisions) != "null" && string(b.ForcedDecisions) != "[]" {
+		return nil, badRequest(errors.New("forcedDecisions are not supported by stickybucket"))
+	}
+	if b.FetchSegments {
+		return nil, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration"))
+	}
+	return decideOptions(b.DecideOptions)
+}
+
+// decideInto decides keys (every flag when there are none) and builds the
+// answer in out, each decision echoing the user context uc: one object for
+// one key, an array otherwise, written in chunks as it grows.
+func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte) {
 	if len(keys) == 1 {
-		d, err := df.Client.Decide(ctx, user, keys[0], opts...)
+		d, err := client.Decide(ctx, user, keys[0], opts...)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
-		out = appendFlagDecision(out, &d, &body)
-	} else {
-		var (
-			ds    map[string]decision.FlagDecision
-			order []string
-			err   error
-		)
-		if len(keys) == 0 {
-			ds, err = df.Client.DecideAll(ctx, user, opts...)
-			order = df.Client.Datafile().FlagKeys()
-		} else {
-			ds, err = df.Client.DecideForKeys(ctx, user, keys, opts...)
-			order = keys
-		}
-		a.opts.Metrics.decided("flag", len(ds), err)
-		out = append(out, '[')
-		first := true
-		for _, k := range order {
-			d, ok := ds[k]
-			if !ok {
-				continue
-			}
-			delete(ds, k) // a key asked for twice is answered once
-			a.opts.Metrics.profiled(d.Profile)
-			if !first {
-				out = append(out, ',')
-			}
-			first = false
-			out = appendFlagDecision(out, &d, &body)
-		}
-		out = append(out, ']')
+		out.b = appendFlagDecision(out.b, &d, uc)
+		return
 	}
-	out = append(out, '\n')
-	buf.b = out
-	writeJSONBytes(w, http.StatusOK, out)
+	var (
+		ds    map[string]decision.FlagDecision
+		order []string
+		err   error
+	)
+	if len(keys) == 0 {
+		ds, err = client.DecideAll(ctx, user, opts...)
+		order = client.Datafile().FlagKeys()
+	} else {
+		ds, err = client.DecideForKeys(ctx, user, keys, opts...)
+		order = keys
+	}
+	a.opts.Metrics.decided("flag", len(ds), err)
+	out.b = append(out.b, '[')
+	first := true
+	for _, k := range order {
+		d, ok := ds[k]
+		if !ok {
+			continue
+		}
+		a.opts.Metrics.profiled(d.Profile)
+		if !first {
+			out.b = append(out.b, ',')
+		}
+		first = false
+		out.b = appendFlagDecision(out.b, &d, uc)
+		out.flushOver(streamChunk)
+	}
+	out.b = append(out.b, ']')
+}
+
+// decisionOverhead bounds the bytes of a decision besides its user
+// context (keys, reasons and variables of a real flag are far smaller),
+// for the estimate of an answer's size.
+const decisionOverhead = 512
+
+// streamChunk is how much of an answer is built before it is written.
+const streamChunk = 32 << 10
+
+// stream writes an answer in chunks: status 200 and the JSON type before
+// the first one. A client that stops reading is cut off by the server's
+// write timeout.
+type stream struct {
+	w       http.ResponseWriter
+	b       []byte
+	started bool
+}
+
+// flushOver writes what is built once it is over n bytes.
+func (s *stream) flushOver(n int) {
+	if len(s.b) <= n {
+		return
+	}
+	if !s.started {
+		s.w.Header()["Content-Type"] = jsonContentType
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	_, _ = s.w.Write(s.b)
+	s.b = s.b[:0]
+}
+
+// uniqueKeys drops repeated keys, keeping the first of each: a key asked
+// for twice is answered once.
+func uniqueKeys(keys []string) []string {
+	if len(keys) < 2 {
+		return keys
+	}
+	seen := make(map[string]struct{}, len(keys))
+	out := keys[:0]
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// appendUserContext writes a decision's userContext, {"userId",
+// "attributes"}, as Agent echoes it.
+func appendUserContext(b []byte, body *decideBody) []byte {
+	b = append(b, `{"userId":`...)
+	b = appendString(b, body.UserID)
+	b = append(b, `,"attributes":`...)
+	if body.UserAttributes == nil {
+		b = append(b, "{}"...)
+	} else {
+		b = appendValue(b, body.UserAttributes)
+	}
+	return append(b, '}')
 }
 
 // appendFlagDecision writes one decision with Agent's field names and
 // order: OptimizelyDecision's fields, then variables (left out when
 // empty) and isEveryoneElseVariation.
-func appendFlagDecision(b []byte, d *decision.FlagDecision, body *decideBody) []byte {
+func appendFlagDecision(b []byte, d *decision.FlagDecision, userContext []byte) []byte {
 	b = append(b, `{"variationKey":`...)
 	b = appendString(b, d.VariationKey)
 	b = append(b, `,"enabled":`...)
@@ -218,15 +310,9 @@ func appendFlagDecision(b []byte, d *decision.FlagDecision, body *decideBody) []
 	b = appendString(b, d.RuleKey)
 	b = append(b, `,"flagKey":`...)
 	b = appendString(b, d.FlagKey)
-	b = append(b, `,"userContext":{"userId":`...)
-	b = appendString(b, body.UserID)
-	b = append(b, `,"attributes":`...)
-	if body.UserAttributes == nil {
-		b = append(b, "{}"...)
-	} else {
-		b = appendValue(b, body.UserAttributes)
-	}
-	b = append(b, `},"reasons":`...)
+	b = append(b, `,"userContext":`...)
+	b = append(b, userContext...)
+	b = append(b, `,"reasons":`...)
 	b = appendStrings(b, d.Reasons)
 	if d.Variables.Len() > 0 {
 		b = append(b, `,"variables":`...)

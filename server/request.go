@@ -19,9 +19,17 @@ const sdkKeyHeader = "X-Optimizely-SDK-Key"
 // most ups.MaxAssignments entries.
 const defaultMaxBody = 1 << 20
 
+// defaultMaxResponse bounds a decide answer when Options.MaxResponseBytes
+// is zero: 16 decisions for a full 1 MiB of attributes, every flag of a
+// big project for a usual user.
+const defaultMaxResponse = 16 << 20
+
 // checkJSON answers 415 for a POST whose body is not declared as JSON, as
 // Agent does; an empty body needs no type.
 func checkJSON(r *http.Request) error {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &httpError{http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q is not supported: send the body uncompressed", cut(ce, 32))}
+	}
 	if r.ContentLength == 0 {
 		return nil
 	}

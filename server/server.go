@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,21 +69,24 @@ func Listen(opts ServerOptions) (*Server, error) {
 	}
 	s := &Server{errs: make(chan error, 2), log: opts.Log}
 	bind := func(name, addr string, h http.Handler) error {
-		l, err := net.Listen("tcp", addr)
+		raw, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("server: %s listener on %s: %w", name, addr, err)
 		}
+		// Under TLS too: net/http writes its plain-text answer to a
+		// plaintext request on the TLS port to the connection under TLS.
+		var l net.Listener = jsonListener{raw}
 		if tlsConfig != nil {
 			l = tls.NewListener(l, tlsConfig)
 		}
 		hs := &http.Server{
-			Handler:           h,
+			Handler:           canonicalPaths(h),
 			ReadHeaderTimeout: opts.ReadHeaderTimeout,
 			ReadTimeout:       opts.ReadTimeout,
 			WriteTimeout:      opts.WriteTimeout,
 			IdleTimeout:       opts.IdleTimeout,
 			MaxHeaderBytes:    opts.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+			ErrorLog:          log.New(newThrottledLog(opts.Log, time.Minute), "", 0),
 		}
 		s.servers = append(s.servers, hs)
 		s.listeners = append(s.listeners, l)

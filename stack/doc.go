@@ -3,7 +3,23 @@
 // layers above it and the decision clients that use it — and closes it in
 // order. `stickybucket serve`, the admin commands, `stickybucket decide`
 // and the integration tests all build their stack here, so every one of
-// them runs the same wiring.
+// them runs the same wiring. It is the one package that reads both config
+// and the packages it configures: it converts the configuration into
+// package cassandra's own options (CassandraClusterOptions,
+// CassandraStoreOptions, CassandraMigrateOptions), so cassandra knows
+// nothing of config.
+//
+// Service is the whole of `stickybucket serve` on top of the stack: the
+// datafiles (files watched, URLs polled, all reloaded on SIGHUP) with a
+// decision client each, the API and admin listeners (tokens, TLS, metrics,
+// readiness), and the signals. NewService starts it; Run serves until its
+// context ends, SIGINT or SIGTERM arrives, or a listener fails, then
+// closes the listeners (requests in flight finish within
+// server.shutdown_timeout), the datafile watchers and the stack (pending
+// saves drained). The command only parses flags and loads configuration.
+//
+// Every Close here (Stack's, Service's) is idempotent: a second call does
+// nothing and returns nil.
 //
 // The layers, top to bottom, each optional but the store:
 //

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/sdkprofiles"
@@ -58,11 +58,12 @@ type Stack struct {
 	// auto with Cassandra); nil otherwise.
 	Budget *decision.AdaptiveBudget
 
-	cfg     config.Config
-	env     config.Environment
-	session *gocql.Session
-	log     *slog.Logger
-	now     func() time.Time
+	cfg       config.Config
+	env       config.Environment
+	session   *gocql.Session
+	log       *slog.Logger
+	now       func() time.Time
+	closeOnce sync.Once
 }
 
 // Open builds the stack cfg describes: for Cassandra it connects (and,
@@ -80,96 +81,13 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 	if s.now == nil {
 		s.now = time.Now
 	}
-	retention := env.RetentionPolicy()
-	switch {
-	case opts.Store != nil:
-		s.Store = opts.Store
-	case cfg.Store.Kind == config.StoreCassandra:
-		store, session, err := openCassandra(ctx, cfg, env, opts, s.log)
-		if err != nil {
-			return nil, err
-		}
-		s.Store, s.session = store, session
-	default:
-		m, err := ups.NewMemory(ups.MemoryOptions{Retention: retention, Now: opts.Now})
-		if err != nil {
-			return nil, fmt.Errorf("stack: memory store: %w", err)
-		}
-		s.Store, s.Memory = m, m
+	if err := s.openStore(ctx, opts); err != nil {
+		return nil, err
 	}
-	top := s.Store
-	wrap := func(layer ups.Service, err error) error {
-		if err != nil {
-			_ = s.closeBelow(ctx, top)
-			return err
-		}
-		top = layer
-		return nil
+	if err := s.addLayers(opts); err != nil {
+		_ = s.closeBelow(ctx, s.Profiles)
+		return nil, err
 	}
-	cass := cfg.Store.Kind == config.StoreCassandra && opts.Store == nil
-	observe := opts.ObserveStore
-	if cass && cfg.Store.Budget.Auto {
-		b, err := decision.NewAdaptiveBudget(decision.AdaptiveBudgetOptions{
-			Floor: cfg.Store.BudgetFloor.Std(), Ceiling: cfg.Store.BudgetCeiling.Std(), Now: opts.Now,
-		})
-		if err != nil {
-			_ = s.closeBelow(ctx, top)
-			return nil, fmt.Errorf("stack: store budget: %w", err)
-		}
-		s.Budget = b
-		observe = observeLookups(b, observe)
-	}
-	if observe != nil {
-		if err := wrap(ups.NewObserved(top, observe)); err != nil {
-			return nil, fmt.Errorf("stack: %w", err)
-		}
-	}
-	if cfg.Store.Kind == config.StoreCassandra && !cfg.Store.Breaker.Disabled {
-		b, err := ups.NewBreaker(top, ups.BreakerOptions{
-			Failures:      cfg.Store.Breaker.Failures,
-			OpenFor:       cfg.Store.Breaker.OpenFor.Std(),
-			UnansweredFor: cfg.Store.Breaker.UnansweredFor.Std(),
-		})
-		if err := wrap(b, err); err != nil {
-			return nil, fmt.Errorf("stack: breaker: %w", err)
-		}
-		s.Breaker = b
-	}
-	if cfg.Store.Saves.Mode == config.SavesAsync {
-		a, err := ups.NewAsyncSaver(top, ups.AsyncOptions{
-			QueueSize: cfg.Store.Saves.Queue,
-			Workers:   cfg.Store.Saves.Workers,
-			Timeout:   cfg.Cassandra.Timeout.Std(),
-			RetryFor:  cfg.Store.Saves.RetryFor.Std(),
-			OnFull:    fullPolicy(cfg.Store.Saves.OnFull),
-			FullWait:  cfg.Store.Saves.FullWait.Std(),
-			Retention: retention,
-			Now:       opts.Now,
-			OnError: func(p ups.Profile, err error) {
-				s.log.Warn("async save not written", "user_id", p.UserID, "assignments", len(p.Assignments), "err", err)
-			},
-		})
-		if err := wrap(a, err); err != nil {
-			return nil, fmt.Errorf("stack: async saves: %w", err)
-		}
-		s.Saver = a
-	}
-	if cfg.Store.Cache.Size > 0 {
-		c, err := ups.NewCache(top, ups.CacheOptions{
-			Size:      cfg.Store.Cache.Size,
-			TTL:       cfg.Store.Cache.TTL.Std(),
-			Retention: retention,
-			Now:       opts.Now,
-			// A read the cache goes on with after its caller's budget ran
-			// out gets the driver's attempts (a timeout each, two retries).
-			ReadTimeout: 3 * cfg.Cassandra.Timeout.Std(),
-		})
-		if err := wrap(c, err); err != nil {
-			return nil, fmt.Errorf("stack: cache: %w", err)
-		}
-		s.Cache = c
-	}
-	s.Profiles = top
 	if opts.Registry != nil {
 		if err := s.register(opts.Registry); err != nil {
 			_ = s.Close(ctx)
@@ -177,6 +95,125 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 		}
 	}
 	return s, nil
+}
+
+// openStore opens the bottom store: the one Options gives, Cassandra, or
+// memory.
+func (s *Stack) openStore(ctx context.Context, opts Options) error {
+	switch {
+	case opts.Store != nil:
+		s.Store = opts.Store
+	case s.cfg.Store.Kind == config.StoreCassandra:
+		store, session, err := openCassandra(ctx, s.cfg, s.env, opts, s.log)
+		if err != nil {
+			return err
+		}
+		s.Store, s.session = store, session
+	default:
+		m, err := ups.NewMemory(ups.MemoryOptions{Retention: s.env.RetentionPolicy(), MaxBytes: s.cfg.Store.Memory.MaxBytes, Now: opts.Now})
+		if err != nil {
+			return fmt.Errorf("stack: memory store: %w", err)
+		}
+		s.Store, s.Memory = m, m
+	}
+	s.Profiles = s.Store
+	return nil
+}
+
+// addLayers builds the configured layers over the store, bottom up; each
+// becomes s.Profiles. On an error s.Profiles is the top of the layers
+// built so far, for the caller to close.
+func (s *Stack) addLayers(opts Options) error {
+	cass := s.cfg.Store.Kind == config.StoreCassandra && opts.Store == nil
+	observe := opts.ObserveStore
+	if cass && s.cfg.Store.Budget.Auto {
+		b, err := decision.NewAdaptiveBudget(decision.AdaptiveBudgetOptions{
+			Floor: s.cfg.Store.BudgetFloor.Std(), Ceiling: s.cfg.Store.BudgetCeiling.Std(), Now: opts.Now,
+		})
+		if err != nil {
+			return fmt.Errorf("stack: store budget: %w", err)
+		}
+		s.Budget = b
+		observe = observeLookups(b, observe)
+	}
+	if observe != nil {
+		o, err := ups.NewObserved(s.Profiles, observe)
+		if err != nil {
+			return fmt.Errorf("stack: %w", err)
+		}
+		s.Profiles = o
+	}
+	if s.cfg.Store.Kind == config.StoreCassandra && !s.cfg.Store.Breaker.Disabled {
+		if err := s.addBreaker(); err != nil {
+			return err
+		}
+	}
+	if s.cfg.Store.Saves.Mode == config.SavesAsync {
+		if err := s.addSaver(opts); err != nil {
+			return err
+		}
+	}
+	if s.cfg.Store.Cache.Size > 0 {
+		if err := s.addCache(opts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stack) addBreaker() error {
+	b, err := ups.NewBreaker(s.Profiles, ups.BreakerOptions{
+		Failures:      s.cfg.Store.Breaker.Failures,
+		OpenFor:       s.cfg.Store.Breaker.OpenFor.Std(),
+		UnansweredFor: s.cfg.Store.Breaker.UnansweredFor.Std(),
+	})
+	if err != nil {
+		return fmt.Errorf("stack: breaker: %w", err)
+	}
+	s.Breaker, s.Profiles = b, b
+	return nil
+}
+
+func (s *Stack) addSaver(opts Options) error {
+	onFull, err := ups.ParseFullPolicy(s.cfg.Store.Saves.OnFull)
+	if err != nil {
+		return fmt.Errorf("stack: async saves: store.saves.on_full: %w", err)
+	}
+	a, err := ups.NewAsyncSaver(s.Profiles, ups.AsyncOptions{
+		QueueSize: s.cfg.Store.Saves.Queue,
+		Workers:   s.cfg.Store.Saves.Workers,
+		Timeout:   s.cfg.Cassandra.Timeout.Std(),
+		RetryFor:  s.cfg.Store.Saves.RetryFor.Std(),
+		OnFull:    onFull,
+		FullWait:  s.cfg.Store.Saves.FullWait.Std(),
+		Retention: s.env.RetentionPolicy(),
+		Now:       opts.Now,
+		OnError: func(p ups.Profile, err error) {
+			s.log.Warn("async save not written", "user_id", p.UserID, "assignments", len(p.Assignments), "err", err)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("stack: async saves: %w", err)
+	}
+	s.Saver, s.Profiles = a, a
+	return nil
+}
+
+func (s *Stack) addCache(opts Options) error {
+	c, err := ups.NewCache(s.Profiles, ups.CacheOptions{
+		Size:      s.cfg.Store.Cache.Size,
+		TTL:       s.cfg.Store.Cache.TTL.Std(),
+		Retention: s.env.RetentionPolicy(),
+		Now:       opts.Now,
+		// A read the cache goes on with after its caller's budget ran
+		// out gets the driver's attempts (a timeout each, two retries).
+		ReadTimeout: 3 * s.cfg.Cassandra.Timeout.Std(),
+	})
+	if err != nil {
+		return fmt.Errorf("stack: cache: %w", err)
+	}
+	s.Cache, s.Profiles = c, c
+	return nil
 }
 
 // observeLookups returns a store hook that feeds every successful lookup's
@@ -193,82 +230,6 @@ func observeLookups(b *decision.AdaptiveBudget, next func(op string, d time.Dura
 			next(op, d, err)
 		}
 	}
-}
-
-func fullPolicy(name string) ups.FullPolicy {
-	switch name {
-	case "write-through":
-		return ups.FullWriteThrough
-	case "drop":
-		return ups.FullDrop
-	}
-	return ups.FullWaitThenDrop
-}
-
-// openCassandra connects to the cluster and returns the store and the
-// session it runs on.
-func openCassandra(ctx context.Context, cfg config.Config, env config.Environment, opts Options, log *slog.Logger) (*cassandra.Store, *gocql.Session, error) {
-	cluster, err := cassandra.NewCluster(cfg.Cassandra, env)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack: %w", err)
-	}
-	// gocql's messages go to the stack's logger at cassandra.log_level.
-	cluster.Logger = cassandra.NewLogger(log, cassandra.LogOptions{Level: cassandra.LogLevel(cfg.Cassandra.LogLevel)})
-	if opts.Migrate {
-		if err := cassandra.Migrate(ctx, cluster, env, log); err != nil {
-			return nil, nil, fmt.Errorf("stack: %w", err)
-		}
-	}
-	storeOpts, err := cassandra.StoreOptionsFor(env)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack: %w", err)
-	}
-	storeOpts.Now = opts.Now
-	session, err := cluster.CreateSession()
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack: connect to Cassandra at %v: %w", cfg.Cassandra.Hosts, err)
-	}
-	nodes := checkLayout(ctx, session, env, log)
-	storeOpts.SpeculativeAfter = cfg.Cassandra.SpeculativeAfter.Std()
-	if storeOpts.SpeculativeAfter > 0 && nodes < 2 {
-		// gocql's speculative attempt finds no other host and fails at
-		// once with "no connections", winning over the real attempt.
-		log.Info("speculative execution off: one coordinator only", "nodes", nodes)
-		storeOpts.SpeculativeAfter = 0
-	}
-	store, err := cassandra.NewStore(session, storeOpts)
-	if err != nil {
-		session.Close()
-		return nil, nil, fmt.Errorf("stack: %w", err)
-	}
-	return store, session, nil
-}
-
-// checkLayout logs what the cluster's layout cannot survive with the
-// environment's replication and consistency levels (a datacenter whose
-// quorum one node down breaks, say), and returns how many nodes the
-// session may use as coordinators (the local datacenter's when it keeps
-// to it). A layout that cannot be read is logged too, and counts as one
-// node: it is advice, not a reason to refuse to start.
-func checkLayout(ctx context.Context, session *gocql.Session, env config.Environment, log *slog.Logger) int {
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	nodes, err := cassandra.ClusterLayout(lctx, session)
-	if err != nil {
-		log.Warn("cannot read the cluster's layout to check it", "err", err)
-		return 1
-	}
-	for _, p := range cassandra.LayoutProblems(env, nodes) {
-		log.Warn("the cluster's layout does not survive a node down", "keyspace", env.Keyspace, "local_dc", env.LocalDC, "problem", p)
-	}
-	if cassandra.LocalOnly(env) {
-		return nodes[env.LocalDC]
-	}
-	total := 0
-	for _, n := range nodes {
-		total += n
-	}
-	return total
 }
 
 // DecisionOptions returns the options of a decision client on df with the
@@ -329,10 +290,7 @@ const readyProbe = "stickybucket-readiness-probe"
 // while it is half-open the probe counts towards closing it, and /ready
 // says ready exactly when stickybucket_breaker_open reads 0.
 func (s *Stack) Ready(ctx context.Context) error {
-	var probe ups.AssignmentLookuper
-	if al, ok := s.Store.(ups.AssignmentLookuper); ok {
-		probe = al
-	}
+	probe, _ := ups.As[ups.AssignmentLookuper](s.Store)
 	if s.Breaker != nil {
 		if h := s.Breaker.Health(); h.State == ups.BreakerOpen {
 			return fmt.Errorf("profile store unavailable (circuit open since %s): %v", h.Since.UTC().Format(time.RFC3339), h.LastError)
@@ -354,17 +312,18 @@ func (s *Stack) Ready(ctx context.Context) error {
 
 // Close flushes and closes the layers from the top down, then the store
 // and its session, and says what it could not finish (saves not written
-// before ctx ended, among others).
+// before ctx ended, among others). Close is idempotent: a second call
+// does nothing and returns nil (a call while the first runs waits for it).
 func (s *Stack) Close(ctx context.Context) error {
-	return s.closeBelow(ctx, s.Profiles)
+	var err error
+	s.closeOnce.Do(func() { err = s.closeBelow(ctx, s.Profiles) })
+	return err
 }
 
 func (s *Stack) closeBelow(ctx context.Context, top ups.Service) error {
 	var errs []error
-	if c, ok := top.(ups.Closer); ok && top != nil {
-		if err := c.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if err := ups.Close(ctx, top); err != nil {
+		errs = append(errs, err)
 	}
 	if s.session != nil {
 		s.session.Close()

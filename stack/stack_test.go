@@ -104,6 +104,24 @@ store:
 	}
 }
 
+// TestOpenRejectsAnUnknownFullPolicy: a configuration that skipped
+// validation does not get a default in place of a policy it misspelt.
+func TestOpenRejectsAnUnknownFullPolicy(t *testing.T) {
+	cfg := parse(t, memoryEnv+`
+store:
+  saves: {mode: async}
+`)
+	cfg.Store.Saves.OnFull = "wait-then-dorp"
+	s, err := Open(context.Background(), cfg, Options{})
+	if err == nil {
+		_ = s.Close(context.Background())
+		t.Fatal("Open accepted an unknown store.saves.on_full")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "store.saves.on_full") || !strings.Contains(msg, `"wait-then-dorp"`) || !strings.Contains(msg, "write-through") {
+		t.Fatalf("Open = %v, want the key, the name and the valid ones", err)
+	}
+}
+
 func TestOpenCassandraUnreachable(t *testing.T) {
 	cfg := parse(t, memoryEnv+`
 store: {kind: cassandra}
@@ -122,4 +140,43 @@ func loadDatafile(t *testing.T) *decision.Datafile {
 		t.Fatal(err)
 	}
 	return df
+}
+
+// closeCounter is a store that counts its Close calls.
+type closeCounter struct {
+	*ups.Memory
+	closes atomic.Int32
+}
+
+func (c *closeCounter) Close(ctx context.Context) error {
+	c.closes.Add(1)
+	return c.Memory.Close(ctx)
+}
+
+// TestCloseTwice: a second Close does nothing and returns nil, whatever
+// the layers would do when closed again.
+func TestCloseTwice(t *testing.T) {
+	ctx := context.Background()
+	m, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &closeCounter{Memory: m}
+	s, err := Open(ctx, parse(t, memoryEnv+`
+store:
+  cache: {size: 100, ttl: 10s}
+  saves: {mode: async, workers: 2, queue: 10}
+`), Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v, want nil", err)
+	}
+	if n := store.closes.Load(); n != 1 {
+		t.Errorf("the store was closed %d times, want once", n)
+	}
 }

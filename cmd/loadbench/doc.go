@@ -47,10 +47,10 @@
 // coordinated omission of wrk2 and HdrHistogram). Requests still waiting
 // when the round's time is up are counted unsent. A target held the rate
 // when it kept up: every request sent was answered OK and at most 0.1 % of
-// those due were left unsent. The report
-// adds the late and unsent counts and the send delay (due to sent) of
-// every request. --cpuprofile writes the driver's own CPU profile;
-// --chart-from FILE --svg OUT only redraws the chart of an earlier run.
+// those due were left unsent. The report adds the late and unsent counts
+// and the send delay (due to sent) of every request. --cpuprofile writes
+// the driver's own CPU profile; --chart-from FILE --svg OUT only redraws
+// the chart of an earlier run.
 //
 // A request is OK when it gets a 2xx response that parses as JSON and is
 // the route's answer: a decision carrying the flag's key; a profile

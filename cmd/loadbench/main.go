@@ -97,7 +97,22 @@ func (m routeMap) Set(s string) error {
 	return nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// outputs are where loadbench writes what it measured, beyond the
+// summary on standard output.
+type outputs struct {
+	// baseline names the target the others are compared with.
+	baseline string
+	// json and svg are files to write the figures and the latency chart
+	// to; empty for none.
+	json, svg string
+	// cpuProfile is a file for the driver's own CPU profile; chartFrom an
+	// earlier run's JSON whose chart is all there is to draw.
+	cpuProfile, chartFrom string
+}
+
+// parseFlags reads the command line. When ok is false the command must
+// return code.
+func parseFlags(args []string, stderr io.Writer) (cfg Config, o outputs, code int, ok bool) {
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var targets targetList
@@ -119,37 +134,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxRequests := fs.Int64("max-requests", DefaultMaxRequests, "request bound per target per round (and per warm-up)")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load on a target before each of its rounds (0: none)")
 	timeout := fs.Duration("timeout", DefaultTimeout, "bound on each request")
-	baseline := fs.String("baseline", "", "`name` of the target the others are compared with")
-	out := fs.String("out", "", "write the figures as JSON to this `file`")
-	svg := fs.String("svg", "", "draw latency against percentile as SVG to this `file`")
-	cpuProfile := fs.String("cpuprofile", "", "write the driver's own CPU profile to this `file` (to see what the driver costs)")
-	chartFrom := fs.String("chart-from", "", "measure nothing: draw the --svg chart of an earlier run's --out `file`")
+	fs.StringVar(&o.baseline, "baseline", "", "`name` of the target the others are compared with")
+	fs.StringVar(&o.json, "out", "", "write the figures as JSON to this `file`")
+	fs.StringVar(&o.svg, "svg", "", "draw latency against percentile as SVG to this `file`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the driver's own CPU profile to this `file` (to see what the driver costs)")
+	fs.StringVar(&o.chartFrom, "chart-from", "", "measure nothing: draw the --svg chart of an earlier run's --out `file`")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: loadbench --target NAME=URL [--target NAME=URL …] --flag KEY --sdk-key KEY [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return cfg, o, exitOK, false
 		}
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "loadbench: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
-	if *chartFrom != "" {
-		return chartOnly(*chartFrom, *svg, stderr)
+	if o.chartFrom != "" {
+		if o.svg == "" {
+			fmt.Fprintln(stderr, "loadbench: --chart-from needs --svg")
+			return cfg, o, exitUsage, false
+		}
+		return cfg, o, exitOK, true
 	}
 	for name, r := range routesGiven {
 		i := slices.IndexFunc(targets, func(t Target) bool { return t.Name == name })
 		if i < 0 {
 			fmt.Fprintf(stderr, "loadbench: route of %q: not a target\n", name)
-			return exitUsage
+			return cfg, o, exitUsage, false
 		}
 		targets[i].Route = r
 	}
-	cfg := Config{
+	cfg = Config{
 		Targets: targets, Flag: *flagKey, SDKKey: *sdkKey, Clients: *clients, Users: *users, Seed: *seed,
 		Rounds: *rounds, Duration: *duration, MaxRequests: *maxRequests, Warmup: *warmup, Timeout: *timeout,
 		Rate: *rate,
@@ -158,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		raw, err := parseSaveProfile(*saveProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "loadbench: %v\n", err)
-			return exitUsage
+			return cfg, o, exitUsage, false
 		}
 		cfg.SaveProfile = raw
 	}
@@ -168,31 +187,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	if cfg.Attributes, err = parseAttributes(*attrs); err != nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", err)
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
 	// Flags that would silently mean "default" as zero are refused here.
 	if *clients <= 0 || *users <= 0 || *rounds <= 0 || *duration <= 0 || *maxRequests <= 0 || *timeout <= 0 {
 		fmt.Fprintln(stderr, "loadbench: --clients, --users, --rounds, --duration, --max-requests and --timeout must be positive")
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", err)
-		return exitUsage
+		return cfg, o, exitUsage, false
 	}
-	if *baseline != "" && !hasTarget(targets, *baseline) {
-		fmt.Fprintf(stderr, "loadbench: baseline %q is not a target\n", *baseline)
-		return exitUsage
+	if o.baseline != "" && !hasTarget(targets, o.baseline) {
+		fmt.Fprintf(stderr, "loadbench: baseline %q is not a target\n", o.baseline)
+		return cfg, o, exitUsage, false
 	}
+	return cfg, o, exitOK, true
+}
 
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, o, code, ok := parseFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	if o.chartFrom != "" {
+		return chartOnly(o.chartFrom, o.svg, stderr)
+	}
 	perTarget := time.Duration(cfg.Rounds) * (cfg.Warmup + cfg.Duration)
 	mode := "closed loop"
 	if cfg.Rate > 0 {
 		mode = fmt.Sprintf("open loop at %g requests/s per target", cfg.Rate)
 	}
 	fmt.Fprintf(stderr, "loadbench: %d target(s), %s, %d rounds of %v (+%v warm-up) each: about %v\n",
-		len(targets), mode, cfg.Rounds, cfg.Duration, cfg.Warmup, time.Duration(len(targets))*perTarget)
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		len(cfg.Targets), mode, cfg.Rounds, cfg.Duration, cfg.Warmup, time.Duration(len(cfg.Targets))*perTarget)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "loadbench: %v\n", err)
 			return exitUsage
@@ -209,29 +238,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loadbench: %v\n", runErr)
 		return exitFail
 	}
-	if *baseline != "" {
-		if err := rep.compare(*baseline); err != nil {
+	if o.baseline != "" {
+		if err := rep.compare(o.baseline); err != nil {
 			fmt.Fprintf(stderr, "loadbench: %v\n", err)
 			return exitFail
 		}
 	}
 	printSummary(stdout, rep)
-	code := exitOK
+	code = exitOK
 	if runErr != nil {
 		fmt.Fprintf(stderr, "loadbench: run cut short: %v\n", runErr)
 		code = exitFail
 	}
-	if *out != "" {
-		if err := writeJSON(*out, rep); err != nil {
-			fmt.Fprintf(stderr, "loadbench: %v\n", err)
-			code = exitFail
-		}
-	}
-	if *svg != "" {
-		if err := writeSVG(*svg, rep); err != nil {
-			fmt.Fprintf(stderr, "loadbench: %v\n", err)
-			code = exitFail
-		}
+	if !writeOutputs(o, rep, stderr) {
+		code = exitFail
 	}
 	for _, t := range rep.Targets {
 		if n := t.Non2xx + t.TransportErrors + t.BadResponses; n > 0 {
@@ -242,12 +262,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// writeOutputs writes the JSON figures and the SVG chart o asks for, and
+// reports whether both could be written.
+func writeOutputs(o outputs, rep *Report, stderr io.Writer) bool {
+	ok := true
+	if o.json != "" {
+		if err := writeJSON(o.json, rep); err != nil {
+			fmt.Fprintf(stderr, "loadbench: %v\n", err)
+			ok = false
+		}
+	}
+	if o.svg != "" {
+		if err := writeSVG(o.svg, rep); err != nil {
+			fmt.Fprintf(stderr, "loadbench: %v\n", err)
+			ok = false
+		}
+	}
+	return ok
+}
+
 // chartOnly draws the chart of a results file to svg.
 func chartOnly(from, svg string, stderr io.Writer) int {
-	if svg == "" {
-		fmt.Fprintln(stderr, "loadbench: --chart-from needs --svg")
-		return exitUsage
-	}
 	raw, err := os.ReadFile(from)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadbench: %v\n", err)

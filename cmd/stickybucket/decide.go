@@ -23,12 +23,18 @@ import (
 // cannot make the tool buffer it whole.
 const maxRequestLine = 1 << 20
 
-func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// decideFlags are decide's command line.
+type decideFlags struct {
+	datafile, requests, profiles string
+}
+
+func parseDecideFlags(args []string, stderr io.Writer) (decideFlags, int, bool) {
+	var f decideFlags
 	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	datafilePath := fs.String("datafile", "", "Optimizely datafile (version 4) `file`")
-	requestsPath := fs.String("requests", "", "requests `file`, one JSON object per line (- for standard input)")
-	profilesPath := fs.String("profiles", "", "profiles `file`: a JSON array of Optimizely profiles, read if it exists and written back after the run")
+	fs.StringVar(&f.datafile, "datafile", "", "Optimizely datafile (version 4) `file`")
+	fs.StringVar(&f.requests, "requests", "", "requests `file`, one JSON object per line (- for standard input)")
+	fs.StringVar(&f.profiles, "profiles", "", "profiles `file`: a JSON array of Optimizely profiles, read if it exists and written back after the run")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json")
 		fs.PrintDefaults()
@@ -36,40 +42,41 @@ func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return f, exitOK, false
 		}
-		return exitUsage
+		return f, exitUsage, false
 	}
-	if *datafilePath == "" || *requestsPath == "" || *profilesPath == "" || fs.NArg() > 0 {
+	if f.datafile == "" || f.requests == "" || f.profiles == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "stickybucket decide: --datafile, --requests and --profiles are required, and nothing else")
 		fs.Usage()
-		return exitUsage
+		return f, exitUsage, false
+	}
+	return f, exitOK, true
+}
+
+// runDecide is `stickybucket decide`: the datafile and the profiles file
+// are read, the composition root builds a decision client over the
+// profiles, every request is decided, and the profiles are written back
+// (also after bad lines or an interruption).
+func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f, code, ok := parseDecideFlags(args, stderr)
+	if !ok {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-
-	raw, err := os.ReadFile(*datafilePath)
+	raw, err := os.ReadFile(f.datafile)
 	if err != nil {
 		log.Error("read datafile", "err", err)
 		return exitFail
 	}
 	df, err := decision.ParseDatafile(raw)
 	if err != nil {
-		log.Error("load datafile", "file", *datafilePath, "err", err)
+		log.Error("load datafile", "file", f.datafile, "err", err)
 		return exitFail
 	}
 	store := newProfileTable()
-	if err := loadProfiles(ctx, *profilesPath, func(p ups.Profile) error { return store.Save(ctx, p) }); err != nil {
-		if interrupted(ctx, err) {
-			// Nothing was decided yet: the file stays as it was.
-			log.Warn("interrupted while loading profiles; nothing decided, the profiles file is unchanged", "cause", context.Cause(ctx))
-			return exitInterrupted
-		}
-		log.Error("load profiles", "err", err)
-		return exitFail
-	}
-	if info, err := os.Stat(*profilesPath); err == nil && hardLinks(info) > 1 {
-		log.Warn("the profiles file has other hard links; they will keep the old content, since the file is replaced by a rename",
-			"file", *profilesPath, "links", hardLinks(info))
+	if code, ok := loadProfileTable(ctx, store, f.profiles, log); !ok {
+		return code
 	}
 	// The composition root builds the client, as for the service, over
 	// the profiles file's table.
@@ -83,42 +90,88 @@ func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		log.Error("create profile stack", "err", err)
 		return exitFail
 	}
+	// The stack is closed before the profiles are saved, so every layer
+	// has written into the table, and again on the way out, which then
+	// does nothing. A signal must not cut the close short: it does not
+	// use ctx.
+	closeStack := func() error { return st.Close(context.WithoutCancel(ctx)) }
+	defer closeStack()
 	client, err := st.NewClient(df)
 	if err != nil {
 		log.Error("create decision client", "err", err)
 		return exitFail
 	}
-
 	in := stdin
-	if *requestsPath != "-" {
-		f, err := os.Open(*requestsPath)
+	if f.requests != "-" {
+		file, err := os.Open(f.requests)
 		if err != nil {
 			log.Error("open requests", "err", err)
 			return exitFail
 		}
-		defer f.Close()
-		in = f
+		defer file.Close()
+		in = file
 	}
+	stats, err := decideFrom(ctx, client, in, stdout, log)
+	closeErr := closeStack()
+	if closeErr != nil {
+		log.Error("close profile stack; decisions may be missing from the profiles file", "err", closeErr)
+	}
+	// Profiles are written back even after bad lines or an interruption:
+	// every completed decision's assignments must stay sticky for the next
+	// run. Signals arriving now are caught and ignored, so the save
+	// finishes.
+	if serr := saveProfiles(f.profiles, store.All()); serr != nil {
+		log.Error("save profiles", "err", serr)
+		return exitFail
+	}
+	status := decideStatus(ctx, stats, err, log)
+	if closeErr != nil && status == exitOK {
+		status = exitFail
+	}
+	return status
+}
+
+// loadProfileTable fills store from the profiles file at path, if there is
+// one, and warns when replacing the file later will not reach its other
+// hard links. When ok is false the command must return code.
+func loadProfileTable(ctx context.Context, store *profileTable, path string, log *slog.Logger) (code int, ok bool) {
+	if err := loadProfiles(ctx, path, func(p ups.Profile) error { return store.Save(ctx, p) }); err != nil {
+		if interrupted(ctx, err) {
+			// Nothing was decided yet: the file stays as it was.
+			log.Warn("interrupted while loading profiles; nothing decided, the profiles file is unchanged", "cause", context.Cause(ctx))
+			return exitInterrupted, false
+		}
+		log.Error("load profiles", "err", err)
+		return exitFail, false
+	}
+	if info, err := os.Stat(path); err == nil && hardLinks(info) > 1 {
+		log.Warn("the profiles file has other hard links; they will keep the old content, since the file is replaced by a rename",
+			"file", path, "links", hardLinks(info))
+	}
+	return exitOK, true
+}
+
+// decideFrom decides every request of in onto stdout. After an
+// interruption it closes the input, so a reader blocked on a pipe or FIFO
+// returns now (on standard input it may stay blocked until the process
+// exits).
+func decideFrom(ctx context.Context, client *decision.Client, in io.Reader, stdout io.Writer, log *slog.Logger) (decideStats, error) {
 	out := bufio.NewWriter(stdout)
 	stats, err := decideAll(ctx, client, in, out, log)
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
 	if interrupted(ctx, err) {
-		// Stop reading: a reader blocked on a pipe or FIFO returns now
-		// (on standard input it may stay blocked until the process exits).
 		if c, ok := in.(io.Closer); ok {
 			c.Close()
 		}
 	}
-	// Profiles are written back even after bad lines or an interruption:
-	// every completed decision's assignments must stay sticky for the next
-	// run. Signals arriving now are caught and ignored, so the save
-	// finishes.
-	if serr := saveProfiles(*profilesPath, store.All()); serr != nil {
-		log.Error("save profiles", "err", serr)
-		return exitFail
-	}
+	return stats, err
+}
+
+// decideStatus is decide's exit status once the profiles are saved, with
+// what the run should tell its user.
+func decideStatus(ctx context.Context, stats decideStats, err error, log *slog.Logger) int {
 	if interrupted(ctx, err) {
 		log.Warn("interrupted; the decisions printed are saved in the profiles file, the request in flight was not decided",
 			"cause", context.Cause(ctx), "requests", stats.requests)
@@ -172,30 +225,9 @@ type inputLine struct {
 // or ends; the caller closes it.
 func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out *bufio.Writer, log *slog.Logger) (decideStats, error) {
 	var stats decideStats
-	// A few lines of read-ahead (at most maxRequestLine bytes each) keep
-	// the reader ahead of the decisions, so output is flushed only when
-	// input really stalls.
-	lines := make(chan inputLine, 16)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		defer close(lines)
-		lr := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
-		for {
-			text, tooLong, ok, err := lr.next()
-			if !ok && err == nil {
-				return
-			}
-			select {
-			case lines <- inputLine{bytes.Clone(text), tooLong, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	lines := readLines(in, stop)
 	enc := json.NewEncoder(out)
 	// User IDs and keys are echoed as given: HTML escaping would only
 	// grow a line of "<" sixfold.
@@ -259,6 +291,34 @@ func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out *
 			return stats, fmt.Errorf("write output: %w", err)
 		}
 	}
+}
+
+// readLines reads in on a goroutine of its own, one inputLine at a time,
+// until in ends, a read fails (that line carries the error) or stop is
+// closed; then it closes the channel. A few lines of read-ahead (at most
+// maxRequestLine bytes each) keep the reader ahead of the decisions, so
+// output is flushed only when input really stalls.
+func readLines(in io.Reader, stop <-chan struct{}) <-chan inputLine {
+	lines := make(chan inputLine, 16)
+	go func() {
+		defer close(lines)
+		lr := lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+		for {
+			text, tooLong, ok, err := lr.next()
+			if !ok && err == nil {
+				return
+			}
+			select {
+			case lines <- inputLine{bytes.Clone(text), tooLong, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return lines
 }
 
 // lineReader splits input into lines of at most maxRequestLine bytes; a

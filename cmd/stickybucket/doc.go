@@ -60,7 +60,13 @@
 // write, however long, and skips blank lines; its table cuts values to 64
 // bytes and quotes those holding tabs, newlines or other unprintable
 // characters.
-// request, whether the variation was kept.
+//
+//	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
+//
+// is the Agent-compatible HTTP service. The command reads its flags and
+// the configuration and logs as it says; package stack (stack.Service)
+// builds, runs and stops the rest: store and layers, datafiles, listeners,
+// signals.
 //
 //	stickybucket migrate [--config FILE]
 //	stickybucket profiles get|delete USER [--config FILE]

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	ctx, stop := withSignals(context.Background())
+	ctx, stop := withSignals(context.Background(), interruptsFor(os.Args[1:])...)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -39,20 +39,29 @@ var signalNames = map[os.Signal]string{
 	syscall.SIGHUP:  "SIGHUP",
 }
 
+// interruptsFor returns the signals that end the command args runs: all
+// of signalNames, but for serve, which catches SIGHUP itself to reload its
+// datafiles and must not stop for it.
+func interruptsFor(args []string) []os.Signal {
+	if len(args) > 0 && args[0] == "serve" {
+		return []os.Signal{os.Interrupt, syscall.SIGTERM}
+	}
+	return slices.Collect(maps.Keys(signalNames))
+}
+
 // interruption is the cause of a context cancelled by a signal.
 type interruption struct{ sig os.Signal }
 
 func (i interruption) Error() string { return "interrupted by " + signalNames[i.sig] }
 
 // withSignals returns a context cancelled, with an interruption as its
-// cause, by the first of signalNames to arrive. Later signals stay caught
+// cause, by the first of sigs to arrive. Later signals stay caught
 // and are ignored, so a second Ctrl-C cannot cut the save of the profiles
 // file short (SIGKILL still can; the file is then left as it was). stop
 // ends the goroutine and restores the signals' default behaviour.
-func withSignals(parent context.Context) (ctx context.Context, stop func()) {
+func withSignals(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
-	sigs := slices.Collect(maps.Keys(signalNames))
 	signal.Notify(ch, sigs...)
 	done := make(chan struct{})
 	finished := make(chan struct{})

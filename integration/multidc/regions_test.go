@@ -182,6 +182,11 @@ func runRegions(t *testing.T, bin, fault string) {
 		}
 	}
 	withoutA := withoutProfile(t, a)
+	if withoutA > 0 {
+		_, ready := a.Ready(t)
+		t.Logf("A decided %d users without the profile (%s); /ready: %s; store errors: %s",
+			withoutA, withoutReasons(t, a), strings.TrimSpace(ready), storeErrors(t, a))
+	}
 
 	// Every variation A served is stored: A's async saves are written and
 	// readable in dc1 at LOCAL_QUORUM and in dc2 (replication).
@@ -227,6 +232,7 @@ func runRegions(t *testing.T, bin, fault string) {
 		}
 	}
 	withoutB := withoutProfile(t, b)
+	t.Logf("store lookups (serve's histogram, bucket bounds): A %s; B %s", storeLatency(t, a), storeLatency(t, b))
 	// The control: without profiles B moves everyone (v2 swaps the ranges).
 	fresh, _ := drive(t, b, users[:200], `,"decideOptions":["IGNORE_USER_PROFILE_SERVICE"]`, nil)
 	moved := 0
@@ -260,6 +266,58 @@ func withoutProfile(t testing.TB, p *serveproc.Process) int {
 		total += v
 	}
 	return int(total)
+}
+
+// storeLatency reads p's histogram of store lookups and gives the bucket
+// bounds under which half and 99% of them finished.
+func storeLatency(t testing.TB, p *serveproc.Process) string {
+	t.Helper()
+	type bucket struct {
+		le    float64
+		count float64
+	}
+	var bs []bucket
+	for _, line := range strings.Split(p.Metrics(t), "\n") {
+		rest, ok := strings.CutPrefix(line, `stickybucket_store_call_duration_seconds_bucket{op="lookup",le="`)
+		if !ok {
+			continue
+		}
+		le, count, _ := strings.Cut(rest, `"} `)
+		var b bucket
+		if _, err := fmt.Sscan(le, &b.le); err != nil {
+			b.le = -1 // +Inf
+		}
+		fmt.Sscan(count, &b.count)
+		bs = append(bs, b)
+	}
+	if len(bs) == 0 || bs[len(bs)-1].count == 0 {
+		return "no lookups"
+	}
+	total := bs[len(bs)-1].count
+	q := func(f float64) string {
+		for _, b := range bs {
+			if b.count >= f*total {
+				if b.le < 0 {
+					return "more"
+				}
+				return (time.Duration(b.le * float64(time.Second))).String()
+			}
+		}
+		return "?"
+	}
+	return fmt.Sprintf("%.0f lookups, p50 ≤ %s, p99 ≤ %s", total, q(0.5), q(0.99))
+}
+
+// storeErrors lists p's failed store calls by operation and kind.
+func storeErrors(t testing.TB, p *serveproc.Process) string {
+	t.Helper()
+	var parts []string
+	for _, line := range strings.Split(p.Metrics(t), "\n") {
+		if strings.HasPrefix(line, "stickybucket_store_errors_total{") {
+			parts = append(parts, strings.TrimPrefix(line, "stickybucket_store_errors_total"))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // withoutReasons lists p's decisions without the profile by reason.

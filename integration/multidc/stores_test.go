@@ -14,6 +14,7 @@ import (
 
 	"github.com/stickybucket/stickybucket/cassandra"
 	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/stack"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -56,7 +57,11 @@ func connection() config.Connection {
 // makes it log every reconnection attempt.
 func productionCluster(t testing.TB, e config.Environment) *gocql.ClusterConfig {
 	t.Helper()
-	c, err := cassandra.NewCluster(connection(), e)
+	clusterOpts, err := stack.CassandraClusterOptions(connection(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cassandra.NewCluster(clusterOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ func migrate(t testing.TB, ks string) {
 	// The first schema change of a fresh cluster on busy cores took longer
 	// than the 5s the stores' sessions wait.
 	c.Timeout = 30 * time.Second
-	if err := cassandra.Migrate(ctx, c, e, slog.Default()); err != nil {
+	if err := cassandra.Migrate(ctx, c, stack.CassandraMigrateOptions(e, slog.Default())); err != nil {
 		t.Fatalf("Migrate %s: %v", ks, err)
 	}
 	migrated.Store(ks, true)
@@ -111,7 +116,7 @@ func storeIn(t testing.TB, ks, dc, read, write string) *cassandra.Store {
 // storeOn returns a store for e on an existing session.
 func storeOn(t testing.TB, session *gocql.Session, e config.Environment) *cassandra.Store {
 	t.Helper()
-	opts, err := cassandra.StoreOptionsFor(e)
+	opts, err := stack.CassandraStoreOptions(e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,20 @@ var (
 	leafN = &node{kind: nodeLeaf, leaf: newCondition("custom_attribute", "present", "regex", "x")}
 )
 
+// parseConditionsJSON parses an audience's conditions on a walker of its
+// own.
+func parseConditionsJSON(raw jsontext.Value, base *path, name string, maxDepth int, p *problems) *node {
+	var w conditionWalker
+	return w.conditions(raw, base, name, maxDepth, p)
+}
+
+// parseAudienceConditionsJSON parses audienceConditions on a walker of its
+// own.
+func parseAudienceConditionsJSON(raw jsontext.Value, base *path, name string, auds map[string]*audience, maxDepth int, p *problems) *node {
+	var w conditionWalker
+	return w.audienceConditions(raw, base, name, auds, maxDepth, p)
+}
+
 func op(kind nodeKind, kids ...*node) *node { return &node{kind: kind, kids: kids} }
 
 func TestTreeLogic(t *testing.T) {

@@ -1,0 +1,67 @@
+package stack
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stickybucket/stickybucket/config"
+	"github.com/stickybucket/stickybucket/server"
+)
+
+// serverTokens reads the API's and the admin listener's bearer tokens, and
+// refuses an address beyond loopback without tokens unless
+// allow_unauthenticated says so.
+func serverTokens(cfg config.Server) (api, admin server.Tokens, err error) {
+	api, err = server.NewTokens(cfg.Tokens...)
+	if err != nil {
+		return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.tokens: %w", err)
+	}
+	admin, err = server.NewTokens(cfg.AdminTokens...)
+	if err != nil {
+		return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.admin_tokens: %w", err)
+	}
+	if err := server.CheckExposure(cfg.Listen, api, cfg.AllowUnauthenticated); err != nil {
+		return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.listen: %w", err)
+	}
+	if cfg.AdminListen != config.AdminOff {
+		if err := server.CheckExposure(cfg.AdminListen, admin, cfg.AllowUnauthenticated); err != nil {
+			return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.admin_listen: %w", err)
+		}
+	}
+	return api, admin, nil
+}
+
+// listen builds the API over the stack and the datafiles and, unless
+// admin_listen is off, the admin handler (metrics from reg, readiness,
+// pprof), and binds their listeners.
+func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Gatherer, metrics *server.Metrics) error {
+	sdk, err := s.stack.SDKProfiles()
+	if err != nil {
+		return err
+	}
+	cfg := s.cfg.Server
+	api, err := server.NewAPI(server.Options{
+		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
+		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Ready: s.ready, Log: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	opts := server.ServerOptions{
+		API: api, Listen: cfg.Listen,
+		CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+		ReadTimeout: cfg.ReadTimeout.Std(), WriteTimeout: cfg.WriteTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
+		Log: s.log,
+	}
+	if cfg.AdminListen != config.AdminOff {
+		opts.Admin = server.NewAdmin(server.AdminOptions{Gatherer: reg, Tokens: adminTokens, Ready: s.ready})
+		opts.AdminListen = cfg.AdminListen
+	}
+	srv, err := server.Listen(opts)
+	if err != nil {
+		return err
+	}
+	s.srv = srv
+	return nil
+}
