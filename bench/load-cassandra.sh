@@ -39,7 +39,7 @@ docker run -d --name "$name" --network host \
 	"$image" >/dev/null
 
 for store in cache nocache; do
-	cache=""
+	cache="cache: {size: 0}" # a cache is on by default with Cassandra
 	[[ $store == cache ]] && cache="cache: {size: 100000, ttl: 30s}"
 	cat >"$work/$store.yaml" <<-YAML
 		environment: load
