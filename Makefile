@@ -14,7 +14,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image vet clean
+.PHONY: all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image image demo-regions vet clean
 
 all: vet test
 
@@ -133,6 +133,24 @@ docker:
 
 cassandra-image:
 	./docker/cassandra/build.sh
+
+# The service image, built here with nothing pulled: the static binary on
+# scratch (docker/service/). Named stickybucket/stickybucket:<hash of its
+# inputs>, also tagged :latest; then run once read-only on loopback and
+# checked (healthy, non-root, decides, stops cleanly).
+image:
+	@image=$$(./docker/service/build.sh) && ./docker/service/smoke.sh "$$image"
+
+# Two regions sharing assignments: the four-node, two-datacenter cluster
+# and one serve container per datacenter from the service image (host
+# network, loopback); a user decided in region 1 keeps the variation in
+# region 2 after its datafile changes, and after a dc1 node is killed.
+# Takes 2-4 minutes; removes every container it started.
+demo-regions:
+	@cimage=$$(./docker/cassandra/image.sh) || exit 1; \
+	simage=$$(./docker/service/build.sh) || exit 1; \
+	$(GO) build -o bin/demoregions ./integration/cmd/demoregions && \
+	STICKYBUCKET_CASSANDRA_IMAGE=$$cimage bin/demoregions --image "$$simage"
 
 clean:
 	rm -rf bin bench.out

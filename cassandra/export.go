@@ -64,13 +64,16 @@ type ExportSummary struct {
 // Export writes every user's live assignments to w as JSON lines, one
 // profile per line in Optimizely's schema (ups.Profile's MarshalJSON):
 //
-//	{"user_id":"u1","experiment_bucket_map":{"1001":{"variation_id":"2001"}}}
+//	{"user_id":"u1","experiment_bucket_map":{"1001":{"variation_id":"2001","decided_at":"…","expires_at":"…"}}}
+//
+// Each entry carries its decision time and, when it expires, its expiry
+// (from the row's TTL), so an import keeps both.
 //
 // It reads the assignments table by token ranges (SplitRing), a bounded
 // number at once, each with one prepared, paged query
 //
-//	SELECT user_id, experiment_id, variation_id FROM <keyspace>.assignments
-//	WHERE token(user_id) > ? AND token(user_id) <= ?
+//	SELECT user_id, experiment_id, variation_id, decided_at, TTL(variation_id)
+//	FROM <keyspace>.assignments WHERE token(user_id) > ? AND token(user_id) <= ?
 //
 // at opts.Consistency (by default the store's read consistency). A
 // partition lies in exactly one range and its rows come back together, so
@@ -79,9 +82,8 @@ type ExportSummary struct {
 // bounded number of profiles, until the ranges before them are written.
 //
 // An export is not a snapshot: assignments saved or expiring while it runs
-// may or may not be in it. Expired assignments are never exported, and
-// decision and expiry times are not part of the schema; importing the
-// output writes them anew (see Store.Import). A failed range stops the
+// may or may not be in it. Expired assignments are never exported. A
+// failed range stops the
 // export with an error naming it, after the lines of the ranges before it
 // have been written.
 func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (ExportSummary, error) {
@@ -96,10 +98,10 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (Ex
 		return ExportSummary{}, err
 	}
 	stmt, _ := qb.Select(keyspace+"."+assignmentsTable).
-		Columns("user_id", "experiment_id", "variation_id").
+		Columns("user_id", "experiment_id", "variation_id", "decided_at", "TTL(variation_id)").
 		Where(qb.Token("user_id").GtValue(), qb.Token("user_id").LtOrEqValue()).
 		ToCql()
-	reader := rangeReader{session: session, stmt: stmt, consistency: consistency, pageSize: opts.PageSize}
+	reader := rangeReader{session: session, stmt: stmt, consistency: consistency, pageSize: opts.PageSize, now: s.opts.Now}
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -227,6 +229,7 @@ type rangeReader struct {
 	stmt        string
 	consistency gocql.Consistency
 	pageSize    int
+	now         func() time.Time // turns TTLs into expiry times
 }
 
 // read sends the profiles of range r to out, one per partition, and
@@ -241,9 +244,12 @@ func (rr rangeReader) read(ctx context.Context, r TokenRange, out chan<- ups.Pro
 	var (
 		rows                 int64
 		userID, expID, varID string
+		decidedAt            time.Time
+		ttl                  int
 		cur                  ups.Profile
 		sendErr              error
 	)
+	now := rr.now()
 	send := func() {
 		if cur.Empty() {
 			return
@@ -254,7 +260,7 @@ func (rr rangeReader) read(ctx context.Context, r TokenRange, out chan<- ups.Pro
 			sendErr = ctx.Err()
 		}
 	}
-	for iter.Scan(&userID, &expID, &varID) {
+	for iter.Scan(&userID, &expID, &varID, &decidedAt, &ttl) {
 		rows++
 		if userID != cur.UserID {
 			if send(); sendErr != nil {
@@ -265,9 +271,13 @@ func (rr rangeReader) read(ctx context.Context, r TokenRange, out chan<- ups.Pro
 		// A row without a variation (written by hand, or half-expired
 		// after a partial update) cannot be expressed in the schema.
 		if varID != "" {
-			cur.Assignments[expID] = ups.Assignment{VariationID: varID}
+			a := ups.Assignment{VariationID: varID, DecidedAt: decidedAt}
+			if ttl > 0 {
+				a.ExpiresAt = now.Add(time.Duration(ttl) * time.Second)
+			}
+			cur.Assignments[expID] = a
 		}
-		varID = ""
+		varID, decidedAt, ttl = "", time.Time{}, 0
 	}
 	if err := iter.Close(); err != nil {
 		return rows, fmt.Errorf("cassandra: export: read token range (%d, %d]: %w", r.Start, r.End, err)

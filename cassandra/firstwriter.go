@@ -104,7 +104,7 @@ func (s *Store) readSerial(ctx context.Context, userID string, expIDs []string, 
 func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, now time.Time) (map[string]ups.Assignment, error) {
 	if len(expIDs) == 1 {
 		row := map[string]any{}
-		applied, err := s.session.Query(s.stmts.insertNew, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now)...).
+		applied, err := s.session.Query(s.stmts.insertNew, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now, false)...).
 			WithContext(ctx).
 			Consistency(s.opts.WriteConsistency).
 			SerialConsistency(s.opts.SerialConsistency).
@@ -126,7 +126,7 @@ func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, n
 	for _, expID := range expIDs {
 		b.Entries = append(b.Entries, gocql.BatchEntry{
 			Stmt:       s.stmts.insertNew,
-			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now),
+			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now, false),
 			Idempotent: true,
 		})
 	}

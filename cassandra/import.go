@@ -84,6 +84,8 @@ type ImportSummary struct {
 	Assignments int64 // saved
 	Retries     int64 // saves tried again after a failure
 	BadLines    int64
+	// ExpiredAssignments were not written: their expires_at had passed.
+	ExpiredAssignments int64
 	// FirstBadLines holds the first 100 bad lines by line number.
 	FirstBadLines []BadLine
 	Elapsed       time.Duration
@@ -99,11 +101,16 @@ func (s ImportSummary) AssignmentsPerSecond() float64 {
 
 // Import reads JSON lines of Optimizely profiles (the output of Export, or
 // of any tool writing the schema ups.Profile reads) from r and saves each
-// with Store.Save, opts.Concurrency at a time.
+// as Store.Save does, opts.Concurrency at a time, but keeping what the
+// export said of each assignment: its decided_at (so an experiment's reset
+// treats it as in the source) and its expires_at (it expires when it would
+// have in the source; one already expired is not written, and counted in
+// ExpiredAssignments). An entry without them (an export of an older
+// version, or a profile from an SDK) is decided now and gets the store's
+// retention.
 //
 // Every save is an upsert, so running an import again writes the same
-// assignments; their retention and decision time restart from the import,
-// as the schema carries neither. A line that is not a valid profile (bad
+// assignments. A line that is not a valid profile (bad
 // JSON, a missing field, an empty or oversized ID, too long) is reported
 // with its number through OnBadLine and in the summary, nothing of it is
 // written, and the import goes on. Blank lines are skipped but counted.
@@ -114,8 +121,18 @@ func (s ImportSummary) AssignmentsPerSecond() float64 {
 // user. Since saves are upserts, the same input can then simply be
 // imported again.
 func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
-	return importProfiles(ctx, s, r, opts)
+	return importProfiles(ctx, importSaver{s}, r, opts)
 }
+
+// importSaver saves an imported profile keeping each assignment's expiry,
+// and drops the assignments already expired.
+type importSaver struct{ s *Store }
+
+func (i importSaver) Save(ctx context.Context, p ups.Profile) error {
+	return i.s.save(ctx, p, true)
+}
+
+func (i importSaver) now() time.Time { return i.s.opts.Now() }
 
 // profileSaver is what an import needs of a store.
 type profileSaver interface {
@@ -134,6 +151,7 @@ type importResult struct {
 	bytes       int64
 	saved       bool
 	assignments int
+	expired     int
 	retries     int
 	bad         error
 	fatal       error
@@ -241,6 +259,7 @@ func collectImport(results <-chan importResult, opts ImportOptions) (sum ImportS
 			p.Profiles++
 			p.Assignments += int64(res.assignments)
 		}
+		sum.ExpiredAssignments += int64(res.expired)
 		if opts.Progress != nil && time.Since(last) >= importProgressEvery {
 			opts.Progress(p)
 			last = time.Now()
@@ -331,6 +350,18 @@ func importLine(ctx context.Context, dst profileSaver, j importJob, opts ImportO
 		}
 		res.bad = err
 		return res
+	}
+	if c, ok := dst.(interface{ now() time.Time }); ok {
+		now := c.now()
+		for expID, a := range p.Assignments {
+			if !a.ExpiresAt.IsZero() && !a.ExpiresAt.After(now) {
+				delete(p.Assignments, expID)
+				res.expired++
+			}
+		}
+		if p.Empty() {
+			return res
+		}
 	}
 	backoff := opts.RetryBackoff
 	for attempt := 1; ; attempt++ {

@@ -210,6 +210,13 @@ func (s *Store) read(ctx context.Context, q *gocql.Query, userID string) (ups.Pr
 // retries it on another replica the retry writes the very same cells
 // instead of newer ones.
 func (s *Store) Save(ctx context.Context, p ups.Profile) error {
+	return s.save(ctx, p, false)
+}
+
+// save is Save; with keepExpiry, an assignment that carries an ExpiresAt
+// is written with the TTL left until it (an import keeping what the
+// export said), instead of the retention.
+func (s *Store) save(ctx context.Context, p ups.Profile, keepExpiry bool) error {
 	if err := s.check("save", p.UserID); err != nil {
 		return err
 	}
@@ -223,7 +230,7 @@ func (s *Store) Save(ctx context.Context, p ups.Profile) error {
 	ts := now.UnixMicro()
 	expIDs := slices.Sorted(maps.Keys(p.Assignments))
 	if len(expIDs) == 1 {
-		err := s.session.Query(s.stmts.insert, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now)...).
+		err := s.session.Query(s.stmts.insert, s.insertArgs(p.UserID, expIDs[0], p.Assignments[expIDs[0]], now, keepExpiry)...).
 			WithContext(ctx).
 			Consistency(s.opts.WriteConsistency).
 			WithTimestamp(ts).
@@ -240,7 +247,7 @@ func (s *Store) Save(ctx context.Context, p ups.Profile) error {
 	for _, expID := range expIDs {
 		b.Entries = append(b.Entries, gocql.BatchEntry{
 			Stmt:       s.stmts.insert,
-			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now),
+			Args:       s.insertArgs(p.UserID, expID, p.Assignments[expID], now, keepExpiry),
 			Idempotent: true, // every value and the timestamp are fixed: a retry writes the same cells
 		})
 	}
@@ -250,15 +257,20 @@ func (s *Store) Save(ctx context.Context, p ups.Profile) error {
 	return nil
 }
 
-// insertArgs binds one row: decided_at is the assignment's own decision
-// time when it carries one (a refreshed assignment keeps it), else now,
-// truncated to the millisecond precision of the timestamp type.
-func (s *Store) insertArgs(userID, expID string, a ups.Assignment, now time.Time) []any {
-	decided := a.DecidedAt
-	if decided.IsZero() {
-		decided = now
+// insertArgs binds one row stamped as every store stamps it
+// (ups.Retention.Stamp): decided_at is the assignment's own decision time
+// when it carries one (a refreshed assignment keeps it), else now,
+// truncated to the millisecond precision of the timestamp type; the TTL
+// is the experiment's retention, which Cassandra counts from now, or with
+// keepExpiry the whole seconds left until the assignment's ExpiresAt (at
+// least one) when it has one.
+func (s *Store) insertArgs(userID, expID string, a ups.Assignment, now time.Time, keepExpiry bool) []any {
+	rec := s.opts.Retention.Stamp(expID, a, now)
+	ttl := ups.TTLSeconds(s.opts.Retention.For(expID))
+	if keepExpiry && !a.ExpiresAt.IsZero() {
+		ttl = max(1, int((a.ExpiresAt.Sub(now)+time.Second-1)/time.Second))
 	}
-	return []any{userID, expID, a.VariationID, decided.UTC().Truncate(time.Millisecond), ups.TTLSeconds(s.opts.Retention.For(expID))}
+	return []any{userID, expID, rec.VariationID, rec.DecidedAt.UTC().Truncate(time.Millisecond), ttl}
 }
 
 // Delete erases every assignment of a user with one partition tombstone.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stickybucket/stickybucket/ups"
 )
 
 // Store kinds.
@@ -53,6 +55,16 @@ type Store struct {
 	// Breaker fails store calls at once while Cassandra is down. Not used
 	// with the memory store.
 	Breaker Breaker `yaml:"breaker"`
+	// Memory bounds the memory store.
+	Memory Memory `yaml:"memory"`
+}
+
+// Memory configures the in-memory store.
+type Memory struct {
+	// MaxBytes bounds what it holds (IDs plus a fixed overhead per user
+	// and assignment); beyond it the least recently used users are
+	// evicted. 0: no bound. Default 256 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // Cache is the read-through cache in front of the store.
@@ -72,17 +84,20 @@ type Saves struct {
 	// see ups.AsyncSaver for what an accepted save promises). Default
 	// async with Cassandra, sync with the memory store.
 	Mode string `yaml:"mode"`
-	// Queue bounds the users with saves waiting (async); default 10000.
+	// Queue bounds the users with saves waiting (async); default 10000
+	// (ups.DefaultAsyncQueue).
 	Queue int `yaml:"queue"`
-	// Workers write in parallel (async); default 8.
+	// Workers write in parallel (async); default 8
+	// (ups.DefaultAsyncWorkers).
 	Workers int `yaml:"workers"`
 	// OnFull is what a save does when the queue is full (async):
-	// wait-then-drop (default), write-through or drop.
+	// wait-then-drop (default), write-through or drop (ups.FullPolicy).
 	OnFull string `yaml:"on_full"`
-	// FullWait is how long wait-then-drop waits; default 20ms.
+	// FullWait is how long wait-then-drop waits; default 20ms
+	// (ups.DefaultAsyncFullWait).
 	FullWait Duration `yaml:"full_wait"`
 	// RetryFor bounds retries of a write while the store is unavailable
-	// (async); default 1m.
+	// (async); default 1m (ups.DefaultAsyncRetryFor).
 	RetryFor Duration `yaml:"retry_for"`
 }
 
@@ -202,6 +217,9 @@ var sdkKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_\-.:]{1,128}$`)
 const (
 	defaultBudgetFloor   = 250 * time.Millisecond
 	defaultBudgetCeiling = time.Second
+	// DefaultMemoryMaxBytes bounds the memory store when
+	// store.memory.max_bytes is left out.
+	DefaultMemoryMaxBytes = 256 << 20
 	// DefaultCacheSize and DefaultCacheTTL are the cache of a Cassandra
 	// store when store.cache is left out.
 	DefaultCacheSize = 50_000
@@ -259,25 +277,28 @@ func (c *Config) serviceDefaults() {
 		s.FirstWriterBudget = Duration(2 * time.Second)
 	}
 	if s.Saves.Queue == 0 {
-		s.Saves.Queue = 10000
+		s.Saves.Queue = ups.DefaultAsyncQueue
 	}
 	if s.Saves.Workers == 0 {
-		s.Saves.Workers = 8
+		s.Saves.Workers = ups.DefaultAsyncWorkers
 	}
 	if s.Saves.OnFull == "" {
-		s.Saves.OnFull = "wait-then-drop"
+		s.Saves.OnFull = ups.DefaultAsyncOnFull.String()
 	}
 	if s.Saves.FullWait == 0 {
-		s.Saves.FullWait = Duration(20 * time.Millisecond)
+		s.Saves.FullWait = Duration(ups.DefaultAsyncFullWait)
 	}
 	if s.Saves.RetryFor == 0 {
-		s.Saves.RetryFor = Duration(time.Minute)
+		s.Saves.RetryFor = Duration(ups.DefaultAsyncRetryFor)
 	}
 	if s.Breaker.Failures == 0 {
 		s.Breaker.Failures = 5
 	}
 	if s.Breaker.OpenFor == 0 {
 		s.Breaker.OpenFor = Duration(5 * time.Second)
+	}
+	if s.Memory.MaxBytes == 0 {
+		s.Memory.MaxBytes = DefaultMemoryMaxBytes
 	}
 	if s.Breaker.UnansweredFor == 0 {
 		s.Breaker.UnansweredFor = Duration(2 * time.Second)
@@ -371,10 +392,8 @@ func (s Store) validate(p *problems) {
 	if s.Saves.Workers < 1 || s.Saves.Workers > 1024 {
 		add("store.saves.workers", "%d is outside 1…1024", s.Saves.Workers)
 	}
-	switch s.Saves.OnFull {
-	case "wait-then-drop", "write-through", "drop":
-	default:
-		add("store.saves.on_full", "%q is not wait-then-drop, write-through or drop", s.Saves.OnFull)
+	if _, err := ups.ParseFullPolicy(s.Saves.OnFull); err != nil {
+		add("store.saves.on_full", "%v", err)
 	}
 	inRange("store.saves.full_wait", s.Saves.FullWait, 0, 10*time.Second)
 	inRange("store.saves.retry_for", s.Saves.RetryFor, 0, time.Hour)
@@ -383,6 +402,9 @@ func (s Store) validate(p *problems) {
 	}
 	inRange("store.breaker.open_for", s.Breaker.OpenFor, 10*time.Millisecond, 10*time.Minute)
 	inRange("store.breaker.unanswered_for", s.Breaker.UnansweredFor, 10*time.Millisecond, 10*time.Minute)
+	if m := s.Memory.MaxBytes; m < 0 || (m > 0 && m < ups.MinMemoryBytes) {
+		add("store.memory.max_bytes", "%d is below the minimum of %d (0: no bound)", m, ups.MinMemoryBytes)
+	}
 }
 
 func (v Server) validate(p *problems) {

@@ -16,6 +16,10 @@ func TestServiceDefaults(t *testing.T) {
 		cfg.Store.Breaker.UnansweredFor.Std() != 2*time.Second || cfg.Cassandra.SpeculativeAfter.Std() != 100*time.Millisecond {
 		t.Errorf("store defaults: %+v", cfg.Store)
 	}
+	// ups.DefaultAsync…, as README documents them.
+	if s := cfg.Store.Saves; s.Queue != 10000 || s.Workers != 8 || s.OnFull != "wait-then-drop" || s.FullWait.Std() != 20*time.Millisecond || s.RetryFor.Std() != time.Minute {
+		t.Errorf("saves defaults: %+v", s)
+	}
 	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.AdminListen != "127.0.0.1:8088" || cfg.Server.ShutdownTimeout.Std() != 30*time.Second {
 		t.Errorf("server defaults: %+v", cfg.Server)
 	}
@@ -126,7 +130,7 @@ func TestServiceConfigErrorsNameTheKey(t *testing.T) {
 		{"cassandra: {speculative_after: 5s}", "cassandra.speculative_after: 5s is outside 1ms to the query timeout (2s); 0 turns it off"},
 		{"store: {cache: {ttl: 10s}}", "store.cache.ttl: set without store.cache.size"},
 		{"store: {saves: {mode: later}}", `store.saves.mode: "later" is not sync or async`},
-		{"store: {saves: {on_full: panic}}", `store.saves.on_full: "panic"`},
+		{"store: {saves: {on_full: panic}}", `store.saves.on_full: "panic" is not a full-queue policy: want wait-then-drop, write-through or drop`},
 		{"server: {listen: nowhere}", `server.listen: "nowhere" is not host:port`},
 		{"server: {tokens: [short]}", "server.tokens[0]: 5 bytes; a token needs at least 16"},
 		{"server: {tls: {cert_file: c.pem}}", "server.tls: cert_file and key_file must be set together"},

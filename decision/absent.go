@@ -28,8 +28,8 @@ const absentTimeout = 5 * time.Second
 // background, if the store can (ups.FirstWriter) and fewer than
 // maxAbsentWrites are in flight.
 func (c *Client) writeAbsent(p ups.Profile) {
-	fw, ok := c.profiles.(ups.FirstWriter)
-	if !ok {
+	fw := c.firstWriter
+	if fw == nil {
 		return
 	}
 	select {

@@ -90,8 +90,13 @@ type Reset struct {
 
 // Client makes decisions on one datafile. It is safe for concurrent use.
 type Client struct {
-	df              *Datafile
-	profiles        ups.Service
+	df       *Datafile
+	profiles ups.Service
+	// What profiles offers, resolved once (ups.As): nil where the store
+	// cannot.
+	assignments     ups.AssignmentLookuper
+	scoped          ups.ScopedLookuper
+	firstWriter     ups.FirstWriter
 	budget          time.Duration
 	adaptive        *AdaptiveBudget
 	firstBudget     time.Duration
@@ -113,10 +118,9 @@ func NewClient(cfg Options) (*Client, error) {
 	if cfg.StoreBudget < 0 || cfg.RefreshAfter < 0 || cfg.FirstWriteBudget < 0 {
 		return nil, fmt.Errorf("decision: new client: negative StoreBudget (%s), RefreshAfter (%s) or FirstWriteBudget (%s)", cfg.StoreBudget, cfg.RefreshAfter, cfg.FirstWriteBudget)
 	}
-	if cfg.FirstWriterWins {
-		if _, ok := cfg.Profiles.(ups.FirstWriter); !ok {
-			return nil, fmt.Errorf("decision: new client: FirstWriterWins needs a profile store that implements ups.FirstWriter; %T does not", cfg.Profiles)
-		}
+	firstWriter, ok := ups.As[ups.FirstWriter](cfg.Profiles)
+	if cfg.FirstWriterWins && !ok {
+		return nil, fmt.Errorf("decision: new client: FirstWriterWins needs a profile store that implements ups.FirstWriter; %T does not", cfg.Profiles)
 	}
 	for id, r := range cfg.Resets {
 		if r.Before.IsZero() {
@@ -127,9 +131,10 @@ func NewClient(cfg Options) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{
+	c := &Client{
 		df:              cfg.Datafile,
 		profiles:        cfg.Profiles,
+		firstWriter:     firstWriter,
 		budget:          cfg.StoreBudget,
 		adaptive:        cfg.AdaptiveBudget,
 		firstBudget:     cfg.FirstWriteBudget,
@@ -138,7 +143,10 @@ func NewClient(cfg Options) (*Client, error) {
 		firstWriterWins: cfg.FirstWriterWins,
 		now:             now,
 		absentSlots:     make(chan struct{}, maxAbsentWrites),
-	}, nil
+	}
+	c.assignments, _ = ups.As[ups.AssignmentLookuper](cfg.Profiles)
+	c.scoped, _ = ups.As[ups.ScopedLookuper](cfg.Profiles)
+	return c, nil
 }
 
 // Datafile returns the client's datafile.

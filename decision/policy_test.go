@@ -234,6 +234,13 @@ func TestFirstWriterWinsServesTheWinner(t *testing.T) {
 	if _, err := NewClient(Options{Datafile: loadDatafile(t, "sticky.json"), Profiles: newFakeStore(), FirstWriterWins: true}); err == nil {
 		t.Error("FirstWriterWins over a store without SaveFirst: no error")
 	}
+	cached, err := ups.NewCache(newFakeStore(), ups.CacheOptions{Size: 10, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewClient(Options{Datafile: loadDatafile(t, "sticky.json"), Profiles: cached, FirstWriterWins: true}); err == nil {
+		t.Error("FirstWriterWins over a cache of a store without SaveFirst: no error")
+	}
 }
 
 // blockingStore answers nothing until the caller's context ends, as a

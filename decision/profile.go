@@ -34,7 +34,7 @@ type call struct {
 	cancel   context.CancelFunc
 
 	// scope lists the experiment IDs the call can decide, so a store that
-	// implements ups.ScopedLookuper reads only those; nil means all.
+	// is a ups.ScopedLookuper reads only those; nil means all.
 	scope []string
 
 	looked    bool
@@ -135,7 +135,7 @@ func (cl *call) profileReady(rs *reasons) bool {
 // offers: one assignment, some, or the whole profile.
 func (cl *call) lookup() {
 	ctx := cl.storeContext()
-	if al, ok := cl.store.(ups.AssignmentLookuper); ok && len(cl.scope) == 1 {
+	if al := cl.client.assignments; al != nil && len(cl.scope) == 1 {
 		cl.single = true
 		cl.one, cl.oneOK, cl.lookupErr = al.LookupAssignment(ctx, cl.userID, cl.scope[0])
 		return
@@ -144,7 +144,7 @@ func (cl *call) lookup() {
 		p   ups.Profile
 		err error
 	)
-	if sl, ok := cl.store.(ups.ScopedLookuper); ok && cl.scope != nil {
+	if sl := cl.client.scoped; sl != nil && cl.scope != nil {
 		p, err = sl.LookupExperiments(ctx, cl.userID, cl.scope)
 	} else {
 		p, err = cl.store.Lookup(ctx, cl.userID)
@@ -245,8 +245,8 @@ func (cl *call) finish(rs *reasons) (lost bool, err error) {
 	}
 	ctx := cl.storeContext()
 	defer cl.release()
-	fw, firstWins := cl.store.(ups.FirstWriter)
-	firstWins = firstWins && cl.client.firstWriterWins
+	fw := cl.client.firstWriter
+	firstWins := fw != nil && cl.client.firstWriterWins
 	toSave := cl.rewrite
 	if !firstWins {
 		toSave = mergeProfiles(cl.rewrite, cl.fresh)

@@ -58,7 +58,10 @@ type Options struct {
 // ups.Service. It is safe for concurrent use.
 type ProfileService struct {
 	store ups.Service
-	opts  Options
+	// scoped reads some of a user's entries: the store's scoped read, or
+	// made of Lookup when it has none (resolved once).
+	scoped ups.ScopedLookuper
+	opts   Options
 
 	mu sync.Mutex
 	// failed holds the users whose last lookup failed, and when, until
@@ -87,7 +90,7 @@ func New(store ups.Service, opts Options) (*ProfileService, error) {
 	if opts.SaveTimeout <= 0 {
 		opts.SaveTimeout = DefaultSaveTimeout
 	}
-	return &ProfileService{store: store, opts: opts, failed: map[string]time.Time{}}, nil
+	return &ProfileService{store: store, scoped: ups.ScopedLookuperOf(store), opts: opts, failed: map[string]time.Time{}}, nil
 }
 
 // Lookup returns the user's live assignments as the SDK's profile. When the
@@ -181,10 +184,7 @@ func (s *ProfileService) Save(sdkProfile decision.UserProfile) {
 // stored reads the user's stored assignments of p's experiments: one
 // scoped read when the store offers it.
 func (s *ProfileService) stored(ctx context.Context, p ups.Profile) (ups.Profile, error) {
-	if scoped, ok := s.store.(ups.ScopedLookuper); ok {
-		return scoped.LookupExperiments(ctx, p.UserID, slices.Collect(maps.Keys(p.Assignments)))
-	}
-	return s.store.Lookup(ctx, p.UserID)
+	return s.scoped.LookupExperiments(ctx, p.UserID, slices.Collect(maps.Keys(p.Assignments)))
 }
 
 // markFailed remembers that userID's lookup failed, unless the cap is

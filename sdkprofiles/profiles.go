@@ -32,8 +32,11 @@ type Options struct {
 // concurrent use.
 type Service struct {
 	store ups.Service
-	fw    ups.FirstWriter
-	opts  Options
+	// What store offers, resolved once: a scoped read (made of Lookup
+	// when the store cannot), and a first writer under FirstWriterWins.
+	scoped ups.ScopedLookuper
+	fw     ups.FirstWriter
+	opts   Options
 }
 
 // New returns a Service over store.
@@ -44,9 +47,9 @@ func New(store ups.Service, opts Options) (*Service, error) {
 	if opts.RefreshAfter < 0 {
 		return nil, fmt.Errorf("sdkprofiles: new: negative RefreshAfter %s", opts.RefreshAfter)
 	}
-	s := &Service{store: store, opts: opts}
+	s := &Service{store: store, scoped: ups.ScopedLookuperOf(store), opts: opts}
 	if opts.FirstWriterWins {
-		fw, ok := store.(ups.FirstWriter)
+		fw, ok := ups.As[ups.FirstWriter](store)
 		if !ok {
 			return nil, fmt.Errorf("sdkprofiles: new: FirstWriterWins needs a store that implements ups.FirstWriter; %T does not", store)
 		}
@@ -190,10 +193,7 @@ func (s *Service) refreshDue(a ups.Assignment, now time.Time) bool {
 // stored reads the user's live assignments among p's experiments: one
 // scoped read when the store offers it.
 func (s *Service) stored(ctx context.Context, p ups.Profile) (ups.Profile, error) {
-	if scoped, ok := s.store.(ups.ScopedLookuper); ok {
-		return scoped.LookupExperiments(ctx, p.UserID, slices.Collect(maps.Keys(p.Assignments)))
-	}
-	return s.store.Lookup(ctx, p.UserID)
+	return s.scoped.LookupExperiments(ctx, p.UserID, slices.Collect(maps.Keys(p.Assignments)))
 }
 
 func add(p *ups.Profile, userID, expID string, a ups.Assignment) {

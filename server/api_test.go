@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -341,6 +342,28 @@ func TestProfileRoutes(t *testing.T) {
 	}
 	if p, _ := s.store.Lookup(context.Background(), "dave"); !p.Empty() {
 		t.Errorf("after delete: %v", p.Assignments)
+	}
+}
+
+// TestDeleteProfileOverAStoreThatCannot: a layer above a store that
+// cannot delete does not hide it; DELETE answers 405.
+func TestDeleteProfileOverAStoreThatCannot(t *testing.T) {
+	m, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := ups.NewCache(struct{ ups.Service }{m}, ups.CacheOptions{Size: 10, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewAPI(Options{Catalog: catalog{}, Profiles: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("DELETE", "/v1/profiles/dave", nil))
+	if rec.Code != http.StatusMethodNotAllowed || !strings.Contains(rec.Body.String(), "cannot delete") {
+		t.Fatalf("DELETE = %d %s, want 405", rec.Code, rec.Body)
 	}
 }
 

@@ -116,7 +116,7 @@ func (a *api) deleteProfile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest(err))
 		return
 	}
-	d, ok := a.opts.Profiles.(ups.Deleter)
+	d, ok := ups.As[ups.Deleter](a.opts.Profiles)
 	if !ok {
 		writeErrorStatus(w, http.StatusMethodNotAllowed, "the profile store cannot delete users")
 		return

@@ -15,6 +15,12 @@ func (s *Stack) register(reg prometheus.Registerer) error {
 	gauge := func(name, help string, f func() float64) {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
+	if m := s.Memory; m != nil {
+		gauge("stickybucket_memory_users", "Users the in-memory store holds.", func() float64 { return float64(m.Stats().Users) })
+		gauge("stickybucket_memory_bytes", "Bytes the in-memory store counts against store.memory.max_bytes.", func() float64 { return float64(m.Stats().Bytes) })
+		counter("stickybucket_memory_evicted_total", "Users the in-memory store evicted to stay under store.memory.max_bytes.", func() float64 { return float64(m.Stats().Evicted) })
+		counter("stickybucket_memory_expired_total", "Expired assignments the in-memory store reclaimed.", func() float64 { return float64(m.Stats().Expired) })
+	}
 	if c := s.Cache; c != nil {
 		counter("stickybucket_cache_hits_total", "Profile lookups served by the cache.", func() float64 { return float64(c.Stats().Hits) })
 		counter("stickybucket_cache_misses_total", "Profile lookups the cache read through.", func() float64 { return float64(c.Stats().Misses) })

@@ -110,7 +110,7 @@ func (s *Stack) openStore(ctx context.Context, opts Options) error {
 		}
 		s.Store, s.session = store, session
 	default:
-		m, err := ups.NewMemory(ups.MemoryOptions{Retention: s.env.RetentionPolicy(), Now: opts.Now})
+		m, err := ups.NewMemory(ups.MemoryOptions{Retention: s.env.RetentionPolicy(), MaxBytes: s.cfg.Store.Memory.MaxBytes, Now: opts.Now})
 		if err != nil {
 			return fmt.Errorf("stack: memory store: %w", err)
 		}
@@ -175,12 +175,16 @@ func (s *Stack) addBreaker() error {
 }
 
 func (s *Stack) addSaver(opts Options) error {
+	onFull, err := ups.ParseFullPolicy(s.cfg.Store.Saves.OnFull)
+	if err != nil {
+		return fmt.Errorf("stack: async saves: store.saves.on_full: %w", err)
+	}
 	a, err := ups.NewAsyncSaver(s.Profiles, ups.AsyncOptions{
 		QueueSize: s.cfg.Store.Saves.Queue,
 		Workers:   s.cfg.Store.Saves.Workers,
 		Timeout:   s.cfg.Cassandra.Timeout.Std(),
 		RetryFor:  s.cfg.Store.Saves.RetryFor.Std(),
-		OnFull:    fullPolicy(s.cfg.Store.Saves.OnFull),
+		OnFull:    onFull,
 		FullWait:  s.cfg.Store.Saves.FullWait.Std(),
 		Retention: s.env.RetentionPolicy(),
 		Now:       opts.Now,
@@ -226,16 +230,6 @@ func observeLookups(b *decision.AdaptiveBudget, next func(op string, d time.Dura
 			next(op, d, err)
 		}
 	}
-}
-
-func fullPolicy(name string) ups.FullPolicy {
-	switch name {
-	case "write-through":
-		return ups.FullWriteThrough
-	case "drop":
-		return ups.FullDrop
-	}
-	return ups.FullWaitThenDrop
 }
 
 // DecisionOptions returns the options of a decision client on df with the
@@ -296,10 +290,7 @@ const readyProbe = "stickybucket-readiness-probe"
 // while it is half-open the probe counts towards closing it, and /ready
 // says ready exactly when stickybucket_breaker_open reads 0.
 func (s *Stack) Ready(ctx context.Context) error {
-	var probe ups.AssignmentLookuper
-	if al, ok := s.Store.(ups.AssignmentLookuper); ok {
-		probe = al
-	}
+	probe, _ := ups.As[ups.AssignmentLookuper](s.Store)
 	if s.Breaker != nil {
 		if h := s.Breaker.Health(); h.State == ups.BreakerOpen {
 			return fmt.Errorf("profile store unavailable (circuit open since %s): %v", h.Since.UTC().Format(time.RFC3339), h.LastError)
@@ -331,10 +322,8 @@ func (s *Stack) Close(ctx context.Context) error {
 
 func (s *Stack) closeBelow(ctx context.Context, top ups.Service) error {
 	var errs []error
-	if c, ok := top.(ups.Closer); ok && top != nil {
-		if err := c.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if err := ups.Close(ctx, top); err != nil {
+		errs = append(errs, err)
 	}
 	if s.session != nil {
 		s.session.Close()

@@ -104,6 +104,24 @@ store:
 	}
 }
 
+// TestOpenRejectsAnUnknownFullPolicy: a configuration that skipped
+// validation does not get a default in place of a policy it misspelt.
+func TestOpenRejectsAnUnknownFullPolicy(t *testing.T) {
+	cfg := parse(t, memoryEnv+`
+store:
+  saves: {mode: async}
+`)
+	cfg.Store.Saves.OnFull = "wait-then-dorp"
+	s, err := Open(context.Background(), cfg, Options{})
+	if err == nil {
+		_ = s.Close(context.Background())
+		t.Fatal("Open accepted an unknown store.saves.on_full")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "store.saves.on_full") || !strings.Contains(msg, `"wait-then-dorp"`) || !strings.Contains(msg, "write-through") {
+		t.Fatalf("Open = %v, want the key, the name and the valid ones", err)
+	}
+}
+
 func TestOpenCassandraUnreachable(t *testing.T) {
 	cfg := parse(t, memoryEnv+`
 store: {kind: cassandra}

@@ -92,7 +92,13 @@ type Health struct {
 // whether the store is back. Requests then fail in microseconds instead of
 // each waiting for a timeout, and the store gets room to recover.
 type Breaker struct {
-	next       Service
+	next Service
+	// What next offers, resolved once: reads made of Lookup where the
+	// store cannot do them, nil writes where it cannot.
+	scoped     ScopedLookuper
+	assignment AssignmentLookuper
+	first      FirstWriter
+	deleter    Deleter
 	cb         *gobreaker.CircuitBreaker[struct{}]
 	openFor    time.Duration
 	unanswered time.Duration
@@ -109,15 +115,6 @@ type Breaker struct {
 	lastErrAt   time.Time
 	rejected    atomic.Uint64
 }
-
-var (
-	_ Service            = (*Breaker)(nil)
-	_ ScopedLookuper     = (*Breaker)(nil)
-	_ AssignmentLookuper = (*Breaker)(nil)
-	_ Deleter            = (*Breaker)(nil)
-	_ FirstWriter        = (*Breaker)(nil)
-	_ Closer             = (*Breaker)(nil)
-)
 
 // NewBreaker wraps next.
 func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
@@ -142,7 +139,18 @@ func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	b := &Breaker{next: next, openFor: opts.OpenFor, unanswered: opts.UnansweredFor, now: opts.Now, state: BreakerClosed, since: time.Now()}
+	b := &Breaker{
+		next:       next,
+		scoped:     ScopedLookuperOf(next),
+		assignment: AssignmentLookuperOf(next),
+		openFor:    opts.OpenFor,
+		unanswered: opts.UnansweredFor,
+		now:        opts.Now,
+		state:      BreakerClosed,
+		since:      time.Now(),
+	}
+	b.first, _ = As[FirstWriter](next)
+	b.deleter, _ = As[Deleter](next)
 	b.answered.Store(opts.Now().UnixNano())
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "ups",
@@ -156,6 +164,9 @@ func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
 	})
 	return b, nil
 }
+
+// Unwrap returns the Service the breaker wraps.
+func (b *Breaker) Unwrap() Service { return b.next }
 
 // changed records a transition. gobreaker calls it with its own lock held,
 // so it must not call back into b.cb.
@@ -267,12 +278,12 @@ func (b *Breaker) Lookup(ctx context.Context, userID string) (Profile, error) {
 	return p, err
 }
 
-// LookupExperiments reads through, scoped if next can, unless the breaker
-// is open.
+// LookupExperiments reads through, scoped if the store can, unless the
+// breaker is open.
 func (b *Breaker) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
 	var p Profile
 	err := b.do(ctx, "lookup", userID, func() (err error) {
-		p, err = lookupExperiments(ctx, b.next, userID, experimentIDs)
+		p, err = b.scoped.LookupExperiments(ctx, userID, experimentIDs)
 		return err
 	})
 	return p, err
@@ -286,7 +297,7 @@ func (b *Breaker) LookupAssignment(ctx context.Context, userID, experimentID str
 		ok bool
 	)
 	err := b.do(ctx, "lookup", userID, func() (err error) {
-		a, ok, err = lookupAssignment(ctx, b.next, userID, experimentID)
+		a, ok, err = b.assignment.LookupAssignment(ctx, userID, experimentID)
 		return err
 	})
 	return a, ok, err
@@ -299,13 +310,12 @@ func (b *Breaker) Save(ctx context.Context, p Profile) error {
 
 // SaveFirst writes through to next's SaveFirst unless the breaker is open.
 func (b *Breaker) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
-	fw, ok := b.next.(FirstWriter)
-	if !ok {
-		return Profile{}, fmt.Errorf("ups: breaker: save first for user %q: %T is not a FirstWriter", p.UserID, b.next)
+	if b.first == nil {
+		return Profile{}, unsupported("breaker", "save first for", p.UserID, "FirstWriter")
 	}
 	var won Profile
 	err := b.do(ctx, "save first", p.UserID, func() (err error) {
-		won, err = fw.SaveFirst(ctx, p)
+		won, err = b.first.SaveFirst(ctx, p)
 		return err
 	})
 	return won, err
@@ -314,23 +324,21 @@ func (b *Breaker) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
 // Delete erases the user through next's Delete unless the breaker is
 // open.
 func (b *Breaker) Delete(ctx context.Context, userID string) error {
-	d, ok := b.next.(Deleter)
-	if !ok {
-		return fmt.Errorf("ups: breaker: delete user %q: %T is not a Deleter", userID, b.next)
+	if b.deleter == nil {
+		return unsupported("breaker", "delete", userID, "Deleter")
 	}
-	return b.do(ctx, "delete", userID, func() error { return d.Delete(ctx, userID) })
+	return b.do(ctx, "delete", userID, func() error { return b.deleter.Delete(ctx, userID) })
 }
 
 // Close makes later calls fail with ErrClosed and closes next if it is a
-// Closer, whatever the breaker's state. The breaker starts no goroutine.
+// Closer, whatever the breaker's state; a second Close does nothing. The
+// breaker starts no goroutine.
 func (b *Breaker) Close(ctx context.Context) error {
 	if b.closed.Swap(true) {
-		return fmt.Errorf("ups: breaker: close: %w", ErrClosed)
+		return nil
 	}
-	if cl, ok := b.next.(Closer); ok {
-		if err := cl.Close(ctx); err != nil {
-			return fmt.Errorf("ups: breaker: close next: %w", err)
-		}
+	if err := Close(ctx, b.next); err != nil {
+		return fmt.Errorf("ups: breaker: close next: %w", err)
 	}
 	return nil
 }

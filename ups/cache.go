@@ -85,6 +85,8 @@ type cacheEntry struct {
 // user share one store read. The cache starts no goroutine.
 type Cache struct {
 	next      Service
+	first     FirstWriter // nil when the store under next is not one
+	deleter   Deleter     // nil when the store under next is not one
 	ttl       time.Duration
 	readFor   time.Duration
 	now       func() time.Time
@@ -99,15 +101,6 @@ type Cache struct {
 
 	hits, misses, reads, uncached atomic.Uint64
 }
-
-var (
-	_ Service            = (*Cache)(nil)
-	_ ScopedLookuper     = (*Cache)(nil)
-	_ AssignmentLookuper = (*Cache)(nil)
-	_ Deleter            = (*Cache)(nil)
-	_ FirstWriter        = (*Cache)(nil)
-	_ Closer             = (*Cache)(nil)
-)
 
 // NewCache wraps next.
 func NewCache(next Service, opts CacheOptions) (*Cache, error) {
@@ -135,7 +128,7 @@ func NewCache(next Service, opts CacheOptions) (*Cache, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{
+	c := &Cache{
 		next:      next,
 		ttl:       opts.TTL,
 		readFor:   opts.ReadTimeout,
@@ -143,8 +136,14 @@ func NewCache(next Service, opts CacheOptions) (*Cache, error) {
 		retention: opts.Retention,
 		seed:      maphash.MakeSeed(),
 		lru:       lru,
-	}, nil
+	}
+	c.first, _ = As[FirstWriter](next)
+	c.deleter, _ = As[Deleter](next)
+	return c, nil
 }
+
+// Unwrap returns the Service the cache wraps.
+func (c *Cache) Unwrap() Service { return c.next }
 
 // Lookup serves a copy of the cached profile when it has a live one, else
 // reads through. Errors are not cached.
@@ -352,16 +351,15 @@ func (c *Cache) Save(ctx context.Context, p Profile) error {
 // the cached profile both the assignments it wrote and the stored ones
 // that won over them.
 func (c *Cache) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
-	fw, ok := c.next.(FirstWriter)
-	if !ok {
-		return Profile{}, fmt.Errorf("ups: cache: save first for user %q: %T is not a FirstWriter", p.UserID, c.next)
+	if c.first == nil {
+		return Profile{}, unsupported("cache", "save first for", p.UserID, "FirstWriter")
 	}
 	s, err := c.beginWrite(p.UserID, "save first")
 	if err != nil {
 		return Profile{}, err
 	}
 	start := c.now()
-	won, err := fw.SaveFirst(ctx, p)
+	won, err := c.first.SaveFirst(ctx, p)
 	if err != nil {
 		c.endWrite(p.UserID, s, forget)
 		return Profile{}, err
@@ -386,14 +384,7 @@ func (c *Cache) merge(cached Profile, written, won map[string]Assignment, start 
 		if _, lost := won[expID]; lost {
 			continue
 		}
-		rec := Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt}
-		if rec.DecidedAt.IsZero() {
-			rec.DecidedAt = start
-		}
-		if d := c.retention.For(expID); d > 0 {
-			rec.ExpiresAt = start.Add(d)
-		}
-		out.Assignments[expID] = rec
+		out.Assignments[expID] = c.retention.Stamp(expID, a, start)
 	}
 	for expID, a := range won {
 		out.Assignments[expID] = a
@@ -401,12 +392,11 @@ func (c *Cache) merge(cached Profile, written, won map[string]Assignment, start 
 	return out
 }
 
-// Delete erases the user in the next store, which must be a Deleter, and
-// forgets the cached copy.
+// Delete erases the user in the next store, which must be a Deleter all
+// the way down (As), and forgets the cached copy.
 func (c *Cache) Delete(ctx context.Context, userID string) error {
-	d, ok := c.next.(Deleter)
-	if !ok {
-		return fmt.Errorf("ups: cache: delete user %q: %T is not a Deleter", userID, c.next)
+	if c.deleter == nil {
+		return unsupported("cache", "delete", userID, "Deleter")
 	}
 	s, err := c.beginWrite(userID, "delete")
 	if err != nil {
@@ -415,27 +405,25 @@ func (c *Cache) Delete(ctx context.Context, userID string) error {
 	c.mu.Lock()
 	c.lru.Remove(userID)
 	c.mu.Unlock()
-	err = d.Delete(ctx, userID)
+	err = c.deleter.Delete(ctx, userID)
 	c.endWrite(userID, s, forget)
 	return err
 }
 
 // Close drops every cached profile, makes later calls fail with ErrClosed
-// and closes the next Service if it is a Closer. The cache runs no
-// goroutine, so there is nothing to wait for.
+// and closes the next Service if it is a Closer; a second Close does
+// nothing. The cache runs no goroutine, so there is nothing to wait for.
 func (c *Cache) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return fmt.Errorf("ups: cache: close: %w", ErrClosed)
+		return nil
 	}
 	c.closed = true
 	c.lru.Purge()
 	c.mu.Unlock()
-	if cl, ok := c.next.(Closer); ok {
-		if err := cl.Close(ctx); err != nil {
-			return fmt.Errorf("ups: cache: close next: %w", err)
-		}
+	if err := Close(ctx, c.next); err != nil {
+		return fmt.Errorf("ups: cache: close next: %w", err)
 	}
 	return nil
 }

@@ -17,9 +17,7 @@
 //
 // Memory is the in-process store; package cassandra holds the shared one.
 //
-// Three layers wrap any Service and can be stacked in any order; each
-// implements every optional capability (ScopedLookuper, AssignmentLookuper,
-// Deleter, FirstWriter, Closer) by passing it to the Service it wraps:
+// Four layers wrap any Service and can be stacked in any order:
 //
 //   - Cache serves repeated lookups from memory for up to a TTL, never
 //     caching a read that raced with a write of its user, and with one
@@ -29,6 +27,20 @@
 //     unavailable, and visible to lookups through it at once.
 //   - Breaker fails calls at once with ErrCircuitOpen while the store keeps
 //     failing, and reports its Health.
+//   - Observed reports every call, its duration and error, to a hook.
 //
-// A typical stack is Cache(AsyncSaver(Breaker(store))).
+// A typical stack is Cache(AsyncSaver(Breaker(Observed(store)))).
+//
+// A store offers Service and any of the optional capabilities
+// (ScopedLookuper, AssignmentLookuper, Deleter, FirstWriter, Closer). Each
+// layer implements them all (the Layer interface, which every layer is
+// compiled against), passes each to the Service it wraps, and says what
+// it wraps with Unwrap. capabilities.go is the one place that asks what a
+// stack can do: As says whether the store under every layer has a
+// capability; ScopedLookuperOf and AssignmentLookuperOf hand over the
+// store's reads, made of Lookup where it has none; Close closes a stack
+// from its top.
+// Every Close is idempotent: a second does nothing and returns nil.
+//
+// Retention.Stamp is how every store and layer stamps a saved assignment.
 package ups

@@ -11,8 +11,10 @@ import (
 
 func Example() {
 	ctx := context.Background()
+	clock := func() time.Time { return time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC) }
 	store, err := ups.NewMemory(ups.MemoryOptions{
 		Retention: ups.Retention{Default: 30 * 24 * time.Hour},
+		Now:       clock,
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -32,6 +34,8 @@ func Example() {
 		}
 	}
 
+	// Optimizely's schema, each entry with when it was decided and when it
+	// stops being sticky (keys Optimizely's readers ignore).
 	p, _ := store.Lookup(ctx, "user-42")
 	out, _ := json.Marshal(p)
 	fmt.Println(string(out))
@@ -40,7 +44,7 @@ func Example() {
 	err = json.Unmarshal([]byte(`{"user_id": "u", "experiment_bucket_map": {"1001": {"variation_id": 7}}}`), &bad)
 	fmt.Println(err)
 	// Output:
-	// {"user_id":"user-42","experiment_bucket_map":{"1001":{"variation_id":"2001"},"1002":{"variation_id":"2004"}}}
+	// {"user_id":"user-42","experiment_bucket_map":{"1001":{"variation_id":"2001","decided_at":"2026-12-01T09:30:00Z","expires_at":"2026-12-31T09:30:00Z"},"1002":{"variation_id":"2004","decided_at":"2026-12-01T09:30:00Z","expires_at":"2026-12-31T09:30:00Z"}}}
 	// invalid profile: user "u": experiment_bucket_map["1001"].variation_id: must be a string, got 7
 }
 
@@ -83,18 +87,20 @@ func Example_layers() {
 	a, ok, _ := cache.LookupAssignment(ctx, "user-42", "1001")
 	fmt.Println(a.VariationID, ok)
 
-	// Erasure is ordered with the saves still queued.
-	_ = cache.Delete(ctx, "user-42")
+	// Every layer has every capability; As says whether the store under
+	// them has it too. Erasure is ordered with the saves still queued.
+	if d, ok := ups.As[ups.Deleter](svc); ok {
+		_ = d.Delete(ctx, "user-42")
+	}
 	after, _ := svc.Lookup(ctx, "user-42")
 	fmt.Println(len(after.Assignments))
 
-	if err := saver.Flush(ctx); err != nil {
+	// Close writes what is queued, then closes the layers below and the
+	// store.
+	if err := ups.Close(ctx, svc); err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println(len(store.Profiles()), breaker.Health().State)
-	if err := cache.Close(ctx); err != nil {
-		fmt.Println(err)
-	}
 	// Output:
 	// 2001 true
 	// 0

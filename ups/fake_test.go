@@ -264,7 +264,7 @@ func mustVariation(t *testing.T, s Service, userID, expID, want string) {
 
 // eventually waits, bounded, until cond holds: for conditions that other
 // goroutines make true and that the test cannot be told of directly.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

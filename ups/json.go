@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // The JSON form is Optimizely's user profile schema, so profiles can move
@@ -11,24 +12,39 @@ import (
 //
 //	{"user_id": "u1", "experiment_bucket_map": {"<experiment id>": {"variation_id": "<variation id>"}}}
 //
-// DecidedAt and ExpiresAt are not part of that schema and are not encoded.
-// Unknown keys are ignored, as the SDKs' validators do.
+// An entry may also carry "decided_at" and "expires_at" (RFC 3339, UTC),
+// when the assignment has them: not part of Optimizely's schema, whose
+// readers ignore unknown keys, but what an export needs so an import keeps
+// each assignment's decision time and remaining retention.
 
 const (
 	jsonUserID      = "user_id"
 	jsonBucketMap   = "experiment_bucket_map"
 	jsonVariationID = "variation_id"
+	jsonDecidedAt   = "decided_at"
+	jsonExpiresAt   = "expires_at"
 )
 
-// MarshalJSON writes the Optimizely schema. experiment_bucket_map is always
-// present, even when empty, because readers require it.
+// jsonTime formats an assignment's times in JSON.
+func jsonTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// MarshalJSON writes the Optimizely schema, with each entry's decided_at
+// and expires_at when set. experiment_bucket_map is always present, even
+// when empty, because readers require it.
 func (p Profile) MarshalJSON() ([]byte, error) {
 	type entry struct {
 		VariationID string `json:"variation_id"`
+		DecidedAt   string `json:"decided_at,omitempty"`
+		ExpiresAt   string `json:"expires_at,omitempty"`
 	}
 	m := make(map[string]entry, len(p.Assignments))
 	for expID, a := range p.Assignments {
-		m[expID] = entry{VariationID: a.VariationID}
+		m[expID] = entry{VariationID: a.VariationID, DecidedAt: jsonTime(a.DecidedAt), ExpiresAt: jsonTime(a.ExpiresAt)}
 	}
 	return json.Marshal(struct {
 		UserID    string           `json:"user_id"`
@@ -109,7 +125,25 @@ func decodeFull(data []byte) (Profile, error) {
 		if err := decodeString(rawVar, &varID); err != nil {
 			return Profile{}, fmt.Errorf("%w: user %q: %s[%q].%s: %v", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), jsonVariationID, err)
 		}
-		out.Assignments[expID] = Assignment{VariationID: varID}
+		a := Assignment{VariationID: varID}
+		for _, f := range []struct {
+			name string
+			dst  *time.Time
+		}{{jsonDecidedAt, &a.DecidedAt}, {jsonExpiresAt, &a.ExpiresAt}} {
+			raw, ok := entry[f.name]
+			if !ok || isNull(raw) {
+				continue
+			}
+			var text string
+			err := decodeString(raw, &text)
+			if err == nil {
+				*f.dst, err = time.Parse(time.RFC3339Nano, text)
+			}
+			if err != nil {
+				return Profile{}, fmt.Errorf("%w: user %q: %s[%q].%s must be an RFC 3339 time: %v", ErrInvalidProfile, clip(userID), jsonBucketMap, clip(expID), f.name, err)
+			}
+		}
+		out.Assignments[expID] = a
 	}
 	return out, nil
 }

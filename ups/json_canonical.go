@@ -1,11 +1,17 @@
 package ups
 
-import "bytes"
+import (
+	"bytes"
+	"time"
+)
 
 // decodeCanonical decodes the exact form MarshalJSON writes, which is what
 // exports and most tools hold:
 //
 //	{"user_id":"u","experiment_bucket_map":{"e":{"variation_id":"v"},…}}
+//
+// each entry possibly with ,"decided_at":"…" and then ,"expires_at":"…"
+// (RFC 3339) after its variation_id.
 //
 // with no whitespace and every string plain printable ASCII without escapes.
 // It reports ok = false for anything else, and UnmarshalJSON then decodes
@@ -39,10 +45,17 @@ func decodeCanonical(data []byte) (p Profile, ok bool) {
 		if varID, rest, ok = plainString(rest); !ok {
 			return Profile{}, false
 		}
+		a := Assignment{VariationID: varID}
+		if rest, ok = canonicalTime(rest, `,"decided_at":`, &a.DecidedAt); !ok {
+			return Profile{}, false
+		}
+		if rest, ok = canonicalTime(rest, `,"expires_at":`, &a.ExpiresAt); !ok {
+			return Profile{}, false
+		}
 		if rest, ok = bytes.CutPrefix(rest, []byte(`}`)); !ok {
 			return Profile{}, false
 		}
-		p.Assignments[expID] = Assignment{VariationID: varID}
+		p.Assignments[expID] = a
 		if rest, ok = bytes.CutPrefix(rest, []byte(`,`)); ok {
 			continue
 		}
@@ -51,6 +64,26 @@ func decodeCanonical(data []byte) (p Profile, ok bool) {
 		}
 		return Profile{}, false
 	}
+}
+
+// canonicalTime reads an optional time field: key, then an RFC 3339 string
+// into dst. Without key it leaves data as it is; a key with anything but
+// such a time is not canonical.
+func canonicalTime(data []byte, key string, dst *time.Time) ([]byte, bool) {
+	rest, found := bytes.CutPrefix(data, []byte(key))
+	if !found {
+		return data, true
+	}
+	text, rest, ok := plainString(rest)
+	if !ok {
+		return nil, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return nil, false
+	}
+	*dst = t
+	return rest, true
 }
 
 // plainString reads a JSON string at the start of data whose characters are

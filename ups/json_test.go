@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProfileUnmarshalValid(t *testing.T) {
@@ -149,5 +150,40 @@ func TestProfileUnmarshalMessagesAreBounded(t *testing.T) {
 		if len(err.Error()) > 400 {
 			t.Errorf("Unmarshal(%.60s…): a message of %d bytes: %.200s", raw, len(err.Error()), err)
 		}
+	}
+}
+
+func TestJSONCarriesAssignmentTimes(t *testing.T) {
+	decided := time.Date(2026, 11, 1, 8, 0, 0, 123000000, time.UTC)
+	expires := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
+	p := Profile{UserID: "u", Assignments: map[string]Assignment{
+		"1": {VariationID: "a", DecidedAt: decided, ExpiresAt: expires},
+		"2": {VariationID: "b", DecidedAt: decided},
+		"3": {VariationID: "c"},
+	}}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"user_id":"u","experiment_bucket_map":{"1":{"variation_id":"a","decided_at":"2026-11-01T08:00:00.123Z","expires_at":"2026-12-31T00:00:00Z"},"2":{"variation_id":"b","decided_at":"2026-11-01T08:00:00.123Z"},"3":{"variation_id":"c"}}}`
+	if string(b) != want {
+		t.Fatalf("marshal:\n%s\nwant\n%s", b, want)
+	}
+	for _, form := range []string{want, strings.ReplaceAll(want, `":"`, `": "`)} { // canonical, and not
+		var back Profile
+		if err := json.Unmarshal([]byte(form), &back); err != nil {
+			t.Fatal(err)
+		}
+		if a := back.Assignments["1"]; !a.DecidedAt.Equal(decided) || !a.ExpiresAt.Equal(expires) {
+			t.Errorf("%s: entry 1 = %+v", form, a)
+		}
+		if a := back.Assignments["3"]; !a.DecidedAt.IsZero() || !a.ExpiresAt.IsZero() {
+			t.Errorf("%s: entry 3 = %+v, want no times", form, a)
+		}
+	}
+	var bad Profile
+	err = json.Unmarshal([]byte(`{"user_id":"u","experiment_bucket_map":{"1":{"variation_id":"a","decided_at":"yesterday"}}}`), &bad)
+	if !errors.Is(err, ErrInvalidProfile) || !strings.Contains(err.Error(), `["1"].decided_at must be an RFC 3339 time`) {
+		t.Fatalf("bad decided_at: %v", err)
 	}
 }

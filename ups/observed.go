@@ -3,15 +3,27 @@ package ups
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
 // Observed reports every call to the Service it wraps — its operation,
 // duration and error — to a hook, for metrics and logs. It implements
-// every optional capability and passes each through.
+// every optional capability and passes each through; a read the store
+// cannot make is made of Lookup and reported as the lookup it was.
+//
+// Observed holds nothing: calls after Close go through to the Service it
+// wraps, which refuses them with ErrClosed.
 type Observed struct {
 	next    Service
 	observe func(op string, d time.Duration, err error)
+	// What next offers, resolved once: nil where the store under it
+	// cannot.
+	scoped     ScopedLookuper
+	assignment AssignmentLookuper
+	first      FirstWriter
+	deleter    Deleter
+	closed     atomic.Bool
 }
 
 // Operation names given to the hook.
@@ -24,23 +36,22 @@ const (
 	OpDelete            = "delete"
 )
 
-var (
-	_ Service            = (*Observed)(nil)
-	_ ScopedLookuper     = (*Observed)(nil)
-	_ AssignmentLookuper = (*Observed)(nil)
-	_ Deleter            = (*Observed)(nil)
-	_ FirstWriter        = (*Observed)(nil)
-	_ Closer             = (*Observed)(nil)
-)
-
 // NewObserved wraps next; observe is called after every call, from the
 // caller's goroutine, and must be fast and safe for concurrent use.
 func NewObserved(next Service, observe func(op string, d time.Duration, err error)) (*Observed, error) {
 	if next == nil || observe == nil {
 		return nil, fmt.Errorf("ups: new observed: next service and hook are required")
 	}
-	return &Observed{next: next, observe: observe}, nil
+	o := &Observed{next: next, observe: observe}
+	o.scoped, _ = As[ScopedLookuper](next)
+	o.assignment, _ = As[AssignmentLookuper](next)
+	o.first, _ = As[FirstWriter](next)
+	o.deleter, _ = As[Deleter](next)
+	return o, nil
 }
+
+// Unwrap returns the Service o wraps.
+func (o *Observed) Unwrap() Service { return o.next }
 
 // Lookup implements Service.
 func (o *Observed) Lookup(ctx context.Context, userID string) (Profile, error) {
@@ -51,36 +62,27 @@ func (o *Observed) Lookup(ctx context.Context, userID string) (Profile, error) {
 }
 
 // LookupExperiments implements ScopedLookuper, reading the whole profile
-// and keeping the requested entries when next cannot scope.
+// (observed as a lookup) and keeping the requested entries when the
+// store cannot scope.
 func (o *Observed) LookupExperiments(ctx context.Context, userID string, experimentIDs []string) (Profile, error) {
-	sl, ok := o.next.(ScopedLookuper)
-	if !ok {
-		p, err := o.Lookup(ctx, userID)
-		if err != nil {
-			return Profile{}, err
-		}
-		return p.subset(experimentIDs, time.Now()), nil
+	if o.scoped == nil {
+		return experimentsFrom(ctx, o, userID, experimentIDs)
 	}
 	start := time.Now()
-	p, err := sl.LookupExperiments(ctx, userID, experimentIDs)
+	p, err := o.scoped.LookupExperiments(ctx, userID, experimentIDs)
 	o.observe(OpLookupExperiments, time.Since(start), err)
 	return p, err
 }
 
-// LookupAssignment implements AssignmentLookuper, falling back to a scoped
-// lookup when next cannot read single assignments.
+// LookupAssignment implements AssignmentLookuper, falling back to a
+// scoped lookup (observed as what it is) when the store cannot read
+// single assignments.
 func (o *Observed) LookupAssignment(ctx context.Context, userID, experimentID string) (Assignment, bool, error) {
-	al, ok := o.next.(AssignmentLookuper)
-	if !ok {
-		p, err := o.LookupExperiments(ctx, userID, []string{experimentID})
-		if err != nil {
-			return Assignment{}, false, err
-		}
-		a, found := p.Assignments[experimentID]
-		return a, found, nil
+	if o.assignment == nil {
+		return assignmentFrom(ctx, o, userID, experimentID)
 	}
 	start := time.Now()
-	a, found, err := al.LookupAssignment(ctx, userID, experimentID)
+	a, found, err := o.assignment.LookupAssignment(ctx, userID, experimentID)
 	o.observe(OpLookupAssignment, time.Since(start), err)
 	return a, found, err
 }
@@ -93,34 +95,32 @@ func (o *Observed) Save(ctx context.Context, p Profile) error {
 	return err
 }
 
-// SaveFirst implements FirstWriter when next does.
+// SaveFirst implements FirstWriter when the store does.
 func (o *Observed) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
-	fw, ok := o.next.(FirstWriter)
-	if !ok {
-		return Profile{}, fmt.Errorf("ups: save first user %q: %T cannot write first-writer-wins", p.UserID, o.next)
+	if o.first == nil {
+		return Profile{}, unsupported("observed", "save first for", p.UserID, "FirstWriter")
 	}
 	start := time.Now()
-	won, err := fw.SaveFirst(ctx, p)
+	won, err := o.first.SaveFirst(ctx, p)
 	o.observe(OpSaveFirst, time.Since(start), err)
 	return won, err
 }
 
-// Delete implements Deleter when next does.
+// Delete implements Deleter when the store does.
 func (o *Observed) Delete(ctx context.Context, userID string) error {
-	d, ok := o.next.(Deleter)
-	if !ok {
-		return fmt.Errorf("ups: delete user %q: %T cannot delete", userID, o.next)
+	if o.deleter == nil {
+		return unsupported("observed", "delete", userID, "Deleter")
 	}
 	start := time.Now()
-	err := d.Delete(ctx, userID)
+	err := o.deleter.Delete(ctx, userID)
 	o.observe(OpDelete, time.Since(start), err)
 	return err
 }
 
-// Close closes next if it is a Closer; Observed itself holds nothing.
+// Close closes next if it is a Closer; a second Close does nothing.
 func (o *Observed) Close(ctx context.Context) error {
-	if c, ok := o.next.(Closer); ok {
-		return c.Close(ctx)
+	if o.closed.Swap(true) {
+		return nil
 	}
-	return nil
+	return Close(ctx, o.next)
 }

@@ -75,6 +75,18 @@ func (p Profile) subset(ids []string, now time.Time) Profile {
 	return out
 }
 
+// pick copies the assignments of ids, whether live or not: for a profile
+// that Lookup returned, which holds live ones only by the store's clock.
+func (p Profile) pick(ids []string) Profile {
+	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, min(len(ids), len(p.Assignments)))}
+	for _, id := range ids {
+		if a, ok := p.Assignments[id]; ok {
+			out.Assignments[id] = a
+		}
+	}
+	return out
+}
+
 // liveCopy copies the live assignments.
 func liveCopy(p Profile, now time.Time) Profile {
 	out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, len(p.Assignments))}

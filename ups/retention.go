@@ -26,6 +26,23 @@ func (r Retention) For(experimentID string) time.Duration {
 	return r.Default
 }
 
+// Stamp returns a as a store keeps it when it is saved at now: its
+// DecidedAt, or now when a carries none (a refreshed assignment keeps the
+// time it was first decided); and an ExpiresAt of now plus the retention
+// of experimentID, or none when that retention keeps it forever. Every
+// store and layer that shows a saved assignment before reading it back
+// stamps it here.
+func (r Retention) Stamp(experimentID string, a Assignment, now time.Time) Assignment {
+	rec := Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt}
+	if rec.DecidedAt.IsZero() {
+		rec.DecidedAt = now
+	}
+	if d := r.For(experimentID); d > 0 {
+		rec.ExpiresAt = now.Add(d)
+	}
+	return rec
+}
+
 // Validate rejects retentions that a Cassandra TTL cannot express.
 func (r Retention) Validate() error {
 	if err := validateRetention(r.Default); err != nil {

@@ -27,10 +27,12 @@ type Service interface {
 	Save(ctx context.Context, p Profile) error
 }
 
-// The optional capabilities below are discovered with a type assertion, as
-// io.WriterTo is. Every layer in this package (Cache, AsyncSaver, Breaker)
-// implements them all and passes each call through to the next Service,
-// answering with a clear error when the store underneath lacks it.
+// The optional capabilities below are implemented by the stores that can,
+// as database/sql's optional driver interfaces are. Every layer of this
+// package (Cache, AsyncSaver, Breaker, Observed) implements them all,
+// passing each on to the Service it wraps, so a type assertion on a layer
+// says nothing: As (capabilities.go) says whether the store under every
+// layer has one.
 
 // ScopedLookuper is implemented by stores that can read just some of a
 // user's assignments. A decision about one experiment or flag needs one or
@@ -74,7 +76,11 @@ type FirstWriter interface {
 // Closer is the one lifecycle of every store and layer. Close stops the
 // goroutines the value started and finishes its pending work, or gives up
 // on it when ctx ends and says how much was left undone; then it closes
-// the Service it wraps, if any. Calls after Close fail with ErrClosed.
+// the Service it wraps, if any (see Close). Calls after Close fail with
+// ErrClosed.
+//
+// Close is idempotent: a Close after the first does nothing and returns
+// nil, whatever the first returned.
 type Closer interface {
 	Close(ctx context.Context) error
 }

@@ -82,9 +82,7 @@ func stackName(ls []layer) string {
 func (st *stack) flush(t *testing.T) {
 	t.Helper()
 	if st.async != nil {
-		if err := st.async.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		st.async.flush(t)
 	}
 }
 
@@ -250,9 +248,7 @@ func TestLayersAgreeWithAModel(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := async.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	async.flush(t)
 	for u := range users {
 		id := fmt.Sprintf("u%d", u)
 		got, _ := store.Memory.Lookup(ctx, id)

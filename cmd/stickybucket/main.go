@@ -94,6 +94,7 @@ Usage:
   stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
   stickybucket compare BEFORE.jsonl AFTER.jsonl
   stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
+  stickybucket health [--url URL | --config FILE] [--ready]
   stickybucket migrate [--config FILE]
   stickybucket profiles get|delete USER [--config FILE]
   stickybucket profiles export [--out FILE] [--config FILE]
@@ -115,6 +116,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCompare(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "health":
+		return runHealth(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return admin.Migrate(ctx, args[1:], stdout, stderr)
 	case "profiles":

@@ -275,8 +275,8 @@ func profilesImport(ctx context.Context, args []string, stdin io.Reader, stderr 
 		},
 	})
 	bar.finish()
-	fmt.Fprintf(stderr, "imported %d profiles (%d assignments) from %d lines in %s, %.0f assignments/s; %d bad lines, %d saves retried\n",
-		sum.Profiles, sum.Assignments, sum.Lines, sum.Elapsed.Round(time.Millisecond), sum.AssignmentsPerSecond(), sum.BadLines, sum.Retries)
+	fmt.Fprintf(stderr, "imported %d profiles (%d assignments) from %d lines in %s, %.0f assignments/s; %d bad lines, %d saves retried, %d assignments already expired not written\n",
+		sum.Profiles, sum.Assignments, sum.Lines, sum.Elapsed.Round(time.Millisecond), sum.AssignmentsPerSecond(), sum.BadLines, sum.Retries, sum.ExpiredAssignments)
 	if err != nil {
 		c.log.Error("import stopped", "err", err)
 		return exitFail
