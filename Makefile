@@ -18,8 +18,16 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 
 all: vet test
 
+# The version and commit are linked in as the service image's build does
+# (docker/service/build.sh), so `bin/stickybucket version` says which
+# build it is even where GOFLAGS=-buildvcs=false leaves the toolchain's
+# record out. VERSION and COMMIT override git's describe and HEAD.
+BUILDINFO     := github.com/stickybucket/stickybucket/internal/buildinfo
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/stickybucket
+	$(GO) build -ldflags "-X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)" -o $(BIN) ./cmd/stickybucket
 
 vet:
 	$(GO) vet ./...

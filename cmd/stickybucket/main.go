@@ -99,6 +99,7 @@ Usage:
   stickybucket profiles get|delete USER [--config FILE]
   stickybucket profiles export [--out FILE] [--config FILE]
   stickybucket profiles import FILE [--config FILE]
+  stickybucket version
   stickybucket help
 
 Run "stickybucket COMMAND -h" for a command's flags.
@@ -122,6 +123,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return admin.Migrate(ctx, args[1:], stdout, stderr)
 	case "profiles":
 		return admin.Profiles(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
