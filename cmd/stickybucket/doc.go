@@ -67,19 +67,32 @@
 // row, counted apart from the decisions compared. Any other line (decide's
 // requests, say) is refused with its number and what is wrong with it.
 //
-//	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
+//	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
+//	                   [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
 //
 // is the Agent-compatible HTTP service. The command reads its flags and
 // the configuration and logs as it says; package stack (stack.Service)
 // builds, runs and stops the rest: store and layers, datafiles, listeners,
 // signals.
 //
+//	stickybucket health [--url URL | --config FILE] [--ready] [--timeout DURATION] [--insecure]
+//
+// probes a running service's admin listener, for images without a shell.
+//
 //	stickybucket migrate [--config FILE]
 //	stickybucket profiles get|delete USER [--config FILE]
-//	stickybucket profiles export [--out FILE] [--config FILE]
-//	stickybucket profiles import FILE [--config FILE]
+//	stickybucket profiles export [--out FILE] [--ranges N] [--concurrency N]
+//	                             [--consistency LEVEL] [--config FILE]
+//	stickybucket profiles import FILE|- [--concurrency N] [--config FILE]
 //
 // administer the Cassandra store the configuration names: create its
 // keyspace and schema, read or erase one user, and export or import every
 // profile as JSON lines. They live in package admin.
+//
+//	stickybucket version
+//
+// prints the build's version and commit (--version too).
+//
+// The README's "Command line" block, the top-level usage, each command's
+// -h and these lines say the same (usage_test.go checks it).
 package main

@@ -93,12 +93,14 @@ const usage = `stickybucket: sticky Optimizely-compatible decisions.
 Usage:
   stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
   stickybucket compare BEFORE.jsonl AFTER.jsonl
-  stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
-  stickybucket health [--url URL | --config FILE] [--ready]
+  stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
+                     [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
+  stickybucket health [--url URL | --config FILE] [--ready] [--timeout DURATION] [--insecure]
   stickybucket migrate [--config FILE]
   stickybucket profiles get|delete USER [--config FILE]
-  stickybucket profiles export [--out FILE] [--config FILE]
-  stickybucket profiles import FILE [--config FILE]
+  stickybucket profiles export [--out FILE] [--ranges N] [--concurrency N]
+                               [--consistency LEVEL] [--config FILE]
+  stickybucket profiles import FILE|- [--concurrency N] [--config FILE]
   stickybucket version
   stickybucket help
 

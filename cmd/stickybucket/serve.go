@@ -39,7 +39,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	fs.Var(&f.datafiles, "datafile", "a datafile to serve, `[SDKKEY=]PATH or URL` (repeatable; replaces datafiles in the configuration; without SDKKEY the file's base name is the key)")
 	fs.BoolVar(&f.migrate, "migrate", false, "create the Cassandra keyspace and schema first (as `stickybucket migrate`)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]")
+		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
