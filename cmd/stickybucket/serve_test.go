@@ -227,3 +227,56 @@ func TestServeMemoryConfigWithoutEnvironments(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 }
+
+// stutter finds a context said twice in an error ("datafiles: load:
+// datafiles: SDK key …"): a segment before ": " that comes again.
+func stutter(msg string) string {
+	seen := map[string]bool{}
+	parts := strings.Split(msg, ": ")
+	for _, p := range parts[:len(parts)-1] {
+		if seen[p] {
+			return p
+		}
+		seen[p] = true
+	}
+	return ""
+}
+
+// TestServeErrorsSayEachContextOnce: serve's errors about its datafiles
+// name the package, the SDK key, the source and the cause once each, and
+// a directory given as a datafile says so.
+func TestServeErrorsSayEachContextOnce(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ datafile, want string }{
+		{"k=" + filepath.Join(dir, "missing.json"), `datafiles: load: SDK key "k": read datafile ` + filepath.Join(dir, "missing.json") + ": no such file or directory"},
+		{"k=" + dir, `datafiles: load: SDK key "k": read datafile ` + dir + ": is a directory; give the datafile's path"},
+		{"k=" + bad, `datafiles: load: SDK key "k": datafile rejected from ` + bad},
+	} {
+		var stderr strings.Builder
+		code := run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "off", "--datafile", tt.datafile},
+			strings.NewReader(""), io.Discard, &stderr)
+		if code != exitFail {
+			t.Errorf("--datafile %s: exit %d, want %d", tt.datafile, code, exitFail)
+		}
+		var stopped struct{ Err string }
+		for l := range strings.SplitSeq(stderr.String(), "\n") {
+			var line struct{ Msg, Err, Error string }
+			if json.Unmarshal([]byte(l), &line) != nil {
+				continue
+			}
+			if s := stutter(line.Err + line.Error); s != "" {
+				t.Errorf("--datafile %s: %q says %q twice", tt.datafile, line.Err+line.Error, s)
+			}
+			if line.Msg == "stickybucket serve stopped" {
+				stopped.Err = line.Err
+			}
+		}
+		if !strings.HasPrefix(stopped.Err, tt.want) {
+			t.Errorf("--datafile %s: serve stopped with %q, want %q", tt.datafile, stopped.Err, tt.want)
+		}
+	}
+}
