@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -154,4 +155,52 @@ func expands(r, line string) bool {
 		}
 	}
 	return false
+}
+
+// TestMakeAloneInstallsNothing: `make` with no target only lists the
+// targets (it used to run vet and test, installing Docker and leaving
+// dockerd running); `make help` says what every target does, and the
+// README's Quick start table names every target.
+func TestMakeAloneInstallsNothing(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	dry := exec.Command("make", "-n")
+	dry.Dir = "../.."
+	out, err := dry.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n: %v\n%s", err, out)
+	}
+	for _, w := range []string{"docker", "engine.sh", "image.sh", "apt-get", "go test", "go vet", "go build", "go run"} {
+		if strings.Contains(string(out), w) {
+			t.Errorf("make alone would run %q:\n%s", w, out)
+		}
+	}
+	help := exec.Command("make", "-s", "help")
+	help.Dir = "../.."
+	listed, err := help.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, listed)
+	}
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quickStart, _, _ := strings.Cut(string(readme[strings.Index(string(readme), "## Quick start"):]), "\n## ")
+	phony := regexp.MustCompile(`(?m)^\.PHONY:(.*)$`).FindStringSubmatch(string(makefile))
+	if phony == nil {
+		t.Fatal("no .PHONY line in the Makefile")
+	}
+	for _, target := range strings.Fields(phony[1]) {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(target) + ` +\S`).Match(listed) {
+			t.Errorf("make help does not describe %s:\n%s", target, listed)
+		}
+		if !strings.Contains(quickStart, "`make "+target+"`") {
+			t.Errorf("the README's Quick start does not name make %s", target)
+		}
+	}
 }
