@@ -42,5 +42,7 @@
 // the connection and the environments) or in its section's validate
 // method in service.go (store, server, datafiles, datafile_limits, log).
 // Keyspace and datacenter names follow package cassandra's rules.
-// Unknown-key and null checks and error paths follow from the struct.
+// Unknown-key, null and kind checks (a list, a mapping, a whole number…)
+// and error paths follow from the struct; a type with an UnmarshalYAML of
+// its own also needs its words in tree.go (expected, kindFits).
 package config
