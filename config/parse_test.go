@@ -275,3 +275,55 @@ log: {level: loud}
 		t.Errorf("%d problems, want %d:\n%s", len(got), len(want), err)
 	}
 }
+
+// TestParseLeavesOutOnlyWhatARefusedValueExplains: validation's problems
+// about a refused key, its parents and children, or naming it, are left
+// out; a key whose name merely starts the same is not one of them.
+func TestParseLeavesOutOnlyWhatARefusedValueExplains(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want []string
+	}{
+		{"environment: [x]\nenvironments: {development: {read_consistency: MOST}}\n",
+			[]string{"environment (line 1): expected text, got a list", `environments.development.read_consistency: "MOST" is not one of`}},
+		{"store: {cache: {size: many, ttl: 10s}}\n", // not "ttl set without store.cache.size"
+			[]string{`store.cache.size (line 1): expected a whole number, got the text "many"`}},
+		{"datafiles: [{sdk_key: k, file: [x]}]\n", // not "set exactly one of file and url"
+			[]string{"datafiles[0].file (line 1): expected text, got a list"}},
+		{"store: {budget_ceiling: soon, budget_floor: 2s}\n", // not "above store.budget_ceiling (1s)"
+			[]string{`store.budget_ceiling (line 1): invalid duration "soon"`}},
+	} {
+		_, err := Parse([]byte(tt.yaml), noEnv)
+		if err == nil {
+			t.Errorf("%q: accepted", tt.yaml)
+			continue
+		}
+		got := strings.Split(err.Error(), "\n")
+		if len(got) != len(tt.want) {
+			t.Errorf("%q: %d problems, want %d:\n%v", tt.yaml, len(got), len(tt.want), err)
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.HasPrefix(got[i], w) {
+				t.Errorf("%q: problem %d is %q, want %q", tt.yaml, i+1, got[i], w)
+			}
+		}
+	}
+	for msg, path := range map[string]string{
+		"x: set without store.cache.size":    "store.cache.size",
+		"x: above store.budget_ceiling (1s)": "store.budget_ceiling",
+	} {
+		if !mentions(msg, path) {
+			t.Errorf("mentions(%q, %q) = false", msg, path)
+		}
+	}
+	for msg, path := range map[string]string{
+		"environments.development.x: y": "environment",
+		"server.tokens_x: y":            "server.tokens",
+		"a.store.cache: y":              "store.cache",
+	} {
+		if mentions(msg, path) {
+			t.Errorf("mentions(%q, %q) = true", msg, path)
+		}
+	}
+}

@@ -81,12 +81,32 @@ func (p *problems) except(failed []string) []error {
 	var out []error
 	for i, err := range p.errs {
 		if !slices.ContainsFunc(failed, func(f string) bool {
-			return related(p.keys[i], f) || f != "" && strings.Contains(err.Error(), f)
+			return related(p.keys[i], f) || mentions(err.Error(), f)
 		}) {
 			out = append(out, err)
 		}
 	}
 	return out
+}
+
+// mentions reports whether msg names the key path, whole: "environment"
+// is not named by "environments.development".
+func mentions(msg, path string) bool {
+	word := func(c byte) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	for i := 0; path != "" && i <= len(msg)-len(path); i++ {
+		j := strings.Index(msg[i:], path)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(path)
+		if (start == 0 || !word(msg[start-1]) && msg[start-1] != '.') && (end == len(msg) || !word(msg[end])) {
+			return true
+		}
+		i = start
+	}
+	return false
 }
 
 // related reports whether one of the key paths a and b holds the other.
