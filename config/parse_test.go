@@ -292,6 +292,8 @@ func TestParseLeavesOutOnlyWhatARefusedValueExplains(t *testing.T) {
 			[]string{"datafiles[0].file (line 1): expected text, got a list"}},
 		{"store: {budget_ceiling: soon, budget_floor: 2s}\n", // not "above store.budget_ceiling (1s)"
 			[]string{`store.budget_ceiling (line 1): invalid duration "soon"`}},
+		{"~: 1\nlog: {level: loud}\n", // a null key refuses its entry, not the mapping holding it
+			[]string{"(top level) (line 1): a null key", `log.level: "loud"`}},
 	} {
 		_, err := Parse([]byte(tt.yaml), noEnv)
 		if err == nil {

@@ -80,9 +80,14 @@ func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
 
 // fail reports a problem of the value at path and says it is removed.
 func (tr *tree) fail(path string, n *yaml.Node, format string, args ...any) bool {
-	tr.errs = append(tr.errs, fmt.Errorf("%s (line %d): %s", keyName(path), n.Line, fmt.Sprintf(format, args...)))
+	tr.report(path, n, format, args...)
 	tr.failed = append(tr.failed, path)
 	return false
+}
+
+// report reports a problem at path without refusing the value there.
+func (tr *tree) report(path string, n *yaml.Node, format string, args ...any) {
+	tr.errs = append(tr.errs, fmt.Errorf("%s (line %d): %s", keyName(path), n.Line, fmt.Sprintf(format, args...)))
 }
 
 func (tr *tree) record(n *yaml.Node, path string) {
@@ -178,7 +183,9 @@ func (tr *tree) entries(n *yaml.Node, t reflect.Type, path string, each func(k, 
 				tr.walk(v, t, path)
 			}
 		case isNull(k):
-			ok = tr.fail(path, k, "a null key")
+			// The entry is removed; the mapping holding it is not refused.
+			tr.report(path, k, "a null key")
+			ok = false
 		case k.Kind == yaml.ScalarNode && seen[k.Value] != 0:
 			key := join(path, clipValue(k.Value))
 			if t.Kind() == reflect.Map {
