@@ -226,6 +226,18 @@ const (
 	DefaultCacheTTL  = 10 * time.Second
 )
 
+// SetStoreKind sets store.kind as a command-line flag does, after the file
+// and the environment were read, and gives the keys they left out the
+// defaults of that kind (see storeKindDefaults): `serve --store cassandra`
+// gets Cassandra's cache and async saves as a file saying so would.
+func (c *Config) SetStoreKind(kind string) {
+	if kind != c.Store.Kind && !c.written("store.cache.size") {
+		c.Store.Cache = Cache{}
+	}
+	c.Store.Kind = kind
+	c.storeKindDefaults()
+}
+
 // storeKindDefaults sets the defaults that depend on store.kind, for the
 // keys the file and the environment left out: with Cassandra, a cache
 // (so a lookup that runs past the budget fills it for the user's next

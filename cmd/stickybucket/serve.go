@@ -78,7 +78,7 @@ func serveConfig(f serveFlags) (config.Config, error) {
 		cfg.Server.AdminListen = f.adminListen
 	}
 	if f.store != "" {
-		cfg.Store.Kind = f.store
+		cfg.SetStoreKind(f.store)
 	}
 	if len(f.datafiles) > 0 {
 		if cfg.Datafiles, err = config.ParseDatafileSources(f.datafiles); err != nil {
