@@ -14,15 +14,6 @@ import (
 	"github.com/stickybucket/stickybucket/stack"
 )
 
-// defaultServeConfig is the configuration without --config: the in-memory
-// store in a development environment.
-const defaultServeConfig = `
-environment: development
-environments:
-  development:
-    replication: {class: SimpleStrategy, replication_factor: 1}
-`
-
 // repeated collects a repeatable flag.
 type repeated []string
 
@@ -48,7 +39,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	fs.Var(&f.datafiles, "datafile", "a datafile to serve, `[SDKKEY=]PATH or URL` (repeatable; replaces datafiles in the configuration; without SDKKEY the file's base name is the key)")
 	fs.BoolVar(&f.migrate, "migrate", false, "create the Cassandra keyspace and schema first (as `stickybucket migrate`)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]")
+		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +65,8 @@ func serveConfig(f serveFlags) (config.Config, error) {
 	if f.config != "" {
 		cfg, err = config.Load(f.config, os.LookupEnv)
 	} else {
-		cfg, err = config.Parse([]byte(defaultServeConfig), os.LookupEnv)
+		// Defaults only: the in-memory store, in the default environment.
+		cfg, err = config.Parse(nil, os.LookupEnv)
 	}
 	if err != nil {
 		return config.Config{}, err
@@ -86,7 +78,7 @@ func serveConfig(f serveFlags) (config.Config, error) {
 		cfg.Server.AdminListen = f.adminListen
 	}
 	if f.store != "" {
-		cfg.Store.Kind = f.store
+		cfg.SetStoreKind(f.store)
 	}
 	if len(f.datafiles) > 0 {
 		if cfg.Datafiles, err = config.ParseDatafileSources(f.datafiles); err != nil {
