@@ -12,7 +12,9 @@ import (
 // or timed-out transaction found.
 func TestReplacementSettle(t *testing.T) {
 	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	a := func(v string, d time.Duration) ups.Assignment { return ups.Assignment{VariationID: v, DecidedAt: at.Add(d)} }
+	a := func(v string, d time.Duration) ups.Assignment {
+		return ups.Assignment{VariationID: v, DecidedAt: at.Add(d)}
+	}
 	r := replacement{
 		written: map[string]ups.Assignment{
 			"held": a("new", time.Hour), "gone": a("new", time.Hour), "free": a("new", time.Hour),
