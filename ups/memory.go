@@ -285,22 +285,25 @@ const evictSample = 8
 
 // evict drops users until the store is under MaxBytes: of a small random
 // sample, the least recently used (never keep, the user being saved,
-// unless alone). m.mu is held.
+// unless alone). Each sample is the first user of its own range over the
+// map: Go starts every range at a random place, while the users one range
+// yields in a row sit together in the map and are no sample at all (a
+// user in use would be evicted as the oldest of a group of new ones).
+// m.mu is held.
 func (m *Memory) evict(keep string) {
 	for m.maxBytes > 0 && m.bytes > m.maxBytes && len(m.users) > 1 {
 		var (
 			victim string
 			oldest int64
-			seen   int
 		)
-		for id, u := range m.users {
-			if id == keep {
-				continue
-			}
-			if used := u.used.Load(); victim == "" || used < oldest {
-				victim, oldest = id, used
-			}
-			if seen++; seen == evictSample {
+		for range evictSample {
+			for id, u := range m.users {
+				if id == keep {
+					continue
+				}
+				if used := u.used.Load(); victim == "" || used < oldest {
+					victim, oldest = id, used
+				}
 				break
 			}
 		}
