@@ -104,9 +104,11 @@ type Environment struct {
 	RefreshAfter Duration `yaml:"refresh_after"`
 	// Reset re-randomises experiments, keyed by experiment ID.
 	Reset map[string]Reset `yaml:"reset"`
-	// FirstWriterWins writes first assignments with lightweight
-	// transactions, at SerialConsistency (SERIAL, the default, agrees
-	// across datacenters; LOCAL_SERIAL within one).
+	// FirstWriterWins writes every assignment with a lightweight
+	// transaction — a first one only if none exists, a replacement or a
+	// refresh only if the stored one is still the one read — at
+	// SerialConsistency (SERIAL, the default, agrees across datacenters;
+	// LOCAL_SERIAL within one).
 	FirstWriterWins   bool   `yaml:"first_writer_wins"`
 	SerialConsistency string `yaml:"serial_consistency"`
 }

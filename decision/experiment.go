@@ -209,9 +209,9 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	sticky := cl.profileReady(rs)
 	replaces := false
 	if sticky {
-		if a, ok := cl.savedAssignment(e.id); ok {
+		if a, ok, own := cl.savedAssignment(e.id); ok {
 			replaces = true
-			if r, reset := cl.client.resets[e.id]; reset && !a.DecidedAt.After(r.Before) {
+			if r, reset := cl.client.resets[e.id]; reset && !own && !a.DecidedAt.After(r.Before) {
 				if r.ExcludePrevious {
 					if rs.on {
 						rs.infof("User %q was assigned to experiment %q before its reset at %s and is excluded from it.", cl.userID, e.key, r.Before.UTC().Format(time.RFC3339))

@@ -2,7 +2,10 @@ package decision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -392,5 +395,47 @@ func TestTimedOutLookupWritesOnlyWhereNothingIs(t *testing.T) {
 	}
 	if a, _, _ := mem.LookupAssignment(ctx, "u1", "1000"); a.VariationID != "1002" {
 		t.Fatalf("known user's stored assignment %q, want 1002 untouched", a.VariationID)
+	}
+}
+
+// TestResetSparesTheCallsOwnAssignments: two flags sharing an experiment
+// decided in one call; the first flag's new assignment is not "decided
+// before the reset" for the second (it has no decision time yet), so a new
+// user gets the same variation for both, not the variation and then an
+// exclusion.
+func TestResetSparesTheCallsOwnAssignments(t *testing.T) {
+	raw, err := os.ReadFile("testdata/sticky.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["featureFlags"] = append(doc["featureFlags"].([]any), map[string]any{
+		"id": "2900", "key": "flag_twin", "rolloutId": "", "experimentIds": []any{"1700"}, "variables": []any{},
+	})
+	b, _ := json.Marshal(doc)
+	df, err := ParseDatafile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, clk := newPolicyStore(t, 0)
+	for _, exclude := range []bool{false, true} {
+		c, err := NewClient(Options{Datafile: df, Profiles: mem, Now: clk.Now,
+			Resets: map[string]Reset{"1700": {Before: clk.Now().Add(-time.Hour), ExcludePrevious: exclude}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := User{ID: fmt.Sprintf("new-user-%v", exclude), Attributes: usUser.Attributes}
+		ds, err := c.DecideForKeys(context.Background(), user, []string{"flag_full", "flag_twin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, twin := ds["flag_full"], ds["flag_twin"]
+		if full.RuleKey != "exp_feature" || twin.RuleKey != "exp_feature" || full.VariationKey != twin.VariationKey {
+			t.Errorf("exclude_previous %v: flag_full %s/%s, flag_twin %s/%s; want one variation of exp_feature for both",
+				exclude, full.RuleKey, full.VariationKey, twin.RuleKey, twin.VariationKey)
+		}
 	}
 }

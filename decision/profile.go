@@ -170,21 +170,25 @@ func (cl *call) lookup() {
 
 // savedAssignment returns the assignment the user holds in expID: one this
 // call made, else the one read from the store.
-func (cl *call) savedAssignment(expID string) (ups.Assignment, bool) {
+//
+// own is true when the call itself made the assignment (an earlier flag
+// of the call decided the experiment): it has no decision time yet, and a
+// reset must not take it for one made before the reset.
+func (cl *call) savedAssignment(expID string) (a ups.Assignment, ok, own bool) {
 	if a, ok := cl.fresh.Assignments[expID]; ok {
-		return a, true
+		return a, true, true
 	}
 	if a, ok := cl.rewrite.Assignments[expID]; ok {
-		return a, true
+		return a, true, a.DecidedAt.IsZero()
 	}
 	if cl.single {
 		if cl.oneOK && cl.scope[0] == expID {
-			return cl.one, true
+			return cl.one, true, false
 		}
-		return ups.Assignment{}, false
+		return ups.Assignment{}, false, false
 	}
-	a, ok := cl.saved.Assignments[expID]
-	return a, ok && a.VariationID != ""
+	a, ok = cl.saved.Assignments[expID]
+	return a, ok && a.VariationID != "", false
 }
 
 // recordUnread notes a variation the call bucketed the user into without
