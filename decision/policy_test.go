@@ -439,3 +439,41 @@ func TestResetSparesTheCallsOwnAssignments(t *testing.T) {
 		}
 	}
 }
+
+// flakyFirstWrites fails its first n SaveFirst calls as an unavailable
+// store would (a coordinator just died), then writes.
+type flakyFirstWrites struct {
+	slowReads
+	fail atomic.Int32
+}
+
+func (f *flakyFirstWrites) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
+	if f.fail.Add(-1) >= 0 {
+		return ups.Profile{}, ups.ErrUnavailable
+	}
+	return f.slowReads.SaveFirst(ctx, p)
+}
+
+// TestTimedOutLookupWriteIsRetried: the background write of a decision
+// whose lookup timed out is tried again while the store is unavailable.
+func TestTimedOutLookupWriteIsRetried(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	store := &flakyFirstWrites{slowReads: slowReads{mem}}
+	store.fail.Store(2)
+	c := newPolicyClient(t, Options{Profiles: store, StoreBudget: 2 * time.Millisecond})
+	d, _ := c.DecideExperiment(ctx, User{ID: "u9", Attributes: usUser.Attributes}, "exp_us")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if a, ok, _ := mem.LookupAssignment(ctx, "u9", "1000"); ok {
+			if a.VariationID != map[string]string{"a": "1001", "b": "1002"}[d.VariationKey] {
+				t.Fatalf("stored %q, served %s", a.VariationID, d.VariationKey)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write was not retried until it succeeded within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
