@@ -70,7 +70,7 @@ for i in $(seq 1 60); do
 	sleep 1
 done
 
-metric() { curl -sf http://127.0.0.1:18288/metrics | awk -v m="$1" '$1 == m { print $2; exit }'; }
+metric() { curl -sf http://127.0.0.1:18288/metrics | awk -v m="$1" '$1 == m { v = $2 } END { print v }'; }
 printf '%-6s %10s %10s %12s %10s %10s %10s\n' round rss_mb goroutines heap_mb p50_ms p99_ms req_s | tee "$results.txt"
 for r in $(seq 1 "$rounds"); do
 	warmup=0s
@@ -82,8 +82,8 @@ for r in $(seq 1 "$rounds"); do
 		--out "$results-round$r.json" >/dev/null 2>"$work/loadbench.log" || log "round $r: loadbench reported failures: $(tail -3 "$work/loadbench.log")"
 	rss=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$serve_pid/status")
 	goroutines=$(metric go_goroutines)
-	heap=$(metric go_memstats_heap_inuse_bytes)
+	heap=$(python3 -c 'import sys; print(int(float(sys.argv[1])) // 1048576)' "$(metric go_memstats_heap_inuse_bytes)")
 	read -r p50 p99 rps < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["targets"][0]; l=t["latency_ms"]; print(l["p50"], l["p99"], round(t["requests_per_second"]))' "$results-round$r.json")
-	printf '%-6s %10s %10s %12s %10s %10s %10s\n' "$r" "$rss" "$goroutines" "$((${heap%.*} / 1048576))" "$p50" "$p99" "$rps" | tee -a "$results.txt"
+	printf '%-6s %10s %10s %12s %10s %10s %10s\n' "$r" "$rss" "$goroutines" "$heap" "$p50" "$p99" "$rps" | tee -a "$results.txt"
 done
 log "results in $results.txt (and $results-round*.json)"
