@@ -384,8 +384,12 @@ func TestAgentSlidingRetention(t *testing.T) {
 
 	u := "agent-sliding-user"
 	first := a.mustDecide(t, u)
+	// serve's saves are async: a row not written yet reads as TTL 0, which
+	// must not pass for one that is due.
+	sb.flushed(t)
 	waitFor(t, 15*time.Second, "the assignment due for a refresh", func() bool {
-		return storedRows(t, sb.ks, u)[expID].ttl <= full-4
+		r, ok := storedRows(t, sb.ks, u)[expID]
+		return ok && r.ttl <= full-4
 	})
 	due := storedRows(t, sb.ks, u)[expID]
 	saves := sb.metric(t, upsSavesOK)
