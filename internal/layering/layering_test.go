@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"optimizelyups": {"ups", "internal/clip"},
 	"events":        {},
 	"datafiles":     {"decision", "events", "internal/clip"},
-	"config":        {"ups", "cassandra", "internal/clip"},
+	"config":        {"ups", "cassandra", "events", "internal/clip"},
 	"server":        {"decision", "events", "sdkprofiles", "ups", "internal/clip"},
 	"stack":         {"cassandra", "config", "datafiles", "decision", "events", "sdkprofiles", "server", "ups", "internal/clip"},
 }
