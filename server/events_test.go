@@ -54,6 +54,13 @@ type eventService struct {
 
 func newEventService(t testing.TB, edit func(df map[string]any)) *eventService {
 	t.Helper()
+	return newEventServiceWith(t, edit, events.Options{FlushInterval: time.Hour}, "")
+}
+
+// newEventServiceWith is newEventService with the processor's options
+// and endpoint (url "": a sink of its own).
+func newEventServiceWith(t testing.TB, edit func(df map[string]any), opts events.Options, url string) *eventService {
+	t.Helper()
 	raw, err := os.ReadFile("../examples/datafile-v1.json")
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +92,13 @@ func newEventService(t testing.TB, edit func(df map[string]any)) *eventService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sk := newSink(t)
-	proc, err := events.New(events.Options{URL: sk.URL, FlushInterval: time.Hour, Log: slog.New(slog.DiscardHandler)})
+	var sk *sink
+	if url == "" {
+		sk = newSink(t)
+		url = sk.URL
+	}
+	opts.URL, opts.Log = url, slog.New(slog.DiscardHandler)
+	proc, err := events.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
