@@ -14,15 +14,17 @@
 //     datafile's sendFlagDecisions is true, as the SDKs do); Conversion
 //     queues a tracked event with its tags, revenue (an integer) and value
 //     (a number) taken from the tags as the SDKs take them.
-//   - Both only put a small record on a bounded queue: the request path
-//     never waits for the endpoint. A full queue drops the event (counted).
-//   - One goroutine groups events into batches, one per project and
-//     revision (events of different revisions or projects never share a
-//     batch), sent when BatchSize events are waiting or every
-//     FlushInterval; Senders goroutines POST them, retrying network errors,
-//     429 and 5xx answers with exponential backoff for RetryFor, counting
-//     a batch the endpoint refuses (other 4xx) or that runs out of
-//     retries as dropped.
+//   - Both only append a small record to the open batch of the event's
+//     datafile, under a mutex: the request path never waits for the
+//     endpoint and encodes nothing. A batch holds the events of one
+//     datafile, so events of different projects or revisions never share
+//     one. QueueSize bounds the events not yet sent (open, waiting for a
+//     sender, or being sent); beyond it an event is dropped (counted).
+//   - A batch goes to the senders when it holds BatchSize events, and
+//     every FlushInterval when it holds fewer; Senders goroutines encode
+//     and POST them, retrying network errors, 408, 429 and 5xx answers
+//     with exponential backoff for RetryFor, counting a batch the endpoint
+//     refuses (other 4xx) or that runs out of retries as dropped.
 //   - Close sends every queued event (retrying as above) until its
 //     context ends, then counts what is left as dropped and says so.
 //

@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -24,9 +25,9 @@ func TestEncodeBatch(t *testing.T) {
 	}
 	n := 0
 	uuid := func() string { n++; return []string{"", "u-1", "u-2", "u-3"}[n] }
-	body, bad, err := encodeBatch(p.header(), clientID{"stickybucket", "1.2.3"}, items, uuid)
-	if err != nil || bad != 0 {
-		t.Fatal(bad, err)
+	body, bad := encodeBatch(p.header(), clientID{"stickybucket", "1.2.3"}, items, uuid)
+	if bad != 0 {
+		t.Fatal(bad)
 	}
 	var got any
 	if err := json.Unmarshal(body, &got); err != nil {
@@ -61,9 +62,9 @@ func TestEncodeBatchLeavesOutWhatJSONCannotHold(t *testing.T) {
 		{project: p, visitorID: "a", eventID: "e1", eventKey: "purchase", tags: map[string]any{"x": math.NaN()}},
 		{project: p, visitorID: "b", eventID: "e1", eventKey: "purchase"},
 	}
-	body, bad, err := encodeBatch(p.header(), clientID{"c", "v"}, items, newUUID)
-	if err != nil || bad != 1 {
-		t.Fatalf("bad %d, err %v", bad, err)
+	body, bad := encodeBatch(p.header(), clientID{"c", "v"}, items, newUUIDs().next)
+	if bad != 1 {
+		t.Fatalf("bad %d", bad)
 	}
 	var b captured
 	if err := json.Unmarshal(body, &b); err != nil || len(b.Visitors) != 1 || b.Visitors[0]["visitor_id"] != "b" {
@@ -76,10 +77,29 @@ var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 func TestNewUUID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		u := newUUID()
+		u := newUUIDs().next()
 		if !uuidV4.MatchString(u) || seen[u] {
 			t.Fatalf("uuid %q (seen before: %v)", u, seen[u])
 		}
 		seen[u] = true
+	}
+}
+
+// The hand-written JSON is what encoding/json writes, byte for byte.
+func TestJSONAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\t nl\n cr\r nul\x00 bell\x07 del\x7f",
+		"é ユーザー 🙂", "bad \xff\xfe utf-8", "line\u2028sep\u2029", "<html>&"} {
+		want, _ := json.Marshal(s)
+		want = []byte(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(want))) // no HTML escaping
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+	for _, v := range []any{0.0, 1.0, -1.5, 1e-7, 1e-6, 123456789.0, 1e20, 1e21, 1.5e300, -2e-300, 0.1 + 0.2, float64(1 << 53),
+		float32(0.1), float32(1e-7), float32(3e21), 7, int8(-8), int64(1 << 53), uint32(9), uint64(1 << 53), true, false, "s"} {
+		want, _ := json.Marshal(v)
+		if got := appendValue(nil, v); string(got) != string(want) {
+			t.Errorf("appendValue(%T %v) = %s, want %s", v, v, got, want)
+		}
 	}
 }

@@ -143,24 +143,25 @@ type Processor struct {
 	id     clientID
 	log    *slog.Logger
 
-	// in holds queued events until the batcher takes them; c.pending
-	// bounds it, so a send on it never blocks.
-	in chan item
-	// sendQ hands full (or flushed) batches to the senders.
-	sendQ chan *batch
-
-	// mu orders queueing against Close: Close takes it to set closed, so
-	// no event is put on in after the batcher drained it for the last
-	// time.
-	mu     sync.RWMutex
+	// mu guards the batches: an event goes straight into the open batch
+	// of its datafile; a full (or flushed) batch moves to ready, where a
+	// sender takes it. Nothing is allocated ahead: the queue's bound is
+	// c.pending, the events queued and not yet sent or dropped.
+	mu    sync.Mutex
+	cond  *sync.Cond // signalled when ready grows, or on close and abort
+	open  map[*Project]*batch
+	ready []*batch
+	// closed: no more events are taken; the senders stop once ready is
+	// empty.
 	closed bool
-	// closing tells the batcher to flush everything and stop.
-	closing   chan struct{}
+
 	closeOnce sync.Once
+	// stopTicker ends the flush ticker at Close.
+	stopTicker chan struct{}
 	// aborted ends sends and retry waits once Close's context ended.
 	aborted context.Context
 	abort   context.CancelFunc
-	// done is closed when the batcher and every sender have returned.
+	// done is closed when the ticker and every sender have returned.
 	done chan struct{}
 
 	// down is whether the endpoint's last answer was a failure, to log
@@ -170,7 +171,13 @@ type Processor struct {
 	c counters
 }
 
-// New starts a processor: the batcher and the senders.
+// batch is events of one datafile, sent in one POST.
+type batch struct {
+	h     header
+	items []item
+}
+
+// New starts a processor: the flush ticker and the senders.
 func New(opts Options) (*Processor, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -184,15 +191,19 @@ func New(opts Options) (*Processor, error) {
 	}
 	p := &Processor{
 		opts: opts, clock: opts.Clock, client: client, log: opts.Log,
-		id:      clientID{name: opts.ClientName, version: opts.ClientVersion},
-		in:      make(chan item, opts.QueueSize),
-		sendQ:   make(chan *batch),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
+		id:         clientID{name: opts.ClientName, version: opts.ClientVersion},
+		open:       map[*Project]*batch{},
+		stopTicker: make(chan struct{}),
+		done:       make(chan struct{}),
 	}
+	p.cond = sync.NewCond(&p.mu)
 	p.aborted, p.abort = context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(p.batchLoop)
+	tick, stop := p.clock.NewTicker(opts.FlushInterval)
+	wg.Go(func() {
+		defer stop()
+		p.tickLoop(tick)
+	})
 	for range opts.Senders {
 		wg.Go(p.sendLoop)
 	}
@@ -206,22 +217,79 @@ func New(opts Options) (*Processor, error) {
 // URL returns the endpoint the processor sends to.
 func (p *Processor) URL() string { return p.opts.URL }
 
-// enqueue puts it on the queue, or counts it dropped: the queue is full,
-// or the processor closed.
+// enqueue puts it in the open batch of its datafile, handing the batch to
+// the senders once full; or counts it dropped: the queue is full, or the
+// processor closed.
 func (p *Processor) enqueue(it item) bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
 		p.c.dropped[dropClosed].Add(1)
 		return false
 	}
-	if p.c.pending.Add(1) > int64(p.opts.QueueSize) {
-		p.drop(dropQueueFull, 1)
+	if p.c.pending.Load() >= int64(p.opts.QueueSize) {
+		p.c.dropped[dropQueueFull].Add(1)
 		return false
 	}
+	p.c.pending.Add(1)
 	p.c.queued.Add(1)
-	p.in <- it // never blocks: at most QueueSize events are pending
+	b := p.open[it.project]
+	if b == nil {
+		b = &batch{h: it.project.header(), items: make([]item, 0, min(p.opts.BatchSize, 64))}
+		p.open[it.project] = b
+	}
+	b.items = append(b.items, it)
+	if len(b.items) >= p.opts.BatchSize {
+		delete(p.open, it.project)
+		p.ready = append(p.ready, b)
+		p.cond.Signal()
+	}
 	return true
+}
+
+// tickLoop hands every open batch to the senders at each tick of the
+// flush interval, until Close.
+func (p *Processor) tickLoop(tick <-chan time.Time) {
+	for {
+		select {
+		case <-tick:
+			p.mu.Lock()
+			p.flushLocked()
+			p.mu.Unlock()
+		case <-p.stopTicker:
+			return
+		}
+	}
+}
+
+// flushLocked moves every open batch to ready and wakes the senders; mu
+// is held.
+func (p *Processor) flushLocked() {
+	if len(p.open) == 0 {
+		return
+	}
+	for proj, b := range p.open {
+		delete(p.open, proj)
+		p.ready = append(p.ready, b)
+	}
+	p.cond.Broadcast()
+}
+
+// next waits for a ready batch; nil once the processor is closed and
+// nothing is ready.
+func (p *Processor) next() *batch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.ready) == 0 && !p.closed {
+		p.cond.Wait()
+	}
+	if len(p.ready) == 0 {
+		return nil
+	}
+	b := p.ready[0]
+	p.ready[0] = nil
+	p.ready = p.ready[1:]
+	return b
 }
 
 // Close stops taking events and sends every queued one, retrying as
@@ -236,12 +304,14 @@ func (p *Processor) Close(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.closed = true
+	p.flushLocked()
+	p.cond.Broadcast()
 	p.mu.Unlock()
-	close(p.closing)
+	close(p.stopTicker)
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		p.abort()
+		p.abort() // the senders drop what is left, quickly
 		<-p.done
 	}
 	p.abort()

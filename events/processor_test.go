@@ -297,3 +297,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Queueing an event allocates nothing but its share of its batch's
+// slice: the request pays for a copy of a small record; encoding happens
+// on the senders.
+func TestImpressionDoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocations are not counted under the race detector or coverage")
+	}
+	clock := newFakeClock()
+	ep := newEndpoint(t, nil, true)
+	p := newTestProcessor(t, clock, ep.URL, Options{BatchSize: 5000, QueueSize: 5000})
+	proj := testProject(t, "p1", "1", "")
+	u := User{ID: "alice", Attributes: map[string]any{"plan": "pro"}}
+	p.Impression(proj, u, featureTest) // the batch's slice is made once
+	if n := testing.AllocsPerRun(1000, func() { p.Impression(proj, u, featureTest) }); n != 0 {
+		t.Errorf("%v allocations per impression queued", n)
+	}
+	ep.release()
+}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -116,24 +117,17 @@ func TestRevenueAndValue(t *testing.T) {
 
 func TestVisitorAttributes(t *testing.T) {
 	p := testProject(t, "p", "1", "")
-	got := p.visitorAttributes(map[string]any{
+	got := attributesOf(t, p, map[string]any{
 		"plan": "pro", "age": float64(31), "unknown": "x", "$opt_bucketing_id": "b-7", "$opt_user_agent": "bot",
 		"nested": map[string]any{"a": 1}, "list": []any{1}, "null": nil, "big": float64(1 << 54), "plan2": math.Inf(1),
 	})
-	want := []attributeJSON{
-		{"$opt_bucketing_id", "$opt_bucketing_id", "custom", "b-7"},
-		{"$opt_user_agent", "$opt_user_agent", "custom", "bot"},
-		{"a2", "age", "custom", float64(31)},
-		{"a1", "plan", "custom", "pro"},
-		{"$opt_bot_filtering", "$opt_bot_filtering", "custom", false},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("attributes %+v, want %+v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("attribute %d: %+v, want %+v", i, got[i], want[i])
-		}
+	const want = `[{"entity_id":"$opt_bucketing_id","key":"$opt_bucketing_id","type":"custom","value":"b-7"},` +
+		`{"entity_id":"$opt_user_agent","key":"$opt_user_agent","type":"custom","value":"bot"},` +
+		`{"entity_id":"a2","key":"age","type":"custom","value":31},` +
+		`{"entity_id":"a1","key":"plan","type":"custom","value":"pro"},` +
+		`{"entity_id":"$opt_bot_filtering","key":"$opt_bot_filtering","type":"custom","value":false}]`
+	if got != want {
+		t.Errorf("attributes\n%s\nwant\n%s", got, want)
 	}
 	// A known attribute with an out-of-range number is left out; without
 	// botFiltering in the datafile, nothing is added.
@@ -141,7 +135,18 @@ func TestVisitorAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := bare.visitorAttributes(map[string]any{"age": float64(1 << 54)}); got == nil || len(got) != 0 {
-		t.Errorf("want an empty, non-nil list: %#v", got)
+	if got := attributesOf(t, bare, map[string]any{"age": float64(1 << 54)}); got != "[]" {
+		t.Errorf("want an empty list: %s", got)
 	}
+}
+
+// attributesOf returns the attributes list p writes for attrs, checked to
+// be JSON.
+func attributesOf(t *testing.T, p *Project, attrs map[string]any) string {
+	t.Helper()
+	b := append(p.appendAttributes([]byte("["), attrs), ']')
+	if !json.Valid(b) {
+		t.Fatalf("not JSON: %s", b)
+	}
+	return string(b)
 }

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// sendLoop sends the batches handed over until sendQ closes.
+// sendLoop sends the ready batches until the processor is closed and
+// none is left.
 func (p *Processor) sendLoop() {
-	for b := range p.sendQ {
+	for b := p.next(); b != nil; b = p.next() {
 		p.send(b)
 	}
 }
@@ -19,16 +20,15 @@ func (p *Processor) sendLoop() {
 // send encodes b and POSTs it, retrying failures that may pass until it
 // is delivered, refused, out of retries, or Close gave up waiting.
 func (p *Processor) send(b *batch) {
-	body, bad, err := encodeBatch(b.h, p.id, b.items, newUUID)
+	if p.aborted.Err() != nil {
+		p.drop(dropShutdown, len(b.items))
+		return
+	}
+	body, bad := encodeBatch(b.h, p.id, b.items, newUUIDs().next)
 	n := len(b.items) - bad
 	if bad > 0 {
 		p.drop(dropRejected, bad)
-		p.log.Error("events: some events could not be encoded; dropped", "count", bad)
-	}
-	if err != nil {
-		p.drop(dropRejected, n)
-		p.log.Error("events: a batch could not be encoded; dropped", "count", n, "err", err)
-		return
+		p.log.Error("events: events whose tags JSON cannot hold (NaN, infinities, channels…) were dropped", "count", bad)
 	}
 	if n == 0 {
 		return

@@ -3,12 +3,23 @@ package events
 import (
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
 )
 
-// newUUID returns a random (version 4) UUID, as the SDKs give each event.
-func newUUID() string {
+// uuids makes random (version 4) UUIDs, as the SDKs give each event, from
+// a ChaCha8 stream seeded by crypto/rand: one system call per batch, not
+// per event. Not safe for concurrent use: one per batch.
+type uuids struct{ src *mrand.ChaCha8 }
+
+func newUUIDs() uuids {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:]) // never fails (crypto/rand.Read panics rather than return an error)
+	return uuids{src: mrand.NewChaCha8(seed)}
+}
+
+func (g uuids) next() string {
 	var u [16]byte
-	_, _ = rand.Read(u[:]) // never fails (crypto/rand.Read panics rather than return an error)
+	_, _ = g.src.Read(u[:]) // never fails
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	var s [36]byte

@@ -102,7 +102,11 @@ func newEventServiceWith(t testing.TB, edit func(df map[string]any), opts events
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = proc.Close(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = proc.Close(ctx)
+	})
 	h, err := NewAPI(Options{Catalog: catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw, Events: proj}}, Profiles: store, Events: proc})
 	if err != nil {
 		t.Fatal(err)
