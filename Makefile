@@ -1,6 +1,10 @@
-# stickybucket. `make run` shows sticky decisions on the in-memory store;
-# `make test` runs every test, provisioning Docker and a Cassandra 5.0 image
-# first when they are missing.
+# stickybucket. `make` alone lists the targets and what each installs or
+# starts, and does nothing else; `make run` shows sticky decisions on the
+# in-memory store; `make test` runs every test, provisioning Docker and a
+# Cassandra 5.0 image first when they are missing.
+#
+# Each target's line ends with "## what it does; what it installs or
+# starts", which `make help` prints.
 
 GO            ?= go
 BIN           := bin/stickybucket
@@ -14,21 +18,35 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image vet clean
+.PHONY: help all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image image demo-regions vet clean
 
-all: vet test
+.DEFAULT_GOAL := help
 
-build:
-	$(GO) build -o $(BIN) ./cmd/stickybucket
+help: ## list the targets (the default: `make` alone installs and starts nothing)
+	@echo "make TARGET, where TARGET is one of:"
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-z][a-z-]*:[^#]*## / { printf "  %-20s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
 
-vet:
+all: vet test ## vet, then test: what CI runs (see test for what it installs and starts)
+
+# The version and commit are linked in as the service image's build does
+# (docker/service/build.sh), so `bin/stickybucket version` says which
+# build it is even where GOFLAGS=-buildvcs=false leaves the toolchain's
+# record out. VERSION and COMMIT override git's describe and HEAD.
+BUILDINFO     := github.com/stickybucket/stickybucket/internal/buildinfo
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null)
+
+build: ## bin/stickybucket, with its version and commit; nothing installed
+	$(GO) build -ldflags "-X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT)" -o $(BIN) ./cmd/stickybucket
+
+vet: ## go vet and gofmt; nothing installed
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # The main job: decide the sample requests with datafile v1, then with the
 # changed datafile v2 and the same profiles, and show who kept their
 # variation; then the same change without profiles, for contrast.
-run: build
+run: build ## the main job: sticky decisions on the in-memory store before and after a datafile change; nothing installed or started
 	@d=$$(mktemp -d) && \
 	$(BIN) decide --datafile $(EXAMPLES)/datafile-v1.json --requests $(EXAMPLES)/requests.jsonl --profiles $$d/profiles.json > $$d/before.jsonl && \
 	$(BIN) decide --datafile $(EXAMPLES)/datafile-v2.json --requests $(EXAMPLES)/requests.jsonl --profiles $$d/profiles.json > $$d/after.jsonl && \
@@ -40,21 +58,21 @@ run: build
 
 # The HTTP service on the in-memory store with the sample datafile, on
 # loopback (API 127.0.0.1:8080, admin 127.0.0.1:8088). Ctrl-C stops it.
-serve: build
+serve: build ## serve on the in-memory store with the sample datafile, 127.0.0.1:8080 (admin :8088), in the foreground until Ctrl-C
 	$(BIN) serve --datafile sample=$(EXAMPLES)/datafile-v1.json
 
 # Load benchmark over loopback: stickybucket serve (in memory) and, when
 # AGENT_BIN names an Optimizely Agent binary, Agent side by side in one run.
-loadbench: build
+loadbench: build ## load benchmark: starts serve (and Agent, with AGENT_BIN) on loopback while it runs
 	STICKYBUCKET_BIN=$(BIN) bench/load.sh
 
 # The same with stickybucket also on Cassandra (one node, with and without
 # the cache), side by side with the in-memory store (and Agent).
-loadbench-cassandra: build
+loadbench-cassandra: build ## the same on Cassandra too: Docker as for test, and a Cassandra container while it runs
 	STICKYBUCKET_BIN=$(BIN) bench/load-cassandra.sh
 
 # Unit tests only: no Docker, no Cassandra.
-unit:
+unit: ## unit tests with -race; no Docker, nothing installed or started
 	@$(if $(RACE),,echo "no C compiler or cgo: unit tests run without -race";)
 	$(GO) test $(GOTESTFLAGS) $(RACE) $$($(GO) list ./... | grep -v /integration)
 
@@ -62,7 +80,7 @@ unit:
 # (a Python venv, npm ci, Maven artifacts) and runs the official SDK with
 # its client against the stickybucket binary built here.
 CLIENTS := $(wildcard clients/*/test.sh)
-test-clients: build
+test-clients: build ## the SDK clients' tests: a Python venv, npm packages and Maven artifacts under clients/; serve while they run
 	@set -e; for t in $(CLIENTS); do \
 		echo "== $$t"; STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash $$t; \
 	done
@@ -71,7 +89,7 @@ test-clients: build
 # CASSANDRA_HOSTS set, the integration tests use that cluster and nothing is
 # provisioned (integration/multidc then needs datacenters dc1 with three
 # nodes and dc2 with one, or skips).
-test: build
+test: build ## every test: installs Docker (Debian's docker.io) and starts dockerd if missing, left running; pulls or builds the Cassandra image; Cassandra containers, removed at the end; the clients' packages as test-clients
 	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
 		image=$$(./docker/cassandra/image.sh) || exit 1; \
 		echo "integration tests use image $$image"; \
@@ -88,7 +106,7 @@ test: build
 # the logs show release_version, start-up timings and the fault figures.
 INTEGRATIONFLAGS := -p 1 -v
 
-integration:
+integration: ## the integration tests alone: Docker, the image and containers as for test
 	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
 		image=$$(./docker/cassandra/image.sh) || exit 1; \
 		export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
@@ -97,7 +115,7 @@ integration:
 
 # Benchmarks that need no Docker: decisions (against the official Go SDK),
 # layers, parsing, the service's handlers.
-bench:
+bench: ## Go benchmarks that need no Docker; nothing installed or started
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $$($(GO) list ./... | grep -v /integration) | tee bench.out
 
 # Benchmarks against the real Cassandra node of ./integration, as the
@@ -107,7 +125,7 @@ bench:
 # import and export; then first writer wins on the four-node cluster.
 # Results go to bench/results/.
 BENCHDIR := bench/results
-bench-cassandra:
+bench-cassandra: ## Go benchmarks against Cassandra (about 20 min): Docker as for test, Cassandra containers, removed at the end
 	@image=$$(./docker/cassandra/image.sh) || exit 1; \
 	export STICKYBUCKET_CASSANDRA_IMAGE=$$image; \
 	stamp=$$(date -u +%Y%m%d-%H%M%S); \
@@ -121,18 +139,36 @@ bench-cassandra:
 # manual use: cluster-up starts it (about a minute) and prints each node's
 # address and container and a serve configuration per datacenter;
 # cluster-down removes it (and any container a killed test left behind).
-cluster-up:
+cluster-up: ## Docker as for test, then four Cassandra containers in two datacenters, left running until cluster-down
 	@image=$$(./docker/cassandra/image.sh) || exit 1; \
 	STICKYBUCKET_CASSANDRA_IMAGE=$$image $(GO) run ./integration/cmd/cluster up
 
-cluster-down:
+cluster-down: ## removes cluster-up's containers (and any a killed test left)
 	$(GO) run ./integration/cmd/cluster down
 
-docker:
+docker: ## installs Docker (Debian's docker.io) and starts dockerd if missing, left running
 	./docker/engine.sh
 
-cassandra-image:
+cassandra-image: ## Docker as for test, then builds the local Cassandra image (Debian packages for the build if missing)
 	./docker/cassandra/build.sh
 
-clean:
+# The service image, built here with nothing pulled: the static binary on
+# scratch (docker/service/). Named stickybucket/stickybucket:<hash of its
+# inputs>, also tagged :latest; then run once read-only on loopback and
+# checked (healthy, non-root, decides, stops cleanly).
+image: ## Docker as for test, then builds the service image (kept) and runs it once in a container (removed)
+	@image=$$(./docker/service/build.sh) && ./docker/service/smoke.sh "$$image"
+
+# Two regions sharing assignments: the four-node, two-datacenter cluster
+# and one serve container per datacenter from the service image (host
+# network, loopback); a user decided in region 1 keeps the variation in
+# region 2 after its datafile changes, and after a dc1 node is killed.
+# Takes 2-4 minutes; removes every container it started.
+demo-regions: ## Docker as for test, both images, four Cassandra and two serve containers, removed at the end (2-4 min)
+	@cimage=$$(./docker/cassandra/image.sh) || exit 1; \
+	simage=$$(./docker/service/build.sh) || exit 1; \
+	$(GO) build -o bin/demoregions ./integration/cmd/demoregions && \
+	STICKYBUCKET_CASSANDRA_IMAGE=$$cimage bin/demoregions --image "$$simage"
+
+clean: ## removes bin/ and bench.out
 	rm -rf bin bench.out

@@ -7,8 +7,9 @@
 # one run. Removes the node at the end.
 #
 #   STICKYBUCKET_BIN (required), AGENT_BIN (optional), and every setting of
-#   bench/load.sh; CASSANDRA_ADDR [127.0.0.150]; CASSANDRA_IMAGE [what
-#   docker/cassandra/image.sh gives].
+#   bench/load.sh (RUNS defaults to decide here: the open-loop and profile
+#   runs are bench/load.sh's, on the memory store); CASSANDRA_ADDR
+#   [127.0.0.150]; CASSANDRA_IMAGE [what docker/cassandra/image.sh gives].
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -38,7 +39,7 @@ docker run -d --name "$name" --network host \
 	"$image" >/dev/null
 
 for store in cache nocache; do
-	cache=""
+	cache="cache: {size: 0}" # a cache is on by default with Cassandra
 	[[ $store == cache ]] && cache="cache: {size: 100000, ttl: 30s}"
 	cat >"$work/$store.yaml" <<-YAML
 		environment: load
@@ -69,6 +70,6 @@ done
 log "schema ready"
 
 cd "$root"
-SB_NAME=${SB_NAME:-memory} \
+RUNS=${RUNS:-decide} SB_NAME=${SB_NAME:-memory} \
 	SB_CONFIGS="cassandra-cache=$work/cache.yaml cassandra=$work/nocache.yaml" \
 	STICKYBUCKET_BIN=$STICKYBUCKET_BIN "$here/load.sh"

@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Measures `stickybucket serve` and Optimizely Agent side by side: starts
 # each on loopback with the same datafile, waits until each decides, runs
-# cmd/loadbench over them in alternating rounds, writes
-# bench/results/load-<time>.json and .svg, and stops everything it started.
+# cmd/loadbench over them in alternating rounds, writes the results as
+# JSON and SVG under bench/results/, and stops everything it started.
+#
+# The runs, in this order (RUNS picks some; each writes RESULTS<suffix>.json
+# and .svg):
+#   decide  [suffix none] POST /v1/decide, closed loop: every server (Agent,
+#           stickybucket, the SB_CONFIGS ones)
+#   rates   [-rate<N>] POST /v1/decide on the open loop, Agent against
+#           stickybucket, one run per rate of RATES (needs both binaries)
+#   ups     [-ups] on stickybucket's server: POST /v1/lookup,
+#           /v1/ups/lookup and /v1/ups/save (Agent's /v1/lookup too, when
+#           AGENT_BIN is set), closed loop; then [-ups-rate<N>] the
+#           lookups alone, open loop, at each rate of UPS_RATES
+# Runs go on after one fails; the exit status is then 1.
 #
 # Binaries come from the environment; this script builds neither service:
 #   STICKYBUCKET_BIN  stickybucket binary with the serve command
@@ -24,7 +36,11 @@
 #   HOST [127.0.0.1]  SB_PORT [18180]  SB_ADMIN_PORT [18188]
 #   AGENT_PORT [18080]  AGENT_ADMIN_PORT [18088]  AGENT_WEBHOOK_PORT [18089]
 #   DATAFILE_PORT [8111]  (Agent fetches <SDK_KEY>.json there: python3 -m http.server)
-#   RESULTS [bench/results/load-<UTC time>]  (.json and .svg are appended)
+#   RESULTS [bench/results/load-<UTC time>]  (suffixes, .json and .svg are appended)
+#   RUNS [decide rates ups]  RATES [2000 5000 10000]  UPS_RATES [5000]
+#   RATE_CLIENTS [32] clients per target on the open loop: the bound on
+#     requests in flight (a request due while all are busy waits, and the
+#     wait counts in its latency)
 #   READY_TIMEOUT [60] seconds to wait for each service
 #
 # stickybucket is started as
@@ -70,6 +86,10 @@ AGENT_WEBHOOK_PORT=${AGENT_WEBHOOK_PORT:-18089}
 DATAFILE_PORT=${DATAFILE_PORT:-8111}
 RESULTS=${RESULTS:-bench/results/load-$(date -u +%Y%m%d-%H%M%S)}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
+RUNS=${RUNS:-decide rates ups}
+RATES=${RATES:-2000 5000 10000}
+UPS_RATES=${UPS_RATES:-5000}
+RATE_CLIENTS=${RATE_CLIENTS:-32}
 
 log() { printf 'load.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -82,6 +102,13 @@ done
 [[ $SDK_KEY =~ ^[A-Za-z0-9_=+-]+$ ]] || die "SDK_KEY $SDK_KEY: letters, digits and _=+- only"
 [[ $SB_NAME =~ ^[A-Za-z0-9_.-]+$ && $SB_NAME != agent && $SB_NAME != datafiles && $SB_NAME != loadbench ]] ||
 	die "SB_NAME $SB_NAME: letters, digits and _.- only, and not agent, datafiles or loadbench"
+for r in $RUNS; do
+	[[ $r == decide || $r == rates || $r == ups ]] || die "RUNS: unknown run $r (want decide, rates, ups)"
+done
+for r in $RATES $UPS_RATES; do
+	[[ $r =~ ^[0-9]+$ && $r -gt 0 ]] || die "RATES and UPS_RATES: positive whole requests per second, not $r"
+done
+[[ $RATE_CLIENTS =~ ^[0-9]+$ && $RATE_CLIENTS -gt 0 ]] || die "RATE_CLIENTS $RATE_CLIENTS: want a positive number"
 command -v curl >/dev/null || die "curl is needed to wait for the services"
 if [[ -n $AGENT_BIN ]]; then
 	command -v python3 >/dev/null || die "python3 is needed to serve Agent its datafile"
@@ -200,6 +227,7 @@ fi
 
 targets=()
 extra_names=()
+agent_target=() sb_target=()
 if [[ -n $AGENT_BIN ]]; then
 	for p in "$AGENT_PORT" "$AGENT_ADMIN_PORT" "$AGENT_WEBHOOK_PORT" "$DATAFILE_PORT"; do
 		port_free "$p" || die "port $HOST:$p is in use"
@@ -235,6 +263,8 @@ if [[ -n $AGENT_BIN ]]; then
 	start agent env OPTIMIZELY_CONFIG_FILENAME="$work/agent.yaml" "$AGENT_BIN"
 	wait_until agent "decides $FLAG" decides "$AGENT_PORT"
 	targets+=(--target "agent=http://$HOST:$AGENT_PORT" --pid "agent=${pids[-1]}")
+	agent_url=http://$HOST:$AGENT_PORT agent_pid=${pids[-1]}
+	agent_target=(--target "agent=$agent_url" --pid "agent=$agent_pid")
 fi
 if [[ -n $STICKYBUCKET_BIN ]]; then
 	for p in "$SB_PORT" "$SB_ADMIN_PORT"; do
@@ -244,6 +274,8 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 		--datafile "$SDK_KEY=$DATAFILE"
 	wait_until "$SB_NAME" "decides $FLAG" decides "$SB_PORT"
 	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT" --pid "$SB_NAME=${pids[-1]}")
+	sb_url=http://$HOST:$SB_PORT sb_pid=${pids[-1]}
+	sb_target=(--target "$SB_NAME=$sb_url" --pid "$SB_NAME=$sb_pid")
 	port=$((SB_ADMIN_PORT + 1))
 	for spec in ${SB_CONFIGS:-}; do
 		name=${spec%%=*} cfg=$(abs "${spec#*=}")
@@ -260,27 +292,68 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 	done
 fi
 
-args=(
-	"${targets[@]}" --flag "$FLAG" --sdk-key "$SDK_KEY"
-	--clients "$CLIENTS" --users "$USERS" --rounds "$ROUNDS" --duration "$DURATION"
-	--warmup "$WARMUP" --max-requests "$MAX_REQUESTS"
-	--out "$RESULTS.json" --svg "$RESULTS.svg"
-)
-[[ -n $ATTRIBUTES ]] && args+=(--attributes "$ATTRIBUTES")
-[[ -n $AGENT_BIN && -n $STICKYBUCKET_BIN ]] && args+=(--baseline agent)
+common=(--users "$USERS" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" --max-requests "$MAX_REQUESTS")
+[[ -n $ATTRIBUTES ]] && common+=(--attributes "$ATTRIBUTES")
 mkdir -p "$(dirname "$RESULTS")"
-log "running: loadbench ${args[*]}"
-# In the background, so that a TERM or INT for this script is handled at
-# once (stop passes it on to the driver) rather than after the run.
-"$LOADBENCH_BIN" "${args[@]}" &
-pids+=("$!")
-names+=(loadbench)
 status=0
-wait "$!" || status=$?
+written=()
+
+# measure SUFFIX ARGS…: one loadbench run, to RESULTS<SUFFIX>.json and
+# .svg; a failed run is logged and sets the exit status.
+measure() {
+	local suffix=$1 rc=0
+	shift
+	local args=("$@" "${common[@]}" --out "$RESULTS$suffix.json" --svg "$RESULTS$suffix.svg")
+	log "running: loadbench ${args[*]}"
+	# In the background, so that a TERM or INT for this script is handled
+	# at once (stop passes it on to the driver) rather than after the run.
+	"$LOADBENCH_BIN" "${args[@]}" &
+	pids+=("$!")
+	names+=(loadbench)
+	wait "$!" || rc=$?
+	if ((rc != 0)); then
+		log "loadbench exited with status $rc"
+		status=1
+	fi
+	[[ -s $RESULTS$suffix.json ]] && written+=("$RESULTS$suffix")
+	return 0
+}
+
+has_run() { [[ " $RUNS " == *" $1 "* ]]; }
+
+if has_run decide; then
+	args=("${targets[@]}" --flag "$FLAG" --sdk-key "$SDK_KEY" --clients "$CLIENTS")
+	[[ -n $AGENT_BIN && -n $STICKYBUCKET_BIN ]] && args+=(--baseline agent)
+	measure "" "${args[@]}"
+fi
+if has_run rates && [[ -n $AGENT_BIN && -n $STICKYBUCKET_BIN ]]; then
+	for rate in $RATES; do
+		measure "-rate$rate" "${agent_target[@]}" "${sb_target[@]}" --flag "$FLAG" --sdk-key "$SDK_KEY" \
+			--rate "$rate" --clients "$RATE_CLIENTS" --baseline agent
+	done
+fi
+if has_run ups && [[ -n $STICKYBUCKET_BIN ]]; then
+	# Every lookup target after the decide runs, so profiles exist; the
+	# saves last, since they rewrite them.
+	lookups=(
+		--target "$SB_NAME-lookup=$sb_url" --route "$SB_NAME-lookup=lookup" --pid "$SB_NAME-lookup=$sb_pid"
+		--target "$SB_NAME-ups-lookup=$sb_url" --route "$SB_NAME-ups-lookup=ups-lookup" --pid "$SB_NAME-ups-lookup=$sb_pid"
+	)
+	if [[ -n $AGENT_BIN ]]; then
+		lookups=(--target "agent-lookup=$agent_url" --route "agent-lookup=lookup" --pid "agent-lookup=$agent_pid" "${lookups[@]}")
+	fi
+	measure "-ups" "${lookups[@]}" \
+		--target "$SB_NAME-ups-save=$sb_url" --route "$SB_NAME-ups-save=ups-save" --pid "$SB_NAME-ups-save=$sb_pid" \
+		--sdk-key "$SDK_KEY" --clients "$CLIENTS" --baseline "$SB_NAME-lookup"
+	for rate in $UPS_RATES; do
+		measure "-ups-rate$rate" "${lookups[@]}" --sdk-key "$SDK_KEY" --rate "$rate" --clients "$RATE_CLIENTS" \
+			--baseline "$SB_NAME-lookup"
+	done
+fi
 for name in agent "$SB_NAME" "${extra_names[@]}"; do
 	alive "$name" && usage "$name"
 done
-if [[ -s $RESULTS.json ]]; then
-	log "wrote $RESULTS.json and $RESULTS.svg"
-fi
+for f in "${written[@]}"; do
+	log "wrote $f.json and $f.svg"
+done
 exit "$status"

@@ -29,7 +29,7 @@ import (
 // A conditional write costs a Paxos round (four round trips to a quorum of
 // replicas instead of one), and mixing it with plain upserts of the same
 // rows voids its guarantee for those rows: use it for first assignments,
-// and Save for refreshes and re-assignments.
+// and SaveReplacing, not Save, for refreshes and re-assignments.
 func (s *Store) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
 	if err := s.check("save", p.UserID); err != nil {
 		return ups.Profile{}, err
@@ -76,6 +76,19 @@ func (s *Store) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, erro
 // transaction ended in cause (a timeout): it returns the rows found, or
 // cause when there are none or the read fails too.
 func (s *Store) readSerial(ctx context.Context, userID string, expIDs []string, cause error) (map[string]ups.Assignment, error) {
+	existing, err := s.readSerialRows(ctx, userID, expIDs)
+	if err != nil {
+		return nil, fmt.Errorf("%w (and the serial read after it: %v)", cause, err)
+	}
+	if len(existing) == 0 {
+		return nil, cause
+	}
+	return existing, nil
+}
+
+// readSerialRows reads the rows of expIDs at the serial consistency, which
+// finishes any Paxos round in progress on them first.
+func (s *Store) readSerialRows(ctx context.Context, userID string, expIDs []string) (map[string]ups.Assignment, error) {
 	iter := s.session.Query(s.stmts.lookupIn, userID, expIDs).
 		WithContext(ctx).
 		Consistency(gocql.Consistency(s.opts.SerialConsistency)).
@@ -88,13 +101,13 @@ func (s *Store) readSerial(ctx context.Context, userID string, expIDs []string, 
 		ttl          int
 	)
 	for iter.Scan(&expID, &varID, &decidedAt, &ttl) {
-		existing[expID] = ups.Assignment{VariationID: varID, DecidedAt: decidedAt}
+		if varID != "" {
+			existing[expID] = ups.Assignment{VariationID: varID, DecidedAt: decidedAt}
+		}
+		decidedAt = time.Time{}
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("%w (and the serial read after it: %v)", cause, err)
-	}
-	if len(existing) == 0 {
-		return nil, cause
+		return nil, err
 	}
 	return existing, nil
 }

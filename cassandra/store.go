@@ -25,10 +25,10 @@ type StoreOptions struct {
 	// serve reads and acknowledges writes no replica holds.
 	ReadConsistency  gocql.Consistency
 	WriteConsistency gocql.Consistency
-	// SerialConsistency is the Paxos consistency of SaveFirst: SERIAL (the
-	// zero value's default) makes servers in every datacenter agree on the
-	// first writer; LOCAL_SERIAL only those of one datacenter, for less
-	// latency.
+	// SerialConsistency is the Paxos consistency of SaveFirst and
+	// SaveReplacing: SERIAL (the zero value's default) makes servers in
+	// every datacenter agree on the first writer; LOCAL_SERIAL only those
+	// of one datacenter, for less latency.
 	SerialConsistency gocql.SerialConsistency
 	// SpeculativeAfter sends a statement that has had no answer for this
 	// long to the next host of its query plan as well; the first answer
@@ -58,6 +58,7 @@ var (
 	_ ups.AssignmentLookuper = (*Store)(nil)
 	_ ups.Deleter            = (*Store)(nil)
 	_ ups.FirstWriter        = (*Store)(nil)
+	_ ups.Replacer           = (*Store)(nil)
 	_ ups.Closer             = (*Store)(nil)
 )
 

@@ -18,15 +18,21 @@ type statements struct {
 	// one row.
 	lookup, lookupIn, lookupOne string
 	// insert upserts a row; insertNew writes it only if it does not exist
-	// (a lightweight transaction).
-	insert, insertNew string
-	delete            string
+	// (a lightweight transaction); replace writes its values only if the
+	// row still holds the variation and decision time given (null: none),
+	// in a conditional batch with insert (SaveReplacing).
+	insert, insertNew, replace string
+	delete                     string
 }
 
 // Column order of the insert statements' bind markers; insertArgs relies
 // on it and newStatements checks it, so a change in gocqlx's rendering
 // fails at construction instead of binding values to the wrong columns.
 var insertNames = []string{"user_id", "experiment_id", "variation_id", "decided_at", "ttl"}
+
+// Column order of the conditional update's bind markers; replaceArgs
+// relies on it.
+var replaceNames = []string{"ttl", "variation_id", "decided_at", "user_id", "experiment_id", "was_variation_id", "was_decided_at"}
 
 func newStatements(keyspace string) (statements, error) {
 	t := table.New(table.Metadata{
@@ -49,9 +55,15 @@ func newStatements(keyspace string) (statements, error) {
 	if !slices.Equal(names, insertNames) {
 		return statements{}, fmt.Errorf("conditional insert statement binds %v, want %v", names, insertNames)
 	}
+	replace, names := qb.Update(t.Name()).TTLNamed("ttl").Set("variation_id", "decided_at").
+		Where(qb.Eq("user_id"), qb.Eq("experiment_id")).
+		If(qb.EqNamed("variation_id", "was_variation_id"), qb.EqNamed("decided_at", "was_decided_at")).ToCql()
+	if !slices.Equal(names, replaceNames) {
+		return statements{}, fmt.Errorf("conditional update statement binds %v, want %v", names, replaceNames)
+	}
 	del, _ := qb.Delete(t.Name()).Where(qb.Eq("user_id")).ToCql()
 	return statements{
 		lookup: lookup, lookupIn: lookupIn, lookupOne: lookupOne,
-		insert: insert, insertNew: insertNew, delete: del,
+		insert: insert, insertNew: insertNew, replace: replace, delete: del,
 	}, nil
 }

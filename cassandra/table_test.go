@@ -15,6 +15,7 @@ func TestStatements(t *testing.T) {
 		{"lookupOne", s.lookupOne, "SELECT variation_id,decided_at,TTL(variation_id) AS ttl FROM sb_prod.assignments WHERE user_id=? AND experiment_id=? "},
 		{"insert", s.insert, "INSERT INTO sb_prod.assignments (user_id,experiment_id,variation_id,decided_at) VALUES (?,?,?,?) USING TTL ? "},
 		{"insertNew", s.insertNew, "INSERT INTO sb_prod.assignments (user_id,experiment_id,variation_id,decided_at) VALUES (?,?,?,?) IF NOT EXISTS USING TTL ? "},
+		{"replace", s.replace, "UPDATE sb_prod.assignments USING TTL ? SET variation_id=?,decided_at=? WHERE user_id=? AND experiment_id=? IF variation_id=? AND decided_at=? "},
 		{"delete", s.delete, "DELETE FROM sb_prod.assignments WHERE user_id=? "},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,10 @@ type Config struct {
 	sources map[string]string
 	// keys holds the paths of the keys the YAML file wrote.
 	keys map[string]bool
+	// defaultEnv is set when Environments holds only the default
+	// environment, put there by an environment variable for the file
+	// defined none (see Active).
+	defaultEnv bool
 }
 
 // written reports whether the file or an environment variable set key (a
@@ -102,9 +106,11 @@ type Environment struct {
 	RefreshAfter Duration `yaml:"refresh_after"`
 	// Reset re-randomises experiments, keyed by experiment ID.
 	Reset map[string]Reset `yaml:"reset"`
-	// FirstWriterWins writes first assignments with lightweight
-	// transactions, at SerialConsistency (SERIAL, the default, agrees
-	// across datacenters; LOCAL_SERIAL within one).
+	// FirstWriterWins writes every assignment with a lightweight
+	// transaction — a first one only if none exists, a replacement or a
+	// refresh only if the stored one is still the one read — at
+	// SerialConsistency (SERIAL, the default, agrees across datacenters;
+	// LOCAL_SERIAL within one).
 	FirstWriterWins   bool   `yaml:"first_writer_wins"`
 	SerialConsistency string `yaml:"serial_consistency"`
 }
@@ -180,54 +186,68 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("more than %d bytes; a configuration is far smaller", MaxSize)
 	}
 	cfg := Default()
-	if err := cfg.decode(data); err != nil {
+	errs, failed, err := cfg.decode(data)
+	if err != nil {
 		return Config{}, err
 	}
 	if lookupEnv != nil {
-		if err := cfg.applyEnv(lookupEnv); err != nil {
-			return Config{}, err
-		}
+		envErrs, envFailed := cfg.applyEnv(lookupEnv)
+		errs = append(errs, envErrs...)
+		failed = append(failed, envFailed...)
 	}
 	cfg.storeKindDefaults()
 	cfg.normalize()
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+	// Validation runs even when values were refused, so one run reports
+	// every problem of the file; a refused value kept its default, and the
+	// checks of its key (and of the keys it is checked against) are left
+	// out rather than reported about a value nobody wrote.
+	p := &problems{sources: cfg.sources}
+	cfg.validate(p)
+	errs = append(errs, p.except(failed)...)
+	if len(errs) > 0 {
+		return Config{}, joinProblems(errs)
 	}
 	return cfg, nil
 }
 
-// decode reads the one YAML document in data over c's defaults.
-func (c *Config) decode(data []byte) error {
+// decode reads the one YAML document in data over c's defaults. It
+// returns the problems of the values it refused (and left at their
+// defaults) and their keys, or err when the document cannot be read at
+// all.
+func (c *Config) decode(data []byte) (refused []error, failed []string, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // empty: defaults only
+			return nil, nil, nil // empty: defaults only
 		}
-		return syntaxError(data, err)
+		return nil, nil, syntaxError(data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
-		return fmt.Errorf("line %d: a second YAML document; the configuration is one document", extra.Line)
+		return nil, nil, fmt.Errorf("line %d: a second YAML document; the configuration is one document", extra.Line)
 	case !errors.Is(err, io.EOF):
-		return syntaxError(data, err)
+		return nil, nil, syntaxError(data, err)
 	}
 	if len(doc.Content) == 1 && isNull(doc.Content[0]) {
-		return nil // a document holding only null: defaults only
+		return nil, nil, nil // a document holding only null: defaults only
 	}
 	tr := checkTree(&doc, reflect.TypeFor[Config]())
 	if tr.tooBig {
-		return joinProblems(tr.errs)
+		return nil, nil, joinProblems(tr.errs)
 	}
 	c.keys = tr.keys
-	// Decode even after the tree's errors, so one run reports every
-	// problem of the file; validation waits until the file is right.
+	if !tr.ok {
+		return tr.errs, append(tr.failed, ""), nil // not a mapping: nothing to decode
+	}
 	errs := tr.errs
+	// The tree removed every value it refused; what decoding may still
+	// refuse comes through aliases.
 	if err := doc.Decode(c); err != nil {
 		errs = append(errs, tr.explain(err)...)
 	}
-	return joinProblems(errs)
+	return errs, tr.failed, nil
 }
 
 // maxMessage bounds a message from the YAML library.
@@ -241,17 +261,17 @@ var (
 )
 
 // explain rewrites decoding errors, which carry a line, to name the key
-// on that line.
+// on that line, in the words of YAML.
 func (tr *tree) explain(err error) []error {
 	te, ok := errors.AsType[*yaml.TypeError](err)
 	if !ok {
-		return []error{fmt.Errorf("decode: %w", err)}
+		return []error{errors.New(plainWords(clipTo(strings.ToValidUTF8(err.Error(), ""), maxMessage)))}
 	}
 	var errs []error
 	for _, msg := range te.Errors {
 		// yaml.v3 cuts long values at a byte count, which can split a
 		// character, and repeats tags whole.
-		msg = clipTo(strings.ToValidUTF8(msg, ""), maxMessage)
+		msg = plainWords(clipTo(strings.ToValidUTF8(msg, ""), maxMessage))
 		m := typeErrorLine.FindStringSubmatch(msg)
 		if m == nil {
 			errs = append(errs, errors.New(msg))
@@ -265,6 +285,27 @@ func (tr *tree) explain(err error) []error {
 		}
 	}
 	return errs
+}
+
+// unmarshalMessage matches yaml.v3's type mismatch, which names a YAML
+// tag and a Go type.
+var unmarshalMessage = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `([^`]*)`)? into \\S+")
+
+// plainWords rewrites yaml.v3's type mismatches ("cannot unmarshal !!seq
+// into config.plain") in the words of YAML, without the Go type.
+func plainWords(msg string) string {
+	return unmarshalMessage.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := unmarshalMessage.FindStringSubmatch(m)
+		what := map[string]string{"seq": "a list", "map": "a mapping", "str": "the text", "int": "the number", "float": "the number",
+			"bool": "the value", "timestamp": "the time", "null": "null", "binary": "binary data"}[sub[1]]
+		if what == "" {
+			what = "a value"
+		}
+		if sub[2] != "" {
+			what += " " + strconv.Quote(sub[2])
+		}
+		return what + " does not fit here"
+	})
 }
 
 // parserProblems are the syntax errors yaml.v3 (v3.0.4) reports from its
@@ -374,7 +415,7 @@ func keyNear(data []byte, line int) string {
 // running the integration tests or a laptop.
 func Default() Config {
 	c := Config{
-		Environment: "development",
+		Environment: DefaultEnvironment,
 		Cassandra: Connection{
 			Hosts:            []string{"127.0.0.1"},
 			Port:             9042,
@@ -388,11 +429,32 @@ func Default() Config {
 	return c
 }
 
-// Active returns the selected environment.
+// DefaultEnvironment is the environment in force when the configuration
+// names none. A configuration without environments (enough for the
+// in-memory store) has this one, with the defaults of every key: no
+// retention, no refresh, no resets.
+const DefaultEnvironment = "development"
+
+// Active returns the selected environment: one of Environments, or, when
+// there are none, DefaultEnvironment with its defaults.
 func (c Config) Active() (Environment, error) {
-	env, ok := c.Environments[c.Environment]
-	if !ok {
-		return Environment{}, fmt.Errorf("environment: %q is not defined under environments", c.Environment)
+	if env, ok := c.Environments[c.Environment]; ok {
+		return env, nil
 	}
-	return env, nil
+	if len(c.Environments) == 0 && c.Environment == DefaultEnvironment {
+		return defaultEnvironment(), nil
+	}
+	return Environment{}, fmt.Errorf("environment: %q is not defined under environments", clipValue(c.Environment))
+}
+
+// onlyDefaultEnvironment reports whether the configuration defines no
+// environment of its own: none at all, or only the default one that an
+// environment variable (STICKYBUCKET_RETENTION, say) filled in without a
+// replication.
+func (c Config) onlyDefaultEnvironment() bool {
+	if len(c.Environments) == 0 {
+		return true
+	}
+	env, ok := c.Environments[DefaultEnvironment]
+	return c.defaultEnv && ok && len(c.Environments) == 1 && env.Replication.Class == ""
 }

@@ -118,6 +118,7 @@ func TestEnvOverrideErrors(t *testing.T) {
 func TestValidate(t *testing.T) {
 	valid := func() Config {
 		c := Default()
+		c.Store.Kind = StoreCassandra
 		c.Environments = map[string]Environment{"development": {
 			Retention:        Duration(time.Hour),
 			Keyspace:         "ks",

@@ -19,9 +19,20 @@
 //   - Connection timeouts lie within MinTimeout and MaxTimeout (1 ms to
 //     10 min); retentions within 0 (forever) and 20 years, in whole
 //     seconds.
+//   - Keys only the Cassandra store uses are required only with it: with
+//     the in-memory store (the default) a file may define no environment
+//     at all, and then DefaultEnvironment is in force with the defaults of
+//     its keys; with store.kind cassandra (or the migrate and profiles
+//     commands) an environment and its replication are required.
 //   - An environment variable that is set but empty counts as unset.
-//   - YAML syntax errors name the line and the key they are at or near;
-//     type errors (a word where a number belongs) name the key.
+//   - YAML syntax errors name the line and the key they are at or near.
+//   - A value of the wrong kind (a word where a number belongs, a mapping
+//     where a list belongs) names the exact key and its line, in a flow
+//     mapping too, and says what the key takes in YAML's words (text, a
+//     whole number, a list, a mapping, a duration…), never a Go type.
+//   - Every problem is reported at once: the file's, the variables' and
+//     validation's, at most 20 (then a count of the rest). A value refused
+//     keeps its default, and validation does not report about it again.
 //   - Anchors, aliases and merge keys (<<) work; a document that expands
 //     through aliases to more than 100,000 nodes is refused.
 //
@@ -31,5 +42,7 @@
 // the connection and the environments) or in its section's validate
 // method in service.go (store, server, datafiles, datafile_limits, log).
 // Keyspace and datacenter names follow package cassandra's rules.
-// Unknown-key and null checks and error paths follow from the struct.
+// Unknown-key, null and kind checks (a list, a mapping, a whole number…)
+// and error paths follow from the struct; a type with an UnmarshalYAML of
+// its own also needs its words in tree.go (expected, kindFits).
 package config

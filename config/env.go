@@ -164,8 +164,10 @@ func filepathBase(p string) string {
 
 // applyEnv applies the variables that are set. A variable set to nothing
 // (or only spaces) counts as unset: `FOO= cmd` and an empty entry in a
-// container spec mean "no override", not "override with nothing".
-func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
+// container spec mean "no override", not "override with nothing". It
+// returns a problem for every variable that could not be applied, with
+// the keys they left as they were.
+func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) (errs []error, failed []string) {
 	for _, o := range envOverrides {
 		name := EnvPrefix + o.name
 		v, ok := lookupEnv(name)
@@ -173,23 +175,32 @@ func (c *Config) applyEnv(lookupEnv func(string) (string, bool)) error {
 		if !ok || v == "" {
 			continue
 		}
+		key := strings.ReplaceAll(o.key, "<active>", c.Environment)
 		if err := o.apply(c, v); err != nil {
-			return fmt.Errorf("%s (overrides %s): %w", name, o.key, err)
+			errs = append(errs, fmt.Errorf("%s (overrides %s): %w", name, o.key, err))
+			failed = append(failed, key)
+			continue
 		}
 		if c.sources == nil {
 			c.sources = map[string]string{}
 		}
-		c.sources[strings.ReplaceAll(o.key, "<active>", c.Environment)] = name
+		c.sources[key] = name
 	}
-	return nil
+	return errs, failed
 }
 
+// updateActive changes the environment in force: one the file defines, or
+// the default one when it defines none (which it then holds).
 func (c *Config) updateActive(f func(*Environment)) error {
-	env, ok := c.Environments[c.Environment]
-	if !ok {
-		return fmt.Errorf("environment %q is not defined under environments", c.Environment)
+	env, err := c.Active()
+	if err != nil {
+		return fmt.Errorf("environment %q is not defined under environments", clipValue(c.Environment))
 	}
 	f(&env)
+	if len(c.Environments) == 0 {
+		c.Environments = map[string]Environment{}
+		c.defaultEnv = true
+	}
 	c.Environments[c.Environment] = env
 	return nil
 }

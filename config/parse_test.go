@@ -80,20 +80,20 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"tab", strings.Replace(base, "    retention: 1d", "\tretention: 1d", 1), "line 7 (environments.development): invalid YAML: found character that cannot start any token (YAML is indented with spaces, never tabs)"},
 		{"tab on line 1", "\tenvironments: {}\n", "line 1: invalid YAML: found character that cannot start any token (YAML is indented with spaces, never tabs)"},
 		{"null and type errors at once", strings.Replace(strings.Replace(base, "retention: 1d", "retention: ~", 1), "replication_factor: 1", "replication_factor: x", 1),
-			"environments.development.retention (line 7): null is not a value; leave the key out to get its default\nenvironments.development.replication (line 8): cannot unmarshal !!str `x` into int"},
-		{"port not a number", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  port: abc", 1), "cassandra.port (line 5): cannot unmarshal !!str `abc` into int"},
+			"environments.development.retention (line 7): null is not a value; leave the key out to get its default\nenvironments.development.replication.replication_factor (line 8): expected a whole number, got the text \"x\""},
+		{"port not a number", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  port: abc", 1), `cassandra.port (line 5): expected a whole number, got the text "abc"`},
 		{"rf not a number", strings.Replace(base, "replication_factor: 1", "replication_factor: three", 1),
-			"environments.development.replication (line 8): cannot unmarshal !!str `three` into int"},
+			`environments.development.replication.replication_factor (line 8): expected a whole number, got the text "three"`},
 		{"rf not a number, block style", strings.Replace(base, "replication: {class: SimpleStrategy, replication_factor: 1}", "replication:\n      class: SimpleStrategy\n      replication_factor: [3]", 1),
-			"environments.development.replication.replication_factor (line 10): cannot unmarshal !!seq into int"},
+			"environments.development.replication.replication_factor (line 10): expected a whole number, got a list"},
 		{"bad duration", strings.Replace(base, "retention: 1d", "retention: forever", 1), `environments.development.retention (line 7): invalid duration "forever"`},
 		{"long bad duration", strings.Replace(base, "retention: 1d", "retention: "+strings.Repeat("9", 5000), 1), `invalid duration "999999999999999`},
-		{"hosts not a list", strings.Replace(base, "[127.0.0.1]", "{a: b}", 1), "cassandra.hosts (line 4): cannot unmarshal !!map into []string"},
+		{"hosts not a list", strings.Replace(base, "[127.0.0.1]", "{a: b}", 1), "cassandra.hosts (line 4): expected a list (items on lines starting with \"- \", or [a, b]), got a mapping"},
 		{"duplicate key", base + "environment: staging\n", `environment (line 9): mapping key "environment" already defined at line 2`},
 		{"unknown nested key", strings.Replace(base, "[127.0.0.1]", "[127.0.0.1]\n  tls: {enabled: true, ca: x}", 1), "cassandra.tls.ca (line 5): unknown key; the keys here are ca_file, cert_file, enabled, insecure_skip_verify, key_file"},
-		{"not a mapping", "just a string\n", "line 1: cannot unmarshal !!str `just a ...` into config.Config"},
+		{"not a mapping", "just a string\n", `(top level) (line 1): expected a mapping (key: value lines indented under the key, or {key: value}), got the text "just a string"`},
 		{"several errors at once", strings.Replace(strings.Replace(base, "retention: 1d", "retention: x", 1), "[127.0.0.1]", "[127.0.0.1]\n  port: y", 1),
-			"cassandra.port (line 5): cannot unmarshal !!str `y` into int\nenvironments.development.retention (line 8): invalid duration \"x\""},
+			"cassandra.port (line 5): expected a whole number, got the text \"y\"\nenvironments.development.retention (line 8): invalid duration \"x\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,6 +207,125 @@ func TestParseErrorsAreBounded(t *testing.T) {
 	for _, l := range lines {
 		if len(l) > 512 {
 			t.Errorf("a line of %d bytes: %.100s…", len(l), l)
+		}
+	}
+}
+
+// TestParseReportsEveryProblemAtOnce: unknown keys, values of the wrong
+// kind, values their type refuses, invalid values and bad environment
+// variables, all in one run, in the file's order and then the
+// variables'; a refused value is not reported again by validation.
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	yaml := `
+cassandra:
+  port: abc
+  prot: 9042
+  timeout: 0s
+environments:
+  development:
+    retention: forever
+    replication: {class: SimpleStrategy, replication_factor: three}
+store: {budget: soon, kind: redis, cache: {size: x, ttl: 10s}}
+log: {level: loud}
+`
+	_, err := Parse([]byte(yaml), envMap(map[string]string{
+		"STICKYBUCKET_CASSANDRA_PORT":        "ninety",
+		"STICKYBUCKET_FIRST_WRITER_WINS":     "maybe",
+		"STICKYBUCKET_CACHE_SIZE":            "many",
+		"STICKYBUCKET_LOG_LEVEL":             "debug",
+		"STICKYBUCKET_CASSANDRA_USERNAME":    "",
+		"STICKYBUCKET_CASSANDRA_HOSTS":       "127.0.0.2",
+		"STICKYBUCKET_READ_CONSISTENCY":      "MOST",
+		"STICKYBUCKET_DATAFILES":             "k=",
+		"STICKYBUCKET_UNKNOWN_IS_IGNORED":    "x",
+		"STICKYBUCKET_REFRESH_AFTER":         "soon",
+		"STICKYBUCKET_API_TOKENS":            "short",
+		"STICKYBUCKET_TLS_CERT_FILE":         "c.pem",
+		"STICKYBUCKET_CASSANDRA_TLS_CA_FILE": "",
+	}))
+	want := []string{
+		`cassandra.port (line 3): expected a whole number, got the text "abc"`,
+		"cassandra.prot (line 4): unknown key",
+		`environments.development.retention (line 8): invalid duration "forever"`,
+		`environments.development.replication.replication_factor (line 9): expected a whole number, got the text "three"`,
+		`store.budget (line 10): invalid duration "soon"`,
+		`store.cache.size (line 10): expected a whole number, got the text "x"`,
+		`STICKYBUCKET_CASSANDRA_PORT (overrides cassandra.port): not a port number: "ninety"`,
+		`STICKYBUCKET_REFRESH_AFTER (overrides environments.<active>.refresh_after): invalid duration "soon"`,
+		`STICKYBUCKET_FIRST_WRITER_WINS (overrides environments.<active>.first_writer_wins): not a boolean: "maybe"`,
+		`STICKYBUCKET_CACHE_SIZE (overrides store.cache.size): not a number: "many"`,
+		"STICKYBUCKET_DATAFILES (overrides datafiles): datafile \"k=\": no file or URL",
+		"cassandra.timeout: 0s is outside",
+		`environments.development.read_consistency: "MOST" is not one of ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, LOCAL_ONE (set by STICKYBUCKET_READ_CONSISTENCY)`,
+		`store.kind: "redis" is not memory or cassandra`,
+		"server.tokens[0]: 5 bytes; a token needs at least 16 (set by STICKYBUCKET_API_TOKENS)",
+		"server.tls: cert_file and key_file must be set together",
+	}
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	got := strings.Split(err.Error(), "\n")
+	for i, w := range want {
+		if i >= len(got) || !strings.HasPrefix(got[i], w) {
+			t.Errorf("problem %d: want %q\ngot:\n%s", i+1, w, err)
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d problems, want %d:\n%s", len(got), len(want), err)
+	}
+}
+
+// TestParseLeavesOutOnlyWhatARefusedValueExplains: validation's problems
+// about a refused key, its parents and children, or naming it, are left
+// out; a key whose name merely starts the same is not one of them.
+func TestParseLeavesOutOnlyWhatARefusedValueExplains(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want []string
+	}{
+		{"environment: [x]\nenvironments: {development: {read_consistency: MOST}}\n",
+			[]string{"environment (line 1): expected text, got a list", `environments.development.read_consistency: "MOST" is not one of`}},
+		{"store: {cache: {size: many, ttl: 10s}}\n", // not "ttl set without store.cache.size"
+			[]string{`store.cache.size (line 1): expected a whole number, got the text "many"`}},
+		{"datafiles: [{sdk_key: k, file: [x]}]\n", // not "set exactly one of file and url"
+			[]string{"datafiles[0].file (line 1): expected text, got a list"}},
+		{"store: {budget_ceiling: soon, budget_floor: 2s}\n", // not "above store.budget_ceiling (1s)"
+			[]string{`store.budget_ceiling (line 1): invalid duration "soon"`}},
+		{"~: 1\nlog: {level: loud}\n", // a null key refuses its entry, not the mapping holding it
+			[]string{"(top level) (line 1): a null key", `log.level: "loud"`}},
+	} {
+		_, err := Parse([]byte(tt.yaml), noEnv)
+		if err == nil {
+			t.Errorf("%q: accepted", tt.yaml)
+			continue
+		}
+		got := strings.Split(err.Error(), "\n")
+		if len(got) != len(tt.want) {
+			t.Errorf("%q: %d problems, want %d:\n%v", tt.yaml, len(got), len(tt.want), err)
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.HasPrefix(got[i], w) {
+				t.Errorf("%q: problem %d is %q, want %q", tt.yaml, i+1, got[i], w)
+			}
+		}
+	}
+	for msg, path := range map[string]string{
+		"x: set without store.cache.size":    "store.cache.size",
+		"x: above store.budget_ceiling (1s)": "store.budget_ceiling",
+	} {
+		if !mentions(msg, path) {
+			t.Errorf("mentions(%q, %q) = false", msg, path)
+		}
+	}
+	for msg, path := range map[string]string{
+		"environments.development.x: y": "environment",
+		"server.tokens_x: y":            "server.tokens",
+		"a.store.cache: y":              "store.cache",
+	} {
+		if mentions(msg, path) {
+			t.Errorf("mentions(%q, %q) = true", msg, path)
 		}
 	}
 }

@@ -192,7 +192,8 @@ func (r *Reset) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		t, err := time.Parse(time.RFC3339, n.Value)
 		if err != nil {
-			return fmt.Errorf("line %d: %q is not an RFC 3339 time such as 2026-11-01T00:00:00Z", n.Line, n.Value)
+			// A *yaml.TypeError, so decoding goes on to the file's other problems.
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not an RFC 3339 time such as 2026-11-01T00:00:00Z", n.Line, clipValue(n.Value))}}
 		}
 		*r = Reset{Before: t}
 		return nil
@@ -224,6 +225,18 @@ const (
 	DefaultCacheSize = 50_000
 	DefaultCacheTTL  = 10 * time.Second
 )
+
+// SetStoreKind sets store.kind as a command-line flag does, after the file
+// and the environment were read, and gives the keys they left out the
+// defaults of that kind (see storeKindDefaults): `serve --store cassandra`
+// gets Cassandra's cache and async saves as a file saying so would.
+func (c *Config) SetStoreKind(kind string) {
+	if kind != c.Store.Kind && !c.written("store.cache.size") {
+		c.Store.Cache = Cache{}
+	}
+	c.Store.Kind = kind
+	c.storeKindDefaults()
+}
 
 // storeKindDefaults sets the defaults that depend on store.kind, for the
 // keys the file and the environment left out: with Cassandra, a cache

@@ -198,3 +198,29 @@ func TestParseDatafileSources(t *testing.T) {
 		t.Error("k= accepted")
 	}
 }
+
+// TestSetStoreKind: a store kind given after the file (serve --store) gets
+// that kind's defaults for the keys the file left out, and keeps the keys
+// it wrote.
+func TestSetStoreKind(t *testing.T) {
+	cfg, err := Parse(nil, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetStoreKind(StoreCassandra)
+	if s := cfg.Store; s.Saves.Mode != SavesAsync || s.Cache.Size != DefaultCacheSize || s.Cache.TTL.Std() != DefaultCacheTTL {
+		t.Errorf("memory defaults, then --store cassandra: %+v", s)
+	}
+	written, err := Parse([]byte("store: {saves: {mode: sync}, cache: {size: 0}}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written.SetStoreKind(StoreCassandra)
+	if s := written.Store; s.Saves.Mode != SavesSync || s.Cache.Size != 0 {
+		t.Errorf("written keys, then --store cassandra: %+v; want them kept", s)
+	}
+	cfg.SetStoreKind(StoreMemory)
+	if s := cfg.Store; s.Saves.Mode != SavesSync || s.Cache.Size != 0 {
+		t.Errorf("back to memory: %+v; want memory's defaults", s)
+	}
+}

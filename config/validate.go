@@ -54,28 +54,107 @@ func (c *Config) normalize() {
 }
 
 // problems collects validation errors, each prefixed with the YAML key it
-// concerns and, when an environment variable set that key, the variable.
+// concerns and, when an environment variable set that key (or the list or
+// section holding it), the variable.
 type problems struct {
 	errs    []error
+	keys    []string // the key of each error
 	sources map[string]string
 }
 
 func (p *problems) add(key, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if v := p.sources[key]; v != "" {
-		msg += " (set by " + v + ")"
+	for k := key; k != ""; k = parentPath(k) {
+		if v := p.sources[k]; v != "" {
+			msg += " (set by " + v + ")"
+			break
+		}
 	}
 	p.errs = append(p.errs, fmt.Errorf("%s: %s", key, msg))
+	p.keys = append(p.keys, key)
+}
+
+// except returns the problems but those about the keys in failed (whose
+// values were refused before validation, and kept their defaults), their
+// parents and children, or naming one of them.
+func (p *problems) except(failed []string) []error {
+	var out []error
+	for i, err := range p.errs {
+		if !slices.ContainsFunc(failed, func(f string) bool {
+			return related(p.keys[i], f) || mentions(err.Error(), f)
+		}) {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// mentions reports whether msg names the key path, whole: "environment"
+// is not named by "environments.development".
+func mentions(msg, path string) bool {
+	word := func(c byte) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	for i := 0; path != "" && i <= len(msg)-len(path); i++ {
+		j := strings.Index(msg[i:], path)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(path)
+		if (start == 0 || !word(msg[start-1]) && msg[start-1] != '.') && (end == len(msg) || !word(msg[end])) {
+			return true
+		}
+		i = start
+	}
+	return false
+}
+
+// related reports whether one of the key paths a and b holds the other.
+func related(a, b string) bool {
+	within := func(child, parent string) bool {
+		return parent == "" || child == parent ||
+			strings.HasPrefix(child, parent) && (child[len(parent)] == '.' || child[len(parent)] == '[')
+	}
+	return within(a, b) || within(b, a)
+}
+
+// parentPath is the path of the key or list holding path's last key or
+// item, "" at the top: server.tokens[0] → server.tokens → server.
+func parentPath(path string) string {
+	b := boundaries(path)
+	if len(b) < 2 {
+		return ""
+	}
+	return path[:b[len(b)-2]]
 }
 
 // Validate reports every problem at once, each prefixed with the YAML key
 // it concerns, so one edit fixes a file.
+//
+// The keys only the Cassandra store uses are required only with it
+// (store.kind: cassandra, and the migrate and profiles commands, which set
+// it): an environment, and its replication. The in-memory store works
+// without any environment (see Active).
 func (c Config) Validate() error {
 	p := &problems{sources: c.sources}
-	if len(c.Environments) == 0 {
-		p.add("environments", "at least one environment is required")
-	} else if _, ok := c.Environments[c.Environment]; !ok {
-		p.add("environment", "%q is not one of the defined environments (%s)", clipValue(c.Environment), clipValue(strings.Join(sortedKeys(c.Environments), ", ")))
+	c.validate(p)
+	return joinProblems(p.errs)
+}
+
+func (c Config) validate(p *problems) {
+	cassandra := c.Store.Kind == StoreCassandra
+	onlyDefault := c.onlyDefaultEnvironment()
+	switch {
+	case onlyDefault && cassandra:
+		p.add("environments", "at least one environment is required with the Cassandra store, to name its keyspace and replication")
+	case len(c.Environments) == 0:
+		if c.Environment != DefaultEnvironment {
+			p.add("environment", "%q is not defined: environments is empty, and then only %q exists (the in-memory store's default)", clipValue(c.Environment), DefaultEnvironment)
+		}
+	default:
+		if _, ok := c.Environments[c.Environment]; !ok {
+			p.add("environment", "%q is not one of the defined environments (%s)", clipValue(c.Environment), clipValue(strings.Join(sortedKeys(c.Environments), ", ")))
+		}
 	}
 	c.Cassandra.validate(p)
 	for _, name := range sortedKeys(c.Environments) {
@@ -83,11 +162,10 @@ func (c Config) Validate() error {
 			p.add("environments", "an environment name is empty")
 			continue
 		}
-		c.Environments[name].validate(p, "environments."+clipValue(name))
+		c.Environments[name].validate(p, "environments."+clipValue(name), cassandra && !onlyDefault)
 		c.Environments[name].validatePolicies(p, "environments."+clipValue(name))
 	}
 	c.validateService(p)
-	return joinProblems(p.errs)
 }
 
 // maxProblems bounds how many problems one error lists, so a hostile file
@@ -128,7 +206,9 @@ func (c Connection) validate(p *problems) {
 			p.add(prefix+t.key, "%v is outside %v to %v", d, MinTimeout, MaxTimeout)
 		}
 	}
-	if d := c.SpeculativeAfter.Std(); d != 0 && (d < MinTimeout || d >= c.Timeout.Std()) {
+	if t := c.Timeout.Std(); t < MinTimeout || t > MaxTimeout {
+		// Reported above; speculative_after is checked against a valid one.
+	} else if d := c.SpeculativeAfter.Std(); d != 0 && (d < MinTimeout || d >= t) {
 		p.add(prefix+"speculative_after", "%v is outside %v to the query timeout (%v); 0 turns it off", d, MinTimeout, c.Timeout.Std())
 	}
 	if c.Password != "" && c.Username == "" {
@@ -142,7 +222,10 @@ func (c Connection) validate(p *problems) {
 	}
 }
 
-func (e Environment) validate(p *problems, prefix string) {
+// validate checks an environment's keys; requireReplication says whether
+// a replication must be written (the Cassandra store's keyspace needs
+// one). A replication written is checked either way.
+func (e Environment) validate(p *problems, prefix string, requireReplication bool) {
 	add := func(key, format string, args ...any) { p.add(prefix+"."+key, format, args...) }
 	if err := (ups.Retention{Default: e.Retention.Std()}).Validate(); err != nil {
 		add("retention", "%v", errors.Unwrap(err))
@@ -175,7 +258,9 @@ func (e Environment) validate(p *problems, prefix string) {
 			add("local_dc", "%v", err)
 		}
 	}
-	e.Replication.validate(p, prefix+".replication", e.LocalDC)
+	if r := e.Replication; requireReplication || r.Class != "" || r.ReplicationFactor != 0 || len(r.Datacenters) > 0 {
+		e.Replication.validate(p, prefix+".replication", e.LocalDC)
+	}
 }
 
 func (r Replication) validate(p *problems, prefix, localDC string) {
@@ -212,17 +297,18 @@ func (r Replication) validate(p *problems, prefix, localDC string) {
 			add("", "local_dc %q has no replicas (datacenters: %s)", clipValue(localDC), clipValue(strings.Join(sortedKeys(r.Datacenters), ", ")))
 		}
 	case "":
-		add(".class", "required: %s or %s", SimpleStrategy, NetworkTopologyStrategy)
+		add(".class", "required with the Cassandra store: %s or %s", SimpleStrategy, NetworkTopologyStrategy)
 	default:
 		add(".class", "%q is not %s or %s", clipValue(r.Class), SimpleStrategy, NetworkTopologyStrategy)
 	}
 }
 
 // Validate checks one environment on its own, for code that builds an
-// Environment without a whole Config.
+// Environment without a whole Config, as the Cassandra store needs it
+// (with a replication).
 func (e Environment) Validate() error {
 	p := &problems{}
-	e.validate(p, "environment")
+	e.validate(p, "environment", true)
 	return joinProblems(p.errs)
 }
 

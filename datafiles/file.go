@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 )
@@ -45,21 +47,21 @@ func (f File) Fetch(ctx context.Context, since string) (Content, error) {
 	now := time.Now() // before the stat: "settled" errs towards hashing
 	// Checked before opening too: opening a named pipe would block.
 	if fi, err := os.Stat(f.Path); err != nil {
-		return Content{}, fmt.Errorf("read datafile: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return Content{}, fmt.Errorf("read datafile %s: not a regular file (%s)", f.Path, fi.Mode().Type())
+		return Content{}, f.error(err)
+	} else if err := notRegular(fi); err != nil {
+		return Content{}, f.error(err)
 	}
 	fh, err := os.Open(f.Path)
 	if err != nil {
-		return Content{}, fmt.Errorf("read datafile: %w", err)
+		return Content{}, f.error(err)
 	}
 	defer fh.Close()
 	fi, err := fh.Stat()
 	if err != nil {
-		return Content{}, fmt.Errorf("read datafile: %w", err)
+		return Content{}, f.error(err)
 	}
-	if !fi.Mode().IsRegular() {
-		return Content{}, fmt.Errorf("read datafile %s: not a regular file (%s)", f.Path, fi.Mode().Type())
+	if err := notRegular(fi); err != nil {
+		return Content{}, f.error(err)
 	}
 	if fi.Size() > limit {
 		return Content{}, fmt.Errorf("read datafile %s: %d bytes, more than the limit of %d", f.Path, fi.Size(), limit)
@@ -84,4 +86,32 @@ func (f File) Fetch(ctx context.Context, since string) (Content, error) {
 		return Content{Version: version, Unchanged: true}, nil
 	}
 	return Content{Data: data, Version: version}, nil
+}
+
+// error says that reading the file failed, naming it once: an
+// *fs.PathError's own operation and path ("stat /x: ") are left out, its
+// cause kept (errors.Is(err, fs.ErrNotExist) holds).
+func (f File) error(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		err = pe.Err
+	}
+	return fmt.Errorf("read datafile %s: %w", f.Path, err)
+}
+
+// notRegular says why fi is not a file to read a datafile from.
+func notRegular(fi fs.FileInfo) error {
+	switch t := fi.Mode().Type(); {
+	case fi.Mode().IsRegular():
+		return nil
+	case fi.IsDir():
+		return errors.New("is a directory; give the datafile's path")
+	case t&fs.ModeNamedPipe != 0:
+		return errors.New("is a named pipe, not a regular file")
+	case t&fs.ModeSocket != 0:
+		return errors.New("is a socket, not a regular file")
+	case t&fs.ModeDevice != 0:
+		return errors.New("is a device, not a regular file")
+	default:
+		return fmt.Errorf("not a regular file (%s)", t)
+	}
 }

@@ -130,8 +130,9 @@ func TestFileErrors(t *testing.T) {
 		f    File
 		want []string
 	}{
-		{"missing", t.Context(), File{Path: filepath.Join(dir, "missing.json")}, []string{"missing.json", "no such file"}},
-		{"directory", t.Context(), File{Path: dir}, []string{dir, "not a regular file"}},
+		// The path once, without the system call's name and path again.
+		{"missing", t.Context(), File{Path: filepath.Join(dir, "missing.json")}, []string{"read datafile " + filepath.Join(dir, "missing.json") + ": no such file or directory"}},
+		{"directory", t.Context(), File{Path: dir}, []string{"read datafile " + dir + ": is a directory; give the datafile's path"}},
 		{"too large", t.Context(), File{Path: path, MaxBytes: 100}, []string{path, "more than the limit of 100"}},
 		{"cancelled", cancelled, File{Path: path}, []string{path, "context canceled"}},
 	} {
@@ -144,6 +145,9 @@ func TestFileErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
+			}
+			if strings.Count(err.Error(), tc.f.Path) != 1 || strings.Contains(err.Error(), "---") {
+				t.Errorf("error %q: the path more than once, or a file mode", err)
 			}
 		})
 	}

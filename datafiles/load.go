@@ -61,14 +61,15 @@ func (s *Set) refreshAll(ctx context.Context, force bool) error {
 }
 
 // refresh fetches sl's datafile and, if it is new and good, puts it in
-// force. force ignores what was fetched before. It reports a new datafile
+// force. Its errors start with the SDK key (the package's name is Load's
+// and Reload's to add, once). force ignores what was fetched before. It reports a new datafile
 // or a failure through OnLoad and the log, and returns the failure, or the
 // standing rejection of an unchanged datafile.
 func (s *Set) refresh(ctx context.Context, sl *slot, force bool) error {
 	select {
 	case sl.lock <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("datafiles: SDK key %q: waiting for the refresh in progress: %w", sl.key, ctx.Err())
+		return fmt.Errorf("SDK key %q: waiting for the refresh in progress: %w", sl.key, ctx.Err())
 	}
 	defer func() { <-sl.lock }()
 
@@ -79,7 +80,7 @@ func (s *Set) refresh(ctx context.Context, sl *slot, force bool) error {
 	old := sl.entry.Load()
 	c, err := sl.src.Fetch(ctx, since)
 	if err != nil {
-		err = fmt.Errorf("datafiles: SDK key %q: %w", sl.key, err)
+		err = fmt.Errorf("SDK key %q: %w", sl.key, err)
 		if ctx.Err() != nil {
 			// Cancelled by the caller or by Close: not the datafile's
 			// failure, so not counted.
@@ -114,7 +115,7 @@ func (s *Set) refresh(ctx context.Context, sl *slot, force bool) error {
 	if old != nil {
 		kept = fmt.Sprintf("revision %q keeps serving", old.Revision)
 	}
-	err = fmt.Errorf("datafiles: SDK key %q: %w from %s (%s): %w", sl.key, ErrRejected, sl.src, kept, err)
+	err = fmt.Errorf("SDK key %q: %w from %s (%s): %w", sl.key, ErrRejected, sl.src, kept, err)
 	sl.version, sl.rejected = c.Version, err
 	s.failed(sl, old, err)
 	return err

@@ -543,3 +543,46 @@ func TestEntryHasItsEventsProject(t *testing.T) {
 		t.Errorf("Reload of a datafile with botFiltering \"no\": %v", err)
 	}
 }
+
+// TestLoadErrorsSayEachContextOnce: the package, the SDK key, the source
+// and the cause, each once ("datafiles: load: datafiles: SDK key" said the
+// package twice), and errors.Is still finds the cause.
+func TestLoadErrorsSayEachContextOnce(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	writeFile(t, bad, []byte("{"))
+	rec := newRecorder()
+	s := newSet(t, Options{Sources: map[string]Source{
+		"missing": File{Path: filepath.Join(dir, "missing.json")},
+		"dir":     File{Path: dir},
+		"bad":     File{Path: bad},
+	}, OnLoad: rec.onLoad})
+	err := s.Load(t.Context())
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, want := range []string{
+		`datafiles: load: SDK key "bad": datafile rejected from ` + bad + " (no datafile is served for it): ",
+		`SDK key "dir": read datafile ` + dir + ": is a directory; give the datafile's path",
+		`SDK key "missing": read datafile ` + filepath.Join(dir, "missing.json") + ": no such file or directory",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Load = %v\nwant it to say %q", err, want)
+		}
+	}
+	if n := strings.Count(err.Error(), "datafiles:"); n != 1 {
+		t.Errorf("Load = %v\nsays datafiles: %d times", err, n)
+	}
+	if !errors.Is(err, os.ErrNotExist) || !errors.Is(err, ErrRejected) {
+		t.Errorf("Load = %v: errors.Is does not find the causes", err)
+	}
+	for range 3 {
+		if ev := rec.next(t); ev.err == nil || strings.HasPrefix(ev.err.Error(), "datafiles:") {
+			t.Errorf("OnLoad(%q, %v): want an error starting with the SDK key", ev.key, ev.err)
+		}
+	}
+	err = s.Reload(t.Context())
+	if err == nil || !strings.HasPrefix(err.Error(), "datafiles: reload: SDK key") || strings.Count(err.Error(), "datafiles:") != 1 {
+		t.Errorf("Reload = %v", err)
+	}
+}

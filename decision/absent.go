@@ -42,6 +42,29 @@ func (c *Client) writeAbsent(p ups.Profile) {
 		defer func() { <-c.absentSlots }()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		_, _ = fw.SaveFirst(ctx, p)
+		// A store that is unavailable for a moment (a coordinator just
+		// died) is tried again until the timeout.
+		wait := absentRetryFirst
+		for {
+			_, err := fw.SaveFirst(ctx, p)
+			if err == nil || !ups.Unavailable(err) || ctx.Err() != nil {
+				return
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+			wait = min(2*wait, absentRetryMax)
+		}
 	}()
 }
+
+// The waits between tries of a background write: doubling from the first
+// to the last.
+const (
+	absentRetryFirst = 50 * time.Millisecond
+	absentRetryMax   = time.Second
+)

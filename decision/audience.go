@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -39,12 +40,64 @@ type audience struct {
 	// ref is the node that refers to this audience, shared by every
 	// reference.
 	ref *node
+	// index numbers the audience within its datafile: where a call keeps
+	// its result (audienceMemo).
+	index int32
 }
 
-func newAudience(id, name string, tree *node) *audience {
-	a := &audience{id: id, name: name, tree: tree}
+func newAudience(id, name string, tree *node, index int32) *audience {
+	a := &audience{id: id, name: name, tree: tree, index: index}
 	a.ref = &node{kind: nodeAudience, audience: a}
 	return a
+}
+
+// inlineAudiences is how many audiences a call remembers the results of
+// without allocating: every datafile but the largest projects'.
+const inlineAudiences = 64
+
+// audienceMemo remembers, within one decision call, the result of each
+// audience evaluated: the user's attributes do not change during a call,
+// and an audience shared by many experiments and rollout rules would
+// otherwise be evaluated again for each of them, so a DecideAll would cost
+// experiments × audience size. A result is kept at the audience's index
+// as the tri plus one, zero meaning not yet evaluated: in inline for a
+// datafile of up to inlineAudiences audiences, else in a slice of the
+// datafile's pool, taken at the call's first evaluation and given back by
+// release.
+type audienceMemo struct {
+	inline [inlineAudiences]uint8
+	df     *Datafile // set when the datafile has more audiences
+	pooled *[]uint8
+}
+
+// result returns a's result for attrs, evaluating it only the first time
+// the call asks.
+func (m *audienceMemo) result(a *audience, attrs map[string]any) tri {
+	slot := m.slot(a.index)
+	if *slot == 0 {
+		*slot = uint8(a.evalTree(attrs)) + 1
+	}
+	return tri(*slot - 1)
+}
+
+func (m *audienceMemo) slot(i int32) *uint8 {
+	if m.df == nil {
+		return &m.inline[i]
+	}
+	if m.pooled == nil {
+		m.pooled = m.df.memos.Get().(*[]uint8)
+	}
+	return &(*m.pooled)[i]
+}
+
+// release gives a pooled slice back, cleared. The inline results stay:
+// they hold for the whole call.
+func (m *audienceMemo) release() {
+	if m.pooled != nil {
+		clear(*m.pooled)
+		m.df.memos.Put(m.pooled)
+		m.pooled = nil
+	}
 }
 
 // eval evaluates the tree with three-valued logic:
@@ -54,17 +107,24 @@ func newAudience(id, name string, tree *node) *audience {
 //     true (the rule of the Python and JavaScript SDKs; the official Go SDK
 //     v2 stops at the first null, which differs under "not");
 //   - not: negates its first operand; null stays null, no operand is null.
-func (n *node) eval(attrs map[string]any) tri {
+func (n *node) eval(attrs map[string]any) tri { return n.evalIn(attrs, nil) }
+
+// evalIn is eval remembering the results of the audiences it refers to in
+// m (nil: none), so a decision call evaluates each audience once.
+func (n *node) evalIn(attrs map[string]any, m *audienceMemo) tri {
 	switch n.kind {
 	case nodeLeaf:
 		return n.leaf.eval(attrs)
 	case nodeAudience:
-		return n.audience.tree.eval(attrs)
+		if m != nil {
+			return m.result(n.audience, attrs)
+		}
+		return n.audience.evalTree(attrs)
 	case nodeNot:
 		if len(n.kids) == 0 {
 			return triNull
 		}
-		switch n.kids[0].eval(attrs) {
+		switch n.kids[0].evalIn(attrs, m) {
 		case triTrue:
 			return triFalse
 		case triFalse:
@@ -74,7 +134,7 @@ func (n *node) eval(attrs map[string]any) tri {
 	case nodeAnd:
 		sawNull := false
 		for _, k := range n.kids {
-			switch k.eval(attrs) {
+			switch k.evalIn(attrs, m) {
 			case triFalse:
 				return triFalse
 			case triNull:
@@ -88,7 +148,7 @@ func (n *node) eval(attrs map[string]any) tri {
 	}
 	sawNull := false
 	for _, k := range n.kids {
-		switch k.eval(attrs) {
+		switch k.evalIn(attrs, m) {
 		case triTrue:
 			return triTrue
 		case triNull:
@@ -100,6 +160,18 @@ func (n *node) eval(attrs map[string]any) tri {
 	}
 	return triFalse
 }
+
+// evalTree evaluates the audience's conditions.
+func (a *audience) evalTree(attrs map[string]any) tri {
+	if hook := audienceEvalHook.Load(); hook != nil {
+		(*hook)(a)
+	}
+	return a.tree.eval(attrs)
+}
+
+// audienceEvalHook, when set (by tests), is called on every evaluation of
+// an audience's conditions, so a test can count them.
+var audienceEvalHook atomic.Pointer[func(*audience)]
 
 // eachAudience calls fn for every audience the tree refers to, for reasons.
 func (n *node) eachAudience(fn func(*audience)) {

@@ -126,9 +126,9 @@ func TestParseConditionsErrors(t *testing.T) {
 }
 
 func TestParseAudienceConditions(t *testing.T) {
-	yes := newAudience("1", "", op(nodeOr, leafT))
-	no := newAudience("2", "", op(nodeOr, leafF))
-	unknown := newAudience("3", "", op(nodeOr, leafN))
+	yes := newAudience("1", "", op(nodeOr, leafT), 0)
+	no := newAudience("2", "", op(nodeOr, leafF), 1)
+	unknown := newAudience("3", "", op(nodeOr, leafN), 2)
 	auds := map[string]*audience{"1": yes, "2": no, "3": unknown}
 	tests := []struct {
 		conditions string

@@ -47,10 +47,11 @@ type Options struct {
 	// follows the store's observed latency.
 	AdaptiveBudget *AdaptiveBudget
 	// FirstWriteBudget bounds, instead of the store budget, the
-	// conditional write of a user's new assignments under FirstWriterWins:
-	// a lightweight transaction takes several round trips, and giving up
-	// on it serves this server's bucketing where another server may have
-	// won. Zero: the store budget bounds it too.
+	// conditional write of a decision's assignments under FirstWriterWins
+	// (new ones, replacements and refreshes): a lightweight transaction
+	// takes several round trips, and giving up on it serves this server's
+	// bucketing where another server may have won. Zero: the store budget
+	// bounds it too.
 	FirstWriteBudget time.Duration
 	// RefreshAfter makes stickiness slide: when a decision serves a saved
 	// assignment that expires within RefreshAfter, it saves it again
@@ -63,11 +64,14 @@ type Options struct {
 	// by experiment ID: a saved assignment decided at or before the reset
 	// time counts as absent.
 	Resets map[string]Reset
-	// FirstWriterWins writes a user's first assignment in an experiment
-	// only if no other server wrote one first (Profiles must implement
-	// ups.FirstWriter, e.g. Cassandra's lightweight transactions); the
-	// loser serves the stored winner. Refreshes and replacements remain
-	// plain saves.
+	// FirstWriterWins makes every write of an assignment conditional
+	// (Profiles must implement ups.FirstWriter and ups.Replacer, e.g.
+	// Cassandra's lightweight transactions): a user's first assignment in
+	// an experiment is written only if no other server wrote one first,
+	// and a replacement (the saved variation left the experiment, or was
+	// decided before a reset) or a refresh only if the store still holds
+	// the assignment the decision read. The loser serves the stored
+	// winner.
 	FirstWriterWins bool
 	// Now is the clock for RefreshAfter; nil means time.Now.
 	Now func() time.Time
@@ -97,6 +101,7 @@ type Client struct {
 	assignments     ups.AssignmentLookuper
 	scoped          ups.ScopedLookuper
 	firstWriter     ups.FirstWriter
+	replacer        ups.Replacer
 	budget          time.Duration
 	adaptive        *AdaptiveBudget
 	firstBudget     time.Duration
@@ -118,9 +123,10 @@ func NewClient(cfg Options) (*Client, error) {
 	if cfg.StoreBudget < 0 || cfg.RefreshAfter < 0 || cfg.FirstWriteBudget < 0 {
 		return nil, fmt.Errorf("decision: new client: negative StoreBudget (%s), RefreshAfter (%s) or FirstWriteBudget (%s)", cfg.StoreBudget, cfg.RefreshAfter, cfg.FirstWriteBudget)
 	}
-	firstWriter, ok := ups.As[ups.FirstWriter](cfg.Profiles)
-	if cfg.FirstWriterWins && !ok {
-		return nil, fmt.Errorf("decision: new client: FirstWriterWins needs a profile store that implements ups.FirstWriter; %T does not", cfg.Profiles)
+	firstWriter, canFirst := ups.As[ups.FirstWriter](cfg.Profiles)
+	replacer, canReplace := ups.As[ups.Replacer](cfg.Profiles)
+	if cfg.FirstWriterWins && (!canFirst || !canReplace) {
+		return nil, fmt.Errorf("decision: new client: FirstWriterWins needs a profile store that implements ups.FirstWriter and ups.Replacer; %T does not", cfg.Profiles)
 	}
 	for id, r := range cfg.Resets {
 		if r.Before.IsZero() {
@@ -135,6 +141,7 @@ func NewClient(cfg Options) (*Client, error) {
 		df:              cfg.Datafile,
 		profiles:        cfg.Profiles,
 		firstWriter:     firstWriter,
+		replacer:        replacer,
 		budget:          cfg.StoreBudget,
 		adaptive:        cfg.AdaptiveBudget,
 		firstBudget:     cfg.FirstWriteBudget,
@@ -257,7 +264,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 			d.Reasons = rs.list
 			return d, err
 		}
-		rs = lostRace(o, cl.userID)
+		rs = lostRace(o, cl.userID, cl.lostRewrite)
 	}
 }
 
@@ -280,15 +287,20 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 			d.Reasons = rs.list
 			return d, err
 		}
-		rs = lostRace(o, cl.userID)
+		rs = lostRace(o, cl.userID, cl.lostRewrite)
 	}
 }
 
 // lostRace starts the reasons of a decision made again because another
-// server assigned the user first (FirstWriterWins).
-func lostRace(o options, userID string) reasons {
+// server wrote the user's assignment first (FirstWriterWins): a first
+// assignment, or a change of the one the call read.
+func lostRace(o options, userID string, changed bool) reasons {
 	rs := reasons{on: o.includeReasons}
-	if rs.on {
+	switch {
+	case !rs.on:
+	case changed:
+		rs.infof("Another server changed user %q's assignment after this decision read it; serving the stored one.", userID)
+	default:
 		rs.infof("Another server assigned user %q first; serving its assignment.", userID)
 	}
 	return rs
@@ -368,7 +380,7 @@ func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags [
 		if !lost || attempt > 0 {
 			break
 		}
-		setup = lostRace(o, cl.userID)
+		setup = lostRace(o, cl.userID, cl.lostRewrite)
 	}
 	if o.enabledOnly {
 		for key, d := range out {

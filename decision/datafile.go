@@ -1,6 +1,10 @@
 package decision
 
-import "github.com/go-json-experiment/json/jsontext"
+import (
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
 
 // The raw* types mirror the elements of the version-4 datafile's lists
 // (see topLevel for the rest). Unknown fields are ignored, so newer
@@ -125,6 +129,11 @@ type Datafile struct {
 	ambiguousKeys map[string]bool
 	flags         []*flag
 	flagByKey     map[string]*flag
+	// audiences counts the audiences, numbered 0… as they were built (the
+	// index of each result in a call's audienceMemo); memos holds the
+	// result slices of calls on a datafile with more than inlineAudiences.
+	audiences int32
+	memos     sync.Pool
 }
 
 // Revision returns the datafile's revision.
@@ -258,6 +267,12 @@ func (b *builder) build(top *topLevel) *Datafile {
 			return nil // JSON of the wrong shape, reported
 		}
 	}
+	if n := b.d.audiences; n > inlineAudiences {
+		b.d.memos.New = func() any {
+			results := make([]uint8, n)
+			return &results
+		}
+	}
 	return b.d
 }
 
@@ -291,7 +306,8 @@ func (b *builder) audienceList(name string, list jsontext.Value) bool {
 		checkLength("audience name", a.Name, b.lim.MaxKeyBytes, &at, b.p)
 		tree := b.walker.conditions(a.Conditions, &at, "conditions", b.lim.MaxConditionDepth, b.p)
 		if _, shadowed := b.auds[a.ID]; !shadowed && tree != nil {
-			b.auds[a.ID] = newAudience(a.ID, a.Name, tree)
+			b.auds[a.ID] = newAudience(a.ID, a.Name, tree, b.d.audiences)
+			b.d.audiences++
 		}
 	})
 }

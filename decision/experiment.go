@@ -213,9 +213,9 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	sticky := cl.profileReady(rs)
 	replaces := false
 	if sticky {
-		if a, ok := cl.savedAssignment(e.id); ok {
+		if a, ok, own := cl.savedAssignment(e.id); ok {
 			replaces = true
-			if r, reset := cl.client.resets[e.id]; reset && !a.DecidedAt.After(r.Before) {
+			if r, reset := cl.client.resets[e.id]; reset && !own && !a.DecidedAt.After(r.Before) {
 				if r.ExcludePrevious {
 					if rs.on {
 						rs.infof("User %q was assigned to experiment %q before its reset at %s and is excluded from it.", cl.userID, e.key, r.Before.UTC().Format(time.RFC3339))
@@ -250,15 +250,16 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	return v
 }
 
-// inAudience evaluates e's audience tree; null counts as false.
+// inAudience evaluates e's audience tree, each audience once per call
+// (audienceMemo); null counts as false.
 func (cl *call) inAudience(e *experiment, what string, rs *reasons) bool {
 	if e.audience == nil {
 		return true
 	}
-	r := e.audience.eval(cl.attrs)
+	r := e.audience.evalIn(cl.attrs, &cl.memo)
 	if rs.on {
 		e.audience.eachAudience(func(a *audience) {
-			rs.infof("Audience %q (%s) evaluated to %s.", a.name, a.id, a.tree.eval(cl.attrs))
+			rs.infof("Audience %q (%s) evaluated to %s.", a.name, a.id, cl.memo.result(a, cl.attrs))
 		})
 		rs.infof("Audiences for %s %q collectively evaluated to %s.", what, e.key, r)
 	}

@@ -2,7 +2,10 @@ package decision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +30,7 @@ func (c *manualClock) Advance(d time.Duration) {
 // countingSaves wraps a store and counts the writes that reach it.
 type countingSaves struct {
 	ups.Service
-	saves, firsts atomic.Int64
+	saves, firsts, replacings atomic.Int64
 }
 
 func (s *countingSaves) Save(ctx context.Context, p ups.Profile) error {
@@ -38,6 +41,11 @@ func (s *countingSaves) Save(ctx context.Context, p ups.Profile) error {
 func (s *countingSaves) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
 	s.firsts.Add(1)
 	return s.Service.(ups.FirstWriter).SaveFirst(ctx, p)
+}
+
+func (s *countingSaves) SaveReplacing(ctx context.Context, p ups.Profile, was map[string]ups.Assignment) (ups.Profile, error) {
+	s.replacings.Add(1)
+	return s.Service.(ups.Replacer).SaveReplacing(ctx, p, was)
 }
 
 func newPolicyStore(t *testing.T, retention time.Duration) (*ups.Memory, *manualClock) {
@@ -290,6 +298,10 @@ func (s slowFirstWrites) SaveFirst(ctx context.Context, p ups.Profile) (ups.Prof
 	return s.Service.(ups.FirstWriter).SaveFirst(ctx, p)
 }
 
+func (s slowFirstWrites) SaveReplacing(ctx context.Context, p ups.Profile, was map[string]ups.Assignment) (ups.Profile, error) {
+	return s.Service.(ups.Replacer).SaveReplacing(ctx, p, was)
+}
+
 // TestFirstWriteBudget: the conditional write of a new assignment gets its
 // own budget, so a transaction slower than the lookup budget still learns
 // the winner and serves it.
@@ -383,5 +395,85 @@ func TestTimedOutLookupWritesOnlyWhereNothingIs(t *testing.T) {
 	}
 	if a, _, _ := mem.LookupAssignment(ctx, "u1", "1000"); a.VariationID != "1002" {
 		t.Fatalf("known user's stored assignment %q, want 1002 untouched", a.VariationID)
+	}
+}
+
+// TestResetSparesTheCallsOwnAssignments: two flags sharing an experiment
+// decided in one call; the first flag's new assignment is not "decided
+// before the reset" for the second (it has no decision time yet), so a new
+// user gets the same variation for both, not the variation and then an
+// exclusion.
+func TestResetSparesTheCallsOwnAssignments(t *testing.T) {
+	raw, err := os.ReadFile("testdata/sticky.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["featureFlags"] = append(doc["featureFlags"].([]any), map[string]any{
+		"id": "2900", "key": "flag_twin", "rolloutId": "", "experimentIds": []any{"1700"}, "variables": []any{},
+	})
+	b, _ := json.Marshal(doc)
+	df, err := ParseDatafile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, clk := newPolicyStore(t, 0)
+	for _, exclude := range []bool{false, true} {
+		c, err := NewClient(Options{Datafile: df, Profiles: mem, Now: clk.Now,
+			Resets: map[string]Reset{"1700": {Before: clk.Now().Add(-time.Hour), ExcludePrevious: exclude}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := User{ID: fmt.Sprintf("new-user-%v", exclude), Attributes: usUser.Attributes}
+		ds, err := c.DecideForKeys(context.Background(), user, []string{"flag_full", "flag_twin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, twin := ds["flag_full"], ds["flag_twin"]
+		if full.RuleKey != "exp_feature" || twin.RuleKey != "exp_feature" || full.VariationKey != twin.VariationKey {
+			t.Errorf("exclude_previous %v: flag_full %s/%s, flag_twin %s/%s; want one variation of exp_feature for both",
+				exclude, full.RuleKey, full.VariationKey, twin.RuleKey, twin.VariationKey)
+		}
+	}
+}
+
+// flakyFirstWrites fails its first n SaveFirst calls as an unavailable
+// store would (a coordinator just died), then writes.
+type flakyFirstWrites struct {
+	slowReads
+	fail atomic.Int32
+}
+
+func (f *flakyFirstWrites) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
+	if f.fail.Add(-1) >= 0 {
+		return ups.Profile{}, ups.ErrUnavailable
+	}
+	return f.slowReads.SaveFirst(ctx, p)
+}
+
+// TestTimedOutLookupWriteIsRetried: the background write of a decision
+// whose lookup timed out is tried again while the store is unavailable.
+func TestTimedOutLookupWriteIsRetried(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	store := &flakyFirstWrites{slowReads: slowReads{mem}}
+	store.fail.Store(2)
+	c := newPolicyClient(t, Options{Profiles: store, StoreBudget: 2 * time.Millisecond})
+	d, _ := c.DecideExperiment(ctx, User{ID: "u9", Attributes: usUser.Attributes}, "exp_us")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if a, ok, _ := mem.LookupAssignment(ctx, "u9", "1000"); ok {
+			if a.VariationID != map[string]string{"a": "1001", "b": "1002"}[d.VariationKey] {
+				t.Fatalf("stored %q, served %s", a.VariationID, d.VariationKey)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write was not retried until it succeeded within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

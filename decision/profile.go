@@ -56,15 +56,27 @@ type call struct {
 	// the assignment this call could not read.
 	absent ups.Profile
 	// fresh holds the assignments this call made for experiments the user
-	// had none in: under FirstWriterWins they are written with SaveFirst.
-	// rewrite holds re-saves: refreshed assignments (DecidedAt kept) and
-	// replacements of ones that were reset or whose variation is gone.
-	// Both are upserts of what changed, never a rewrite of the profile.
+	// had none in. rewrite holds re-saves: refreshed assignments
+	// (DecidedAt kept) and replacements of ones that were reset or whose
+	// variation is gone. Both are writes of what changed, never a rewrite
+	// of the profile; under FirstWriterWins they are conditional (fresh
+	// ones written only where the store holds none, rewrites only where it
+	// still holds what the call read).
 	fresh, rewrite ups.Profile
+	// lostRewrite is set when the store refused one of the call's
+	// rewrites under FirstWriterWins: another server changed the
+	// assignment after this call read it.
+	lostRewrite bool
+
+	// memo holds the results of the audiences the call evaluated.
+	memo audienceMemo
 }
 
 func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) call {
 	cl := call{ctx: ctx, client: c, userID: u.ID, attrs: u.Attributes, opts: o}
+	if c.df.audiences > inlineAudiences {
+		cl.memo.df = c.df
+	}
 	id, ok := bucketingID(u)
 	if !ok && rs.on {
 		rs.infof("Attribute %q is not a string; bucketing by user ID.", bucketingIDAttribute)
@@ -158,21 +170,25 @@ func (cl *call) lookup() {
 
 // savedAssignment returns the assignment the user holds in expID: one this
 // call made, else the one read from the store.
-func (cl *call) savedAssignment(expID string) (ups.Assignment, bool) {
+//
+// own is true when the call itself made the assignment (an earlier flag
+// of the call decided the experiment): it has no decision time yet, and a
+// reset must not take it for one made before the reset.
+func (cl *call) savedAssignment(expID string) (a ups.Assignment, ok, own bool) {
 	if a, ok := cl.fresh.Assignments[expID]; ok {
-		return a, true
+		return a, true, true
 	}
 	if a, ok := cl.rewrite.Assignments[expID]; ok {
-		return a, true
+		return a, true, a.DecidedAt.IsZero()
 	}
 	if cl.single {
 		if cl.oneOK && cl.scope[0] == expID {
-			return cl.one, true
+			return cl.one, true, false
 		}
-		return ups.Assignment{}, false
+		return ups.Assignment{}, false, false
 	}
-	a, ok := cl.saved.Assignments[expID]
-	return a, ok && a.VariationID != ""
+	a, ok = cl.saved.Assignments[expID]
+	return a, ok && a.VariationID != "", false
 }
 
 // recordUnread notes a variation the call bucketed the user into without
@@ -226,9 +242,12 @@ func (cl *call) refresh(expID string, a ups.Assignment, rs *reasons) {
 // store error (lookup or save) wrapped in ErrProfileStore. A failed write
 // is reported in rs.
 //
-// Under FirstWriterWins, fresh assignments go through ups.FirstWriter; lost
-// is true when another writer was first for at least one of them. The
-// winners are then in the call's saved assignments and the fresh ones are
+// Under FirstWriterWins every write is conditional: fresh assignments go
+// through ups.FirstWriter when there is nothing else to write, and
+// through ups.Replacer with the rewrites otherwise, each rewrite written
+// only if the store still holds the assignment the call read. lost is
+// true when another writer was first for at least one of them. The
+// winners are then in the call's saved assignments and the call's own are
 // dropped, so deciding again serves the winners.
 func (cl *call) finish(rs *reasons) (lost bool, err error) {
 	if cl.lookupErr != nil {
@@ -245,21 +264,13 @@ func (cl *call) finish(rs *reasons) (lost bool, err error) {
 	}
 	ctx := cl.storeContext()
 	defer cl.release()
-	fw := cl.client.firstWriter
-	firstWins := fw != nil && cl.client.firstWriterWins
-	toSave := cl.rewrite
-	if !firstWins {
-		toSave = mergeProfiles(cl.rewrite, cl.fresh)
-	}
-	if !toSave.Empty() {
-		if err := cl.store.Save(ctx, toSave); err != nil {
+	if !cl.client.firstWriterWins {
+		err := cl.store.Save(ctx, mergeProfiles(cl.rewrite, cl.fresh))
+		cl.fresh, cl.rewrite = ups.Profile{}, ups.Profile{}
+		if err != nil {
 			rs.problem(fmt.Sprintf("User profile save failed (%v); this assignment may not be sticky.", err))
 			return false, fmt.Errorf("%w: save of user %q: %w", ErrProfileStore, cl.userID, err)
 		}
-	}
-	cl.rewrite = ups.Profile{}
-	if !firstWins || cl.fresh.Empty() {
-		cl.fresh = ups.Profile{}
 		return false, nil
 	}
 	fctx := ctx
@@ -268,17 +279,47 @@ func (cl *call) finish(rs *reasons) (lost bool, err error) {
 		fctx, cancel = context.WithTimeout(cl.ctx, b)
 		defer cancel()
 	}
-	won, err := fw.SaveFirst(fctx, cl.fresh)
+	var won ups.Profile
+	if cl.rewrite.Empty() {
+		won, err = cl.client.firstWriter.SaveFirst(fctx, cl.fresh)
+	} else {
+		won, err = cl.client.replacer.SaveReplacing(fctx, mergeProfiles(cl.rewrite, cl.fresh), cl.read(cl.rewrite))
+	}
+	rewrite := cl.rewrite
+	cl.fresh, cl.rewrite = ups.Profile{}, ups.Profile{}
 	if err != nil {
 		rs.problem(fmt.Sprintf("User profile save failed (%v); this assignment may not be sticky.", err))
 		return false, fmt.Errorf("%w: save of user %q: %w", ErrProfileStore, cl.userID, err)
 	}
-	cl.fresh = ups.Profile{}
 	if won.Empty() {
 		return false, nil
 	}
+	for expID := range won.Assignments {
+		if _, ok := rewrite.Assignments[expID]; ok {
+			cl.lostRewrite = true
+		}
+	}
 	cl.adopt(won)
 	return true, nil
+}
+
+// read returns the assignments the call read from the store for the
+// experiments of p: what a conditional rewrite expects the store still to
+// hold.
+func (cl *call) read(p ups.Profile) map[string]ups.Assignment {
+	was := make(map[string]ups.Assignment, len(p.Assignments))
+	for expID := range p.Assignments {
+		if cl.single {
+			if cl.oneOK && cl.scope[0] == expID {
+				was[expID] = cl.one
+			}
+			continue
+		}
+		if a, ok := cl.saved.Assignments[expID]; ok && a.VariationID != "" {
+			was[expID] = a
+		}
+	}
+	return was
 }
 
 // adopt makes the winners of a first-writer race the call's saved
@@ -293,7 +334,10 @@ func (cl *call) adopt(won ups.Profile) {
 	cl.saved = mergeProfiles(cl.saved, won)
 }
 
+// release ends what the call holds: its store budget's timer and its
+// pooled audience results.
 func (cl *call) release() {
+	cl.memo.release()
 	if cl.cancel != nil {
 		cl.cancel()
 		cl.cancel = nil

@@ -8,13 +8,18 @@
 // Service.Save instead reads what the store holds for those experiments
 // and writes only what changed:
 //
-//   - an entry the store has no live assignment for is new: written (with
-//     first writer wins, only if no other writer got there first);
+//   - an entry the store has no live assignment for is new: written;
 //   - an entry whose variation differs replaces the stored one (the SDK
 //     does that when a saved variation left the experiment);
 //   - an unchanged entry is written again only when its assignment expires
 //     within RefreshAfter, keeping its decision time (sliding retention);
 //     otherwise it costs nothing.
+//
+// With first writer wins every one of those writes is conditional: a new
+// entry is written only if no other writer got there first, a changed or
+// refreshed one only if the store still holds the assignment read for it
+// (another server may have replaced it since); the other writer's stays,
+// and the save counts the entry as lost.
 //
 // SDKs save only when a decision changed the profile, so a returning
 // user's profile is never saved again: Lookup refreshes the assignments

@@ -21,8 +21,11 @@ type Options struct {
 	// Resets hide, per experiment ID, the assignments decided at or before
 	// the time given, so the SDK buckets those users again.
 	Resets map[string]time.Time
-	// FirstWriterWins writes entries the store holds nothing for only if
-	// no other writer did first (the store must be a ups.FirstWriter).
+	// FirstWriterWins makes every write conditional (the store must be a
+	// ups.FirstWriter and a ups.Replacer): an entry the store holds
+	// nothing for is written only if no other writer did first, and a
+	// changed, reset or refreshed one only if the store still holds the
+	// assignment read for it; otherwise the other writer's stays.
 	FirstWriterWins bool
 	// Now is the clock for RefreshAfter; nil means time.Now.
 	Now func() time.Time
@@ -33,10 +36,12 @@ type Options struct {
 type Service struct {
 	store ups.Service
 	// What store offers, resolved once: a scoped read (made of Lookup
-	// when the store cannot), and a first writer under FirstWriterWins.
-	scoped ups.ScopedLookuper
-	fw     ups.FirstWriter
-	opts   Options
+	// when the store cannot), and the conditional writes under
+	// FirstWriterWins (nil otherwise).
+	scoped   ups.ScopedLookuper
+	fw       ups.FirstWriter
+	replacer ups.Replacer
+	opts     Options
 }
 
 // New returns a Service over store.
@@ -49,11 +54,12 @@ func New(store ups.Service, opts Options) (*Service, error) {
 	}
 	s := &Service{store: store, scoped: ups.ScopedLookuperOf(store), opts: opts}
 	if opts.FirstWriterWins {
-		fw, ok := ups.As[ups.FirstWriter](store)
-		if !ok {
-			return nil, fmt.Errorf("sdkprofiles: new: FirstWriterWins needs a store that implements ups.FirstWriter; %T does not", store)
+		fw, canFirst := ups.As[ups.FirstWriter](store)
+		replacer, canReplace := ups.As[ups.Replacer](store)
+		if !canFirst || !canReplace {
+			return nil, fmt.Errorf("sdkprofiles: new: FirstWriterWins needs a store that implements ups.FirstWriter and ups.Replacer; %T does not", store)
 		}
-		s.fw = fw
+		s.fw, s.replacer = fw, replacer
 	}
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
@@ -68,7 +74,10 @@ func New(store ups.Service, opts Options) (*Service, error) {
 // decision time: an SDK saves only when a decision changed the profile,
 // so for a returning user the lookup is the only call that says the
 // assignments are still in use. A refresh that fails is not the lookup's
-// failure: the profile read is returned all the same.
+// failure: the profile read is returned all the same. Under
+// FirstWriterWins a refresh is written only if the store still holds the
+// assignment read; where another writer changed it meanwhile, the lookup
+// returns the other writer's.
 func (s *Service) Lookup(ctx context.Context, userID string) (ups.Profile, error) {
 	p, err := s.store.Lookup(ctx, userID)
 	if err != nil {
@@ -84,8 +93,14 @@ func (s *Service) Lookup(ctx context.Context, userID string) (ups.Profile, error
 			add(&due, userID, expID, ups.Assignment{VariationID: a.VariationID, DecidedAt: a.DecidedAt})
 		}
 	}
-	if !due.Empty() {
+	switch {
+	case due.Empty():
+	case s.replacer == nil:
 		_ = s.store.Save(ctx, due)
+	default:
+		if won, err := s.replacer.SaveReplacing(ctx, due, p.Assignments); err == nil {
+			maps.Copy(p.Assignments, won.Assignments)
+		}
 	}
 	return p, nil
 }
@@ -118,8 +133,10 @@ type SaveResult struct {
 	// Unchanged entries matched the store and were not due a refresh, or
 	// (SaveOnlyNew) the store already held an assignment for them.
 	Unchanged int
-	// Lost entries were new, but another writer assigned the user first
-	// (FirstWriterWins): the store keeps the other writer's variation.
+	// Lost entries were to be written, but another writer wrote the
+	// user's assignment in their experiment first (FirstWriterWins): an
+	// entry the store held nothing for, or a stored one that changed
+	// after it was read. The store keeps the other writer's.
 	Lost int
 }
 
@@ -163,24 +180,33 @@ func (s *Service) Save(ctx context.Context, p ups.Profile, mode SaveMode) (SaveR
 			res.Unchanged++
 		}
 	}
-	if s.fw == nil {
-		rewrite = merge(rewrite, fresh)
-		fresh = ups.Profile{}
+	rewriting := !rewrite.Empty()
+	all := merge(rewrite, fresh)
+	if all.Empty() {
+		return res, nil
 	}
-	if !rewrite.Empty() {
-		if err := s.store.Save(ctx, rewrite); err != nil {
+	switch {
+	case s.fw == nil:
+		if err := s.store.Save(ctx, all); err != nil {
 			return res, fmt.Errorf("sdkprofiles: save user %q: %w", p.UserID, err)
 		}
-		res.Written += len(rewrite.Assignments)
-	}
-	if !fresh.Empty() {
-		won, err := s.fw.SaveFirst(ctx, fresh)
+	case !rewriting:
+		won, err := s.fw.SaveFirst(ctx, all)
 		if err != nil {
 			return res, fmt.Errorf("sdkprofiles: save user %q first: %w", p.UserID, err)
 		}
 		res.Lost += len(won.Assignments)
-		res.Written += len(fresh.Assignments) - len(won.Assignments)
+	default:
+		// Each rewrite only if the store still holds what was read for
+		// it; the new entries, in the same write, only where it holds
+		// nothing.
+		won, err := s.replacer.SaveReplacing(ctx, all, stored.Assignments)
+		if err != nil {
+			return res, fmt.Errorf("sdkprofiles: save user %q replacing: %w", p.UserID, err)
+		}
+		res.Lost += len(won.Assignments)
 	}
+	res.Written += len(all.Assignments) - res.Lost
 	return res, nil
 }
 

@@ -19,8 +19,8 @@ func (c *clock) now() time.Time { return c.t }
 // counting counts the saves that reach the store underneath.
 type counting struct {
 	*ups.Memory
-	saves, firsts atomic.Int32
-	failLookups   bool
+	saves, firsts, replacings atomic.Int32
+	failLookups               bool
 }
 
 func (c *counting) Save(ctx context.Context, p ups.Profile) error {
@@ -31,6 +31,11 @@ func (c *counting) Save(ctx context.Context, p ups.Profile) error {
 func (c *counting) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
 	c.firsts.Add(1)
 	return c.Memory.SaveFirst(ctx, p)
+}
+
+func (c *counting) SaveReplacing(ctx context.Context, p ups.Profile, was map[string]ups.Assignment) (ups.Profile, error) {
+	c.replacings.Add(1)
+	return c.Memory.SaveReplacing(ctx, p, was)
 }
 
 func (c *counting) Lookup(ctx context.Context, userID string) (ups.Profile, error) {
@@ -235,8 +240,8 @@ func TestFirstWriterWins(t *testing.T) {
 	}
 }
 
-// racingStore runs before just ahead of each SaveFirst, as a second server
-// would.
+// racingStore runs before just ahead of each conditional write, as a
+// second server would.
 type racingStore struct {
 	*counting
 	before func()
@@ -245,6 +250,78 @@ type racingStore struct {
 func (r *racingStore) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
 	r.before()
 	return r.counting.SaveFirst(ctx, p)
+}
+
+func (r *racingStore) SaveReplacing(ctx context.Context, p ups.Profile, was map[string]ups.Assignment) (ups.Profile, error) {
+	r.before()
+	return r.counting.SaveReplacing(ctx, p, was)
+}
+
+// TestFirstWriterWinsForChangedAndRefreshedEntries: under FirstWriterWins
+// a changed entry, a reset one and a refresh (by Save or by Lookup) are
+// written only if the store still holds what was read for them; when
+// another server replaced the assignment between the read and the write,
+// its variation stays, and a refresh does not write back the one it
+// replaced.
+func TestFirstWriterWinsForChangedAndRefreshedEntries(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name string
+		// sdk is the entry the SDK saves for e1 ("" for a lookup).
+		sdk  string
+		opts sdkprofiles.Options
+	}{
+		{name: "changed entry", sdk: "mine"},
+		{name: "entry reset", sdk: "stored", opts: sdkprofiles.Options{Resets: map[string]time.Time{"e1": time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}}},
+		{name: "refresh by save", sdk: "stored", opts: sdkprofiles.Options{RefreshAfter: 3 * day}},
+		{name: "refresh by lookup", opts: sdkprofiles.Options{RefreshAfter: 3 * day}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+			store := newStore(t, clk, 10*day)
+			if err := store.Memory.Save(ctx, profile("u", "e1", "stored", "e2", "kept")); err != nil {
+				t.Fatal(err)
+			}
+			clk.t = clk.t.Add(8 * day) // due for a refresh, after the reset
+			theirs := ups.Profile{UserID: "u", Assignments: map[string]ups.Assignment{"e1": {VariationID: "theirs", DecidedAt: clk.t}}}
+			racing := &racingStore{counting: store, before: func() {
+				if err := store.Memory.Save(ctx, theirs); err != nil {
+					t.Error(err)
+				}
+			}}
+			opts := tc.opts
+			opts.FirstWriterWins, opts.Now = true, clk.now
+			s, err := sdkprofiles.New(racing, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.sdk == "" {
+				p, err := s.Lookup(ctx, "u")
+				if err != nil || p.Assignments["e1"].VariationID != "theirs" || p.Assignments["e2"].VariationID != "kept" {
+					t.Fatalf("Lookup = %+v, %v; want the other writer's e1 and e2 kept", p.Assignments, err)
+				}
+			} else {
+				res, err := s.Save(ctx, profile("u", "e1", tc.sdk, "e3", "new"), sdkprofiles.SaveChanged)
+				if err != nil || res != (sdkprofiles.SaveResult{Written: 1, Lost: 1}) {
+					t.Fatalf("Save = %+v, %v; want e3 written and e1 lost", res, err)
+				}
+			}
+			if store.saves.Load() != 0 || store.firsts.Load() != 0 || store.replacings.Load() != 1 {
+				t.Errorf("%d plain saves, %d first writes, %d replacing writes; want this server's writes conditional, in one", store.saves.Load(), store.firsts.Load(), store.replacings.Load())
+			}
+			if p, _ := store.Memory.Lookup(ctx, "u"); p.Assignments["e1"].VariationID != "theirs" {
+				t.Fatalf("stored e1 = %q; want the other writer's", p.Assignments["e1"].VariationID)
+			}
+		})
+	}
+	firstOnly := struct {
+		ups.Service
+		ups.FirstWriter
+	}{plainStore{newStore(t, &clock{}, 0).Memory}, newStore(t, &clock{}, 0).Memory}
+	if _, err := sdkprofiles.New(firstOnly, sdkprofiles.Options{FirstWriterWins: true}); err == nil {
+		t.Fatal("New with FirstWriterWins over a store without SaveReplacing: no error")
+	}
 }
 
 // plainStore offers Lookup and Save only.

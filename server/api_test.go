@@ -155,6 +155,24 @@ func TestDecideOneKeyIsAnObject(t *testing.T) {
 	}
 }
 
+// TestFieldNamesAreExact: a body's fields are read under Agent's names
+// only; another spelling of userAttributes or decideOptions is an unknown
+// field, ignored as Agent ignores unknown fields.
+func TestFieldNamesAreExact(t *testing.T) {
+	s := newTestService(t, v1)
+	for _, body := range []string{
+		`{"userId":"alice","userattributes":{"plan":"pro"},"decideoptions":["EXCLUDE_VARIABLES"]}`,
+		`{"userId":"alice","user_attributes":{"plan":"pro"},"Decide_Options":["EXCLUDE_VARIABLES"]}`,
+	} {
+		r := s.do(t, "POST", "/v1/decide?keys=new_search", body)
+		d, _ := r.json(t).(map[string]any)
+		uc, _ := d["userContext"].(map[string]any)
+		if r.status != 200 || len(uc["attributes"].(map[string]any)) != 0 || d["variables"] == nil {
+			t.Errorf("%s: %d %s; want the attributes and options left out", body, r.status, r.body)
+		}
+	}
+}
+
 func TestDecideNoneOrSeveralKeysIsAnArray(t *testing.T) {
 	s := newTestService(t, v1)
 	all := s.do(t, "POST", "/v1/decide", alice).json(t).([]any)
@@ -229,6 +247,13 @@ func TestBadInput(t *testing.T) {
 		{"save bad entry", "POST", "/v1/save", `{"userId":"u","experimentBucketMap":{"1":{"variation_id":7}}}`, nil, 400, `experimentBucketMap["1"]`},
 		{"save bad profile", "POST", "/v1/save", `{"userId":"u","experimentBucketMap":{"1":{"variation_id":""}}}`, nil, 400, "variation_id is empty"},
 		{"lookup no userId", "POST", "/v1/lookup", `{}`, nil, 400, `missing "userId"`},
+		// Field names are Agent's, matched exactly: no other spelling
+		// is taken for one.
+		{"user_id for userId", "POST", "/v1/decide", `{"user_id":"u"}`, nil, 400, `missing "userId"`},
+		{"userid for userId", "POST", "/v1/decide", `{"userid":"u"}`, nil, 400, `missing "userId"`},
+		{"USERID for userId", "POST", "/v1/activate?experimentKey=checkout_button", `{"USERID":"u"}`, nil, 400, `missing "userId"`},
+		{"user-id for userId", "POST", "/v1/lookup", `{"user-id":"u"}`, nil, 400, `missing "userId"`},
+		{"UserId for userId", "POST", "/v1/save", `{"UserId":"u","experimentBucketMap":{}}`, nil, 400, `missing "userId"`},
 		{"profile ID too long", "GET", "/v1/profiles/" + strings.Repeat("u", 600), "", nil, 400, "the limit is 512"},
 	}
 	for _, tt := range tests {

@@ -26,9 +26,12 @@ type decideBody struct {
 	FetchSegments   bool            `json:"fetchSegments"`
 }
 
-// jsonOptions make decoding accept what encoding/json (and so Agent)
-// accepts: field names in any case, and a repeated name (the last wins).
-var jsonOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsontext.AllowDuplicateNames(true))
+// jsonOptions match field names exactly as Agent writes them (userId,
+// userAttributes, decideOptions…), the names its clients send: no other
+// spelling is taken for one of them ("user_id", "userid" and "USERID" are
+// unknown fields, ignored, so a body with only them misses "userId"). A
+// repeated name is accepted, the last one winning, as encoding/json does.
+var jsonOptions = jsontext.AllowDuplicateNames(true)
 
 // parseUser decodes a request body (decide, activate, lookup, save): a
 // body is required, and it must fit the target's shape.

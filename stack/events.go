@@ -3,10 +3,12 @@ package stack
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stickybucket/stickybucket/events"
+	"github.com/stickybucket/stickybucket/internal/buildinfo"
 )
 
 // startEvents starts the event processor when events are enabled. Close
@@ -19,7 +21,8 @@ func (s *Service) startEvents(reg prometheus.Registerer) error {
 		return nil
 	}
 	p, err := events.New(events.Options{
-		URL: cfg.URL, BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval.Std(), QueueSize: cfg.Queue, Log: s.log,
+		URL: cfg.URL, BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval.Std(), QueueSize: cfg.Queue,
+		ClientVersion: clientVersion(buildinfo.Version()), Log: s.log,
 	})
 	if err != nil {
 		return err
@@ -37,6 +40,16 @@ func (s *Service) startEvents(reg prometheus.Registerer) error {
 		return nil
 	})
 	return registerEvents(reg, p)
+}
+
+// clientVersion is the version `stickybucket version` prints, as the
+// events' client_version: without its "v"; "0.0.0-dev" for a build that
+// does not say.
+func clientVersion(v string) string {
+	if v == "" || v == "unknown" || v == "(devel)" {
+		return "0.0.0-dev"
+	}
+	return strings.TrimPrefix(v, "v")
 }
 
 // registerEvents exposes the processor's counters, read when Prometheus

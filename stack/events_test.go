@@ -236,3 +236,11 @@ func TestServiceEventMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestClientVersion(t *testing.T) {
+	for v, want := range map[string]string{"v1.4.0": "1.4.0", "v0.3.0-12-gabc1234-dirty": "0.3.0-12-gabc1234-dirty", "unknown": "0.0.0-dev", "(devel)": "0.0.0-dev", "": "0.0.0-dev"} {
+		if got := clientVersion(v); got != want {
+			t.Errorf("clientVersion(%q) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -150,10 +150,7 @@ func (s *Service) startDatafiles(ctx context.Context, metrics *server.Metrics) e
 	s.down.add(func() error {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := set.Close(closeCtx); err != nil {
-			return fmt.Errorf("datafile watchers: %w", err)
-		}
-		return nil
+		return set.Close(closeCtx) // "datafiles: close: …"
 	})
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +15,7 @@ import (
 
 // The async saver is in five files:
 //
-//	async.go         the type, its options and its writes (Save, Delete, SaveFirst)
+//	async.go         the type, its options and its writes (Save, Delete, SaveFirst, SaveReplacing)
 //	asyncqueue.go    each user's ordered queue: coalescing, the bound, the workers
 //	asyncoverlay.go  lookups, which see the writes not yet done over the store's answer
 //	asyncretry.go    one write to the store, retried while the store is unavailable
@@ -175,8 +176,8 @@ func (o AsyncOptions) withDefaults() AsyncOptions {
 // error counts it); or if a Delete of its user is called before it is
 // written (then it is discarded, as Delete promises).
 //
-// Delete and SaveFirst run in the user's order too, synchronously for
-// their caller. Close stops the workers; after it returns nothing of the
+// Delete, SaveFirst and SaveReplacing run in the user's order too,
+// synchronously for their caller. Close stops the workers; after it returns nothing of the
 // saver runs.
 type AsyncSaver struct {
 	next Service
@@ -185,6 +186,7 @@ type AsyncSaver struct {
 	scoped     ScopedLookuper
 	assignment AssignmentLookuper
 	first      FirstWriter
+	replacer   Replacer
 	deleter    Deleter
 
 	opts   AsyncOptions
@@ -229,6 +231,7 @@ func NewAsyncSaver(next Service, opts AsyncOptions) (*AsyncSaver, error) {
 		slots:      make(chan struct{}, opts.QueueSize),
 	}
 	a.first, _ = As[FirstWriter](next)
+	a.replacer, _ = As[Replacer](next)
 	a.deleter, _ = As[Deleter](next)
 	a.abortCtx, a.abort = context.WithCancel(context.Background())
 	for i := range a.shards {
@@ -311,7 +314,7 @@ func (a *AsyncSaver) Delete(ctx context.Context, userID string) error {
 	if err := ValidateUserID(userID); err != nil {
 		return fmt.Errorf("ups: async saver: delete: %w", err)
 	}
-	return a.inTurn(ctx, opDelete, Profile{UserID: userID}, func(ctx context.Context) error {
+	return a.inTurn(ctx, &op{kind: opDelete, p: Profile{UserID: userID}}, func(ctx context.Context) error {
 		return a.deleter.Delete(ctx, userID)
 	})
 }
@@ -327,9 +330,29 @@ func (a *AsyncSaver) SaveFirst(ctx context.Context, p Profile) (Profile, error) 
 		return Profile{}, fmt.Errorf("ups: async saver: save first: %w", err)
 	}
 	var won Profile
-	err := a.inTurn(ctx, opSaveFirst, p.Clone(), func(ctx context.Context) error {
+	err := a.inTurn(ctx, &op{kind: opSaveFirst, p: p.Clone()}, func(ctx context.Context) error {
 		var err error
 		won, err = a.first.SaveFirst(ctx, p)
+		return err
+	})
+	return won, err
+}
+
+// SaveReplacing runs the store's SaveReplacing, which must exist (As), in
+// the user's order, as SaveFirst: after the user's saves accepted before
+// it are written, so what it compares with is what they made of the
+// store. The caller waits for it, since it needs the winners.
+func (a *AsyncSaver) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
+	if a.replacer == nil {
+		return Profile{}, unsupported("async saver", "save replacing for", p.UserID, "Replacer")
+	}
+	if err := p.Validate(); err != nil {
+		return Profile{}, fmt.Errorf("ups: async saver: save replacing: %w", err)
+	}
+	var won Profile
+	err := a.inTurn(ctx, &op{kind: opSaveReplacing, p: p.Clone(), was: maps.Clone(was)}, func(ctx context.Context) error {
+		var err error
+		won, err = a.replacer.SaveReplacing(ctx, p, was)
 		return err
 	})
 	return won, err

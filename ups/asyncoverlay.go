@@ -57,6 +57,18 @@ func (ov *overlay) add(o *op) {
 				}
 			}
 		}
+	case opSaveReplacing:
+		// Known, as for a first write, where what it compares with is
+		// known: free after a Delete, or what a write before it set.
+		for expID, as := range o.p.Assignments {
+			stored, taken := ov.set[expID]
+			if !taken && !ov.reset {
+				continue // the store's answer decides
+			}
+			if w, expected := o.was[expID]; !taken || expected && stored.SameDecision(w) {
+				ov.set[expID] = as
+			}
+		}
 	}
 }
 

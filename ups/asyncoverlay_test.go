@@ -84,6 +84,10 @@ func TestOverlayOfPendingWrites(t *testing.T) {
 		{"a delete voids the store and what came before", []*op{save(opSave, "e2", "b"), {kind: opDelete}, save(opSave, "e3", "c")}, "u1 e3=c"},
 		{"a first write is unknown over the store", []*op{save(opSaveFirst, "e1", "f", "e4", "f")}, "u1 e1=stored old=o"},
 		{"a first write after a delete takes the free entries", []*op{{kind: opDelete}, save(opSave, "e1", "a"), save(opSaveFirst, "e1", "f", "e4", "f")}, "u1 e1=a e4=f"},
+		{"a replacement is unknown over the store", []*op{replacing(now, nil, "e1", "r")}, "u1 e1=stored old=o"},
+		{"a replacement of what a queued save set takes it", []*op{save(opSave, "e1", "a"), replacing(now, map[string]string{"e1": "a"}, "e1", "r")}, "u1 e1=r old=o"},
+		{"a replacement of something else loses to a queued save", []*op{save(opSave, "e1", "a"), replacing(now, map[string]string{"e1": "stored"}, "e1", "r")}, "u1 e1=a old=o"},
+		{"a replacement after a delete takes the free entries", []*op{{kind: opDelete}, save(opSave, "e2", "a"), replacing(now, map[string]string{"e1": "stored"}, "e1", "r", "e2", "r", "e3", "r")}, "u1 e1=r e2=a e3=r"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ov := overlay{set: map[string]Assignment{}}
@@ -106,4 +110,17 @@ func TestOverlayOfPendingWrites(t *testing.T) {
 			t.Errorf("overlaid %s past the pending entry's expiry", got)
 		}
 	})
+}
+
+// replacing is a SaveReplacing op of pairs expecting was (experiment ID to
+// variation, with no DecidedAt, as save builds them).
+func replacing(now time.Time, was map[string]string, pairs ...string) *op {
+	o := &op{kind: opSaveReplacing, p: NewProfile("u1"), was: map[string]Assignment{}}
+	for i := 0; i < len(pairs); i += 2 {
+		o.p.Assignments[pairs[i]] = Assignment{VariationID: pairs[i+1], ExpiresAt: now.Add(time.Hour)}
+	}
+	for expID, v := range was {
+		o.was[expID] = Assignment{VariationID: v}
+	}
+	return o
 }

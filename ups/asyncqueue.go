@@ -11,19 +11,20 @@ import (
 
 // Each user's writes form one ordered queue. Users are sharded by ID, one
 // worker per shard. A user's accepted saves that wait together are one
-// op, merged as they come (coalescing); Delete, SaveFirst and a save
-// written through a full queue are ops their callers run in the user's
-// turn. Of one user only one op runs at a time, in acceptance order. The
+// op, merged as they come (coalescing); Delete, SaveFirst, SaveReplacing
+// and a save written through a full queue are ops their callers run in
+// the user's turn. Of one user only one op runs at a time, in acceptance order. The
 // queue is bounded by the users with saves waiting (AsyncSaver.slots).
 
 // opKind is what an operation of the user's queue does.
 type opKind uint8
 
 const (
-	opSave         opKind = iota // accepted saves, written by the worker
-	opDelete                     // run by its caller in the user's turn
-	opSaveFirst                  // run by its caller in the user's turn
-	opWriteThrough               // a save run by its caller (full queue)
+	opSave          opKind = iota // accepted saves, written by the worker
+	opDelete                      // run by its caller in the user's turn
+	opSaveFirst                   // run by its caller in the user's turn
+	opSaveReplacing               // run by its caller in the user's turn
+	opWriteThrough                // a save run by its caller (full queue)
 )
 
 // String names the kind in errors.
@@ -35,6 +36,8 @@ func (k opKind) String() string {
 		return "delete"
 	case opSaveFirst:
 		return "save first"
+	case opSaveReplacing:
+		return "save replacing"
 	default:
 		return "write-through save"
 	}
@@ -44,6 +47,8 @@ func (k opKind) String() string {
 type op struct {
 	kind opKind
 	p    Profile // the assignments, stamped at acceptance
+	// was is what an opSaveReplacing expects the store to hold.
+	was map[string]Assignment
 	// saves is how many accepted saves an opSave carries.
 	saves int
 	// turn is closed when a caller-run op may start; handed records it.
@@ -258,7 +263,7 @@ func (a *AsyncSaver) enqueue(s *shard, q Profile, haveSlot bool) (bool, error) {
 
 // writeThrough writes q synchronously, in the user's order.
 func (a *AsyncSaver) writeThrough(ctx context.Context, q Profile) error {
-	return a.inTurn(ctx, opWriteThrough, q, func(ctx context.Context) error {
+	return a.inTurn(ctx, &op{kind: opWriteThrough, p: q}, func(ctx context.Context) error {
 		return a.next.Save(ctx, q)
 	})
 }
@@ -266,13 +271,14 @@ func (a *AsyncSaver) writeThrough(ctx context.Context, q Profile) error {
 // inTurn queues a caller-run op in the user's order, waits for its turn
 // and runs it with the caller's context, which Close's deadline also
 // cancels. A Delete first discards the user's saves still waiting.
-func (a *AsyncSaver) inTurn(ctx context.Context, kind opKind, p Profile, run func(context.Context) error) error {
+func (a *AsyncSaver) inTurn(ctx context.Context, o *op, run func(context.Context) error) error {
+	kind, p := o.kind, o.p
 	what := kind.String()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ups: async saver: %s of user %q: %w", what, p.UserID, err)
 	}
 	s := a.shard(p.UserID)
-	o := &op{kind: kind, p: p, turn: make(chan struct{})}
+	o.turn = make(chan struct{})
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

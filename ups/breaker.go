@@ -98,6 +98,7 @@ type Breaker struct {
 	scoped     ScopedLookuper
 	assignment AssignmentLookuper
 	first      FirstWriter
+	replacer   Replacer
 	deleter    Deleter
 	cb         *gobreaker.CircuitBreaker[struct{}]
 	openFor    time.Duration
@@ -150,6 +151,7 @@ func NewBreaker(next Service, opts BreakerOptions) (*Breaker, error) {
 		since:      time.Now(),
 	}
 	b.first, _ = As[FirstWriter](next)
+	b.replacer, _ = As[Replacer](next)
 	b.deleter, _ = As[Deleter](next)
 	b.answered.Store(opts.Now().UnixNano())
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
@@ -316,6 +318,20 @@ func (b *Breaker) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
 	var won Profile
 	err := b.do(ctx, "save first", p.UserID, func() (err error) {
 		won, err = b.first.SaveFirst(ctx, p)
+		return err
+	})
+	return won, err
+}
+
+// SaveReplacing writes through to next's SaveReplacing unless the breaker
+// is open.
+func (b *Breaker) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
+	if b.replacer == nil {
+		return Profile{}, unsupported("breaker", "save replacing for", p.UserID, "Replacer")
+	}
+	var won Profile
+	err := b.do(ctx, "save replacing", p.UserID, func() (err error) {
+		won, err = b.replacer.SaveReplacing(ctx, p, was)
 		return err
 	})
 	return won, err

@@ -32,8 +32,8 @@ type CacheOptions struct {
 	// read to finish and fill the cache, so the user's next lookup is a
 	// hit. Default 10s.
 	ReadTimeout time.Duration
-	// Retention is the retention of the store underneath. Save and
-	// SaveFirst use it to stamp the assignments they merge into a cached
+	// Retention is the retention of the store underneath. Save, SaveFirst
+	// and SaveReplacing use it to stamp the assignments they merge into a cached
 	// profile with the ExpiresAt the store gives them, so the cache stops
 	// serving them when the store would. The zero value means they never
 	// expire, which is right only for a store kept forever.
@@ -79,13 +79,14 @@ type cacheEntry struct {
 // TTL of staleness when another server assigns the same user.
 //
 // Writes made through the cache are seen by the lookups that start after
-// them: Save and SaveFirst write through and then merge into the cached
-// entry, Delete forgets it, and a read that raced with a write of its user
+// them: Save, SaveFirst and SaveReplacing write through and then merge
+// into the cached entry, Delete forgets it, and a read that raced with a write of its user
 // is returned to its callers but never cached. Concurrent misses for one
 // user share one store read. The cache starts no goroutine.
 type Cache struct {
 	next      Service
 	first     FirstWriter // nil when the store under next is not one
+	replacer  Replacer    // nil when the store under next is not one
 	deleter   Deleter     // nil when the store under next is not one
 	ttl       time.Duration
 	readFor   time.Duration
@@ -138,6 +139,7 @@ func NewCache(next Service, opts CacheOptions) (*Cache, error) {
 		lru:       lru,
 	}
 	c.first, _ = As[FirstWriter](next)
+	c.replacer, _ = As[Replacer](next)
 	c.deleter, _ = As[Deleter](next)
 	return c, nil
 }
@@ -336,6 +338,7 @@ func (c *Cache) Save(ctx context.Context, p Profile) error {
 		return err
 	}
 	start := c.now()
+	p = decided(p, start)
 	err = c.next.Save(ctx, p)
 	if err != nil {
 		c.endWrite(p.UserID, s, forget)
@@ -359,6 +362,7 @@ func (c *Cache) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
 		return Profile{}, err
 	}
 	start := c.now()
+	p = decided(p, start)
 	won, err := c.first.SaveFirst(ctx, p)
 	if err != nil {
 		c.endWrite(p.UserID, s, forget)
@@ -368,6 +372,50 @@ func (c *Cache) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
 		return c.merge(cached, p.Assignments, won.Assignments, start), true
 	})
 	return won, nil
+}
+
+// SaveReplacing writes through to the next store's SaveReplacing and
+// merges into the cached profile both the assignments it wrote and the
+// stored ones that won over them, as SaveFirst does.
+func (c *Cache) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
+	if c.replacer == nil {
+		return Profile{}, unsupported("cache", "save replacing for", p.UserID, "Replacer")
+	}
+	s, err := c.beginWrite(p.UserID, "save replacing")
+	if err != nil {
+		return Profile{}, err
+	}
+	start := c.now()
+	p = decided(p, start)
+	won, err := c.replacer.SaveReplacing(ctx, p, was)
+	if err != nil {
+		c.endWrite(p.UserID, s, forget)
+		return Profile{}, err
+	}
+	c.endWrite(p.UserID, s, func(cached Profile) (Profile, bool) {
+		return c.merge(cached, p.Assignments, won.Assignments, start), true
+	})
+	return won, nil
+}
+
+// decided returns p with the assignments that carry no DecidedAt stamped
+// with start, so the store below keeps the very decision time the cache
+// shows, which a later conditional write (SaveReplacing) names; p itself
+// when every assignment carries one.
+func decided(p Profile, start time.Time) Profile {
+	for _, a := range p.Assignments {
+		if a.DecidedAt.IsZero() {
+			out := Profile{UserID: p.UserID, Assignments: make(map[string]Assignment, len(p.Assignments))}
+			for expID, a := range p.Assignments {
+				if a.DecidedAt.IsZero() {
+					a.DecidedAt = start
+				}
+				out.Assignments[expID] = a
+			}
+			return out
+		}
+	}
+	return p
 }
 
 // merge returns a copy of cached holding the assignments written at start,

@@ -22,10 +22,15 @@ func lookupAsync(ctx context.Context, s Service, userID string) <-chan result {
 
 func TestCacheDoesNotCacheAReadThatRacedWithAWrite(t *testing.T) {
 	ctx := context.Background()
+	old := Assignment{VariationID: "old", DecidedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	writes := map[string]func(c *Cache) error{
 		"save": func(c *Cache) error { return c.Save(ctx, oneAssignment("u1", "e1", "new")) },
 		"save first": func(c *Cache) error {
 			_, err := c.SaveFirst(ctx, oneAssignment("u1", "e1", "new"))
+			return err
+		},
+		"save replacing": func(c *Cache) error {
+			_, err := c.SaveReplacing(ctx, oneAssignment("u1", "e1", "new"), map[string]Assignment{"e1": old})
 			return err
 		},
 		"delete": func(c *Cache) error { return c.Delete(ctx, "u1") },
@@ -34,7 +39,7 @@ func TestCacheDoesNotCacheAReadThatRacedWithAWrite(t *testing.T) {
 		t.Run(name+" finished during the read", func(t *testing.T) {
 			store := newFake(t, MemoryOptions{})
 			if name != "save first" { // SaveFirst must find e1 free to write it
-				_ = store.Memory.Save(ctx, oneAssignment("u1", "e1", "old"))
+				_ = store.Memory.Save(ctx, Profile{UserID: "u1", Assignments: map[string]Assignment{"e1": old}})
 			}
 			c, _ := NewCache(store, CacheOptions{Size: 10, TTL: time.Hour})
 			g := newGate()

@@ -9,13 +9,13 @@ import (
 // This file is the one place that knows which capabilities a Service has.
 //
 // A store implements Service and any of the optional capabilities
-// (ScopedLookuper, AssignmentLookuper, Deleter, FirstWriter, Closer; see
-// service.go), as database/sql drivers implement optional interfaces. A
-// layer (Cache, AsyncSaver, Breaker, Observed) implements all of them,
-// whatever the Service it wraps offers, and says what it wraps with
-// Unwrap, as the errors and net/http's ResponseController walk Unwrap. So a
-// type assertion on the top of a stack says nothing about the store at its
-// bottom: ask As instead.
+// (ScopedLookuper, AssignmentLookuper, Deleter, FirstWriter, Replacer,
+// Closer; see service.go), as database/sql drivers implement optional
+// interfaces. A layer (Cache, AsyncSaver, Breaker, Observed) implements
+// all of them, whatever the Service it wraps offers, and says what it
+// wraps with Unwrap, as the errors and net/http's ResponseController walk
+// Unwrap. So a type assertion on the top of a stack says nothing about the
+// store at its bottom: ask As instead.
 
 // Layer is what every layer of this package implements: Service, every
 // optional capability, and Unwrap. Each layer is checked against it below,
@@ -27,6 +27,7 @@ type Layer interface {
 	AssignmentLookuper
 	Deleter
 	FirstWriter
+	Replacer
 	Closer
 	// Unwrap returns the Service the layer wraps.
 	Unwrap() Service

@@ -105,9 +105,9 @@ func typeName(s Service) string {
 }
 
 // checkCapabilities asks top for everything: Service and the reads always
-// work (the reads made of Lookup where the store cannot), Delete and
-// SaveFirst work exactly when the store under top has them, and fail with
-// errors.ErrUnsupported when it does not.
+// work (the reads made of Lookup where the store cannot), Delete,
+// SaveFirst and SaveReplacing work exactly when the store under top has
+// them, and fail with errors.ErrUnsupported when it does not.
 func checkCapabilities(t *testing.T, top, store Service) {
 	t.Helper()
 	ctx := context.Background()
@@ -142,6 +142,26 @@ func checkCapabilities(t *testing.T, top, store Service) {
 		t.Errorf("%s: SaveFirst over a store without it = %v, want ErrUnsupported", name, err)
 	}
 
+	_, canReplace := store.(Replacer)
+	stale := map[string]Assignment{"e1": {VariationID: "gone"}, "e2": {VariationID: "v2"}}
+	replacing := NewProfile("u1")
+	replacing.Set("e1", "other")
+	replacing.Set("e2", "v2b")
+	if canReplace {
+		// The caller read e2 through top as it is stored.
+		a, _, _ := AssignmentLookuperOf(top).LookupAssignment(ctx, "u1", "e2")
+		stale["e2"] = a
+	}
+	won, err = top.(Replacer).SaveReplacing(ctx, replacing, stale)
+	switch {
+	case canReplace && (err != nil || variation(won, "e1") != "v1" || len(won.Assignments) != 1):
+		t.Errorf("%s: SaveReplacing = %+v, %v; want e1=v1 to win, e2 replaced", name, won.Assignments, err)
+	case canReplace:
+		mustVariation(t, top, "u1", "e2", "v2b")
+	case !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "not a Replacer"):
+		t.Errorf("%s: SaveReplacing over a store without it = %v, want ErrUnsupported", name, err)
+	}
+
 	_, canDelete := store.(Deleter)
 	err = top.(Deleter).Delete(ctx, "u1")
 	switch {
@@ -168,6 +188,7 @@ func TestEveryLayerKeepsTheCapabilitiesOfTheStoreUnderIt(t *testing.T) {
 				checkAs[AssignmentLookuper](t, top, store)
 				checkAs[Deleter](t, top, store)
 				checkAs[FirstWriter](t, top, store)
+				checkAs[Replacer](t, top, store)
 				checkCapabilities(t, top, store)
 			})
 		}
@@ -189,6 +210,7 @@ func TestAsThroughAStackOfEveryLayer(t *testing.T) {
 			checkAs[AssignmentLookuper](t, top, store)
 			checkAs[Deleter](t, top, store)
 			checkAs[FirstWriter](t, top, store)
+			checkAs[Replacer](t, top, store)
 			checkCapabilities(t, top, store)
 		})
 	}
@@ -255,8 +277,8 @@ func TestLayerListsEveryCapability(t *testing.T) {
 			t.Errorf("interface %s is not in Layer: every layer must pass it on", name)
 		}
 	}
-	if len(embedded) < 6 {
-		t.Errorf("Layer embeds %d interfaces, want Service and the five capabilities", len(embedded))
+	if len(embedded) < 7 {
+		t.Errorf("Layer embeds %d interfaces, want Service and the six capabilities", len(embedded))
 	}
 }
 

@@ -32,10 +32,10 @@
 // A typical stack is Cache(AsyncSaver(Breaker(Observed(store)))).
 //
 // A store offers Service and any of the optional capabilities
-// (ScopedLookuper, AssignmentLookuper, Deleter, FirstWriter, Closer). Each
-// layer implements them all (the Layer interface, which every layer is
-// compiled against), passes each to the Service it wraps, and says what
-// it wraps with Unwrap. capabilities.go is the one place that asks what a
+// (ScopedLookuper, AssignmentLookuper, Deleter, FirstWriter, Replacer,
+// Closer). Each layer implements them all (the Layer interface, which
+// every layer is compiled against), passes each to the Service it wraps,
+// and says what it wraps with Unwrap. capabilities.go is the one place that asks what a
 // stack can do: As says whether the store under every layer has a
 // capability; ScopedLookuperOf and AssignmentLookuperOf hand over the
 // store's reads, made of Lookup where it has none; Close closes a stack

@@ -99,8 +99,8 @@ type fakeStore struct {
 	// failAll makes every call fail with this error.
 	failAll atomic.Pointer[error]
 
-	lookups, saves, deletes, firsts atomic.Int64
-	active                          atomic.Int64 // calls still running
+	lookups, saves, deletes, firsts, replacings atomic.Int64
+	active                                      atomic.Int64 // calls still running
 
 	mu      sync.Mutex
 	writing map[string]int // saves in progress per user
@@ -161,18 +161,34 @@ func (s *fakeStore) LookupAssignment(ctx context.Context, id, expID string) (Ass
 }
 
 func (s *fakeStore) Save(ctx context.Context, p Profile) error {
-	_, err := s.write(ctx, p, false)
+	_, err := s.write(ctx, p, writeSave, nil)
 	return err
 }
 
 func (s *fakeStore) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
-	return s.write(ctx, p, true)
+	return s.write(ctx, p, writeFirst, nil)
 }
 
-func (s *fakeStore) write(ctx context.Context, p Profile, first bool) (Profile, error) {
-	if first {
+func (s *fakeStore) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
+	return s.write(ctx, p, writeReplacing, was)
+}
+
+// writeKind is which write a fakeStore call is.
+type writeKind int
+
+const (
+	writeSave writeKind = iota
+	writeFirst
+	writeReplacing
+)
+
+func (s *fakeStore) write(ctx context.Context, p Profile, kind writeKind, was map[string]Assignment) (Profile, error) {
+	switch kind {
+	case writeFirst:
 		s.firsts.Add(1)
-	} else {
+	case writeReplacing:
+		s.replacings.Add(1)
+	default:
 		s.saves.Add(1)
 	}
 	s.active.Add(1)
@@ -202,9 +218,12 @@ func (s *fakeStore) write(ctx context.Context, p Profile, first bool) (Profile, 
 	}
 	var won Profile
 	var err error
-	if first {
+	switch kind {
+	case writeFirst:
 		won, err = s.Memory.SaveFirst(ctx, p)
-	} else {
+	case writeReplacing:
+		won, err = s.Memory.SaveReplacing(ctx, p, was)
+	default:
 		err = s.Memory.Save(ctx, p)
 	}
 	if err == nil {

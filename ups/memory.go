@@ -80,6 +80,7 @@ var (
 	_ AssignmentLookuper = (*Memory)(nil)
 	_ Deleter            = (*Memory)(nil)
 	_ FirstWriter        = (*Memory)(nil)
+	_ Replacer           = (*Memory)(nil)
 	_ Closer             = (*Memory)(nil)
 )
 
@@ -172,17 +173,29 @@ func (m *Memory) lookup(ctx context.Context, userID string, ids []string, all bo
 // clock and retention and DecidedAt from the clock unless the assignment
 // carries one. Nothing is written if p is invalid.
 func (m *Memory) Save(ctx context.Context, p Profile) error {
-	_, err := m.save(ctx, p, false)
+	_, err := m.save(ctx, p, nil)
 	return err
 }
 
 // SaveFirst writes only the assignments whose experiment has no live
 // assignment for the user, and returns the ones already there.
 func (m *Memory) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
-	return m.save(ctx, p, true)
+	return m.save(ctx, p, func(string, Assignment) bool { return true })
 }
 
-func (m *Memory) save(ctx context.Context, p Profile, firstOnly bool) (Profile, error) {
+// SaveReplacing writes only the assignments whose experiment holds no live
+// assignment or still the one in was (Replacer), and returns the live ones
+// that won over them.
+func (m *Memory) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
+	return m.save(ctx, p, func(expID string, stored Assignment) bool {
+		w, ok := was[expID]
+		return !ok || !stored.SameDecision(w)
+	})
+}
+
+// save writes p's assignments; where the user holds a live one, keeps
+// (nil: never) says whether it stays, and those that stay are returned.
+func (m *Memory) save(ctx context.Context, p Profile, keeps func(expID string, stored Assignment) bool) (Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return Profile{}, fmt.Errorf("ups: save user %q: %w", p.UserID, err)
 	}
@@ -206,7 +219,7 @@ func (m *Memory) save(ctx context.Context, p Profile, firstOnly bool) (Profile, 
 	m.reclaim(u, now) // as users come back
 	for expID, a := range p.Assignments {
 		old, had := u.assignments[expID]
-		if had && firstOnly {
+		if had && keeps != nil && keeps(expID, old) {
 			won.Assignments[expID] = old
 			continue
 		}
@@ -272,22 +285,25 @@ const evictSample = 8
 
 // evict drops users until the store is under MaxBytes: of a small random
 // sample, the least recently used (never keep, the user being saved,
-// unless alone). m.mu is held.
+// unless alone). Each sample is the first user of its own range over the
+// map: Go starts every range at a random place, while the users one range
+// yields in a row sit together in the map and are no sample at all (a
+// user in use would be evicted as the oldest of a group of new ones).
+// m.mu is held.
 func (m *Memory) evict(keep string) {
 	for m.maxBytes > 0 && m.bytes > m.maxBytes && len(m.users) > 1 {
 		var (
 			victim string
 			oldest int64
-			seen   int
 		)
-		for id, u := range m.users {
-			if id == keep {
-				continue
-			}
-			if used := u.used.Load(); victim == "" || used < oldest {
-				victim, oldest = id, used
-			}
-			if seen++; seen == evictSample {
+		for range evictSample {
+			for id, u := range m.users {
+				if id == keep {
+					continue
+				}
+				if used := u.used.Load(); victim == "" || used < oldest {
+					victim, oldest = id, used
+				}
 				break
 			}
 		}

@@ -22,6 +22,7 @@ type Observed struct {
 	scoped     ScopedLookuper
 	assignment AssignmentLookuper
 	first      FirstWriter
+	replacer   Replacer
 	deleter    Deleter
 	closed     atomic.Bool
 }
@@ -33,6 +34,7 @@ const (
 	OpLookupAssignment  = "lookup_assignment"
 	OpSave              = "save"
 	OpSaveFirst         = "save_first"
+	OpSaveReplacing     = "save_replacing"
 	OpDelete            = "delete"
 )
 
@@ -46,6 +48,7 @@ func NewObserved(next Service, observe func(op string, d time.Duration, err erro
 	o.scoped, _ = As[ScopedLookuper](next)
 	o.assignment, _ = As[AssignmentLookuper](next)
 	o.first, _ = As[FirstWriter](next)
+	o.replacer, _ = As[Replacer](next)
 	o.deleter, _ = As[Deleter](next)
 	return o, nil
 }
@@ -103,6 +106,17 @@ func (o *Observed) SaveFirst(ctx context.Context, p Profile) (Profile, error) {
 	start := time.Now()
 	won, err := o.first.SaveFirst(ctx, p)
 	o.observe(OpSaveFirst, time.Since(start), err)
+	return won, err
+}
+
+// SaveReplacing implements Replacer when the store does.
+func (o *Observed) SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error) {
+	if o.replacer == nil {
+		return Profile{}, unsupported("observed", "save replacing for", p.UserID, "Replacer")
+	}
+	start := time.Now()
+	won, err := o.replacer.SaveReplacing(ctx, p, was)
+	o.observe(OpSaveReplacing, time.Since(start), err)
 	return won, err
 }
 

@@ -31,6 +31,7 @@ func TestObservedReportsEveryCall(t *testing.T) {
 		t.Fatalf("LookupAssignment through Observed = %+v, %v, %v", a, ok, err)
 	}
 	_, _ = o.SaveFirst(ctx, oneAssignment("u1", "e2", "v"))
+	_, _ = o.SaveReplacing(ctx, oneAssignment("u1", "e2", "w"), nil)
 	_ = o.Delete(ctx, "u1")
 	_, _ = o.Lookup(ctx, "") // invalid: reported as failed
 	if err := o.Close(ctx); err != nil {
@@ -39,7 +40,7 @@ func TestObservedReportsEveryCall(t *testing.T) {
 	if _, err := m.Lookup(ctx, "u1"); !errors.Is(err, ErrClosed) {
 		t.Errorf("Close did not close the store below: %v", err)
 	}
-	want := "[save:false lookup:false lookup_experiments:false lookup_assignment:false save_first:false delete:false lookup:true]"
+	want := "[save:false lookup:false lookup_experiments:false lookup_assignment:false save_first:false save_replacing:false delete:false lookup:true]"
 	if got := fmt.Sprint(ops); got != want {
 		t.Errorf("observed %s\nwant     %s", got, want)
 	}
@@ -61,5 +62,8 @@ func TestObservedWithoutCapabilities(t *testing.T) {
 	}
 	if _, err := o.SaveFirst(ctx, oneAssignment("u1", "e", "v")); err == nil {
 		t.Error("SaveFirst over a store without it: no error")
+	}
+	if _, err := o.SaveReplacing(ctx, oneAssignment("u1", "e", "v"), nil); err == nil {
+		t.Error("SaveReplacing over a store without it: no error")
 	}
 }

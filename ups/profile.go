@@ -19,6 +19,16 @@ type Assignment struct {
 	ExpiresAt time.Time
 }
 
+// SameDecision reports whether a and b are one decision: the same
+// variation, decided at the same millisecond (the precision of
+// Cassandra's timestamps). Replacer compares a stored assignment with the
+// one its caller read this way; ExpiresAt, which every save renews, is
+// not compared.
+func (a Assignment) SameDecision(b Assignment) bool {
+	return a.VariationID == b.VariationID &&
+		a.DecidedAt.Truncate(time.Millisecond).Equal(b.DecidedAt.Truncate(time.Millisecond))
+}
+
 // Profile is what a user profile service keeps for one user: the user ID and
 // its assignments keyed by experiment ID.
 //

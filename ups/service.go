@@ -73,6 +73,32 @@ type FirstWriter interface {
 	SaveFirst(ctx context.Context, p Profile) (Profile, error)
 }
 
+// Replacer is implemented by stores that can write an assignment only if
+// the user's stored one is still the one the caller read (Cassandra: a
+// lightweight transaction, UPDATE … IF variation_id = ? AND decided_at =
+// ?), so servers that replace or refresh one user's assignment at the
+// same moment agree on one variation, as FirstWriter makes them agree on
+// a first one.
+//
+// The stored assignment is compared by variation and decision time: a
+// replacement that bucketed the user into the variation it replaces (an
+// experiment reset, most users keep their hash) still changes DecidedAt,
+// so a writer that read the assignment before it does not win over it.
+type Replacer interface {
+	// SaveReplacing writes each assignment of p only if the user's stored
+	// assignment in its experiment is still was[experimentID] (the same
+	// VariationID and the same DecidedAt to the millisecond, the
+	// precision of Cassandra's timestamps), or, for an experiment was has
+	// no entry for, only if the user has none there (as SaveFirst). A
+	// stored assignment that is gone since the caller read it (expired
+	// or deleted) counts as none: the write goes ahead. Entries of was
+	// for experiments p does not hold are ignored.
+	//
+	// It returns the stored assignments that won over p's, keyed by
+	// experiment ID (empty when all of p was written).
+	SaveReplacing(ctx context.Context, p Profile, was map[string]Assignment) (Profile, error)
+}
+
 // Closer is the one lifecycle of every store and layer. Close stops the
 // goroutines the value started and finishes its pending work, or gives up
 // on it when ctx ends and says how much was left undone; then it closes

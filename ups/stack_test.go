@@ -3,6 +3,7 @@ package ups
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -125,6 +126,24 @@ func TestLayersStackedInEveryOrder(t *testing.T) {
 			mustVariation(t, st.store.Memory, "u1", "e1", "v1")
 			mustVariation(t, st.store.Memory, "u1", "e3", "v3")
 
+			// SaveReplacing of what was read through the stack: written;
+			// of what is no longer stored: the stored one wins.
+			read, err := s.Lookup(ctx, "u1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			replacing := NewProfile("u1")
+			replacing.Set("e1", "r1")
+			replacing.Set("e2", "r2")
+			stale := map[string]Assignment{"e1": read.Assignments["e1"], "e2": {VariationID: "not-v2"}}
+			won, err = s.(Replacer).SaveReplacing(ctx, replacing, stale)
+			if err != nil || fmt.Sprint(sortedKeys(won.Assignments)) != "[e2]" || variation(won, "e2") != "v2" {
+				t.Fatalf("SaveReplacing = %+v, %v; want e1 replaced and e2=v2 to win", won.Assignments, err)
+			}
+			mustVariation(t, s, "u1", "e1", "r1")
+			mustVariation(t, s, "u1", "e2", "v2")
+			mustVariation(t, st.store.Memory, "u1", "e1", "r1")
+
 			// Delete with saves of the user still queued or being
 			// written: none of them may bring the user back.
 			g := newGate()
@@ -171,7 +190,7 @@ func TestLayersStackedInEveryOrder(t *testing.T) {
 }
 
 // TestLayersAgreeWithAModel drives each user from its own goroutine with a
-// random mix of saves, SaveFirst, deletes and lookups through
+// random mix of saves, SaveFirst, SaveReplacing, deletes and lookups through
 // Cache(AsyncSaver(Breaker(store))), with transient store failures and a
 // small queue, and checks every answer against a per-user model of what
 // the user holds.
@@ -194,13 +213,14 @@ func TestLayersAgreeWithAModel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(u), 7))
 			id := fmt.Sprintf("u%d", u)
 			model := map[string]string{}
+			var last Profile // what the last lookup showed
 			defer func() { models[u] = model }()
 			for step := range steps {
 				p := NewProfile(id)
 				for range 1 + rng.IntN(2) {
 					p.Set(fmt.Sprintf("e%d", rng.IntN(4)), fmt.Sprintf("v%d", step))
 				}
-				switch r := rng.IntN(10); {
+				switch r := rng.IntN(12); {
 				case r < 6:
 					if err := cache.Save(ctx, p); err != nil {
 						t.Errorf("%s: Save: %v", id, err)
@@ -228,6 +248,35 @@ func TestLayersAgreeWithAModel(t *testing.T) {
 							model[e] = a.VariationID
 						}
 					}
+				case r < 10:
+					// Replace what the last lookup showed, or, for one
+					// experiment, a variation that was never stored.
+					was := map[string]Assignment{}
+					maps.Copy(was, last.Assignments)
+					stale := ""
+					if rng.IntN(2) == 0 {
+						stale = fmt.Sprintf("e%d", rng.IntN(4))
+						was[stale] = Assignment{VariationID: "stale"}
+					}
+					won, err := cache.SaveReplacing(ctx, p, was)
+					if err != nil {
+						if !Unavailable(err) {
+							t.Errorf("%s: SaveReplacing: %v", id, err)
+							return
+						}
+						continue // the store failed it: nothing written
+					}
+					for e, a := range p.Assignments {
+						want, taken := model[e]
+						loses := taken && e == stale
+						if got := variation(won, e); loses && got != want || !loses && got != "" {
+							t.Errorf("%s step %d: SaveReplacing winner of %s = %q, model holds %q (stale %v)", id, step, e, got, want, e == stale)
+							return
+						}
+						if !loses {
+							model[e] = a.VariationID
+						}
+					}
 				default:
 					if err := cache.Delete(ctx, id); err != nil {
 						t.Errorf("%s: Delete: %v", id, err)
@@ -244,6 +293,7 @@ func TestLayersAgreeWithAModel(t *testing.T) {
 					t.Errorf("%s step %d: Lookup = %s, want %v", id, step, describe(got), model)
 					return
 				}
+				last = got
 			}
 		})
 	}

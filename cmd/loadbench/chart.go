@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -29,8 +30,21 @@ var lineColors = []color.Color{
 func renderSVG(r *Report) ([]byte, error) {
 	p := plot.New()
 	p.Title.Padding = vg.Points(8)
+	perTarget := r.Setup.Route == "per target"
+	route := strings.TrimPrefix(r.Setup.Route, "POST ")
+	if perTarget {
+		route = "a route per target"
+	}
 	p.Title.Text = fmt.Sprintf("%s: %d clients, %d users, %d × %s per target",
-		r.Setup.Route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+		route, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+	if r.Setup.RatePerSecond > 0 {
+		p.Title.Text = fmt.Sprintf("%s, %g req/s, open loop: %d clients, %d users, %d × %s each",
+			route, r.Setup.RatePerSecond, r.Setup.Clients, r.Setup.Users, r.Setup.Rounds, r.Setup.Duration)
+	}
+	// Long labels (a route per target, CPU per request) must fit.
+	p.Title.TextStyle.Font.Size = vg.Points(11)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Legend.Padding = vg.Points(2)
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "latency (ms)"
 	p.Y.Scale = plot.LogScale{}
@@ -60,8 +74,19 @@ func renderSVG(r *Report) ([]byte, error) {
 		l.Color = lineColors[i%len(lineColors)]
 		l.Width = vg.Points(1.8)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s: %.0f req/s, p50 %s ms, p99 %s ms", t.Name, t.RequestsPerSecond,
-			trimFloat(t.Latency.P50), trimFloat(t.Latency.P99)), l)
+		name := t.Name
+		if perTarget {
+			name += " (" + strings.TrimPrefix(r.Setup.Routes[t.Name], "POST ") + ")"
+		}
+		label := fmt.Sprintf("%s: %.0f req/s, p50 %s ms, p99 %s ms", name, t.RequestsPerSecond,
+			trimFloat(t.Latency.P50), trimFloat(t.Latency.P99))
+		if us := t.Load.TargetCPUPerRequestUS; us > 0 {
+			label += fmt.Sprintf(", CPU %.1f µs/req", us)
+		}
+		if o := t.OpenLoop; o != nil && !o.Held {
+			label += " (rate not held)"
+		}
+		p.Legend.Add(label, l)
 		lines++
 	}
 	if lines == 0 {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
-	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,13 +24,24 @@ import (
 // means no warm-up.
 type Config struct {
 	Targets []Target
-	// Flag is the one flag key every request decides; SDKKey goes in the
-	// X-Optimizely-SDK-Key header.
+	// Flag is the one flag key every decide request decides (required when
+	// a target's route is decide); SDKKey goes in the X-Optimizely-SDK-Key
+	// header (required for the decide and lookup routes, sent on every
+	// route when given).
 	Flag   string
 	SDKKey string
+	// SaveProfile is the experiment_bucket_map every ups-save request
+	// sends (default DefaultSaveProfile).
+	SaveProfile json.RawMessage
 	// Clients is the number of concurrent clients per target, each with its
-	// own keep-alive connection (default 16).
+	// own keep-alive connection (default 16). With a Rate it bounds the
+	// requests in flight.
 	Clients int
+	// Rate, when positive, sends requests at this many per second per target
+	// whatever the answers (the open loop: see schedule), with latencies
+	// counted from each request's intended send time; 0 is the closed loop,
+	// each client sending its next request when it has the last answer.
+	Rate float64
 	// Users is the size of the user pool (default 5000); Attributes, if
 	// any, gives each user one value per attribute; Seed fixes the values
 	// and every client's sequence of users.
@@ -115,11 +128,19 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("target %q: %w", t.Name, err))
 		}
 	}
-	if c.Flag == "" {
-		errs = append(errs, errors.New("no flag key"))
+	for _, t := range c.Targets {
+		if !slices.Contains(routes, t.Route.orDefault()) {
+			errs = append(errs, fmt.Errorf("target %q: route %q: want one of %s", t.Name, t.Route, routeNames()))
+		}
 	}
-	if c.SDKKey == "" {
-		errs = append(errs, errors.New("no SDK key"))
+	if c.Flag == "" && slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Route.orDefault() == RouteDecide }) {
+		errs = append(errs, errors.New("no flag key (the decide route needs one)"))
+	}
+	if c.SDKKey == "" && slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Route.needsSDKKey() }) {
+		errs = append(errs, errors.New("no SDK key (the decide and lookup routes need one)"))
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		errs = append(errs, fmt.Errorf("rate %v: want a finite number of requests per second, or 0 for the closed loop", c.Rate))
 	}
 	if c.Clients < 0 || c.Users < 0 || c.Rounds < 0 || c.MaxRequests < 0 {
 		errs = append(errs, fmt.Errorf("clients %d, users %d, rounds %d, max requests %d: none may be negative",
@@ -159,17 +180,25 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	rep := &Report{StartedAt: time.Now().UTC(), Setup: setupOf(cfg), Machine: machineInfo()}
 	targets := make([]*targetState, len(cfg.Targets))
 	for i, t := range cfg.Targets {
-		targets[i] = newTargetState(cfg, t, pool)
+		if targets[i], err = newTargetState(cfg, t, pool); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		for _, ts := range targets {
-			ts.close()
+			if ts != nil {
+				ts.close()
+			}
 		}
 	}()
 	for _, ts := range targets {
 		if err := ts.probe(ctx); err != nil {
 			return nil, err
 		}
+	}
+	width := 12
+	for _, t := range cfg.Targets {
+		width = max(width, len(t.Name))
 	}
 	var runErr error
 rounds:
@@ -190,9 +219,13 @@ rounds:
 			// a server may close idle ones: the next warm-up opens fresh ones.
 			ts.client.CloseIdleConnections()
 			rr := ts.addRound(round, m, before, after)
-			fmt.Fprintf(progress, "round %d/%d %-12s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d  cores: machine %.2f, driver %.2f, target %.2f\n",
-				round, cfg.Rounds, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors,
-				rr.Load.MachineBusyCores, rr.Load.DriverCores, rr.Load.TargetCores)
+			open := ""
+			if o := rr.OpenLoop; o != nil {
+				open = fmt.Sprintf("  late %d, unsent %d", o.Late, o.Unsent)
+			}
+			fmt.Fprintf(progress, "round %d/%d %-*s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d%s  cores: machine %.2f, driver %.2f, target %.2f (%.1f µs/request)\n",
+				round, cfg.Rounds, width, ts.Name, rr.RequestsPerSecond, rr.P50MS, rr.P99MS, rr.Errors, open,
+				rr.Load.MachineBusyCores, rr.Load.DriverCores, rr.Load.TargetCores, rr.Load.TargetCPUPerRequestUS)
 			if ctx.Err() != nil {
 				runErr = ctx.Err()
 				break rounds
@@ -211,12 +244,14 @@ rounds:
 type targetState struct {
 	Target
 	pid     int    // the server's process, or 0
-	url     string // the decide URL
+	url     string // the route's URL
+	bodies  [][]byte
 	client  *fasthttp.HostClient
 	conns   connSet
 	workers []*worker
 
 	total   *hdrhistogram.Histogram // every measured round
+	delay   *hdrhistogram.Histogram // open loop: intended time to sending, every measured round
 	tally   tally                   // every measured round
 	warmup  tally                   // every warm-up phase
 	rounds  []RoundReport
@@ -224,11 +259,17 @@ type targetState struct {
 	cpu     cpuDelta // every measured round
 }
 
-func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
-	ts := &targetState{Target: t, pid: cfg.PIDs[t.Name], total: newHistogram()}
+func newTargetState(cfg Config, t Target, pool *userPool) (*targetState, error) {
+	t.Route = t.Route.orDefault()
+	ts := &targetState{Target: t, pid: cfg.PIDs[t.Name], total: newHistogram(), delay: newHistogram()}
+	var err error
+	if ts.bodies, err = t.Route.bodies(pool, cfg.SaveProfile); err != nil {
+		return nil, fmt.Errorf("target %q: %w", t.Name, err)
+	}
 	u := *t.URL
-	u.Path = joinPath(u.Path, "/v1/decide")
-	u.RawQuery = url.Values{"keys": {cfg.Flag}}.Encode()
+	path, query, _ := strings.Cut(t.Route.path(cfg.Flag), "?")
+	u.Path = joinPath(u.Path, path)
+	u.RawQuery = query
 	ts.url = u.String()
 	addr := u.Host
 	if u.Port() == "" {
@@ -262,23 +303,27 @@ func newTargetState(cfg Config, t Target, pool *userPool) *targetState {
 	for i := range cfg.Clients {
 		w := &worker{
 			ts:      ts,
-			pool:    pool,
-			flag:    cfg.Flag,
+			bodies:  ts.bodies,
+			ids:     pool.ids,
+			check:   newChecker(t.Route, cfg.Flag),
 			timeout: cfg.Timeout,
 			// Each client draws its own deterministic sequence of users.
-			rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1)),
-			hist: newHistogram(),
-			req:  new(fasthttp.Request),
-			resp: new(fasthttp.Response),
+			rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1)),
+			hist:      newHistogram(),
+			sendDelay: newHistogram(),
+			req:       new(fasthttp.Request),
+			resp:      new(fasthttp.Response),
 		}
 		w.req.SetRequestURI(ts.url)
 		w.req.Header.SetMethod(fasthttp.MethodPost)
 		w.req.Header.SetContentType("application/json")
 		w.req.Header.Set("Accept", "application/json")
-		w.req.Header.Set("X-Optimizely-SDK-Key", cfg.SDKKey)
+		if cfg.SDKKey != "" {
+			w.req.Header.Set("X-Optimizely-SDK-Key", cfg.SDKKey)
+		}
 		ts.workers = append(ts.workers, w)
 	}
-	return ts
+	return ts, nil
 }
 
 // close drops every connection of the target.
@@ -372,9 +417,9 @@ func newHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histogramMin, histogramMax, histogramDigits)
 }
 
-// probe makes one request and fails unless it is a 2xx decision for the
-// flag: a target that is not ready or decides something else is not
-// measured.
+// probe makes one request and fails unless it gets an answer its route's
+// check accepts: a target that is not ready or answers something else is
+// not measured.
 func (ts *targetState) probe(ctx context.Context) error {
 	res := ts.workers[0].do(ctx, 0)
 	if res.kind != outcomeOK {
@@ -387,14 +432,16 @@ func (ts *targetState) probe(ctx context.Context) error {
 type phaseResult struct {
 	tally   tally
 	hist    *hdrhistogram.Histogram
+	delay   *hdrhistogram.Histogram // open loop: intended time to sending
 	elapsed time.Duration
 	dials   int64
 }
 
 // phase loads the target with every client until d has passed,
 // cfg.MaxRequests requests have been issued or ctx ends, and waits for
-// every client's last request. When ctx ends, the requests in flight are
-// cut off by closing their connections.
+// every client's last request. With cfg.Rate, the clients send on the
+// open loop's schedule (cfg.Rate × d requests at most). When ctx ends, the
+// requests in flight are cut off by closing their connections.
 func (ts *targetState) phase(ctx context.Context, cfg Config, d time.Duration) phaseResult {
 	// A backstop: each request has its own timeout, so this only fires if
 	// something hangs outside one.
@@ -412,17 +459,34 @@ func (ts *targetState) phase(ctx context.Context, cfg Config, d time.Duration) p
 
 	ts.conns.reopen()
 	dials := ts.conns.dials()
+	var sched *schedule
+	if cfg.Rate > 0 {
+		// An interrupt closes the gate; the schedule's clients stop at
+		// its deadline or when their requests fail.
+		sched = newSchedule(realClock{}, cfg.Rate, d, cfg.MaxRequests)
+		stopSchedule := context.AfterFunc(ctx, func() { sched.next.Store(sched.n) })
+		defer stopSchedule()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, w := range ts.workers {
 		w.reset()
-		wg.Go(func() { w.loop(ctx, &g) })
+		if sched != nil {
+			wg.Go(func() { w.openLoop(sched, func(user int) result { return w.do(ctx, user) }) })
+		} else {
+			wg.Go(func() { w.loop(ctx, &g) })
+		}
 	}
 	wg.Wait()
-	res := phaseResult{elapsed: time.Since(start), hist: newHistogram(), dials: ts.conns.dials() - dials}
+	res := phaseResult{elapsed: time.Since(start), hist: newHistogram(), delay: newHistogram(), dials: ts.conns.dials() - dials}
 	for _, w := range ts.workers {
 		res.tally.add(&w.tally)
 		res.hist.Merge(w.hist)
+		res.delay.Merge(w.sendDelay)
+	}
+	if sched != nil {
+		res.tally.open.scheduled = sched.n
+		res.tally.open.unsent = sched.unsent()
 	}
 	return res
 }
@@ -443,6 +507,7 @@ func (g *gate) admit() bool {
 func (ts *targetState) addRound(round int, m phaseResult, before, after cpuSample) RoundReport {
 	ts.tally.add(&m.tally)
 	ts.total.Merge(m.hist)
+	ts.delay.Merge(m.delay)
 	ts.elapsed += m.elapsed
 	cpu := before.to(after)
 	ts.cpu.add(cpu)
@@ -456,43 +521,42 @@ func (ts *targetState) addRound(round int, m phaseResult, before, after cpuSampl
 		P50MS:             ms(m.hist.ValueAtPercentile(50)),
 		P99MS:             ms(m.hist.ValueAtPercentile(99)),
 		MaxMS:             ms(maxOf(m.hist)),
-		Load:              cpu.load(),
+		Load:              cpu.loadPer(m.tally.ok),
 		RequestsPerSecond: perSecond(m.tally.ok, m.elapsed),
+		OpenLoop:          openLoopReport(m.tally.open, m.tally.errors(), m.delay),
 	}
 	ts.rounds = append(ts.rounds, rr)
 	return rr
 }
 
 // worker is one client: it sends one request at a time over its own
-// keep-alive connection and keeps its own counts and histogram, so clients
-// share nothing but the gate.
+// keep-alive connection and keeps its own counts and histograms, so
+// clients share nothing but the gate (or the open loop's schedule).
 type worker struct {
-	ts      *targetState
-	pool    *userPool
-	flag    string
-	timeout time.Duration
-	rng     *rand.Rand
-	hist    *hdrhistogram.Histogram
-	req     *fasthttp.Request // URL and headers set once; the body changes
-	resp    *fasthttp.Response
-	decoded decideResponse
+	ts        *targetState
+	bodies    [][]byte // the target's request body per user
+	ids       []string // the user IDs, for the checks
+	check     *checker
+	timeout   time.Duration
+	rng       *rand.Rand
+	hist      *hdrhistogram.Histogram
+	sendDelay *hdrhistogram.Histogram // open loop: intended time to sending
+	req       *fasthttp.Request       // URL and headers set once; the body changes
+	resp      *fasthttp.Response
 	tally
-}
-
-// decideResponse is the part of a decide response the driver checks.
-type decideResponse struct {
-	FlagKey      string `json:"flagKey"`
-	VariationKey string `json:"variationKey"`
 }
 
 func (w *worker) reset() {
 	w.tally = tally{}
 	w.hist.Reset()
+	w.sendDelay.Reset()
 }
 
+// loop is the closed loop: the next request goes as soon as the last one
+// is answered, while the gate admits it.
 func (w *worker) loop(ctx context.Context, g *gate) {
 	for g.admit() {
-		res := w.do(ctx, w.rng.IntN(len(w.pool.bodies)))
+		res := w.do(ctx, w.rng.IntN(len(w.bodies)))
 		w.count(res)
 	}
 }
@@ -504,7 +568,7 @@ const (
 	outcomeOK        outcome = iota
 	outcomeNon2xx            // the server answered with another status
 	outcomeTransport         // no complete response: refused, reset, timed out
-	outcomeBad               // 2xx, but not a decision for the flag
+	outcomeBad               // 2xx, but not what the route answers
 	outcomeCanceled          // cut off by the end of the run, not the server's fault
 )
 
@@ -512,15 +576,15 @@ type result struct {
 	kind      outcome
 	latency   time.Duration
 	status    int
-	variation string
+	variation string // the answer's label (see checker.check)
 	detail    string // what went wrong, for the first few errors
 }
 
-// do sends the decide request of user i and reads the whole response. ctx
-// only tells a request cut off by the run's end from a failed one; cutting
-// off is phase's job.
+// do sends the request of user i and reads the whole response. ctx only
+// tells a request cut off by the run's end from a failed one; cutting off
+// is phase's job.
 func (w *worker) do(ctx context.Context, i int) result {
-	w.req.SetBodyRaw(w.pool.bodies[i])
+	w.req.SetBodyRaw(w.bodies[i])
 	w.resp.Reset()
 	start := time.Now()
 	err := w.ts.client.DoTimeout(w.req, w.resp, w.timeout)
@@ -537,28 +601,18 @@ func (w *worker) do(ctx context.Context, i int) result {
 		return result{kind: outcomeNon2xx, latency: latency, status: status,
 			detail: fmt.Sprintf("HTTP %d: %s", status, snippet(body))}
 	}
-	w.decoded = decideResponse{}
-	if err := json.Unmarshal(body, &w.decoded); err != nil {
-		return result{kind: outcomeBad, latency: latency, status: status,
-			detail: fmt.Sprintf("response does not parse: %v: %s", err, snippet(body))}
+	label, problem := w.check.check(body, w.ids[i])
+	if problem != "" {
+		return result{kind: outcomeBad, latency: latency, status: status, detail: problem}
 	}
-	if w.decoded.FlagKey != w.flag {
-		return result{kind: outcomeBad, latency: latency, status: status,
-			detail: fmt.Sprintf("response has flagKey %q, want %q: %s", w.decoded.FlagKey, w.flag, snippet(body))}
-	}
-	return result{kind: outcomeOK, latency: latency, status: status, variation: w.decoded.VariationKey}
+	return result{kind: outcomeOK, latency: latency, status: status, variation: label}
 }
 
 func (w *worker) count(res result) {
 	switch res.kind {
 	case outcomeOK:
 		w.ok++
-		v := res.latency.Nanoseconds()
-		if v > histogramMax {
-			v = histogramMax
-		}
-		// Within range by construction, so RecordValue cannot fail.
-		_ = w.hist.RecordValue(v)
+		recordNS(w.hist, res.latency)
 		if w.variations == nil {
 			w.variations = map[string]int64{}
 		}
@@ -595,6 +649,7 @@ type tally struct {
 	status                               map[int]int64
 	variations                           map[string]int64
 	samples                              []string // the first few distinct error details
+	open                                 openTally
 }
 
 const maxSamples = 5
@@ -632,6 +687,7 @@ func (t *tally) add(o *tally) {
 	for _, s := range o.samples {
 		t.note(s)
 	}
+	t.open.add(&o.open)
 }
 
 // requests counts the requests that got an answer or failed for the

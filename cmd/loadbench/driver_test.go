@@ -418,13 +418,16 @@ func BenchmarkRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts := newTargetState(cfg, cfg.Targets[0], pool)
+	ts, err := newTargetState(cfg, cfg.Targets[0], pool)
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer ts.close()
 	w := ts.workers[0]
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		res := w.do(ctx, w.rng.IntN(len(pool.bodies)))
+		res := w.do(ctx, w.rng.IntN(len(w.bodies)))
 		if res.kind != outcomeOK {
 			b.Fatalf("request failed: %s", res.detail)
 		}

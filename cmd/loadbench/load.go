@@ -81,4 +81,22 @@ func (d cpuDelta) load() Load {
 	return l
 }
 
+// loadPer is load with the CPU time per request, for ok OK requests.
+func (d cpuDelta) loadPer(ok int64) Load {
+	l := d.load()
+	if ok <= 0 || d.wall <= 0 {
+		return l
+	}
+	l.DriverCPUPerRequestUS = usPer(d.self, ok)
+	if d.procOK {
+		l.TargetCPUPerRequestUS = usPer(d.proc, ok)
+	}
+	return l
+}
+
+// usPer is t divided by n, in microseconds, to 0.01 µs.
+func usPer(t time.Duration, n int64) float64 {
+	return round2(float64(t.Nanoseconds()) / 1e3 / float64(n))
+}
+
 func round2(x float64) float64 { return math.Round(x*100) / 100 }

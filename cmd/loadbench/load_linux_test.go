@@ -48,8 +48,9 @@ func TestRunReportsTargetCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := rep.Targets[0].Load; l.TargetCores <= 0 || l.MachineBusyCores <= 0 || l.DriverCores <= 0 {
-		t.Errorf("a's load %+v: want machine, driver and target CPU", l)
+	if l := rep.Targets[0].Load; l.TargetCores <= 0 || l.MachineBusyCores <= 0 || l.DriverCores <= 0 ||
+		l.TargetCPUPerRequestUS <= 0 || l.DriverCPUPerRequestUS <= 0 {
+		t.Errorf("a's load %+v: want machine, driver and target CPU, and CPU per request", l)
 	}
 	if l := rep.Targets[1].Load; l.TargetCores != 0 || l.OtherCores != 0 || l.MachineBusyCores <= 0 {
 		t.Errorf("b's load %+v: no pid given, want machine CPU but no target or other", l)

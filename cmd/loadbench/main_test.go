@@ -175,6 +175,12 @@ func TestMainRefusesBadCommandLines(t *testing.T) {
 		{"pid of no target", append([]string{"--target", "x=" + target.URL.String(), "--pid", "y=12"}, base...), "pid"},
 		{"bad pid", append([]string{"--target", "x=" + target.URL.String(), "--pid", "x=-3"}, base...), "NAME=PID"},
 		{"stray argument", append([]string{"--target", "x=" + target.URL.String(), "extra"}, base...), "unexpected"},
+		{"unknown route", append([]string{"--target", "x=" + target.URL.String(), "--route", "x=save"}, base...), "ups-save"},
+		{"route of no target", append([]string{"--target", "x=" + target.URL.String(), "--route", "y=lookup"}, base...), "not a target"},
+		{"route without name", append([]string{"--target", "x=" + target.URL.String(), "--route", "lookup"}, base...), "NAME=ROUTE"},
+		{"negative rate", append([]string{"--target", "x=" + target.URL.String(), "--rate", "-5"}, base...), "rate"},
+		{"lookup without SDK key", []string{"--target", "x=" + target.URL.String(), "--route", "x=lookup"}, "no SDK key"},
+		{"bad save profile", append([]string{"--target", "x=" + target.URL.String(), "--route", "x=ups-save", "--save-profile", "{}"}, base...), "no experiment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,5 +193,72 @@ func TestMainRefusesBadCommandLines(t *testing.T) {
 	}
 	if n := srv.total() + srv.rejected.Load(); n != 0 {
 		t.Errorf("the server got %d requests from refused command lines", n)
+	}
+}
+
+// The open loop through the command line: the summary and the JSON carry
+// the rate, the late and unsent requests and the target's CPU per request;
+// targets on other routes need no flag.
+func TestMainOpenLoopWithRoutes(t *testing.T) {
+	u := startProfileServer(t, &profileServer{})
+	dir := t.TempDir()
+	out, svg := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{
+		"--target", "lookup=" + u.String(), "--target", "ups=" + u.String(),
+		"--route", "lookup=lookup", "--route", "ups=ups-lookup", "--sdk-key", "key1",
+		"--rate", "400", "--clients", "2", "--users", "40", "--rounds", "1", "--duration", "150ms", "--warmup", "0",
+		"--baseline", "lookup", "--out", out, "--svg", svg, "--cpuprofile", filepath.Join(dir, "cpu.prof"),
+		"--pid", "lookup=" + strconv.Itoa(os.Getpid()), "--pid", "ups=" + strconv.Itoa(os.Getpid()),
+	}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("results JSON: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "cpu.prof")); err != nil || fi.Size() == 0 {
+		t.Errorf("driver's CPU profile: %v", err)
+	}
+	if rep.Setup.Mode != "open loop" || rep.Setup.RatePerSecond != 400 || rep.Setup.Route != "per target" || rep.Setup.Flag != "" {
+		t.Errorf("setup %+v", rep.Setup)
+	}
+	for _, tr := range rep.Targets {
+		if o := tr.OpenLoop; o == nil || o.Scheduled != 60 || o.Sent+o.Unsent != 60 || tr.OK != o.Sent {
+			t.Errorf("target %s: open loop %+v, ok %d; want 60 scheduled, each sent answered", tr.Name, o, tr.OK)
+		}
+	}
+	if !strings.Contains(string(raw), `"target_cpu_us_per_request"`) && rep.Targets[0].Load.TargetCores > 0 {
+		t.Errorf("JSON lacks the target's CPU per request though its CPU was measured")
+	}
+	for _, want := range []string{"late %", "unsent", "held", "target µs/req", "ups vs lookup"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	data, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, text := svgSummary(t, data); !strings.Contains(text, "open loop") || !strings.Contains(text, "ups (/v1/ups/lookup)") {
+		t.Errorf("chart text lacks the mode or the routes: %s", text)
+	}
+	// The same chart again from the results file alone.
+	again := filepath.Join(dir, "again.svg")
+	if code := run(context.Background(), []string{"--chart-from", out, "--svg", again}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("--chart-from: exit %d, stderr:\n%s", code, stderr.String())
+	}
+	if redrawn, err := os.ReadFile(again); err != nil || !bytes.Equal(redrawn, data) {
+		t.Errorf("--chart-from drew another chart than the run (%v)", err)
+	}
+	if code := run(context.Background(), []string{"--chart-from", out}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("--chart-from without --svg: exit %d, want %d", code, exitUsage)
 	}
 }

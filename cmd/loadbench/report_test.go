@@ -104,3 +104,82 @@ func TestCPUDelta(t *testing.T) {
 		t.Errorf("a delta without /proc left load %+v, want machine and target unknown (0)", got)
 	}
 }
+
+func TestCPUPerRequest(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	a := cpuSample{ok: true, busy: 100, total: 400, self: time.Second, procOK: true, proc: 3 * time.Second, at: t0, cpus: 2}
+	b := cpuSample{ok: true, busy: 250, total: 600, self: 1500 * time.Millisecond, procOK: true, proc: 4 * time.Second,
+		at: t0.Add(2 * time.Second), cpus: 2}
+	// 1 s of the target's CPU and 0.5 s of the driver's for 40,000 OK
+	// requests: 25 µs and 12.5 µs each.
+	l := a.to(b).loadPer(40_000)
+	if l.TargetCPUPerRequestUS != 25 || l.DriverCPUPerRequestUS != 12.5 || l.TargetCores != 0.5 {
+		t.Errorf("load %+v: want 25 µs and 12.5 µs per request, 0.5 target cores", l)
+	}
+	// Rounded to 0.01 µs: 1 s for 30,000 requests is 33.33 µs.
+	if l := a.to(b).loadPer(30_000); l.TargetCPUPerRequestUS != 33.33 {
+		t.Errorf("target CPU per request %v µs, want 33.33", l.TargetCPUPerRequestUS)
+	}
+	// No OK request, or no target process: nothing per request.
+	if l := a.to(b).loadPer(0); l.TargetCPUPerRequestUS != 0 || l.DriverCPUPerRequestUS != 0 {
+		t.Errorf("per request without requests: %+v", l)
+	}
+	noProc := b
+	noProc.procOK = false
+	if l := a.to(noProc).loadPer(1000); l.TargetCPUPerRequestUS != 0 || l.DriverCPUPerRequestUS != 500 {
+		t.Errorf("without the target's process: %+v, want the driver's 500 µs only", l)
+	}
+	// Summed over rounds, the CPU time and the requests add up.
+	var sum cpuDelta
+	sum.add(a.to(b))
+	sum.add(a.to(b))
+	if l := sum.loadPer(80_000); l.TargetCPUPerRequestUS != 25 {
+		t.Errorf("two rounds: %v µs per request, want 25", l.TargetCPUPerRequestUS)
+	}
+}
+
+func TestCompareCPUAndHeld(t *testing.T) {
+	r := &Report{Targets: []TargetReport{
+		{Name: "agent", RequestsPerSecond: 1000, Latency: Latency{P50: 1, P99: 4},
+			Load: Load{TargetCPUPerRequestUS: 90}, OpenLoop: &OpenLoop{Held: true}},
+		{Name: "ours", RequestsPerSecond: 1000, Latency: Latency{P50: 0.5, P99: 1},
+			Load: Load{TargetCPUPerRequestUS: 30}, OpenLoop: &OpenLoop{Held: true}},
+		{Name: "slow", RequestsPerSecond: 900, Latency: Latency{P50: 2, P99: 8}, OpenLoop: &OpenLoop{Held: false}},
+	}}
+	if err := r.compare("agent"); err != nil {
+		t.Fatal(err)
+	}
+	ours, slow := r.Comparison.Targets[0], r.Comparison.Targets[1]
+	if ours.P99Ratio != 0.25 || ours.CPUPerRequestRatio != 0.333 || ours.BothHeld == nil || !*ours.BothHeld {
+		t.Errorf("ours %+v: want p99 ×0.25, CPU ×0.333, both held", ours)
+	}
+	if slow.CPUPerRequestRatio != 0 || slow.BothHeld == nil || *slow.BothHeld {
+		t.Errorf("slow %+v: want no CPU ratio (not measured) and not both held", slow)
+	}
+}
+
+func TestOpenLoopReport(t *testing.T) {
+	h := newHistogram()
+	h.RecordValue(int64(time.Millisecond))
+	if openLoopReport(openTally{}, 0, h) != nil {
+		t.Error("a closed-loop tally gave an open-loop report")
+	}
+	for _, tt := range []struct {
+		o      openTally
+		errors int64
+		late   float64
+		held   bool
+	}{
+		{openTally{scheduled: 1000, sent: 1000, late: 10}, 0, 1, true},
+		{openTally{scheduled: 1000, sent: 1000, late: 300}, 0, 30, true}, // late, but kept up
+		{openTally{scheduled: 1000, sent: 999, unsent: 1}, 0, 0, true},   // 0.1 %: a stall at the end
+		{openTally{scheduled: 1000, sent: 998, unsent: 2}, 0, 0, false},
+		{openTally{scheduled: 1000, sent: 1000}, 1, 0, false},
+		{openTally{scheduled: 1000, sent: 990}, 0, 0, false}, // interrupted
+	} {
+		r := openLoopReport(tt.o, tt.errors, h)
+		if r.LatePercent != tt.late || r.Held != tt.held || r.Scheduled != tt.o.scheduled || r.SendDelay.Max != 1 {
+			t.Errorf("%+v with %d errors: %+v; want late %v %%, held %v", tt.o, tt.errors, r, tt.late, tt.held)
+		}
+	}
+}

@@ -9,11 +9,12 @@ import (
 	"syscall"
 )
 
-// Target is one decision service under load: a name for the report and the
-// base URL its /v1/decide route hangs off.
+// Target is one decision service under load: a name for the report, the
+// base URL its routes hang off, and the route it is asked (default decide).
 type Target struct {
-	Name string
-	URL  *url.URL
+	Name  string
+	URL   *url.URL
+	Route Route
 }
 
 // errNotLoopback is wrapped by every refusal of a non-loopback address.

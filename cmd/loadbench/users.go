@@ -15,10 +15,12 @@ type decideBody struct {
 	UserAttributes map[string]any `json:"userAttributes,omitempty"`
 }
 
-// userPool holds one pre-built request body per user, so the load loop
-// only picks one.
+// userPool holds the users every target is asked about: their IDs and
+// attributes. Each target builds its route's request bodies from it once,
+// before the run, so the load loop only picks one.
 type userPool struct {
-	bodies [][]byte
+	ids   []string
+	attrs []map[string]any // nil without --attributes
 }
 
 // userID names user i of the pool: the same pool on every run and target.
@@ -38,21 +40,17 @@ func newUserPool(n int, attrs map[string][]any, seed uint64) (*userPool, error) 
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed_a771))
-	p := &userPool{bodies: make([][]byte, n)}
+	p := &userPool{ids: make([]string, n), attrs: make([]map[string]any, n)}
 	for i := range n {
-		b := decideBody{UserID: userID(i)}
+		p.ids[i] = userID(i)
 		if len(names) > 0 {
-			b.UserAttributes = make(map[string]any, len(names))
+			a := make(map[string]any, len(names))
 			for _, name := range names {
 				values := attrs[name]
-				b.UserAttributes[name] = values[rng.IntN(len(values))]
+				a[name] = values[rng.IntN(len(values))]
 			}
+			p.attrs[i] = a
 		}
-		raw, err := json.Marshal(b)
-		if err != nil {
-			return nil, fmt.Errorf("user %d: encode body: %w", i, err)
-		}
-		p.bodies[i] = raw
 	}
 	return p, nil
 }

@@ -12,34 +12,35 @@ func TestUserPoolIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newUserPool(100, attrs, 7)
-	if err != nil {
-		t.Fatal(err)
+	bodies := func(seed uint64) [][]byte {
+		t.Helper()
+		p, err := newUserPool(100, attrs, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := RouteDecide.bodies(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	b, err := newUserPool(100, attrs, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := newUserPool(100, attrs, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, c := bodies(7), bodies(7), bodies(8)
 	differs := false
 	seenPlans := map[string]bool{}
-	for i := range a.bodies {
-		if !bytes.Equal(a.bodies[i], b.bodies[i]) {
-			t.Fatalf("user %d: %s and %s with the same seed", i, a.bodies[i], b.bodies[i])
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			t.Fatalf("user %d: %s and %s with the same seed", i, a[i], b[i])
 		}
-		differs = differs || !bytes.Equal(a.bodies[i], c.bodies[i])
+		differs = differs || !bytes.Equal(a[i], c[i])
 		var body struct {
 			UserID         string         `json:"userId"`
 			UserAttributes map[string]any `json:"userAttributes"`
 		}
-		if err := json.Unmarshal(a.bodies[i], &body); err != nil {
-			t.Fatalf("user %d: body %s: %v", i, a.bodies[i], err)
+		if err := json.Unmarshal(a[i], &body); err != nil {
+			t.Fatalf("user %d: body %s: %v", i, a[i], err)
 		}
 		if body.UserID != userID(i) || len(body.UserAttributes) != 4 {
-			t.Fatalf("user %d: body %s", i, a.bodies[i])
+			t.Fatalf("user %d: body %s", i, a[i])
 		}
 		seenPlans[body.UserAttributes["plan"].(string)] = true
 		if age := body.UserAttributes["age"].(float64); age != 30 && age != 41.5 {
@@ -59,7 +60,11 @@ func TestUserPoolWithoutAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(p.bodies[2]), `{"userId":"user-000002"}`; got != want {
+	b, err := RouteDecide.body(p, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"userId":"user-000002"}`; got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}
 	if _, err := newUserPool(0, nil, 1); err == nil {

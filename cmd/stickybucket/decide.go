@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/decision"
@@ -80,7 +81,7 @@ func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	// The composition root builds the client, as for the service, over
 	// the profiles file's table.
-	cfg, err := config.Parse([]byte(defaultServeConfig), nil)
+	cfg, err := config.Parse(nil, nil)
 	if err != nil {
 		log.Error("configuration", "err", err)
 		return exitFail
@@ -172,6 +173,10 @@ func decideFrom(ctx context.Context, client *decision.Client, in io.Reader, stdo
 // decideStatus is decide's exit status once the profiles are saved, with
 // what the run should tell its user.
 func decideStatus(ctx context.Context, stats decideStats, err error, log *slog.Logger) int {
+	if stats.deprecated > 0 {
+		log.Warn("request lines use deprecated field names; write userId, userAttributes and decideOptions, as the HTTP API does",
+			"deprecated", strings.Join(stats.oldNames, ", "), "lines", stats.deprecated)
+	}
 	if interrupted(ctx, err) {
 		log.Warn("interrupted; the decisions printed are saved in the profiles file, the request in flight was not decided",
 			"cause", context.Cause(ctx), "requests", stats.requests)
@@ -202,6 +207,10 @@ func interrupted(ctx context.Context, err error) bool {
 type decideStats struct {
 	requests, badLines, storeErrors int
 	warnings                        int // lines decided with a "warning"
+	// deprecated counts the lines that used the old field names, listed
+	// in oldNames.
+	deprecated int
+	oldNames   []string
 }
 
 // inputLine is one line read by decideAll's reader goroutine.
@@ -284,6 +293,14 @@ func decideAll(ctx context.Context, client *decision.Client, in io.Reader, out *
 			}
 			if warning != "" {
 				stats.warnings++
+			}
+			if len(req.Deprecated) > 0 {
+				stats.deprecated++
+				for _, n := range req.Deprecated {
+					if !slices.Contains(stats.oldNames, n) {
+						stats.oldNames = append(stats.oldNames, n)
+					}
+				}
 			}
 		}
 		stats.requests++

@@ -118,15 +118,15 @@ func TestDecideBadLines(t *testing.T) {
 	dir := t.TempDir()
 	requests := filepath.Join(dir, "requests.jsonl")
 	os.WriteFile(requests, []byte(strings.Join([]string{
-		`{"user_id": "u1", "experiment": "checkout_button"}`,
-		`{"user_id": "u1", "experiment": "checkout_button"`,
+		`{"userId": "u1", "experiment": "checkout_button"}`,
+		`{"userId": "u1", "experiment": "checkout_button"`,
 		``,
 		`{"experiment": "checkout_button"}`,
-		`{"user_id": "u2", "flag": "dark_mode", "experiment": "checkout_button"}`,
-		`{"user_id": "u3", "flag": "no_such_flag"}`,
-		`{"user_id": "u4", "experiment": "no_such_experiment"}`,
-		"{\"user_id\": \"u5\", \"flag\": \"" + strings.Repeat("x", maxRequestLine) + "\"}",
-		`{"user_id": "u6", "flag": "dark_mode", "options": ["NOPE"]}`,
+		`{"userId": "u2", "flag": "dark_mode", "experiment": "checkout_button"}`,
+		`{"userId": "u3", "flag": "no_such_flag"}`,
+		`{"userId": "u4", "experiment": "no_such_experiment"}`,
+		"{\"userId\": \"u5\", \"flag\": \"" + strings.Repeat("x", maxRequestLine) + "\"}",
+		`{"userId": "u6", "flag": "dark_mode", "decideOptions": ["NOPE"]}`,
 	}, "\n")), 0o644)
 	profiles := filepath.Join(dir, "profiles.json")
 	out, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", requests, "--profiles", profiles)
@@ -201,16 +201,16 @@ func TestDecideInvalidTextUserIDsAreErrors(t *testing.T) {
 	bad := []string{"\xff\xfe", "\xc0\xc1", `\ud800`, `\udbff`}
 	var lines []string
 	for _, id := range bad {
-		lines = append(lines, `{"user_id": "`+id+`", "experiment": "checkout_button"}`)
+		lines = append(lines, `{"userId": "`+id+`", "experiment": "checkout_button"}`)
 	}
-	lines = append(lines, `{"user_id": "\ufffd\ufffd", "experiment": "checkout_button"}`)
+	lines = append(lines, `{"userId": "\ufffd\ufffd", "experiment": "checkout_button"}`)
 	out, _, code := decideLines(t, dir, lines...)
 	if code != exitFail {
 		t.Errorf("exit %d, want %d for bad lines", code, exitFail)
 	}
 	for i := range bad {
-		if msg, _ := out[i]["error"].(string); !strings.Contains(msg, `"user_id" is not valid Unicode text`) {
-			t.Errorf("line %d (user_id %q): got %v, want an error line about user_id", i+1, bad[i], out[i])
+		if msg, _ := out[i]["error"].(string); !strings.Contains(msg, `"userId" is not valid Unicode text`) {
+			t.Errorf("line %d (user_id %q): got %v, want an error line about userId", i+1, bad[i], out[i])
 		}
 	}
 	if out[len(bad)]["variation"] == nil {
@@ -229,10 +229,10 @@ func TestDecideUnkeyableUserIDWarns(t *testing.T) {
 	dir := t.TempDir()
 	atLimit, over := strings.Repeat("a", ups.MaxUserIDBytes), strings.Repeat("b", ups.MaxUserIDBytes+1)
 	out, stderr, code := decideLines(t, dir,
-		`{"user_id": "`+atLimit+`", "experiment": "checkout_button"}`,
-		`{"user_id": "`+over+`", "experiment": "checkout_button"}`,
-		`{"user_id": "`+over+`", "flag": "new_search"}`,
-		`{"user_id": "`+over+`", "experiment": "checkout_button", "options": ["IGNORE_USER_PROFILE_SERVICE"]}`,
+		`{"userId": "`+atLimit+`", "experiment": "checkout_button"}`,
+		`{"userId": "`+over+`", "experiment": "checkout_button"}`,
+		`{"userId": "`+over+`", "flag": "new_search"}`,
+		`{"userId": "`+over+`", "experiment": "checkout_button", "decideOptions": ["IGNORE_USER_PROFILE_SERVICE"]}`,
 	)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -274,7 +274,7 @@ func TestDecideProfilesFileKeepsModeAndLinks(t *testing.T) {
 	link := filepath.Join(dir, "profiles.json")
 	os.Symlink("data/profiles.json", link)
 	requests := filepath.Join(dir, "requests.jsonl")
-	os.WriteFile(requests, []byte(`{"user_id": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
+	os.WriteFile(requests, []byte(`{"userId": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
 	for _, path := range []string{target, link} {
 		if _, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json",
 			"--requests", requests, "--profiles", path); code != exitOK {
@@ -310,9 +310,30 @@ func TestDecideWarnsAboutHardLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	requests := filepath.Join(dir, "requests.jsonl")
-	os.WriteFile(requests, []byte(`{"user_id": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
+	os.WriteFile(requests, []byte(`{"userId": "u1", "experiment": "checkout_button"}`+"\n"), 0o644)
 	_, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", requests, "--profiles", profiles)
 	if code != exitOK || !strings.Contains(stderr, "other hard links") || !strings.Contains(stderr, "links=2") {
 		t.Errorf("exit %d, stderr %s; want a warning about the hard link", code, stderr)
+	}
+}
+
+// TestDecideWarnsOfDeprecatedNames: request lines with the old field
+// names are decided as ever, with one warning for the run.
+func TestDecideWarnsOfDeprecatedNames(t *testing.T) {
+	dir := t.TempDir()
+	out, stderr, code := decideLines(t, dir,
+		`{"user_id": "alice", "attributes": {"plan": "pro", "app_version": "3.2.0"}, "flag": "new_search", "options": ["EXCLUDE_VARIABLES"]}`,
+		`{"user_id": "bob", "experiment": "checkout_button"}`,
+		`{"userId": "carol", "userAttributes": {"plan": "pro", "app_version": "3.2.0"}, "flag": "new_search"}`,
+	)
+	if code != exitOK || len(out) != 3 || out[0]["variation"] == nil || out[2]["variation"] == nil {
+		t.Fatalf("exit %d, %v\n%s", code, out, stderr)
+	}
+	if strings.Count(stderr, "deprecated field names") != 1 || !strings.Contains(stderr, `deprecated="user_id, attributes, options" lines=2`) {
+		t.Errorf("stderr does not warn once of the 2 lines with old names:\n%s", stderr)
+	}
+	_, stderr, _ = decideLines(t, t.TempDir(), `{"userId": "carol", "flag": "new_search", "decideOptions": []}`)
+	if strings.Contains(stderr, "deprecated") {
+		t.Errorf("a warning for the current names:\n%s", stderr)
 	}
 }

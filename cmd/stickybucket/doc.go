@@ -3,10 +3,14 @@
 //
 //	stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
 //
-// reads one request per line, {"user_id": …, "attributes": {…},
+// reads one request per line, {"userId": …, "userAttributes": {…},
 // "experiment": KEY} or the same with "flag": KEY (and optionally
-// "options": ["IGNORE_USER_PROFILE_SERVICE", …]), and writes one JSON line
-// per request, in order:
+// "decideOptions": ["IGNORE_USER_PROFILE_SERVICE", …]): the field names of
+// the HTTP API (Agent's), matched exactly. A name that differs from one of
+// them only in case, "_" or "-" is a bad line naming the right one; other
+// fields are ignored. The names request lines had before, "user_id",
+// "attributes" and "options", are still read, with one warning per run:
+// they are deprecated. It writes one JSON line per request, in order:
 //
 //	{"user_id": …, "experiment": …, "variation": KEY or null}
 //	{"user_id": …, "flag": …, "enabled": BOOL, "variation": KEY or null, "rule": KEY or null}
@@ -59,21 +63,37 @@
 // request, whether the variation was kept. It reads every line decide can
 // write, however long, and skips blank lines; its table cuts values to 64
 // bytes and quotes those holding tabs, newlines or other unprintable
-// characters.
+// characters. A request that was a bad line in either run is an error
+// row, counted apart from the decisions compared. Any other line (decide's
+// requests, say) is refused with its number and what is wrong with it.
 //
-//	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
+//	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
+//	                   [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
+//	                   [--events-url URL]
 //
 // is the Agent-compatible HTTP service. The command reads its flags and
 // the configuration and logs as it says; package stack (stack.Service)
 // builds, runs and stops the rest: store and layers, datafiles, listeners,
 // signals.
 //
+//	stickybucket health [--url URL | --config FILE] [--ready] [--timeout DURATION] [--insecure]
+//
+// probes a running service's admin listener, for images without a shell.
+//
 //	stickybucket migrate [--config FILE]
 //	stickybucket profiles get|delete USER [--config FILE]
-//	stickybucket profiles export [--out FILE] [--config FILE]
-//	stickybucket profiles import FILE [--config FILE]
+//	stickybucket profiles export [--out FILE] [--ranges N] [--concurrency N]
+//	                             [--consistency LEVEL] [--config FILE]
+//	stickybucket profiles import FILE|- [--concurrency N] [--config FILE]
 //
 // administer the Cassandra store the configuration names: create its
 // keyspace and schema, read or erase one user, and export or import every
 // profile as JSON lines. They live in package admin.
+//
+//	stickybucket version
+//
+// prints the build's version and commit (--version too).
+//
+// The README's "Command line" block, the top-level usage, each command's
+// -h and these lines say the same (usage_test.go checks it).
 package main

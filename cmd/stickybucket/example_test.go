@@ -12,9 +12,9 @@ func Example() {
 	defer os.RemoveAll(dir)
 	requests := filepath.Join(dir, "requests.jsonl")
 	os.WriteFile(requests, []byte(strings.Join([]string{
-		`{"user_id": "alice", "attributes": {"country": "de"}, "experiment": "pricing_page"}`,
-		`{"user_id": "alice", "attributes": {"plan": "pro", "app_version": "3.2.0"}, "flag": "dark_mode"}`,
-		`{"user_id": "alice"}`,
+		`{"userId": "alice", "userAttributes": {"country": "de"}, "experiment": "pricing_page"}`,
+		`{"userId": "alice", "userAttributes": {"plan": "pro", "app_version": "3.2.0"}, "flag": "dark_mode"}`,
+		`{"userId": "alice"}`,
 	}, "\n")), 0o644)
 	run(context.Background(), []string{"decide",
 		"--datafile", "../../examples/datafile-v1.json",

@@ -74,8 +74,8 @@ func FuzzParseRequest(f *testing.F) {
 		if err := enc.Encode(experimentLine{UserID: r.UserID, Experiment: r.Experiment}); err != nil {
 			t.Fatal(err)
 		}
-		var back outputLine
-		if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.UserID != r.UserID || *back.Experiment != r.Experiment {
+		back, err := parseOutputLine(out.Bytes())
+		if err != nil || back.UserID != r.UserID || *back.Experiment != r.Experiment {
 			t.Fatalf("output %q does not read back (%v)", out.Bytes(), err)
 		}
 	})

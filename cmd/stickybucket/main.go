@@ -93,11 +93,16 @@ const usage = `stickybucket: sticky Optimizely-compatible decisions.
 Usage:
   stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
   stickybucket compare BEFORE.jsonl AFTER.jsonl
-  stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra]
+  stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
+                     [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
+                     [--events-url URL]
+  stickybucket health [--url URL | --config FILE] [--ready] [--timeout DURATION] [--insecure]
   stickybucket migrate [--config FILE]
   stickybucket profiles get|delete USER [--config FILE]
-  stickybucket profiles export [--out FILE] [--config FILE]
-  stickybucket profiles import FILE [--config FILE]
+  stickybucket profiles export [--out FILE] [--ranges N] [--concurrency N]
+                               [--consistency LEVEL] [--config FILE]
+  stickybucket profiles import FILE|- [--concurrency N] [--config FILE]
+  stickybucket version
   stickybucket help
 
 Run "stickybucket COMMAND -h" for a command's flags.
@@ -115,10 +120,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCompare(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stderr)
+	case "health":
+		return runHealth(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return admin.Migrate(ctx, args[1:], stdout, stderr)
 	case "profiles":
 		return admin.Profiles(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

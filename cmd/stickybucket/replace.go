@@ -41,6 +41,9 @@ func replaceFile(path string, write func(io.Writer) error) (err error) {
 	old, err := os.Stat(target)
 	switch {
 	case err == nil:
+		if old.IsDir() {
+			return fmt.Errorf("replace %s: is a directory; give a file's path", target)
+		}
 		if !old.Mode().IsRegular() {
 			return fmt.Errorf("replace %s: not a regular file (%s)", target, old.Mode().Type())
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/stickybucket/stickybucket/decision"
@@ -19,27 +21,82 @@ type request struct {
 	Experiment string
 	Flag       string
 	Options    []decision.Option
+	// Deprecated lists the old field names the line used (user_id,
+	// attributes, options), for decide to warn about.
+	Deprecated []string
 }
 
-// rawRequest keeps every field undecoded, so each can be checked on its
-// bytes (text validity, type) and reported by name.
-type rawRequest struct {
-	UserID     json.RawMessage `json:"user_id"`
-	Attributes json.RawMessage `json:"attributes"`
-	Experiment json.RawMessage `json:"experiment"`
-	Flag       json.RawMessage `json:"flag"`
-	Options    json.RawMessage `json:"options"`
+// The fields of a request line: the names of the HTTP API's decide body
+// (Agent's), matched exactly, and the flag or experiment to decide. The
+// names request lines had before are still read, and deprecated.
+const (
+	fieldUserID     = "userId"
+	fieldAttributes = "userAttributes"
+	fieldOptions    = "decideOptions"
+	fieldExperiment = "experiment"
+	fieldFlag       = "flag"
+)
+
+// deprecatedNames maps each field to the name it had before.
+var deprecatedNames = map[string]string{
+	fieldUserID:     "user_id",
+	fieldAttributes: "attributes",
+	fieldOptions:    "options",
 }
 
-// parseRequest validates one request line. Numbers in attributes decode
-// as float64, as the SDKs see JSON numbers. Every string must be valid
-// text: invalid UTF-8 or a lone surrogate escape is an error rather than
-// the U+FFFD that decoding would put in its place. Messages name the field
-// at fault and repeat at most maxEcho bytes of any value.
+// nearNames maps a field name folded (lower case, without _ and -) to the
+// name to write, so "userid", "USER_ID" or "Attributes", which a decoder
+// matching names loosely would take, are refused with the right name.
+var nearNames = map[string]string{}
+
+func init() {
+	for _, name := range []string{fieldUserID, fieldAttributes, fieldOptions, fieldExperiment, fieldFlag} {
+		nearNames[foldName(name)] = name
+		if old, ok := deprecatedNames[name]; ok {
+			nearNames[foldName(old)] = name
+		}
+	}
+}
+
+func foldName(s string) string {
+	return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
+}
+
+// requestFields holds a line's fields undecoded, so each can be checked
+// on its bytes (text validity, type) and reported by name.
+type requestFields struct {
+	raw        map[string]json.RawMessage
+	deprecated []string
+}
+
+// get returns the field name, or its deprecated name, and the name the
+// line used; both given is an error.
+func (f *requestFields) get(name string) (raw json.RawMessage, as string, err error) {
+	raw, as = f.raw[name], name
+	if old, ok := deprecatedNames[name]; ok {
+		if oldRaw, given := f.raw[old]; given {
+			if _, both := f.raw[name]; both {
+				return nil, "", fmt.Errorf("give %q or its deprecated name %q, not both", name, old)
+			}
+			raw, as = oldRaw, old
+			f.deprecated = append(f.deprecated, old)
+		}
+	}
+	return raw, as, nil
+}
+
+// parseRequest validates one request line. Field names are exact: a name
+// that only differs in case or underscores from one of the fields is an
+// error naming the right one; other unknown fields are ignored, as the
+// HTTP API ignores them. Numbers in attributes decode as float64, as the
+// SDKs see JSON numbers. Every string must be valid text: invalid UTF-8 or
+// a lone surrogate escape is an error rather than the U+FFFD that decoding
+// would put in its place. Messages name the field at fault as the line
+// wrote it and repeat at most maxEcho bytes of any value.
 func parseRequest(line []byte) (request, error) {
-	var raw rawRequest
+	f := requestFields{}
 	dec := json.NewDecoder(bytes.NewReader(line))
-	if err := dec.Decode(&raw); err != nil {
+	if err := dec.Decode(&f.raw); err != nil {
 		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			return request{}, errors.New("a request must be a JSON object")
 		}
@@ -48,22 +105,34 @@ func parseRequest(line []byte) (request, error) {
 	if dec.More() {
 		return request{}, errors.New("invalid JSON: more than one value on the line")
 	}
+	if f.raw == nil {
+		return request{}, errors.New("a request must be a JSON object")
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.raw)) {
+		if want, ok := nearNames[foldName(name)]; ok && name != want && name != deprecatedNames[want] {
+			return request{}, fmt.Errorf("unknown field %s: field names are exact, write %q", quote(name), want)
+		}
+	}
 	var r request
-	userID, ok, err := stringField("user_id", raw.UserID)
+	raw, as, err := f.get(fieldUserID)
+	if err != nil {
+		return request{}, err
+	}
+	userID, ok, err := stringField(as, raw)
 	switch {
 	case err != nil:
 		return request{}, err
 	case !ok:
-		return request{}, errors.New(`missing "user_id"`)
+		return request{}, fmt.Errorf("missing %q", fieldUserID)
 	case userID == "":
-		return request{}, errors.New(`"user_id" is empty`)
+		return request{}, fmt.Errorf("%q is empty", as)
 	}
 	r.UserID = userID
-	experiment, isExperiment, err := stringField("experiment", raw.Experiment)
+	experiment, isExperiment, err := stringField(fieldExperiment, f.raw[fieldExperiment])
 	if err != nil {
 		return request{}, err
 	}
-	flag, isFlag, err := stringField("flag", raw.Flag)
+	flag, isFlag, err := stringField(fieldFlag, f.raw[fieldFlag])
 	if err != nil {
 		return request{}, err
 	}
@@ -77,12 +146,19 @@ func parseRequest(line []byte) (request, error) {
 	default:
 		r.IsFlag, r.Flag = true, flag
 	}
-	if r.Attributes, err = parseAttributes(raw.Attributes); err != nil {
+	if raw, as, err = f.get(fieldAttributes); err != nil {
 		return request{}, err
 	}
-	if r.Options, err = parseOptions(raw.Options); err != nil {
+	if r.Attributes, err = parseAttributes(as, raw); err != nil {
 		return request{}, err
 	}
+	if raw, as, err = f.get(fieldOptions); err != nil {
+		return request{}, err
+	}
+	if r.Options, err = parseOptions(as, raw); err != nil {
+		return request{}, err
+	}
+	r.Deprecated = f.deprecated
 	return r, nil
 }
 
@@ -112,12 +188,12 @@ func stringField(name string, raw json.RawMessage) (s string, ok bool, err error
 // parseAttributes decodes the attributes object one attribute at a time,
 // so an error can name the attribute, and checks every name and string
 // value for valid text first.
-func parseAttributes(raw json.RawMessage) (map[string]any, error) {
+func parseAttributes(name string, raw json.RawMessage) (map[string]any, error) {
 	if absent(raw) {
 		return nil, nil
 	}
 	if raw[0] != '{' {
-		return nil, fmt.Errorf(`"attributes" must be an object, got %s`, describe(raw))
+		return nil, fmt.Errorf("%q must be an object, got %s", name, describe(raw))
 	}
 	// The common case in one pass; the slow path below only finds out
 	// which attribute is at fault.
@@ -129,16 +205,16 @@ func parseAttributes(raw json.RawMessage) (map[string]any, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if _, err := dec.Token(); err != nil { // {
-		return nil, fmt.Errorf(`"attributes": %v`, err)
+		return nil, fmt.Errorf("%q: %v", name, err)
 	}
 	attrs := map[string]any{}
 	for dec.More() {
 		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf(`"attributes": %v`, err)
+			return nil, fmt.Errorf("%q: %v", name, err)
 		}
-		name, _ := tok.(string)
+		attr, _ := tok.(string)
 		// The bytes read for the name may start with the comma and
 		// whitespace before it; only the quoted name matters.
 		rawName := bytes.TrimLeft(raw[start:dec.InputOffset()], ", \t\r\n")
@@ -147,40 +223,40 @@ func parseAttributes(raw json.RawMessage) (map[string]any, error) {
 		}
 		var rawValue json.RawMessage
 		if err := dec.Decode(&rawValue); err != nil {
-			return nil, fmt.Errorf("attribute %s: %v", quote(name), err)
+			return nil, fmt.Errorf("attribute %s: %v", quote(attr), err)
 		}
 		if err := ups.ValidateJSONText(rawValue); err != nil {
-			return nil, fmt.Errorf("attribute %s: value is %w", quote(name), err)
+			return nil, fmt.Errorf("attribute %s: value is %w", quote(attr), err)
 		}
 		var v any
 		if err := json.Unmarshal(rawValue, &v); err != nil {
 			if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && strings.HasPrefix(te.Value, "number ") {
-				return nil, fmt.Errorf("attribute %s: number %s does not fit in a 64-bit float", quote(name), clip(strings.TrimPrefix(te.Value, "number ")))
+				return nil, fmt.Errorf("attribute %s: number %s does not fit in a 64-bit float", quote(attr), clip(strings.TrimPrefix(te.Value, "number ")))
 			}
-			return nil, fmt.Errorf("attribute %s: %v", quote(name), err)
+			return nil, fmt.Errorf("attribute %s: %v", quote(attr), err)
 		}
-		attrs[name] = v
+		attrs[attr] = v
 	}
 	// Only attributes the one pass rejected come here, so this is not
 	// reached in practice; the path is a complete parser on its own.
 	return attrs, nil
 }
 
-// parseOptions decodes the options array.
-func parseOptions(raw json.RawMessage) ([]decision.Option, error) {
+// parseOptions decodes the decide options array, the field name.
+func parseOptions(field string, raw json.RawMessage) ([]decision.Option, error) {
 	if absent(raw) {
 		return nil, nil
 	}
 	if raw[0] != '[' {
-		return nil, fmt.Errorf(`"options" must be an array of strings, got %s`, describe(raw))
+		return nil, fmt.Errorf("%q must be an array of strings, got %s", field, describe(raw))
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf(`"options": %v`, err)
+		return nil, fmt.Errorf("%q: %v", field, err)
 	}
 	var opts []decision.Option
 	for i, item := range items {
-		name := fmt.Sprintf("options[%d]", i)
+		name := fmt.Sprintf("%s[%d]", field, i)
 		s, ok, err := stringField(name, item)
 		if err != nil {
 			return nil, err

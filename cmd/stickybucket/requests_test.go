@@ -9,51 +9,96 @@ import (
 	"github.com/stickybucket/stickybucket/decision"
 )
 
+// parseRequestCases are request lines with the field names of the HTTP
+// API, and what parseRequest makes of them.
+var parseRequestCases = []struct {
+	line    string
+	want    request
+	wantErr string
+}{
+	{`{"userId": "u1", "experiment": "e"}`, request{UserID: "u1", Experiment: "e"}, ""},
+	{`{"userId": "u1", "flag": "f", "userAttributes": {"age": 30, "pro": true, "c": "de"}, "decideOptions": ["INCLUDE_REASONS"]}`,
+		request{UserID: "u1", IsFlag: true, Flag: "f", Attributes: map[string]any{"age": 30.0, "pro": true, "c": "de"},
+			Options: []decision.Option{decision.IncludeReasons}}, ""},
+	{`{"userId": "u1", "experiment": "", "userAttributes": null}`, request{UserID: "u1", Experiment: ""}, ""},
+	{`{"userId": "u1", "experiment": "e"`, request{}, "invalid JSON"},
+	{`not json`, request{}, "invalid JSON"},
+	{`{"userId": "u1", "experiment": "e"} {"userId": "u2"}`, request{}, "more than one value"},
+	{`{"experiment": "e"}`, request{}, `missing "userId"`},
+	{`{"userId": "", "experiment": "e"}`, request{}, `"userId" is empty`},
+	{`{"userId": 7, "experiment": "e"}`, request{}, `"userId" must be a string, got number 7`},
+	{`{"userId": null, "experiment": "e"}`, request{}, `missing "userId"`},
+	{`{"userId": "u1", "flag": ["f"]}`, request{}, `"flag" must be a string, got an array`},
+	{`{"userId": "u1", "experiment": null, "flag": "f"}`, request{UserID: "u1", IsFlag: true, Flag: "f"}, ""},
+	{`{"userId": "\ud83d\ude00", "experiment": "e"}`, request{UserID: "\U0001F600", Experiment: "e"}, ""},
+	{`{"userId": "a\\ud800", "experiment": "e"}`, request{UserID: `a\ud800`, Experiment: "e"}, ""},
+	{`{"userId": "u1"}`, request{}, `one of "experiment" or "flag" is required`},
+	{`{"userId": "u1", "experiment": "e", "flag": "f"}`, request{}, `not both`},
+	{`{"userId": "u1", "flag": "f", "userAttributes": [1]}`, request{}, `"userAttributes" must be an object, got an array`},
+	{`{"userId": "u1", "flag": "f", "decideOptions": ["SHOUT"]}`, request{}, `"decideOptions[0]": unknown decide option "SHOUT"`},
+	{`{"userId": "u1", "flag": "f", "decideOptions": [null]}`, request{}, `"decideOptions[0]" must be a string, got null`},
+	{`{"userId": "u1", "flag": "f", "decideOptions": "INCLUDE_REASONS"}`, request{}, `"decideOptions" must be an array of strings, got a string`},
+	{`["userId"]`, request{}, "a request must be a JSON object"},
+	// Numbers that do not fit a float64 name the attribute.
+	{`{"userId": "u1", "flag": "f", "userAttributes": {"ok": 1, "big": 1e400}}`, request{}, `attribute "big": number 1e400 does not fit in a 64-bit float`},
+	{`{"userId": "u1", "flag": "f", "userAttributes": {"list": [1, -1e400]}}`, request{}, `attribute "list": number -1e400 does not fit`},
+	{`{"userId": "u1", "flag": "f", "userAttributes": {"tiny": 1e-400, "b": false, "n": null, "o": {"x": "y"}}}`,
+		request{UserID: "u1", IsFlag: true, Flag: "f", Attributes: map[string]any{"tiny": 0.0, "b": false, "n": nil, "o": map[string]any{"x": "y"}}}, ""},
+	// Lone surrogate escapes would decode to U+FFFD like invalid bytes.
+	{`{"userId": "\ud800", "experiment": "e"}`, request{}, `"userId" is not valid Unicode text: lone UTF-16 surrogate escape \ud800`},
+	{`{"userId": "x\udc00", "experiment": "e"}`, request{}, `"userId" is not valid Unicode text: lone UTF-16 surrogate escape \udc00`},
+	{`{"userId": "\ud800\u0041", "experiment": "e"}`, request{}, `lone UTF-16 surrogate escape \ud800`},
+	{`{"userId": "u1", "experiment": "e\uDBFF"}`, request{}, `"experiment" is not valid Unicode text`},
+	{`{"userId": "u1", "flag": "f", "userAttributes": {"$opt_bucketing_id": "\udfff"}}`, request{}, `attribute "$opt_bucketing_id": value is not valid Unicode text`},
+	{`{"userId": "u1", "flag": "f", "userAttributes": {"\ud800": 1}}`, request{}, `attribute name "\"\\ud800\"" is not valid Unicode text`},
+}
+
 func TestParseRequest(t *testing.T) {
-	tests := []struct {
-		line    string
-		want    request
-		wantErr string
-	}{
-		{`{"user_id": "u1", "experiment": "e"}`, request{UserID: "u1", Experiment: "e"}, ""},
-		{`{"user_id": "u1", "flag": "f", "attributes": {"age": 30, "pro": true, "c": "de"}, "options": ["INCLUDE_REASONS"]}`,
-			request{UserID: "u1", IsFlag: true, Flag: "f", Attributes: map[string]any{"age": 30.0, "pro": true, "c": "de"},
-				Options: []decision.Option{decision.IncludeReasons}}, ""},
-		{`{"user_id": "u1", "experiment": "", "attributes": null}`, request{UserID: "u1", Experiment: ""}, ""},
-		{`{"user_id": "u1", "experiment": "e"`, request{}, "invalid JSON"},
-		{`not json`, request{}, "invalid JSON"},
-		{`{"user_id": "u1", "experiment": "e"} {"user_id": "u2"}`, request{}, "more than one value"},
-		{`{"experiment": "e"}`, request{}, `missing "user_id"`},
-		{`{"user_id": "", "experiment": "e"}`, request{}, `"user_id" is empty`},
-		{`{"user_id": 7, "experiment": "e"}`, request{}, `"user_id" must be a string, got number 7`},
-		{`{"user_id": null, "experiment": "e"}`, request{}, `missing "user_id"`},
-		{`{"user_id": "u1", "flag": ["f"]}`, request{}, `"flag" must be a string, got an array`},
-		{`{"user_id": "u1", "experiment": null, "flag": "f"}`, request{UserID: "u1", IsFlag: true, Flag: "f"}, ""},
-		{`{"user_id": "\ud83d\ude00", "experiment": "e"}`, request{UserID: "\U0001F600", Experiment: "e"}, ""},
-		{`{"user_id": "a\\ud800", "experiment": "e"}`, request{UserID: `a\ud800`, Experiment: "e"}, ""},
-		{`{"user_id": "u1"}`, request{}, `one of "experiment" or "flag" is required`},
-		{`{"user_id": "u1", "experiment": "e", "flag": "f"}`, request{}, `not both`},
-		{`{"user_id": "u1", "flag": "f", "attributes": [1]}`, request{}, `"attributes" must be an object, got an array`},
-		{`{"user_id": "u1", "flag": "f", "options": ["SHOUT"]}`, request{}, `"options[0]": unknown decide option "SHOUT"`},
-		{`{"user_id": "u1", "flag": "f", "options": [null]}`, request{}, `"options[0]" must be a string, got null`},
-		{`{"user_id": "u1", "flag": "f", "options": "INCLUDE_REASONS"}`, request{}, `"options" must be an array of strings, got a string`},
-		{`["user_id"]`, request{}, "a request must be a JSON object"},
-		// Numbers that do not fit a float64 name the attribute.
-		{`{"user_id": "u1", "flag": "f", "attributes": {"ok": 1, "big": 1e400}}`, request{}, `attribute "big": number 1e400 does not fit in a 64-bit float`},
-		{`{"user_id": "u1", "flag": "f", "attributes": {"list": [1, -1e400]}}`, request{}, `attribute "list": number -1e400 does not fit`},
-		{`{"user_id": "u1", "flag": "f", "attributes": {"tiny": 1e-400, "b": false, "n": null, "o": {"x": "y"}}}`,
-			request{UserID: "u1", IsFlag: true, Flag: "f", Attributes: map[string]any{"tiny": 0.0, "b": false, "n": nil, "o": map[string]any{"x": "y"}}}, ""},
-		// Lone surrogate escapes would decode to U+FFFD like invalid bytes.
-		{`{"user_id": "\ud800", "experiment": "e"}`, request{}, `"user_id" is not valid Unicode text: lone UTF-16 surrogate escape \ud800`},
-		{`{"user_id": "x\udc00", "experiment": "e"}`, request{}, `"user_id" is not valid Unicode text: lone UTF-16 surrogate escape \udc00`},
-		{`{"user_id": "\ud800\u0041", "experiment": "e"}`, request{}, `lone UTF-16 surrogate escape \ud800`},
-		{`{"user_id": "u1", "experiment": "e\uDBFF"}`, request{}, `"experiment" is not valid Unicode text`},
-		{`{"user_id": "u1", "flag": "f", "attributes": {"$opt_bucketing_id": "\udfff"}}`, request{}, `attribute "$opt_bucketing_id": value is not valid Unicode text`},
-		{`{"user_id": "u1", "flag": "f", "attributes": {"\ud800": 1}}`, request{}, `attribute name "\"\\ud800\"" is not valid Unicode text`},
-	}
-	for _, tt := range tests {
+	for _, tt := range parseRequestCases {
 		checkParse(t, tt.line, tt.want, tt.wantErr)
 	}
+}
+
+// TestParseRequestDeprecatedNames: the names request lines had before
+// (user_id, attributes, options) are read as ever, said to be deprecated,
+// and named as written in messages.
+func TestParseRequestDeprecatedNames(t *testing.T) {
+	toOld := strings.NewReplacer(`"userId"`, `"user_id"`, `"userAttributes"`, `"attributes"`, `"decideOptions`, `"options`)
+	for _, tt := range parseRequestCases {
+		line, want, wantErr := toOld.Replace(tt.line), tt.want, toOld.Replace(tt.wantErr)
+		if strings.Contains(tt.wantErr, `missing "userId"`) {
+			wantErr = tt.wantErr // the message names the field to write
+		}
+		if wantErr == "" {
+			for _, old := range []string{"user_id", "attributes", "options"} {
+				if strings.Contains(line, `"`+old+`"`) {
+					want.Deprecated = append(want.Deprecated, old)
+				}
+			}
+		}
+		checkParse(t, line, want, wantErr)
+	}
+}
+
+// TestParseRequestNamesAreExact: a name that differs from a field's only
+// in case, underscores or dashes is refused with the name to write, where
+// a decoder that matches names loosely would have taken it; a field given
+// under both its names is refused; other unknown fields are ignored.
+func TestParseRequestNamesAreExact(t *testing.T) {
+	for _, tt := range []struct{ line, wantErr string }{
+		{`{"userid": "u1", "experiment": "e"}`, `unknown field "userid": field names are exact, write "userId"`},
+		{`{"UserId": "u1", "experiment": "e"}`, `unknown field "UserId": field names are exact, write "userId"`},
+		{`{"USER_ID": "u1", "experiment": "e"}`, `unknown field "USER_ID": field names are exact, write "userId"`},
+		{`{"userId": "u1", "Experiment": "e"}`, `unknown field "Experiment": field names are exact, write "experiment"`},
+		{`{"userId": "u1", "flag": "f", "user-attributes": {}}`, `unknown field "user-attributes": field names are exact, write "userAttributes"`},
+		{`{"userId": "u1", "flag": "f", "Attributes": {}}`, `unknown field "Attributes": field names are exact, write "userAttributes"`},
+		{`{"userId": "u1", "flag": "f", "decide_options": []}`, `unknown field "decide_options": field names are exact, write "decideOptions"`},
+		{`{"userId": "u1", "user_id": "u2", "experiment": "e"}`, `give "userId" or its deprecated name "user_id", not both`},
+		{`{"userId": "u1", "flag": "f", "userAttributes": {}, "attributes": {}}`, `give "userAttributes" or its deprecated name "attributes", not both`},
+	} {
+		checkParse(t, tt.line, request{}, tt.wantErr)
+	}
+	checkParse(t, `{"userId": "u1", "experiment": "e", "comment": "ignored", "fetchSegments": true}`, request{UserID: "u1", Experiment: "e"}, "")
 }
 
 func checkParse(t *testing.T, line string, want request, wantErr string) {
@@ -77,10 +122,10 @@ func checkParse(t *testing.T, line string, want request, wantErr string) {
 func TestParseRequestInvalidUTF8(t *testing.T) {
 	for _, bad := range []string{"\xff\xfe", "\xc0\xc1", "ok\x80", "\xed\xa0\x80" /* UTF-8 encoded surrogate */} {
 		for _, tt := range []struct{ line, field string }{
-			{`{"user_id": "` + bad + `", "experiment": "e"}`, `"user_id"`},
-			{`{"user_id": "u", "flag": "` + bad + `"}`, `"flag"`},
-			{`{"user_id": "u", "flag": "f", "attributes": {"a": ["` + bad + `"]}}`, `attribute "a": value`},
-			{`{"user_id": "u", "flag": "f", "attributes": {"` + bad + `": 1}}`, `attribute name`},
+			{`{"userId": "` + bad + `", "experiment": "e"}`, `"userId"`},
+			{`{"userId": "u", "flag": "` + bad + `"}`, `"flag"`},
+			{`{"userId": "u", "flag": "f", "userAttributes": {"a": ["` + bad + `"]}}`, `attribute "a": value`},
+			{`{"userId": "u", "flag": "f", "userAttributes": {"` + bad + `": 1}}`, `attribute name`},
 		} {
 			_, err := parseRequest([]byte(tt.line))
 			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "invalid UTF-8 byte") {
@@ -98,12 +143,12 @@ func TestParseRequestMessagesAreBounded(t *testing.T) {
 	digits := "1" + strings.Repeat("0", 5000)
 	long := strings.Repeat("x", 10_000)
 	for _, line := range []string{
-		`{"user_id": "u", "flag": "f", "attributes": {"n": ` + digits + `}}`,
-		`{"user_id": ` + digits + `, "flag": "f"}`,
-		`{"user_id": "u", "flag": "f", "options": ["` + long + `"]}`,
-		`{"user_id": "u", "flag": "f", "attributes": {"` + long + `\ud800": 1}}`,
-		`{"user_id": "u", "flag": "f", "attributes": {"` + long + `": 1e999}}`,
-		`{"user_id": "u", "flag": "f", "attributes": ` + digits + `}`,
+		`{"userId": "u", "flag": "f", "userAttributes": {"n": ` + digits + `}}`,
+		`{"userId": ` + digits + `, "flag": "f"}`,
+		`{"userId": "u", "flag": "f", "decideOptions": ["` + long + `"]}`,
+		`{"userId": "u", "flag": "f", "userAttributes": {"` + long + `\ud800": 1}}`,
+		`{"userId": "u", "flag": "f", "userAttributes": {"` + long + `": 1e999}}`,
+		`{"userId": "u", "flag": "f", "userAttributes": ` + digits + `}`,
 	} {
 		_, err := parseRequest([]byte(line))
 		if err == nil {

@@ -14,15 +14,6 @@ import (
 	"github.com/stickybucket/stickybucket/stack"
 )
 
-// defaultServeConfig is the configuration without --config: the in-memory
-// store in a development environment.
-const defaultServeConfig = `
-environment: development
-environments:
-  development:
-    replication: {class: SimpleStrategy, replication_factor: 1}
-`
-
 // repeated collects a repeatable flag.
 type repeated []string
 
@@ -50,7 +41,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	fs.BoolVar(&f.migrate, "migrate", false, "create the Cassandra keyspace and schema first (as `stickybucket migrate`)")
 	fs.StringVar(&f.eventsURL, "events-url", "", "send impression and conversion events to `URL` (events.url, and turns events.enabled on; Optimizely's is https://logx.optimizely.com/v1/events)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH]... [--store memory|cassandra] [--events-url URL]")
+		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate] [--events-url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -76,7 +67,8 @@ func serveConfig(f serveFlags) (config.Config, error) {
 	if f.config != "" {
 		cfg, err = config.Load(f.config, os.LookupEnv)
 	} else {
-		cfg, err = config.Parse([]byte(defaultServeConfig), os.LookupEnv)
+		// Defaults only: the in-memory store, in the default environment.
+		cfg, err = config.Parse(nil, os.LookupEnv)
 	}
 	if err != nil {
 		return config.Config{}, err
@@ -88,7 +80,7 @@ func serveConfig(f serveFlags) (config.Config, error) {
 		cfg.Server.AdminListen = f.adminListen
 	}
 	if f.store != "" {
-		cfg.Store.Kind = f.store
+		cfg.SetStoreKind(f.store)
 	}
 	if f.eventsURL != "" {
 		cfg.Events.URL, cfg.Events.Enabled = f.eventsURL, true

@@ -171,6 +171,9 @@ func TestServeCommandLine(t *testing.T) {
 		{[]string{"--listen", "0.0.0.0:0", "--datafile", "../../examples/datafile-v1.json"}, "not a loopback address and no token is configured"},
 		{[]string{"--datafile", "k="}, "--datafile"},
 		{[]string{"extra"}, "unexpected arguments"},
+		// The defaults are the in-memory store's: switched to Cassandra,
+		// what Cassandra needs is missing, and serve says so.
+		{[]string{"--store", "cassandra", "--datafile", "../../examples/datafile-v1.json"}, "environments: at least one environment is required with the Cassandra store"},
 	}
 	for _, tt := range tests {
 		var stderr strings.Builder
@@ -205,5 +208,75 @@ func TestServeDatafileLimits(t *testing.T) {
 		strings.NewReader(""), io.Discard, &stderr)
 	if code == exitOK || !strings.Contains(stderr.String(), "1024") {
 		t.Fatalf("exit %d, stderr %s; want the 5 KB datafile refused for the 1024-byte limit", code, stderr.String())
+	}
+}
+
+// TestServeMemoryConfigWithoutEnvironments: the Quick start's kind of
+// file, for the in-memory store, names no environment and no replication.
+func TestServeMemoryConfigWithoutEnvironments(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "stickybucket.yaml")
+	yaml := "store: {kind: memory}\nserver: {listen: 127.0.0.1:0, admin_listen: 'off'}\ndatafiles: [{sdk_key: sample, file: ../../examples/datafile-v1.json}]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api, _, stop := startServe(t, "--config", cfg)
+	if d := decideVia(t, api, "alice", "new_search"); d["variationKey"] == nil {
+		t.Errorf("decide = %v", d)
+	}
+	if code := stop(); code != exitOK {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// stutter finds a context said twice in an error ("datafiles: load:
+// datafiles: SDK key …"): a segment before ": " that comes again.
+func stutter(msg string) string {
+	seen := map[string]bool{}
+	parts := strings.Split(msg, ": ")
+	for _, p := range parts[:len(parts)-1] {
+		if seen[p] {
+			return p
+		}
+		seen[p] = true
+	}
+	return ""
+}
+
+// TestServeErrorsSayEachContextOnce: serve's errors about its datafiles
+// name the package, the SDK key, the source and the cause once each, and
+// a directory given as a datafile says so.
+func TestServeErrorsSayEachContextOnce(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ datafile, want string }{
+		{"k=" + filepath.Join(dir, "missing.json"), `datafiles: load: SDK key "k": read datafile ` + filepath.Join(dir, "missing.json") + ": no such file or directory"},
+		{"k=" + dir, `datafiles: load: SDK key "k": read datafile ` + dir + ": is a directory; give the datafile's path"},
+		{"k=" + bad, `datafiles: load: SDK key "k": datafile rejected from ` + bad},
+	} {
+		var stderr strings.Builder
+		code := run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "off", "--datafile", tt.datafile},
+			strings.NewReader(""), io.Discard, &stderr)
+		if code != exitFail {
+			t.Errorf("--datafile %s: exit %d, want %d", tt.datafile, code, exitFail)
+		}
+		var stopped struct{ Err string }
+		for l := range strings.SplitSeq(stderr.String(), "\n") {
+			var line struct{ Msg, Err, Error string }
+			if json.Unmarshal([]byte(l), &line) != nil {
+				continue
+			}
+			if s := stutter(line.Err + line.Error); s != "" {
+				t.Errorf("--datafile %s: %q says %q twice", tt.datafile, line.Err+line.Error, s)
+			}
+			if line.Msg == "stickybucket serve stopped" {
+				stopped.Err = line.Err
+			}
+		}
+		if !strings.HasPrefix(stopped.Err, tt.want) {
+			t.Errorf("--datafile %s: serve stopped with %q, want %q", tt.datafile, stopped.Err, tt.want)
+		}
 	}
 }

@@ -147,10 +147,10 @@ func TestDecideSignalsEndTheRunAndSave(t *testing.T) {
 			in := c.open(t, requests, os.O_WRONLY)
 			users := []string{"alice", "bob", "carol"}
 			for _, u := range users {
-				fmt.Fprintf(in, `{"user_id": %q, "experiment": "checkout_button"}`+"\n", u)
+				fmt.Fprintf(in, `{"userId": %q, "experiment": "checkout_button"}`+"\n", u)
 			}
 			// The fourth request is in flight: half written.
-			fmt.Fprint(in, `{"user_id": "dave", "experiment": "checkout_`)
+			fmt.Fprint(in, `{"userId": "dave", "experiment": "checkout_`)
 			var printed []string
 			for range users {
 				line, err := c.stdout.ReadString('\n')
@@ -211,7 +211,7 @@ func TestDecideSaveSurvivesSignals(t *testing.T) {
 			old := `[{"user_id": "old", "experiment_bucket_map": {"9": {"variation_id": "1"}}}]`
 			os.WriteFile(profiles, []byte(old), 0o644)
 			requests := filepath.Join(dir, "requests.jsonl")
-			os.WriteFile(requests, []byte(`{"user_id": "alice", "experiment": "checkout_button"}`+"\n"), 0o644)
+			os.WriteFile(requests, []byte(`{"userId": "alice", "experiment": "checkout_button"}`+"\n"), 0o644)
 			gate := filepath.Join(dir, "gate")
 			os.Mkdir(gate, 0o755)
 			mkfifo(t, filepath.Join(gate, "written"))
@@ -280,9 +280,9 @@ func TestDecideAllDropsTheDecisionInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-store.entered; cancel() }()
-	in := strings.NewReader(`{"user_id": "alice", "experiment": "checkout_button"}` + "\n" +
-		`{"user_id": "gate", "experiment": "checkout_button"}` + "\n" +
-		`{"user_id": "bob", "experiment": "checkout_button"}` + "\n")
+	in := strings.NewReader(`{"userId": "alice", "experiment": "checkout_button"}` + "\n" +
+		`{"userId": "gate", "experiment": "checkout_button"}` + "\n" +
+		`{"userId": "bob", "experiment": "checkout_button"}` + "\n")
 	var out bytes.Buffer
 	w := bufio.NewWriter(&out)
 	stats, err := decideAll(ctx, client, in, w, slog.New(slog.DiscardHandler))

@@ -158,15 +158,28 @@ func warmUp(t testing.TB, s ups.Service, want int) int {
 }
 
 // restoreAtEnd brings every node back when the test ends, whatever
-// happened, so the tests after it find the whole cluster.
+// happened, and waits until the hints written meanwhile are delivered, so
+// the tests after it find the whole cluster, and not busy catching up.
 func restoreAtEnd(t testing.TB) {
 	t.Helper()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
+		restored := false
 		for _, n := range cluster.Nodes() {
+			if !n.Running() {
+				restored = true
+			}
 			if err := n.Restore(ctx); err != nil {
 				t.Errorf("bring node %s back: %v", n, err)
+			}
+		}
+		if restored {
+			began := time.Now()
+			if err := cluster.WaitHintsDelivered(ctx); err != nil {
+				t.Logf("hints after restoring the cluster: %v", err)
+			} else {
+				t.Logf("cluster restored, hints delivered after %s", since(began))
 			}
 		}
 	})

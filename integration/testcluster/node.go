@@ -281,12 +281,27 @@ func (n *Node) Pause(ctx context.Context) error {
 		return err
 	}
 	n.closeSession()
-	if _, err := n.cluster.docker.Client().ContainerPause(ctx, ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
-		return fmt.Errorf("testcluster: pause node %s: %w", n, err)
+	// The cgroup freezer gives up ("unable to freeze") when the node's
+	// threads keep it busy at that moment; trying again succeeds.
+	for attempt := range pauseAttempts {
+		if _, err = n.cluster.docker.Client().ContainerPause(ctx, ctr.GetContainerID(), client.ContainerPauseOptions{}); err == nil {
+			n.setState(statePaused)
+			return nil
+		}
+		if !strings.Contains(err.Error(), "unable to freeze") || attempt == pauseAttempts-1 {
+			break
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("testcluster: pause node %s: %w", n, ctx.Err())
+		}
 	}
-	n.setState(statePaused)
-	return nil
+	return fmt.Errorf("testcluster: pause node %s: %w", n, err)
 }
+
+// pauseAttempts bounds the tries of a pause the freezer refused.
+const pauseAttempts = 5
 
 // Unpause resumes a paused node and returns once every running node sees
 // it alive again.

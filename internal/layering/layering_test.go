@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"datafiles":     {"decision", "events", "internal/clip"},
 	"config":        {"ups", "cassandra", "events", "internal/clip"},
 	"server":        {"decision", "events", "sdkprofiles", "ups", "internal/clip"},
-	"stack":         {"cassandra", "config", "datafiles", "decision", "events", "sdkprofiles", "server", "ups", "internal/clip"},
+	"stack":         {"cassandra", "config", "datafiles", "decision", "events", "sdkprofiles", "server", "ups", "internal/buildinfo", "internal/clip"},
 }
 
 func TestImportRules(t *testing.T) {

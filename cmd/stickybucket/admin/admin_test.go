@@ -96,6 +96,34 @@ func TestConfigErrorsFailBeforeConnecting(t *testing.T) {
 	}
 }
 
+// TestMemoryConfigIsRefusedBeforeConnecting: a configuration written for
+// the in-memory store (no environment, or one without replication) is
+// valid for serve, but the admin commands work on Cassandra: they say
+// what is missing instead of trying to connect.
+func TestMemoryConfigIsRefusedBeforeConnecting(t *testing.T) {
+	ctx := context.Background()
+	// An address that never answers: a command that tried to connect
+	// would report a timeout, not the missing keys.
+	const conn = "cassandra: {hosts: [192.0.2.1], connect_timeout: 5s}\n"
+	for _, tt := range []struct{ yaml, want string }{
+		{conn + "store: {kind: memory}\n", "environments: at least one environment is required with the Cassandra store"},
+		{conn + "environments: {development: {retention: 1d}}\n", "environments.development.replication.class: required with the Cassandra store"},
+	} {
+		path := filepath.Join(t.TempDir(), "memory.yaml")
+		if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		var stdout, stderr bytes.Buffer
+		if got := Migrate(ctx, []string{"--config", path}, &stdout, &stderr); got != exitFail || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("migrate with %q: exit %d, want %d and %q in stderr:\n%s", tt.yaml, got, exitFail, tt.want, stderr.String())
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("migrate took %v: it tried to connect", d)
+		}
+	}
+}
+
 func TestProgressLogsLinesWhenNotATerminal(t *testing.T) {
 	defer func(d time.Duration) { logEvery = d }(logEvery)
 	logEvery = 0

@@ -30,6 +30,7 @@ const DefaultConfigFile = "stickybucket.yaml"
 type command struct {
 	name   string // as typed: "profiles get"
 	args   string // the positional arguments in the usage line
+	flags  string // the flags in the usage line, --config last
 	about  string // what the command does, for its usage text
 	fs     *flag.FlagSet
 	config *string
@@ -38,7 +39,7 @@ type command struct {
 }
 
 func newCommand(name, args, about string, stderr io.Writer) *command {
-	c := &command{name: name, args: args, about: about, fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr,
+	c := &command{name: name, args: args, flags: configFlag, about: about, fs: flag.NewFlagSet(name, flag.ContinueOnError), stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, nil))}
 	c.fs.SetOutput(stderr)
 	c.config = c.fs.String("config", DefaultConfigFile, "configuration `file`; STICKYBUCKET_* environment variables override it")
@@ -46,8 +47,17 @@ func newCommand(name, args, about string, stderr io.Writer) *command {
 	return c
 }
 
+// configFlag is --config in a usage line.
+const configFlag = "[--config FILE]"
+
+// withFlags puts the command's own flags, as written in its usage line
+// (the README's and the top-level usage's), before --config.
+func (c *command) withFlags(flags string) {
+	c.flags = flags + " " + configFlag
+}
+
 func (c *command) usage() {
-	fmt.Fprintf(c.stderr, "Usage: stickybucket %s [flags]%s\n\n%s\n\nFlags:\n", c.name, c.args, c.about)
+	fmt.Fprintf(c.stderr, "Usage: stickybucket %s%s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.flags, c.about)
 	c.fs.PrintDefaults()
 }
 
@@ -96,6 +106,11 @@ func openStore(ctx context.Context, configPath string, migrate bool, log *slog.L
 	cfg.Store.Cache = config.Cache{}
 	cfg.Store.Saves.Mode = config.SavesSync
 	cfg.Store.Breaker.Disabled = true
+	// A file written for the in-memory store lacks what Cassandra needs
+	// (an environment, its replication): say so before connecting.
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("config %s, for the Cassandra store: %w", configPath, err)
+	}
 	st, err := stack.Open(ctx, cfg, stack.Options{Migrate: migrate, Log: log})
 	if err != nil {
 		return nil, nil, err

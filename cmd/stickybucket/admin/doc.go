@@ -2,10 +2,12 @@
 // to the Cassandra cluster a configuration file names:
 //
 //	stickybucket migrate [--config FILE]
-//	stickybucket profiles get [--config FILE] USER
-//	stickybucket profiles delete [--config FILE] USER
-//	stickybucket profiles export [--config FILE] [--out FILE] [--ranges N] [--concurrency N]
-//	stickybucket profiles import [--config FILE] [--concurrency N] FILE
+//	stickybucket profiles get USER [--config FILE]
+//	stickybucket profiles delete USER [--config FILE]
+//	stickybucket profiles export [--out FILE] [--ranges N] [--concurrency N] [--consistency LEVEL] [--config FILE]
+//	stickybucket profiles import FILE|- [--concurrency N] [--config FILE]
+//
+// Flags may come before or after the arguments.
 //
 // Each command is a function taking its arguments and standard streams and
 // returning an exit status, so package main only dispatches to it and tests

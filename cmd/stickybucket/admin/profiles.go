@@ -140,6 +140,7 @@ func profilesExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	ranges := c.fs.Int("ranges", cassandra.DefaultExportRanges, "token ranges to split the ring into")
 	concurrency := c.fs.Int("concurrency", cassandra.DefaultExportConcurrency, "token ranges read at once")
 	consistency := c.fs.String("consistency", "", "consistency `level` of the reads (default: the environment's read_consistency)")
+	c.withFlags("[--out FILE] [--ranges N] [--concurrency N] [--consistency LEVEL]")
 	if _, status, ok := c.parse(args, 0); !ok {
 		return status
 	}
@@ -225,12 +226,13 @@ func output(path string, stdout io.Writer) (w io.Writer, commit func() error, ab
 const maxPrintedBadLines = 100
 
 func profilesImport(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
-	c := newCommand("profiles import", " FILE",
+	c := newCommand("profiles import", " FILE|-",
 		"Saves every profile of FILE (JSON lines in Optimizely's schema, such as an export;\n"+
 			"- reads standard input). Upserts: importing again writes the same assignments, with\n"+
 			"their retention counted from the import. A line that is not a valid profile is\n"+
 			"reported with its number and skipped; the exit status is then 1.", stderr)
 	concurrency := c.fs.Int("concurrency", cassandra.DefaultImportConcurrency, "saves running at once")
+	c.withFlags("[--concurrency N]")
 	pos, status, ok := c.parse(args, 1)
 	if !ok {
 		return status
