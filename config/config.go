@@ -28,7 +28,9 @@ type Config struct {
 	Datafiles []DatafileSource `yaml:"datafiles"`
 	// DatafileLimits bound the datafiles the service accepts.
 	DatafileLimits DatafileLimits `yaml:"datafile_limits"`
-	Log            Log            `yaml:"log"`
+	// Events are the impressions and conversions the service sends.
+	Events Events `yaml:"events"`
+	Log    Log    `yaml:"log"`
 
 	// sources maps keys set by environment variables to the variable, so
 	// validation errors can say where a bad value came from.

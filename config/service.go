@@ -333,6 +333,7 @@ func (c *Config) serviceDefaults() {
 			*d.p = Duration(d.v)
 		}
 	}
+	c.Events.defaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -353,12 +354,13 @@ func (d *DatafileSource) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // validateService checks the keys of the service and the admin commands:
-// store, server, datafiles, datafile_limits and log.
+// store, server, datafiles, datafile_limits, events and log.
 func (c Config) validateService(p *problems) {
 	c.Store.validate(p)
 	c.Server.validate(p)
 	validateDatafiles(c.Datafiles, p)
 	c.DatafileLimits.validate(p)
+	c.Events.validate(p)
 	c.Log.validate(p)
 }
 

@@ -9,7 +9,8 @@
 //
 // A Set holds the datafile in force for each SDK key, parsed
 // (decision.ParseDatafile) and wrapped in a *decision.Client built by the
-// caller, in an Entry that Get returns without taking a lock. Load fetches
+// caller, with what events need of it (events.ParseProject), in an Entry
+// that Get returns without taking a lock. Load fetches
 // them all at start and fails unless all loaded; Reload fetches them again
 // (on SIGHUP); Start watches files with fsnotify and polls URLs. A
 // datafile that fails to fetch, parse or build never replaces the one in

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/events"
 )
 
 // Entry is one SDK key's datafile in force and the client deciding on it.
@@ -18,6 +19,9 @@ type Entry struct {
 	Client *decision.Client
 	// Datafile is the parsed datafile.
 	Datafile *decision.Datafile
+	// Events is what events need of the datafile (account, project,
+	// attribute and event IDs…).
+	Events *events.Project
 	// Raw is the datafile as fetched, for serving it again
 	// (GET /v1/datafile). It is shared: do not modify it.
 	Raw []byte

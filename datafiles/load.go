@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/stickybucket/stickybucket/events"
 )
 
 // parallelFetches bounds how many sources Load and Reload fetch at once.
@@ -142,8 +144,12 @@ func (s *Set) entry(sl *slot, raw []byte, hash string) (e *Entry, err error) {
 	if client == nil {
 		return nil, errors.New("build client: Build returned no client")
 	}
+	proj, err := events.ParseProject(raw)
+	if err != nil {
+		return nil, err
+	}
 	return &Entry{
-		SDKKey: sl.key, Revision: df.Revision(), Client: client, Datafile: df,
+		SDKKey: sl.key, Revision: df.Revision(), Client: client, Datafile: df, Events: proj,
 		Raw: raw, SHA256: hash, Source: sl.src.String(), LoadedAt: time.Now(),
 	}, nil
 }

@@ -1,6 +1,7 @@
 package datafiles
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -515,6 +516,32 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// An entry carries what events need of its datafile; a datafile events
+// cannot read (a field of the wrong type the SDKs would refuse too) is
+// rejected like one that does not parse.
+func TestEntryHasItsEventsProject(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "df.json")
+	writeFile(t, path, datafile(t, "3"))
+	set, err := New(Options{Sources: map[string]Source{"k": File{Path: path}}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e, err := set.Get("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Events == nil || e.Events.ProjectID() != "12002" || e.Events.AccountID() != "12001" || e.Events.Revision() != "3" {
+		t.Fatalf("events project %+v", e.Events)
+	}
+	writeFile(t, path, bytes.Replace(datafile(t, "4"), []byte(`"botFiltering": false`), []byte(`"botFiltering": "no"`), 1))
+	if err := set.Reload(context.Background()); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "botFiltering") {
+		t.Errorf("Reload of a datafile with botFiltering \"no\": %v", err)
+	}
 }
 
 // TestLoadErrorsSayEachContextOnce: the package, the SDK key, the source

@@ -163,8 +163,11 @@ func (c *Client) Datafile() *Datafile { return c.df }
 type ExperimentDecision struct {
 	ExperimentKey string
 	ExperimentID  string
-	VariationKey  string // "" if none
-	VariationID   string
+	// LayerID is the experiment's layerId, the campaign an impression
+	// names.
+	LayerID      string
+	VariationKey string // "" if none
+	VariationID  string
 	// Profile says whether the decision read the user's profile.
 	Profile ProfileUse
 	Reasons []string
@@ -178,6 +181,10 @@ type FlagDecision struct {
 	// RuleKey is the key of the experiment or rollout rule that served the
 	// variation; "" if none.
 	RuleKey string
+	// ExperimentID, LayerID and VariationID identify that rule (its ID
+	// and layerId) and the variation, as an impression names them; "" if
+	// none.
+	ExperimentID, LayerID, VariationID string
 	// Source says what served the variation: SourceFeatureTest (one of the
 	// flag's experiments, sticky), SourceRollout, or "" for none.
 	Source string
@@ -246,7 +253,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 	cl.scope = e.scope
 	var d ExperimentDecision
 	for attempt := 0; ; attempt++ {
-		d = ExperimentDecision{ExperimentKey: e.key, ExperimentID: e.id}
+		d = ExperimentDecision{ExperimentKey: e.key, ExperimentID: e.id, LayerID: e.layerID}
 		cl.use = ProfileUnused
 		if v := cl.decideExperiment(e, &rs); v != nil {
 			d.VariationKey, d.VariationID = v.key, v.id

@@ -29,6 +29,7 @@ type rawAudience struct {
 type rawExperiment struct {
 	ID                string         `json:"id"`
 	Key               string         `json:"key"`
+	LayerID           string         `json:"layerId"`
 	Status            string         `json:"status"`
 	Variations        jsontext.Value `json:"variations"`        // []rawVariation
 	TrafficAllocation jsontext.Value `json:"trafficAllocation"` // []rawRange
@@ -146,6 +147,12 @@ func (d *Datafile) FlagKeys() []string {
 		keys[i] = f.key
 	}
 	return keys
+}
+
+// HasFlag reports whether the datafile has a feature flag keyed key.
+func (d *Datafile) HasFlag(key string) bool {
+	_, ok := d.flagByKey[key]
+	return ok
 }
 
 // ExperimentKeys returns the keys of every experiment, top-level ones first

@@ -20,6 +20,8 @@ type variation struct {
 // experiment is an A/B test or, in a rollout, a targeting rule.
 type experiment struct {
 	id, key, status string
+	// layerID is the campaign an impression names (layerId).
+	layerID string
 	// scope is []string{id}, built once so a scoped profile lookup does
 	// not allocate it per decision (nil for rollout rules, which never
 	// read profiles).
@@ -98,11 +100,13 @@ func (b *builder) buildExperiment(e *experiment, r *rawExperiment, at *path) {
 	*e = experiment{
 		id:      r.ID,
 		key:     r.Key,
+		layerID: r.LayerID,
 		status:  r.Status,
 		running: r.Status == statusRunning,
 		forced:  r.ForcedVariations,
 	}
 	checkLength("key", r.Key, lim.MaxKeyBytes, at, p)
+	checkLength("layer ID", r.LayerID, lim.MaxIDBytes, at, p)
 	checkLength("status", r.Status, lim.MaxKeyBytes, at, p)
 	for user, key := range r.ForcedVariations {
 		if (len(user) > lim.MaxKeyBytes || len(key) > lim.MaxKeyBytes) && !p.full() {

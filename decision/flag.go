@@ -214,21 +214,25 @@ func (f *flag) newValues(set []setValue) variationValues {
 func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 	d := FlagDecision{FlagKey: f.key}
 	cl.use = ProfileUnused
-	var v *variation
+	var (
+		v    *variation
+		rule *experiment
+	)
 	for _, e := range f.experiments {
 		if v = cl.decideExperiment(e, rs); v != nil {
-			d.RuleKey, d.Source = e.key, SourceFeatureTest
+			rule, d.Source = e, SourceFeatureTest
 			break
 		}
 	}
 	if v == nil && f.rollout != nil {
-		if v, d.RuleKey = cl.decideRollout(f.rollout, rs); v != nil {
+		if v, rule = cl.decideRollout(f.rollout, rs); v != nil {
 			d.Source = SourceRollout
-			d.EveryoneElse = f.rollout.everyoneElse(d.RuleKey)
+			d.EveryoneElse = f.rollout.everyoneElse(rule.key)
 		}
 	}
 	if v != nil {
-		d.Enabled, d.VariationKey = v.featureEnabled, v.key
+		d.Enabled, d.VariationKey, d.VariationID = v.featureEnabled, v.key, v.id
+		d.RuleKey, d.ExperimentID, d.LayerID = rule.key, rule.id, rule.layerID
 	} else if rs.on {
 		rs.infof("User %q is in no experiment or rule of flag %q; the flag is off.", cl.userID, f.key)
 	}

@@ -26,8 +26,9 @@ const (
 	PeekUserProfileService Option = "PEEK_USER_PROFILE_SERVICE"
 	// ExcludeVariables leaves FlagDecision.Variables empty.
 	ExcludeVariables Option = "EXCLUDE_VARIABLES"
-	// DisableDecisionEvent is accepted for compatibility. This package sends
-	// no events, so it changes nothing.
+	// DisableDecisionEvent changes nothing here: this package sends no
+	// events. A caller that sends impressions (the server) sends none for
+	// the call.
 	DisableDecisionEvent Option = "DISABLE_DECISION_EVENT"
 )
 

@@ -23,7 +23,8 @@ func (r *rollout) everyoneElse(ruleKey string) bool {
 	return last.key == ruleKey && last.key == last.id && strings.HasPrefix(last.key, "default-")
 }
 
-// decideRollout returns the variation and rule key a rollout serves, or nil.
+// decideRollout returns the variation a rollout serves and the rule that
+// served it, or nil and nil.
 //
 // Rules 0..n-2: a user outside a rule's audience moves on to the next rule;
 // a user inside it but outside its traffic skips straight to the last rule,
@@ -31,10 +32,10 @@ func (r *rollout) everyoneElse(ruleKey string) bool {
 // targeted rule. The last rule is evaluated like the others (audience if
 // any, then traffic). Rollouts never read or write profiles: re-hashing is
 // what keeps them stable, and their traffic only grows.
-func (cl *call) decideRollout(r *rollout, rs *reasons) (*variation, string) {
+func (cl *call) decideRollout(r *rollout, rs *reasons) (*variation, *experiment) {
 	n := len(r.rules)
 	if n == 0 {
-		return nil, ""
+		return nil, nil
 	}
 	for _, rule := range r.rules[:n-1] {
 		if !cl.inAudience(rule, "rule", rs) {
@@ -50,21 +51,21 @@ func (cl *call) decideRollout(r *rollout, rs *reasons) (*variation, string) {
 		if rs.on {
 			rs.infof("User %q is in variation %q of rule %q.", cl.userID, v.key, rule.key)
 		}
-		return v, rule.key
+		return v, rule
 	}
 	last := r.rules[n-1]
 	if !cl.inAudience(last, "rule", rs) {
-		return nil, ""
+		return nil, nil
 	}
 	v := allocate(last.traffic, bucketValue(cl.bucketingID, last.id))
 	if v == nil {
 		if rs.on {
 			rs.infof("User %q is outside the traffic of rule %q.", cl.userID, last.key)
 		}
-		return nil, ""
+		return nil, nil
 	}
 	if rs.on {
 		rs.infof("User %q is in variation %q of rule %q.", cl.userID, v.key, last.key)
 	}
-	return v, last.key
+	return v, last
 }

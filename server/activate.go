@@ -32,8 +32,8 @@ type activation struct {
 // named by experimentKey, featureKey (both repeatable) or every one of a
 // type (type=experiment|feature), decided for the user. Unknown keys come
 // back with an error field, as Agent answers them; enabled=true|false
-// filters the result. disableTracking is accepted: no events are sent
-// anyway.
+// filters the result. Each activation that served a variation queues its
+// impression, as Agent's does, unless disableTracking=true.
 func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 	df, err := a.datafileFor(r)
 	if err != nil {
@@ -55,12 +55,13 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 	}
 	filter := q.Get("enabled")
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+	im := a.impressionsFor(df, user, q.Get("disableTracking") == "true")
 
 	out := buf.b[:0]
 	out = append(out, '[')
 	first := true
 	for _, t := range todo {
-		res := a.activateOne(r.Context(), df.Client, user, t)
+		res := a.activateOne(r.Context(), df.Client, user, t, &im)
 		if (filter == "true" && !res.enabled) || (filter == "false" && res.enabled) {
 			continue
 		}
@@ -115,8 +116,8 @@ func activations(dfile *decision.Datafile, q url.Values) ([]activation, error) {
 }
 
 // activateOne decides one activation for user, or says its key is
-// unknown.
-func (a *api) activateOne(ctx context.Context, client *decision.Client, user decision.User, t activation) activated {
+// unknown, and queues its impression with im.
+func (a *api) activateOne(ctx context.Context, client *decision.Client, user decision.User, t activation, im *impressions) activated {
 	var res activated
 	res.userID, res.kind = user.ID, t.kind
 	switch {
@@ -131,11 +132,17 @@ func (a *api) activateOne(ctx context.Context, client *decision.Client, user dec
 		a.opts.Metrics.decided("experiment", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
 		res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
+		im.experiment(&d)
 	default:
 		d, err := client.Decide(ctx, user, t.key)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
 		res.featureKey, res.enabled, res.variables = t.key, d.Enabled, d.Variables
+		if d.VariationID != "" {
+			// Agent's activate sends a feature's impression only when a
+			// variation was served (a rollout's with sendFlagDecisions).
+			im.flag(&d)
+		}
 		if d.Source == decision.SourceFeatureTest {
 			res.experimentKey, res.variationKey = d.RuleKey, d.VariationKey
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/events"
 	"github.com/stickybucket/stickybucket/sdkprofiles"
 	"github.com/stickybucket/stickybucket/ups"
 )
@@ -26,6 +27,9 @@ type Datafile struct {
 	Client *decision.Client
 	// Raw is the datafile as loaded, served by GET /v1/datafile.
 	Raw []byte
+	// Events is what events need of the datafile; nil: the datafile's
+	// decisions send no impressions and /v1/track knows no event.
+	Events *events.Project
 }
 
 // Options configures NewAPI.
@@ -49,6 +53,10 @@ type Options struct {
 	// echoes the user's attributes, so keys times attributes is refused
 	// rather than built; default 16 MiB.
 	MaxResponseBytes int64
+	// Events, when set, sends the impressions of /v1/decide and
+	// /v1/activate and the conversions of /v1/track; nil sends none (the
+	// routes answer the same).
+	Events *events.Processor
 	// Metrics records requests and decisions; nil records nothing.
 	Metrics *Metrics
 	// Ready reports whether the service can serve (datafiles loaded, store
@@ -100,6 +108,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 	}
 	route("POST /v1/decide", "decide", a.decide, true)
 	route("POST /v1/activate", "activate", a.activate, true)
+	route("POST /v1/track", "track", a.track, true)
 	route("POST /v1/lookup", "lookup", a.lookup, true)
 	route("POST /v1/save", "save", a.save, true)
 	route("POST /v1/ups/lookup", "ups_lookup", a.sdkLookup, true)
@@ -115,7 +124,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 
 	// The same paths with another method: 405, in JSON.
 	for path, allow := range map[string]string{
-		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
+		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
 		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
 		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
 		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
@@ -136,8 +145,8 @@ func methodNotAllowed(allow string) http.Handler {
 func notFound(w http.ResponseWriter, r *http.Request) {
 	msg := "no such route: " + cut(r.URL.Path, 128)
 	switch r.URL.Path {
-	case "/v1/track", "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset", "/oauth/token":
-		msg = r.URL.Path + " is not supported: stickybucket decides and keeps assignments sticky; it sends no events and issues no tokens"
+	case "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset", "/oauth/token":
+		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration, no notification stream and issues no tokens"
 	}
 	writeErrorStatus(w, http.StatusNotFound, msg)
 }

@@ -172,10 +172,18 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+	im := a.impressionsFor(df, user, slices.Contains(opts, decision.DisableDecisionEvent))
+	enabledOnly := false
+	if im.on() && slices.Contains(opts, decision.EnabledFlagsOnly) {
+		// The SDKs send the impressions of disabled flags too, and leave
+		// them out of the answer only: decide them all, filter here.
+		opts = slices.DeleteFunc(opts, func(o decision.Option) bool { return o == decision.EnabledFlagsOnly })
+		enabledOnly = true
+	}
 
 	// The body is decoded: its buffer holds the answer, sent in chunks.
 	out := stream{w: w, b: buf.b[:0]}
-	a.decideInto(r.Context(), &out, df.Client, user, keys, opts, uc)
+	a.decideInto(r.Context(), &out, df.Client, user, keys, opts, uc, &im, enabledOnly)
 	out.b = append(out.b, '\n')
 	out.flushOver(0)
 	buf.b = out.b
@@ -195,12 +203,17 @@ func (b *decideBody) options() ([]decision.Option, error) {
 
 // decideInto decides keys (every flag when there are none) and builds the
 // answer in out, each decision echoing the user context uc: one object for
-// one key, an array otherwise, written in chunks as it grows.
-func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte) {
+// one key, an array otherwise, written in chunks as it grows. im queues
+// the impressions of the flags the datafile has; enabledOnly leaves
+// disabled flags out of an array.
+func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte, im *impressions, enabledOnly bool) {
 	if len(keys) == 1 {
 		d, err := client.Decide(ctx, user, keys[0], opts...)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
+		if im.on() && client.Datafile().HasFlag(keys[0]) {
+			im.flag(&d)
+		}
 		out.b = appendFlagDecision(out.b, &d, uc)
 		return
 	}
@@ -222,6 +235,12 @@ func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Clie
 	for _, k := range order {
 		d, ok := ds[k]
 		if !ok {
+			continue
+		}
+		if im.on() && client.Datafile().HasFlag(k) {
+			im.flag(&d)
+		}
+		if enabledOnly && !d.Enabled {
 			continue
 		}
 		a.opts.Metrics.profiled(d.Profile)

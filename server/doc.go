@@ -7,6 +7,7 @@
 //
 //	POST   /v1/decide?keys=K…    decide flags (one object for one key, an array otherwise)
 //	POST   /v1/activate?…        decide experiments and features (Agent's legacy API)
+//	POST   /v1/track?eventKey=K  a conversion (Agent's answers, word for word)
 //	POST   /v1/lookup            a user's profile, Optimizely's schema
 //	POST   /v1/save              save a profile, Optimizely's schema
 //	GET    /v1/datafile          the datafile in force
@@ -14,6 +15,12 @@
 //	GET    /v1/profiles/{userId} a profile with each assignment's decidedAt and expiresAt
 //	DELETE /v1/profiles/{userId} erase a user (204, idempotent)
 //	GET    /health, /ready       alive; datafiles loaded and store answering
+//
+// With Options.Events, decide and activate queue the impressions the
+// Optimizely SDKs would send (not with DISABLE_DECISION_EVENT or
+// disableTracking=true) and track queues its conversion, in Optimizely's
+// event format (package events); the request never waits for the event
+// endpoint.
 //
 // X-Optimizely-SDK-Key picks the datafile when the service holds several;
 // with one it may be left out. Bad input always gets a JSON

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/datafiles"
+	"github.com/stickybucket/stickybucket/events"
 	"github.com/stickybucket/stickybucket/server"
 )
 
@@ -46,6 +47,8 @@ type Service struct {
 	stack   *Stack
 	set     *datafiles.Set
 	srv     *server.Server
+	// events sends impressions and conversions; nil when events are off.
+	events *events.Processor
 	// down undoes what NewService started before the listeners, last
 	// started first.
 	down      shutdown
@@ -87,6 +90,9 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	if err := s.openStack(ctx, reg, metrics, opts.Migrate); err != nil {
 		return nil, err
 	}
+	if err := s.startEvents(reg); err != nil {
+		return nil, err
+	}
 	if err := s.startDatafiles(ctx, metrics); err != nil {
 		return nil, err
 	}
@@ -97,8 +103,13 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	for _, a := range s.srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
+	eventsURL := "off"
+	if s.events != nil {
+		eventsURL = s.events.URL()
+	}
 	s.log.Info("ready to serve", "listen", addrs, "store", cfg.Store.Kind, "saves", cfg.Store.Saves.Mode,
-		"cache_size", cfg.Store.Cache.Size, "sdk_keys", slices.Sorted(slices.Values(s.set.Keys())), "tls", cfg.Server.TLS.CertFile != "")
+		"cache_size", cfg.Store.Cache.Size, "sdk_keys", slices.Sorted(slices.Values(s.set.Keys())), "tls", cfg.Server.TLS.CertFile != "",
+		"events", eventsURL)
 	return s, nil
 }
 
@@ -188,9 +199,10 @@ func (s *Service) wait(ctx context.Context) error {
 }
 
 // Close stops accepting requests and lets those in flight finish within
-// server.shutdown_timeout, stops the datafile watchers, then drains the
-// pending saves and closes the store (within shutdown_timeout again), and
-// stops catching signals. It says what could not finish. Close is
+// server.shutdown_timeout, stops the datafile watchers, sends the queued
+// events (within shutdown_timeout again), then drains the pending saves
+// and closes the store (within shutdown_timeout again), and stops
+// catching signals. It says what could not finish. Close is
 // idempotent: a second call does nothing and returns nil.
 func (s *Service) Close() error {
 	var err error

@@ -69,6 +69,7 @@
 //
 //	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
 //	                   [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
+//	                   [--events-url URL]
 //
 // is the Agent-compatible HTTP service. The command reads its flags and
 // the configuration and logs as it says; package stack (stack.Service)

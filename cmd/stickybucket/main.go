@@ -95,6 +95,7 @@ Usage:
   stickybucket compare BEFORE.jsonl AFTER.jsonl
   stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
                      [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
+                     [--events-url URL]
   stickybucket health [--url URL | --config FILE] [--ready] [--timeout DURATION] [--insecure]
   stickybucket migrate [--config FILE]
   stickybucket profiles get|delete USER [--config FILE]

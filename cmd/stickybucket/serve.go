@@ -26,6 +26,7 @@ type serveFlags struct {
 	config, listen, adminListen, store string
 	datafiles                          repeated
 	migrate                            bool
+	eventsURL                          string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
@@ -38,8 +39,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	fs.StringVar(&f.store, "store", "", "profile store: memory or cassandra (store.kind)")
 	fs.Var(&f.datafiles, "datafile", "a datafile to serve, `[SDKKEY=]PATH or URL` (repeatable; replaces datafiles in the configuration; without SDKKEY the file's base name is the key)")
 	fs.BoolVar(&f.migrate, "migrate", false, "create the Cassandra keyspace and schema first (as `stickybucket migrate`)")
+	fs.StringVar(&f.eventsURL, "events-url", "", "send impression and conversion events to `URL` (events.url, and turns events.enabled on; Optimizely's is https://logx.optimizely.com/v1/events)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]")
+		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate] [--events-url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +81,9 @@ func serveConfig(f serveFlags) (config.Config, error) {
 	}
 	if f.store != "" {
 		cfg.SetStoreKind(f.store)
+	}
+	if f.eventsURL != "" {
+		cfg.Events.URL, cfg.Events.Enabled = f.eventsURL, true
 	}
 	if len(f.datafiles) > 0 {
 		if cfg.Datafiles, err = config.ParseDatafileSources(f.datafiles); err != nil {

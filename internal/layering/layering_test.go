@@ -19,10 +19,11 @@ var allowed = map[string][]string{
 	"decision":      {"ups", "internal/clip"},
 	"sdkprofiles":   {"ups", "internal/clip"},
 	"optimizelyups": {"ups", "internal/clip"},
-	"datafiles":     {"decision", "internal/clip"},
-	"config":        {"ups", "cassandra", "internal/clip"},
-	"server":        {"decision", "sdkprofiles", "ups", "internal/clip"},
-	"stack":         {"cassandra", "config", "datafiles", "decision", "sdkprofiles", "server", "ups", "internal/clip"},
+	"events":        {},
+	"datafiles":     {"decision", "events", "internal/clip"},
+	"config":        {"ups", "cassandra", "events", "internal/clip"},
+	"server":        {"decision", "events", "sdkprofiles", "ups", "internal/clip"},
+	"stack":         {"cassandra", "config", "datafiles", "decision", "events", "sdkprofiles", "server", "ups", "internal/buildinfo", "internal/clip"},
 }
 
 func TestImportRules(t *testing.T) {

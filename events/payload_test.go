@@ -1,0 +1,105 @@
+package events
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// A batch is the event API's JSON, as the SDKs write it: one visitor per
+// event with one snapshot; an impression's decision and
+// campaign_activated event; a conversion's event with its tags, revenue
+// and value; empty tags, and revenue or value that are not there, left
+// out.
+func TestEncodeBatch(t *testing.T) {
+	p := testProject(t, "12002", "7", "")
+	u := User{ID: "alice", Attributes: map[string]any{"plan": "pro", "other": 1.0}}
+	items := []item{
+		{project: p, visitorID: u.ID, attributes: u.Attributes, timestamp: 1700000000123, impression: true, decision: featureTest},
+		{project: p, visitorID: "bob", timestamp: 1700000000456, eventID: "e1", eventKey: "purchase",
+			tags: map[string]any{"revenue": 1299.0, "value": 12.99, "category": "shoes"}},
+		{project: p, visitorID: "carol", timestamp: 1700000000789, eventID: "e1", eventKey: "purchase", tags: map[string]any{}},
+	}
+	n := 0
+	uuid := func() string { n++; return []string{"", "u-1", "u-2", "u-3"}[n] }
+	body, bad := encodeBatch(p.header(), clientID{"stickybucket", "1.2.3"}, items, uuid)
+	if bad != 0 {
+		t.Fatal(bad)
+	}
+	var got any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"account_id":"acc","project_id":"12002","revision":"7","client_name":"stickybucket","client_version":"1.2.3",
+	"anonymize_ip":true,"enrich_decisions":true,"visitors":[
+	 {"visitor_id":"alice","attributes":[{"entity_id":"a1","key":"plan","type":"custom","value":"pro"},
+	   {"entity_id":"$opt_bot_filtering","key":"$opt_bot_filtering","type":"custom","value":false}],
+	  "snapshots":[{"decisions":[{"campaign_id":"9001","experiment_id":"3003","variation_id":"4005",
+	     "metadata":{"flag_key":"new_search","rule_key":"search_experiment","rule_type":"feature-test","variation_key":"classic","enabled":true}}],
+	   "events":[{"entity_id":"9001","key":"campaign_activated","timestamp":1700000000123,"uuid":"u-1"}]}]},
+	 {"visitor_id":"bob","attributes":[{"entity_id":"$opt_bot_filtering","key":"$opt_bot_filtering","type":"custom","value":false}],
+	  "snapshots":[{"events":[{"entity_id":"e1","key":"purchase","timestamp":1700000000456,"uuid":"u-2","revenue":1299,"value":12.99,
+	   "tags":{"revenue":1299,"value":12.99,"category":"shoes"}}]}]},
+	 {"visitor_id":"carol","attributes":[{"entity_id":"$opt_bot_filtering","key":"$opt_bot_filtering","type":"custom","value":false}],
+	  "snapshots":[{"events":[{"entity_id":"e1","key":"purchase","timestamp":1700000000789,"uuid":"u-3"}]}]}]}`
+	var w any
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, w) {
+		t.Errorf("batch:\n%s\nwant:\n%s", body, want)
+	}
+}
+
+// An event JSON cannot hold (a NaN tag from a Go caller) is left out of
+// its batch and counted; the others go.
+func TestEncodeBatchLeavesOutWhatJSONCannotHold(t *testing.T) {
+	p := testProject(t, "1", "1", "")
+	items := []item{
+		{project: p, visitorID: "a", eventID: "e1", eventKey: "purchase", tags: map[string]any{"x": math.NaN()}},
+		{project: p, visitorID: "b", eventID: "e1", eventKey: "purchase"},
+	}
+	body, bad := encodeBatch(p.header(), clientID{"c", "v"}, items, newUUIDs().next)
+	if bad != 1 {
+		t.Fatalf("bad %d", bad)
+	}
+	var b captured
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Visitors) != 1 || b.Visitors[0]["visitor_id"] != "b" {
+		t.Errorf("%s (%v)", body, err)
+	}
+}
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestNewUUID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		u := newUUIDs().next()
+		if !uuidV4.MatchString(u) || seen[u] {
+			t.Fatalf("uuid %q (seen before: %v)", u, seen[u])
+		}
+		seen[u] = true
+	}
+}
+
+// The hand-written JSON is what encoding/json writes, byte for byte.
+func TestJSONAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\t nl\n cr\r nul\x00 bell\x07 del\x7f",
+		"é ユーザー 🙂", "bad \xff\xfe utf-8", "line\u2028sep\u2029", "<html>&"} {
+		want, _ := json.Marshal(s)
+		want = []byte(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(want))) // no HTML escaping
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+	for _, v := range []any{0.0, 1.0, -1.5, 1e-7, 1e-6, 123456789.0, 1e20, 1e21, 1.5e300, -2e-300, 0.1 + 0.2, float64(1 << 53),
+		float32(0.1), float32(1e-7), float32(3e21), 7, int8(-8), int64(1 << 53), uint32(9), uint64(1 << 53), true, false, "s"} {
+		want, _ := json.Marshal(v)
+		if got := appendValue(nil, v); string(got) != string(want) {
+			t.Errorf("appendValue(%T %v) = %s, want %s", v, v, got, want)
+		}
+	}
+}
