@@ -53,6 +53,8 @@ type Options struct {
 	// echoes the user's attributes, so keys times attributes is refused
 	// rather than built; default 16 MiB.
 	MaxResponseBytes int64
+	// Batch bounds POST /v1/batch; zero fields take Agent's defaults.
+	Batch BatchOptions
 	// Events, when set, sends the impressions of /v1/decide and
 	// /v1/activate and the conversions of /v1/track; nil sends none (the
 	// routes answer the same).
@@ -72,7 +74,10 @@ type api struct {
 	sdk         *sdkprofiles.Service
 	maxBody     int64
 	maxResponse int64
+	batchOpts   BatchOptions
 	log         *slog.Logger
+	// mux routes the API's requests, a batch's operations among them.
+	mux *http.ServeMux
 }
 
 // NewAPI returns the Agent-compatible API handler.
@@ -98,7 +103,15 @@ func NewAPI(opts Options) (http.Handler, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.batchOpts = opts.Batch
+	if a.batchOpts.MaxConcurrency <= 0 {
+		a.batchOpts.MaxConcurrency = DefaultBatchMaxConcurrency
+	}
+	if a.batchOpts.OperationsLimit <= 0 {
+		a.batchOpts.OperationsLimit = DefaultBatchOperationsLimit
+	}
 	mux := http.NewServeMux()
+	a.mux = mux
 	route := func(pattern, name string, h http.HandlerFunc, authenticated bool) {
 		var handler http.Handler = h
 		if authenticated {
@@ -119,6 +132,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("GET /v1/profiles/{userId}", "profile_get", a.getProfile, true)
 	route("DELETE /v1/profiles/{userId}", "profile_delete", a.deleteProfile, true)
 	route("POST /v1/override", "override", a.override, true)
+	route("POST /v1/batch", "batch", a.batch, true)
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
 
@@ -127,7 +141,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
 		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
 		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
-		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+		"/v1/override": "POST", "/v1/batch": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
 	} {
 		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
 	}
