@@ -134,6 +134,9 @@ type Server struct {
 	TLS                  ServerTLS `yaml:"tls"`
 	// MaxBodyBytes bounds request bodies; default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BatchRequests bounds POST /v1/batch, as Agent's
+	// server.batchRequests does.
+	BatchRequests BatchRequests `yaml:"batch_requests"`
 	// ReadTimeout and WriteTimeout bound a request (default 10s each),
 	// IdleTimeout a kept-alive connection (2m), ShutdownTimeout the drain
 	// on SIGTERM (30s).
@@ -141,6 +144,16 @@ type Server struct {
 	WriteTimeout    Duration `yaml:"write_timeout"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// BatchRequests bounds POST /v1/batch; the defaults are Agent's.
+type BatchRequests struct {
+	// MaxConcurrency is how many operations of one batch run at once;
+	// default 10.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// OperationsLimit: a batch of more operations is refused (422);
+	// default 500.
+	OperationsLimit int `yaml:"operations_limit"`
 }
 
 // ServerTLS holds the service's certificate; both or neither.
@@ -325,6 +338,12 @@ func (c *Config) serviceDefaults() {
 	if v.MaxBodyBytes == 0 {
 		v.MaxBodyBytes = 1 << 20
 	}
+	if v.BatchRequests.MaxConcurrency == 0 {
+		v.BatchRequests.MaxConcurrency = 10
+	}
+	if v.BatchRequests.OperationsLimit == 0 {
+		v.BatchRequests.OperationsLimit = 500
+	}
 	for _, d := range []struct {
 		p *Duration
 		v time.Duration
@@ -447,6 +466,12 @@ func (v Server) validate(p *problems) {
 	}
 	if v.MaxBodyBytes < 1024 || v.MaxBodyBytes > 64<<20 {
 		add("server.max_body_bytes", "%d is outside 1024…%d", v.MaxBodyBytes, 64<<20)
+	}
+	if c := v.BatchRequests.MaxConcurrency; c < 1 || c > 1000 {
+		add("server.batch_requests.max_concurrency", "%d is outside 1…1000", c)
+	}
+	if n := v.BatchRequests.OperationsLimit; n < 1 || n > 100_000 {
+		add("server.batch_requests.operations_limit", "%d is outside 1…100000", n)
 	}
 	inRange("server.read_timeout", v.ReadTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)

@@ -43,7 +43,8 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Ga
 	cfg := s.cfg.Server
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
-		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Ready: s.ready, Log: s.log, Events: s.events,
+		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,
+		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
 	})
 	if err != nil {
 		return err
