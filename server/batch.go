@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +132,7 @@ func parseBatch(data []byte) ([]batchOperation, error) {
 	}
 	var body batchBody
 	if err := jsonv2.Unmarshal(data, &body, jsonOptions); err != nil {
-		return nil, badRequest(fmt.Errorf("%s: %s", errBatchDecode, describeJSONError(err)))
+		return nil, badRequest(fmt.Errorf("%s: %s", errBatchDecode, describeBatchError(err)))
 	}
 	for i, op := range body.Operations {
 		if len(op.Body) > 0 {
@@ -141,6 +142,29 @@ func parseBatch(data []byte) ([]batchOperation, error) {
 		}
 	}
 	return body.Operations, nil
+}
+
+// describeBatchError says where in the batch a value has the wrong type
+// ("operations[2].headers.X" must be a string), and otherwise what
+// describeJSONError says.
+func describeBatchError(err error) string {
+	var semErr *jsonv2.SemanticError
+	if !errors.As(err, &semErr) || semErr.JSONPointer == "" || semErr.GoType == nil {
+		return describeJSONError(err)
+	}
+	var where []byte
+	for i, tok := range strings.Split(strings.TrimPrefix(string(semErr.JSONPointer), "/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		if _, err := strconv.Atoi(tok); err == nil && i > 0 {
+			where = append(append(append(where, '['), tok...), ']')
+			continue
+		}
+		if i > 0 {
+			where = append(where, '.')
+		}
+		where = append(where, tok...)
+	}
+	return fmt.Sprintf("%s must be %s, not %s", cut(string(where), 96), jsonKind(semErr.GoType.Kind().String()), kindName(semErr.JSONKind))
 }
 
 // batchRun is one batch in progress.

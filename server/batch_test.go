@@ -581,3 +581,21 @@ func TestBatchRequestIDs(t *testing.T) {
 		t.Errorf("errorJSON: %s", errorJSON(`a "b"`))
 	}
 }
+
+// TestBatchMalformedSaysWhere: a value of the wrong type is named by its
+// place in the batch.
+func TestBatchMalformedSaysWhere(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"operations":[{},{"operationID":7}]}`:         `operations[1].operationID must be a string, not a number`,
+		`{"operations":[{"headers":{"X-A/b":1}}]}`:      `operations[0].headers.X-A/b must be a string, not a number`,
+		`{"operations":"x"}`:                            `operations must be an array, not a string`,
+		`{"operations":[{"params":{"keys":["a"]}}]}`:    `operations[0].params.keys must be a string, not an array`,
+		`{"operations":[{"method":"GET","body":true}]}`: `operations[0].body must be an object, not a boolean`,
+		`[]`: `the body must be a JSON object, not an array`,
+	} {
+		_, err := parseBatch([]byte(body))
+		if err == nil || err.Error() != errBatchDecode+": "+want {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+}
