@@ -308,6 +308,22 @@ func TestBatchSideBySideWithAgent(t *testing.T) {
 		}
 	}
 	t.Logf("compared %d batches, %d answers of Agent (%s) and serve", len(cases), compared, bin)
+
+	// What a batch saves: 100 decisions as one batch and as 100 requests,
+	// over loopback, on each (medians of 15 rounds, interleaved).
+	batch, singles := decideOps(100, "k1")
+	for _, how := range []string{"batch", "singles", "singles-10-clients"} {
+		took := map[string][]time.Duration{}
+		for range 15 {
+			for _, side := range []struct{ name, base string }{{"agent", agent}, {"serve", s.url}} {
+				start := time.Now()
+				hundredDecides(t, side.base, how, batch, singles)
+				took[side.name] = append(took[side.name], time.Since(start))
+			}
+		}
+		median := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+		t.Logf("100 decisions as %s: Agent %v, serve %v", how, median(took["agent"]).Round(10*time.Microsecond), median(took["serve"]).Round(10*time.Microsecond))
+	}
 }
 
 // sortByFlagKey sorts a list of decisions by flag key.
