@@ -117,11 +117,11 @@ func (a *api) batch(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusBadRequest, errBatchCanceled)
 		return
 	}
-	ended := time.Now()
-	out := getBuffer()
-	defer putBuffer(out)
-	out.b = run.appendResponse(out.b[:0], started, ended)
-	writeJSONBytes(w, http.StatusOK, out.b)
+	// The request's buffer holds the answer, written in chunks; each
+	// operation's answer is let go once written.
+	out := stream{w: w, b: buf.b[:0]}
+	run.writeResponse(&out, started, time.Now())
+	buf.b = out.b
 }
 
 // parseBatch decodes a batch request, answering Agent's 400 for anything
@@ -360,48 +360,65 @@ func newRequestID() string {
 	return string(s[:])
 }
 
-// appendResponse writes Agent's batch answer: the operations' answers in
+// writeResponse writes Agent's batch answer: the operations' answers in
 // the order of the operations, errorCount counting those not 2xx.
-func (b *batchRun) appendResponse(out []byte, started, ended time.Time) []byte {
+func (b *batchRun) writeResponse(out *stream, started, ended time.Time) {
 	errorCount := 0
 	for i := range b.items {
 		if s := b.items[i].status; s < 200 || s > 299 {
 			errorCount++
 		}
 	}
-	out = append(out, `{"startedAt":`...)
-	out = appendTime(out, started)
-	out = append(out, `,"endedAt":`...)
-	out = appendTime(out, ended)
-	out = append(out, `,"errorCount":`...)
-	out = strconv.AppendInt(out, int64(errorCount), 10)
-	out = append(out, `,"response":[`...)
+	out.b = append(out.b, `{"startedAt":`...)
+	out.b = appendTime(out.b, started)
+	out.b = append(out.b, `,"endedAt":`...)
+	out.b = appendTime(out.b, ended)
+	out.b = append(out.b, `,"errorCount":`...)
+	out.b = strconv.AppendInt(out.b, int64(errorCount), 10)
+	out.b = append(out.b, `,"response":[`...)
 	for i := range b.items {
 		it, op := &b.items[i], &b.ops[i]
 		if i > 0 {
-			out = append(out, ',')
+			out.b = append(out.b, ',')
 		}
-		out = append(out, `{"status":`...)
-		out = strconv.AppendInt(out, int64(it.status), 10)
-		out = append(out, `,"requestID":`...)
-		out = appendString(out, it.requestID)
-		out = append(out, `,"operationID":`...)
-		out = appendString(out, op.OperationID)
-		out = append(out, `,"method":`...)
-		out = appendString(out, op.Method)
-		out = append(out, `,"url":`...)
-		out = appendString(out, op.URL)
-		out = append(out, `,"body":`...)
-		if it.body == nil {
-			out = append(out, "null"...)
-		} else {
-			out = append(out, it.body...)
+		out.b = append(out.b, `{"status":`...)
+		out.b = strconv.AppendInt(out.b, int64(it.status), 10)
+		out.b = append(out.b, `,"requestID":`...)
+		out.b = appendString(out.b, it.requestID)
+		out.b = append(out.b, `,"operationID":`...)
+		out.b = appendString(out.b, op.OperationID)
+		out.b = append(out.b, `,"method":`...)
+		out.b = appendString(out.b, op.Method)
+		out.b = append(out.b, `,"url":`...)
+		out.b = appendString(out.b, op.URL)
+		out.b = append(out.b, `,"body":`...)
+		switch {
+		case it.body == nil:
+			out.b = append(out.b, "null"...)
+		case len(it.body) > streamChunk:
+			out.writeRaw(it.body) // rather than copied
+		default:
+			out.b = append(out.b, it.body...)
 		}
-		out = append(out, `,"startedAt":`...)
-		out = appendTime(out, it.started)
-		out = append(out, `,"endedAt":`...)
-		out = appendTime(out, it.ended)
-		out = append(out, '}')
+		it.body = nil
+		out.b = append(out.b, `,"startedAt":`...)
+		out.b = appendTime(out.b, it.started)
+		out.b = append(out.b, `,"endedAt":`...)
+		out.b = appendTime(out.b, it.ended)
+		out.b = append(out.b, '}')
+		out.flushOver(streamChunk)
 	}
-	return append(out, "]}\n"...)
+	out.b = append(out.b, "]}\n"...)
+	out.flushOver(0)
+}
+
+// writeRaw writes p at once, after what is built (flushed first).
+func (s *stream) writeRaw(p []byte) {
+	s.flushOver(0)
+	if !s.started {
+		s.w.Header()["Content-Type"] = jsonContentType
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	_, _ = s.w.Write(p)
 }

@@ -138,10 +138,12 @@ func TestBatchAnswersAsEachRoute(t *testing.T) {
 	for i, c := range cases {
 		ops[i] = c.op
 	}
-	// alice decided above with the same datafile: the store holds her
-	// assignments before the batch, so the decisions are the ones made
-	// directly.
+	// alice's decisions and activation are made before the batch, so the
+	// store holds every assignment the batch's operations could add and
+	// the lookup among them, which runs concurrently, reads what the one
+	// made alone after the batch reads.
 	s.do(t, "POST", "/v1/decide", alice)
+	s.do(t, "POST", "/v1/activate?experimentKey=checkout_button", alice)
 	a := decodeBatch(t, s.do(t, "POST", "/v1/batch", batchOf(ops...)))
 	if len(a.Response) != len(cases) || a.ErrorCount != 5 {
 		t.Fatalf("%d answers, errorCount %d; want %d, 5", len(a.Response), a.ErrorCount, len(cases))
@@ -598,4 +600,23 @@ func TestBatchMalformedSaysWhere(t *testing.T) {
 			t.Errorf("%s: %v, want %q", body, err, want)
 		}
 	}
+}
+
+// TestBatchLargeAnswers: answers beyond a chunk are written as they are,
+// between the chunks of the batch's answer.
+func TestBatchLargeAnswers(t *testing.T) {
+	s := newBatchService(t, nil)
+	big := fmt.Sprintf(`{"userId":"gina","userAttributes":{"plan":"pro","note":%q}}`, strings.Repeat("x", 20_000))
+	ct := "application/json"
+	a := decodeBatch(t, s.do(t, "POST", "/v1/batch", batchOf(
+		op("small", "POST", "/v1/decide?keys=new_search", alice, "Content-Type", ct),
+		op("big", "POST", "/v1/decide", big, "Content-Type", ct),
+		op("small2", "GET", "/v1/config", ""),
+	)))
+	if len(a.Response[1].Body) <= streamChunk {
+		t.Fatalf("the big answer is %d bytes, want more than a chunk (%d)", len(a.Response[1].Body), streamChunk)
+	}
+	sameJSON(t, a.Response[1].Body, s.do(t, "POST", "/v1/decide", big).body)
+	sameJSON(t, a.Response[0].Body, s.do(t, "POST", "/v1/decide?keys=new_search", alice).body)
+	sameJSON(t, a.Response[2].Body, s.do(t, "GET", "/v1/config", "").body)
 }
