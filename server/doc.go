@@ -14,6 +14,7 @@
 //	GET    /v1/config            the datafile by key (revision, experimentsMap, featuresMap)
 //	GET    /v1/profiles/{userId} a profile with each assignment's decidedAt and expiresAt
 //	DELETE /v1/profiles/{userId} erase a user (204, idempotent)
+//	POST   /v1/batch             Agent's batch: operations run through these routes, answered together
 //	GET    /health, /ready       alive; datafiles loaded and store answering
 //
 // With Options.Events, decide and activate queue the impressions the
@@ -24,7 +25,7 @@
 //
 // X-Optimizely-SDK-Key picks the datafile when the service holds several;
 // with one it may be left out. Bad input always gets a JSON
-// {"error": "…"} with 400, 401, 404, 405, 413 or 415, never a 500. The admin
+// {"error": "…"} with 400, 401, 404, 405, 413, 415 or 422, never a 500. The admin
 // handler (NewAdmin) serves Prometheus metrics, the health checks and
 // pprof. Server runs both with timeouts, TLS and a graceful shutdown.
 package server
