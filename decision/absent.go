@@ -20,13 +20,22 @@ import (
 // is slow enough that lookups time out).
 const maxAbsentWrites = 64
 
-// absentTimeout bounds one background write, at least: nobody waits for
-// it, and a transaction past a frozen coordinator takes a while.
-const absentTimeout = 5 * time.Second
+// absentAttemptTimeout bounds one try of a background write, at least
+// (the first-writer budget when larger): nobody waits for it, and a
+// transaction past a frozen coordinator takes a while.
+const absentAttemptTimeout = 5 * time.Second
+
+// absentRetryFor bounds the tries of one background write together, as
+// the async saver's retries (ups.DefaultAsyncRetryFor): enough to ride out
+// a node restart or a saturated cluster, whose tries time out one after
+// another.
+const absentRetryFor = ups.DefaultAsyncRetryFor
 
 // writeAbsent writes p's assignments where the user has none, in the
 // background, if the store can (ups.FirstWriter) and fewer than
-// maxAbsentWrites are in flight.
+// maxAbsentWrites are in flight. A try that finds the store unavailable
+// or runs past its timeout is tried again, with waits doubling from
+// absentRetryFirst to absentRetryMax, until absentRetryFor has passed.
 func (c *Client) writeAbsent(p ups.Profile) {
 	fw := c.firstWriter
 	if fw == nil {
@@ -37,34 +46,40 @@ func (c *Client) writeAbsent(p ups.Profile) {
 	default:
 		return
 	}
-	timeout := max(c.firstBudget, absentTimeout)
 	go func() {
 		defer func() { <-c.absentSlots }()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		// A store that is unavailable for a moment (a coordinator just
-		// died) is tried again until the timeout.
-		wait := absentRetryFirst
-		for {
-			_, err := fw.SaveFirst(ctx, p)
-			if err == nil || !ups.Unavailable(err) || ctx.Err() != nil {
-				return
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
-			wait = min(2*wait, absentRetryMax)
-		}
+		c.retryAbsent(fw, p, max(c.firstBudget, c.absentAttempt), c.absentRetryFor)
 	}()
+}
+
+// retryAbsent is writeAbsent's loop: each try bounded by attempt, all of
+// them by retryFor.
+func (c *Client) retryAbsent(fw ups.FirstWriter, p ups.Profile, attempt, retryFor time.Duration) {
+	all, cancel := context.WithTimeout(context.Background(), retryFor)
+	defer cancel()
+	wait := absentRetryFirst
+	for {
+		ctx, cancelTry := context.WithTimeout(all, attempt)
+		_, err := fw.SaveFirst(ctx, p)
+		cancelTry()
+		// A try that ran past its own deadline counts as unavailable too.
+		if err == nil || all.Err() != nil || !ups.Unavailable(err) {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-all.Done():
+			t.Stop()
+			return
+		}
+		wait = min(2*wait, absentRetryMax)
+	}
 }
 
 // The waits between tries of a background write: doubling from the first
 // to the last.
 const (
 	absentRetryFirst = 50 * time.Millisecond
-	absentRetryMax   = time.Second
+	absentRetryMax   = 5 * time.Second
 )

@@ -112,6 +112,10 @@ type Client struct {
 	// absentSlots bounds the background writes of decisions whose lookup
 	// timed out (writeAbsent).
 	absentSlots chan struct{}
+	// absentAttempt and absentRetryFor bound one try and all tries of a
+	// background write (absentAttemptTimeout, absentRetryFor; tests
+	// shorten them).
+	absentAttempt, absentRetryFor time.Duration
 }
 
 // NewClient returns a client for cfg, or an error if cfg is incomplete or
@@ -150,6 +154,8 @@ func NewClient(cfg Options) (*Client, error) {
 		firstWriterWins: cfg.FirstWriterWins,
 		now:             now,
 		absentSlots:     make(chan struct{}, maxAbsentWrites),
+		absentAttempt:   absentAttemptTimeout,
+		absentRetryFor:  absentRetryFor,
 	}
 	c.assignments, _ = ups.As[ups.AssignmentLookuper](cfg.Profiles)
 	c.scoped, _ = ups.As[ups.ScopedLookuper](cfg.Profiles)
