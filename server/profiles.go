@@ -171,21 +171,3 @@ func (a *api) datafile(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSONBytes(w, http.StatusOK, df.Raw)
 }
-
-// config serves GET /v1/config: the datafile by key, as the SDKs'
-// OptimizelyConfig.
-func (a *api) config(w http.ResponseWriter, r *http.Request) {
-	df, err := a.datafileFor(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	oc := df.Client.Datafile().OptimizelyConfig()
-	oc.SDKKey = df.SDKKey
-	b, err := json.Marshal(oc)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
-}
