@@ -18,6 +18,7 @@ import argparse
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -77,6 +78,7 @@ def main():
         if target is not None:
             target.kill()
         local.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_datafile(agent_src, work):
