@@ -30,6 +30,11 @@ type Datafile struct {
 	// Events is what events need of the datafile; nil: the datafile's
 	// decisions send no impressions and /v1/track knows no event.
 	Events *events.Project
+	// Config returns the datafile's OptimizelyConfig as JSON, served by
+	// GET /v1/config; it should build it once per datafile
+	// (datafiles.Entry.OptimizelyConfig does). Nil builds it from Raw on
+	// every request.
+	Config func() ([]byte, error)
 }
 
 // Options configures NewAPI.

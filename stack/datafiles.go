@@ -67,5 +67,5 @@ func (c catalog) Datafile(sdkKey string) (server.Datafile, error) {
 	case err != nil:
 		return server.Datafile{}, fmt.Errorf("%w: %q", server.ErrUnknownSDKKey, sdkKey)
 	}
-	return server.Datafile{SDKKey: e.SDKKey, Client: e.Client, Raw: e.Raw, Events: e.Events}, nil
+	return server.Datafile{SDKKey: e.SDKKey, Client: e.Client, Raw: e.Raw, Events: e.Events, Config: e.OptimizelyConfig}, nil
 }
