@@ -37,12 +37,13 @@ KNOWN_GAPS = {
         "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
     "test_decide.py::test_decide__flag_key_parameter_with_ups[multiple parameters]": (
         "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
-    "test_batch.py::test_batch_valid_reponse": (
-        "POST /v1/batch: serve has no such route (404)", "issue 18: /v1/batch"),
+    # An empty SDK key: serve holding one datafile serves it to a request
+    # that names none (its rule on every route, README); Agent answers 400
+    # "missing required X-Optimizely-SDK-Key header". The test sends it in
+    # a batch's operation; the batch itself answers as Agent's.
     "test_batch.py::test_batch_400": (
-        "POST /v1/batch: serve has no such route (404)", "issue 18: /v1/batch"),
-    "test_batch.py::test_batch_422": (
-        "POST /v1/batch: serve has no such route (404)", "issue 18: /v1/batch"),
+        "an operation with an empty X-Optimizely-SDK-Key: serve with one datafile serves it (200), Agent answers 400",
+        "not yet an item of issue 18 (found by this suite)"),
     # An SDK key with no datafile: Agent asks the CDN, which answers 403,
     # and Agent answers 403 "unable to fetch fresh datafile (consider
     # rechecking SDK key), status code: 403 Forbidden"; serve answers 404

@@ -183,11 +183,25 @@ def wait_until(what, proc, ok, limit=60):
     raise SystemExit("run.py: %s not ready within %ds:\n%s" % (what, limit, proc.log_tail()))
 
 
+# serve's configuration for the suite: the in-memory store and, as Agent's
+# configuration below, three operations per batch (test_batch_422 sends
+# four); the rest comes from the command line.
+SERVE_CONFIG = """environments:
+  development:
+    replication: {class: SimpleStrategy, replication_factor: 1}
+server:
+  batch_requests: {operations_limit: 3}
+"""
+
+
 def start_serve(binary, datafile, events_url, work):
     """serve on the in-memory store, the datafile under the suite's key,
     events to the local server; its address from its "ready to serve"
     log line."""
-    cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "off",
+    conf = os.path.join(work, "stickybucket.yaml")
+    with open(conf, "w") as f:
+        f.write(SERVE_CONFIG)
+    cmd = [binary, "serve", "--config", conf, "--listen", "127.0.0.1:0", "--admin-listen", "off",
            "--datafile", "%s=%s" % (SDK_KEY, datafile), "--events-url", events_url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STICKYBUCKET_")}
     p = Process(cmd, env, os.path.join(work, "serve.log"))
