@@ -157,7 +157,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // override answers as Agent does by default: overrides are disabled.
+// override answers as Agent with overrides off (its default): the SDK key
+// is checked first, then 403.
 func (a *api) override(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.datafileFor(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	writeErrorStatus(w, http.StatusForbidden, "overrides are disabled")
 }
 
