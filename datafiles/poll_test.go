@@ -1,6 +1,7 @@
 package datafiles
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -74,5 +75,52 @@ func TestPollURL(t *testing.T) {
 	}
 	if got := revision(t, s, "k"); got != "2" {
 		t.Fatalf("%q in force after a rejected datafile, want 2", got)
+	}
+}
+
+// RefreshSoon fetches a polled datafile at once, long before its
+// interval ends; calls while one is pending coalesce; it refuses unknown
+// keys, watched files, and a Set not started or closed.
+func TestRefreshSoon(t *testing.T) {
+	c, src := newPolledCDN(t)
+	fileSrcs, _ := files(t, "f")
+	srcs := map[string]Source{"k": src, "f": fileSrcs["f"]}
+
+	notStarted := newSet(t, Options{Sources: srcs, PollInterval: time.Hour})
+	if err := notStarted.RefreshSoon("k"); err == nil || !strings.Contains(err.Error(), "not started") {
+		t.Errorf("RefreshSoon before Start: %v, want not started", err)
+	}
+
+	s, rec := startedSet(t, Options{Sources: srcs, PollInterval: time.Hour})
+	if err := s.RefreshSoon("nope"); !errors.Is(err, ErrUnknownSDKKey) {
+		t.Errorf("RefreshSoon(unknown): %v, want ErrUnknownSDKKey", err)
+	}
+	if err := s.RefreshSoon("f"); !errors.Is(err, ErrNotPolled) {
+		t.Errorf("RefreshSoon(a watched file): %v, want ErrNotPolled", err)
+	}
+
+	hits, _ := c.counts()
+	c.set(datafile(t, "2"), `"v2"`)
+	for range 50 {
+		if err := s.RefreshSoon("k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitLoaded(t, "k", "2")
+	if got := revision(t, s, "k"); got != "2" {
+		t.Fatalf("revision %q after RefreshSoon, want 2", got)
+	}
+	// 50 calls: one fetch in flight and at most one more pending.
+	if now, _ := c.counts(); now-hits > 2 {
+		t.Errorf("50 RefreshSoon calls made %d fetches, want at most 2", now-hits)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefreshSoon("k"); !errors.Is(err, ErrClosed) {
+		t.Errorf("RefreshSoon after Close: %v, want ErrClosed", err)
 	}
 }
