@@ -44,9 +44,7 @@ func (s *Set) Start() error {
 	return nil
 }
 
-// pollLoop refreshes sl every PollInterval, jittered, and whenever
-// RefreshSoon kicks it, until Close. A kicked refresh starts the interval
-// again.
+// pollLoop refreshes sl every PollInterval, jittered, until Close.
 func (s *Set) pollLoop(sl *slot) {
 	t := time.NewTimer(jitter(s.poll))
 	defer t.Stop()
@@ -55,49 +53,11 @@ func (s *Set) pollLoop(sl *slot) {
 		case <-s.life.Done():
 			return
 		case <-t.C:
-		case <-sl.kick:
-			t.Stop()
 		}
 		// Failures are reported through OnLoad and the log.
 		_ = s.refresh(s.life, sl, false)
 		t.Reset(jitter(s.poll))
 	}
-}
-
-// ErrNotPolled is wrapped by RefreshSoon's error for an SDK key whose
-// datafile is a watched file: it is read again when the file changes.
-var ErrNotPolled = errors.New("datafiles: datafile not polled")
-
-// RefreshSoon asks the poll loop of sdkKey's datafile to fetch it now
-// rather than at the end of its interval (what a webhook saying the
-// datafile changed triggers), and returns at once: the fetch is done in
-// the background and reported through OnLoad like a polled one, and
-// requests made while one is pending coalesce into it, so any number of
-// calls costs at most one fetch in flight and one pending per SDK key.
-// It fails for an SDK key the Set does not hold (ErrUnknownSDKKey), for
-// a watched file (ErrNotPolled), and before Start or after Close.
-func (s *Set) RefreshSoon(sdkKey string) error {
-	sl := s.slots[sdkKey]
-	if sl == nil {
-		return fmt.Errorf("%w %q", ErrUnknownSDKKey, clip(sdkKey))
-	}
-	s.mu.Lock()
-	started, closed := s.started, s.closed
-	s.mu.Unlock()
-	switch {
-	case closed:
-		return ErrClosed
-	case !started:
-		return fmt.Errorf("datafiles: refresh SDK key %q: not started", sl.key)
-	}
-	if _, ok := sl.src.(watched); ok {
-		return fmt.Errorf("%w: SDK key %q is the file %s, read again when it changes", ErrNotPolled, sl.key, sl.src)
-	}
-	select {
-	case sl.kick <- struct{}{}:
-	default: // one is pending already
-	}
-	return nil
 }
 
 // jitter returns d ±10%.

@@ -78,49 +78,52 @@ func TestPollURL(t *testing.T) {
 	}
 }
 
-// RefreshSoon fetches a polled datafile at once, long before its
-// interval ends; calls while one is pending coalesce; it refuses unknown
-// keys, watched files, and a Set not started or closed.
-func TestRefreshSoon(t *testing.T) {
+// Refresh fetches one datafile now, long before its poll interval ends,
+// and returns once it is in force; a rejected one is its error and the
+// previous keeps serving; unknown keys and a closed Set are refused.
+func TestRefresh(t *testing.T) {
 	c, src := newPolledCDN(t)
-	fileSrcs, _ := files(t, "f")
-	srcs := map[string]Source{"k": src, "f": fileSrcs["f"]}
-
-	notStarted := newSet(t, Options{Sources: srcs, PollInterval: time.Hour})
-	if err := notStarted.RefreshSoon("k"); err == nil || !strings.Contains(err.Error(), "not started") {
-		t.Errorf("RefreshSoon before Start: %v, want not started", err)
+	s, rec := startedSet(t, Options{Sources: map[string]Source{"k": src}, PollInterval: time.Hour})
+	ctx := t.Context()
+	if err := s.Refresh(ctx, "nope"); !errors.Is(err, ErrUnknownSDKKey) {
+		t.Errorf("Refresh(unknown): %v, want ErrUnknownSDKKey", err)
 	}
-
-	s, rec := startedSet(t, Options{Sources: srcs, PollInterval: time.Hour})
-	if err := s.RefreshSoon("nope"); !errors.Is(err, ErrUnknownSDKKey) {
-		t.Errorf("RefreshSoon(unknown): %v, want ErrUnknownSDKKey", err)
-	}
-	if err := s.RefreshSoon("f"); !errors.Is(err, ErrNotPolled) {
-		t.Errorf("RefreshSoon(a watched file): %v, want ErrNotPolled", err)
-	}
-
-	hits, _ := c.counts()
-	c.set(datafile(t, "2"), `"v2"`)
-	for range 50 {
-		if err := s.RefreshSoon("k"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rec.waitLoaded(t, "k", "2")
-	if got := revision(t, s, "k"); got != "2" {
-		t.Fatalf("revision %q after RefreshSoon, want 2", got)
-	}
-	// 50 calls: one fetch in flight and at most one more pending.
-	if now, _ := c.counts(); now-hits > 2 {
-		t.Errorf("50 RefreshSoon calls made %d fetches, want at most 2", now-hits)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
+	if err := s.Refresh(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RefreshSoon("k"); !errors.Is(err, ErrClosed) {
-		t.Errorf("RefreshSoon after Close: %v, want ErrClosed", err)
+	if got := revision(t, s, "k"); got != "1" {
+		t.Fatalf("revision %q after an unchanged Refresh, want 1", got)
+	}
+	if c.ifNoneMatch() != `"v1"` {
+		t.Errorf("Refresh sent If-None-Match %q, want the ETag in force", c.ifNoneMatch())
+	}
+	rec.none(t)
+
+	c.set(datafile(t, "2"), `"v2"`)
+	if err := s.Refresh(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := revision(t, s, "k"); got != "2" {
+		t.Fatalf("revision %q once Refresh returned, want 2", got)
+	}
+	if ev := rec.next(t); ev.err != nil || ev.revision != "2" {
+		t.Errorf("OnLoad(%q, %q, %v), want revision 2 loaded", ev.key, ev.revision, ev.err)
+	}
+
+	c.set([]byte(`{"version": "4", "revision": "3", "rollouts": 7}`), `"v3"`)
+	if err := s.Refresh(ctx, "k"); !errors.Is(err, ErrRejected) {
+		t.Errorf("Refresh of a bad datafile: %v, want ErrRejected", err)
+	}
+	if got := revision(t, s, "k"); got != "2" {
+		t.Fatalf("revision %q after a rejected datafile, want 2", got)
+	}
+
+	closeCtx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	if err := s.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx, "k"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Refresh after Close: %v, want ErrClosed", err)
 	}
 }

@@ -108,9 +108,6 @@ type slot struct {
 	// lock (capacity 1) is held while the slot refreshes, so refreshes of
 	// one key are serialised and waiting for one honours a context.
 	lock chan struct{}
-	// kick (capacity 1) asks the slot's poll loop to refresh now
-	// (RefreshSoon); kicks while one is pending coalesce into it.
-	kick chan struct{}
 	// Guarded by lock: the version of the last content fetched, and the
 	// error that rejected it (nil if it was accepted).
 	version  string
@@ -138,7 +135,7 @@ func New(opts Options) (*Set, error) {
 		if src == nil {
 			return nil, fmt.Errorf("datafiles: new set: SDK key %q has no source", key)
 		}
-		s.slots[key] = &slot{key: key, src: src, lock: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+		s.slots[key] = &slot{key: key, src: src, lock: make(chan struct{}, 1)}
 		s.keys = append(s.keys, key)
 	}
 	slices.Sort(s.keys)
