@@ -42,7 +42,7 @@ func TestDatafilesBySDKKey(t *testing.T) {
 	}
 
 	cfg, err = Parse([]byte("datafiles: [{sdk_key: f, file: f.json}]\n"), envMap(map[string]string{
-		"STICKYBUCKET_SDK_KEYS":             "K5",
+		"STICKYBUCKET_SDK_KEYS":              "K5",
 		"STICKYBUCKET_DATAFILE_URL_TEMPLATE": "http://127.0.0.1:9/%s",
 	}))
 	if err != nil {
