@@ -161,6 +161,13 @@ type DatafileSource struct {
 	// client.pollingInterval) with If-None-Match and If-Modified-Since.
 	URL       string   `yaml:"url"`
 	PollEvery Duration `yaml:"poll_every"`
+	// AccessToken is sent as "Authorization: Bearer" with every fetch of
+	// a URL or SDK key: Optimizely's authenticated datafiles (set
+	// datafile_url_template to
+	// https://config.optimizely.com/datafiles/auth/%s.json). Agent takes
+	// it after a colon in the SDK key; here the key stays the SDK key, so
+	// the token is in no log line or metric.
+	AccessToken string `yaml:"access_token"`
 }
 
 // DefaultDatafileURLTemplate is Optimizely's CDN, where a datafile listed
@@ -498,6 +505,8 @@ func validateDatafiles(sources []DatafileSource, template string, p *problems) {
 		switch {
 		case d.File != "" && d.URL != "":
 			p.add(key, "set at most one of file and url (neither: fetched by SDK key from datafile_url_template)")
+		case d.File != "" && d.AccessToken != "":
+			p.add(key+".access_token", "set for a file: only a URL or an SDK key is fetched with a token")
 		case d.File == "":
 			if d.URL != "" && !isHTTPURL(d.URL) {
 				p.add(key+".url", "%q is not an http(s) URL", d.URL)

@@ -51,6 +51,9 @@ func TestDatafilesBySDKKey(t *testing.T) {
 	if len(cfg.Datafiles) != 1 || cfg.Datafiles[0].DatafileURL(cfg.DatafileURLTemplate) != "http://127.0.0.1:9/K5" {
 		t.Errorf("STICKYBUCKET_SDK_KEYS alone: %+v; want it to replace the file's datafiles", cfg.Datafiles)
 	}
+	if _, err := Parse([]byte("datafiles: [{sdk_key: f, file: f.json, access_token: t}]\n"), noEnv); err == nil || !strings.Contains(err.Error(), "datafiles[0].access_token: set for a file") {
+		t.Errorf("access_token on a file: %v", err)
+	}
 	if got := SDKKeySources([]string{"a", "b"}); len(got) != 2 || got[1].SDKKey != "b" || got[1].File != "" || got[1].URL != "" {
 		t.Errorf("SDKKeySources: %+v", got)
 	}

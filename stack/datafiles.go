@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/stickybucket/stickybucket/config"
@@ -31,7 +32,11 @@ func newDatafileSet(cfg config.Config, st *Stack, log *slog.Logger, onLoad func(
 		if u := d.DatafileURL(cfg.DatafileURLTemplate); u != "" {
 			// A URL, or Optimizely's CDN (datafile_url_template) for an
 			// SDK key alone.
-			sources[d.SDKKey] = datafiles.URL{URL: u, MaxBytes: maxBytes}
+			src := datafiles.URL{URL: u, MaxBytes: maxBytes}
+			if d.AccessToken != "" {
+				src.Header = http.Header{"Authorization": {"Bearer " + d.AccessToken}}
+			}
+			sources[d.SDKKey] = src
 			if p := d.PollEvery.Std(); poll == 0 || p < poll {
 				poll = p
 			}
