@@ -28,6 +28,12 @@ const (
 	defaultWebhookTimeout = 5 * time.Second
 )
 
+// webhookInFlight bounds the webhooks fetching at once: Optimizely sends
+// one per publication, so more at once is a storm (or, with
+// skip_signature_check, anyone), and each would fetch every datafile of
+// its project again.
+const webhookInFlight = 4
+
 // WebhookProject is one Optimizely project's webhook: the SDK keys of
 // its datafiles served here and the secret its webhooks are signed with.
 type WebhookProject struct {
@@ -59,8 +65,9 @@ type WebhookOptions struct {
 }
 
 type webhook struct {
-	opts WebhookOptions
-	log  *slog.Logger
+	opts     WebhookOptions
+	log      *slog.Logger
+	inFlight chan struct{} // capacity webhookInFlight
 }
 
 // webhookMessage is what Optimizely posts when a datafile changes.
@@ -83,8 +90,8 @@ type webhookMessage struct {
 // answer is still 204), 204 without acting for a project not configured,
 // 400 for a body that is not the message or a signature that does not
 // match (or is missing), 415 for a body not declared JSON; beyond Agent,
-// 413 for a body over MaxBodyBytes and JSON errors for other routes and
-// methods.
+// 413 for a body over MaxBodyBytes, 503 while 4 webhooks are fetching
+// already, and JSON errors for other routes and methods.
 func NewWebhook(opts WebhookOptions) (http.Handler, error) {
 	if len(opts.Projects) == 0 || opts.Refresh == nil {
 		return nil, errors.New("server: new webhook: Projects and Refresh are required")
@@ -100,7 +107,7 @@ func NewWebhook(opts WebhookOptions) (http.Handler, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultWebhookTimeout
 	}
-	h := &webhook{opts: opts, log: opts.Log}
+	h := &webhook{opts: opts, log: opts.Log, inFlight: make(chan struct{}, webhookInFlight)}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -137,6 +144,15 @@ func (h *webhook) serve(w http.ResponseWriter, r *http.Request) {
 	if !project.SkipSignatureCheck && !validSignature(r.Header.Get(webhookSignatureHeader), body, project.Secret) {
 		h.log.Warn("webhook refused: signature does not match", "project_id", msg.ProjectID)
 		writeErrorStatus(w, http.StatusBadRequest, "the "+webhookSignatureHeader+" signature does not match the body under project "+strconv.FormatInt(msg.ProjectID, 10)+"'s webhook secret; message ignored")
+		return
+	}
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		h.log.Warn("webhook refused: too many in flight", "project_id", msg.ProjectID, "in_flight", webhookInFlight)
+		w.Header().Set("Retry-After", "1")
+		writeErrorStatus(w, http.StatusServiceUnavailable, strconv.Itoa(webhookInFlight)+" webhooks are fetching datafiles already; try again")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)

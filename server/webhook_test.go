@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // agentWebhookBody and agentWebhookSignature are the message and
@@ -185,4 +186,75 @@ func TestNewWebhookErrors(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// At most webhookInFlight webhooks fetch at once: held inside Refresh by a
+// gate, they fill the slots, and the next is answered 503 with
+// Retry-After at once; released, they all finish with 204 and a slot is
+// free again.
+func TestWebhookInFlightBound(t *testing.T) {
+	entered := make(chan string, webhookInFlight+1)
+	gate := make(chan struct{})
+	h, err := NewWebhook(WebhookOptions{
+		Projects: map[int64]WebhookProject{1: {SDKKeys: []string{"k"}, SkipSignatureCheck: true}},
+		Refresh: func(ctx context.Context, key string) error {
+			entered <- key
+			select {
+			case <-gate:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	body := `{"project_id":1}`
+	statuses := make(chan int, webhookInFlight)
+	for range webhookInFlight {
+		go func() {
+			status, _ := postWebhookStatus(srv, body)
+			statuses <- status
+		}()
+	}
+	deadline := time.After(10 * time.Second)
+	for range webhookInFlight {
+		select {
+		case <-entered:
+		case <-deadline:
+			t.Fatal("the webhooks did not all reach Refresh within 10s")
+		}
+	}
+	status, answer := postWebhook(t, srv, "/webhooks/optimizely", body, "application/json", "")
+	if status != 503 || !strings.Contains(answer, "try again") {
+		t.Errorf("a webhook beyond the bound: %d %s, want 503", status, answer)
+	}
+	close(gate)
+	for range webhookInFlight {
+		select {
+		case s := <-statuses:
+			if s != 204 {
+				t.Errorf("a held webhook answered %d, want 204", s)
+			}
+		case <-deadline:
+			t.Fatal("the held webhooks did not finish within 10s of their release")
+		}
+	}
+	if status, answer := postWebhook(t, srv, "/webhooks/optimizely", body, "application/json", ""); status != 204 {
+		t.Errorf("after the others finished: %d %s, want 204", status, answer)
+	}
+}
+
+// postWebhookStatus posts body from a goroutine other than the test's.
+func postWebhookStatus(srv *httptest.Server, body string) (int, error) {
+	res, err := srv.Client().Post(srv.URL+"/webhooks/optimizely", "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
 }
