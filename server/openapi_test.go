@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strconv"
@@ -103,13 +104,20 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		if _, ok := ops[p]; !ok {
 			t.Errorf("route %s is registered (server/api.go) and not in openapi.yaml", p)
 		}
-		if reason, ok := specOnly[p]; ok {
-			t.Errorf("route %s is registered now: remove it from specOnly (%q)", p, reason)
-		}
 	}
 	for _, op := range slices.Sorted(maps.Keys(ops)) {
-		if !registered[op] && specOnly[op] == "" {
-			t.Errorf("openapi.yaml has %s, which the API does not register", op)
+		// Ask the mux itself too, so a route registered some other way
+		// than route() is seen.
+		method, path, _ := strings.Cut(op, " ")
+		req := httptest.NewRequest(method, strings.NewReplacer("{", "", "}", "").Replace(path), nil)
+		_, matched := mux.Handler(req)
+		switch {
+		case matched == op && specOnly[op] != "":
+			t.Errorf("route %s is registered now: remove it from specOnly (%q)", op, specOnly[op])
+		case matched == op && !registered[op]:
+			t.Errorf("route %s is registered without route() in NewAPI, so this test cannot list it", op)
+		case matched != op && specOnly[op] == "":
+			t.Errorf("openapi.yaml has %s, which the API does not register (the mux matches %q)", op, matched)
 		}
 	}
 	for path, methods := range methodsOf {
