@@ -310,3 +310,74 @@ func typeFits(typ, v any) bool {
 	}
 	return false
 }
+
+// TestOpenAPIReferencesResolve: every $ref in the document names a
+// component it defines, and every operation has an operationId of its own
+// and at least one response.
+func TestOpenAPIReferencesResolve(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(openAPISpec, &root); err != nil {
+		t.Fatal(err)
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(openAPISpec, &tree); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(ref string) bool {
+		var at any = tree
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			m, ok := at.(map[string]any)
+			if !ok {
+				return false
+			}
+			if at, ok = m[part]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	refs := 0
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "$ref" {
+					refs++
+					if ref := n.Content[i+1].Value; !strings.HasPrefix(ref, "#/components/") || !resolve(ref) {
+						t.Errorf("line %d: $ref %q does not resolve", n.Content[i+1].Line, ref)
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	if refs < 50 {
+		t.Errorf("only %d references found", refs)
+	}
+	ids := map[string]string{}
+	for path, item := range loadSpec(t).Paths {
+		for method, node := range item {
+			if !slices.Contains(httpMethods, method) {
+				continue
+			}
+			var op struct {
+				OperationID string         `yaml:"operationId"`
+				Responses   map[string]any `yaml:"responses"`
+			}
+			if err := node.Decode(&op); err != nil {
+				t.Fatal(err)
+			}
+			where := strings.ToUpper(method) + " " + path
+			if prev, dup := ids[op.OperationID]; op.OperationID == "" || dup {
+				t.Errorf("%s: operationId %q missing or also %s's", where, op.OperationID, prev)
+			}
+			ids[op.OperationID] = where
+			if len(op.Responses) == 0 {
+				t.Errorf("%s: no responses", where)
+			}
+		}
+	}
+}
