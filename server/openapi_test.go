@@ -170,7 +170,7 @@ func TestResponsesMatchTheSpec(t *testing.T) {
 	}{
 		{"POST /v1/decide", "/v1/decide?keys=new_search", alice, k1, 200},
 		{"POST /v1/decide", "/v1/decide", alice, k1, 200},
-		{"POST /v1/decide", "/v1/decide?keys=new_search", alice, []string{"X-Optimizely-SDK-Key", "nope"}, 404},
+		{"POST /v1/decide", "/v1/decide?keys=new_search", alice, []string{"X-Optimizely-SDK-Key", "nope"}, 403},
 		{"POST /v1/decide", "/v1/decide?keys=new_search", alice, nil, 400},
 		{"POST /v1/decide", "/v1/decide", `{"userId": 7}`, k1, 400},
 		{"POST /v1/activate", "/v1/activate?experimentKey=checkout_button&featureKey=new_search", alice, k1, 200},
