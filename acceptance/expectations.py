@@ -44,21 +44,4 @@ KNOWN_GAPS = {
     "test_batch.py::test_batch_400": (
         "an operation with an empty X-Optimizely-SDK-Key: serve with one datafile serves it (200), Agent answers 400",
         "not yet an item of issue 18 (found by this suite)"),
-    # An SDK key with no datafile: Agent asks the CDN, which answers 403,
-    # and Agent answers 403 "unable to fetch fresh datafile (consider
-    # rechecking SDK key), status code: 403 Forbidden"; serve answers 404
-    # "no datafile for this SDK key", which Agent's OpenAPI spec does not
-    # list (and /v1/override answers 403 "overrides are disabled" before
-    # it looks at the key).
-    "test_activate.py::test_activate_403": (
-        "an unknown SDK key: serve answers 404, Agent 403 with the CDN's status", "not yet an item of issue 18 (found by this suite)"),
-    "test_config.py::test_config_403": (
-        "an unknown SDK key: serve answers 404, Agent 403 with the CDN's status", "not yet an item of issue 18 (found by this suite)"),
-    "test_decide.py::test_decide_403": (
-        "an unknown SDK key: serve answers 404, Agent 403 with the CDN's status", "not yet an item of issue 18 (found by this suite)"),
-    "test_track.py::test_track_403": (
-        "an unknown SDK key: serve answers 404, Agent 403 with the CDN's status", "not yet an item of issue 18 (found by this suite)"),
-    "test_overrides.py::test_overrides_403": (
-        "an unknown SDK key: serve answers 403 'overrides are disabled' before it looks at the key; Agent 403 with the CDN's message",
-        "not yet an item of issue 18 (found by this suite)"),
 }

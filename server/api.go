@@ -82,7 +82,7 @@ type api struct {
 	batchOpts   BatchOptions
 	log         *slog.Logger
 	// mux routes the API's requests, a batch's operations among them.
-	mux *http.ServeMux
+	mux *apiMux
 }
 
 // NewAPI returns the Agent-compatible API handler.
@@ -115,9 +115,10 @@ func NewAPI(opts Options) (http.Handler, error) {
 	if a.batchOpts.OperationsLimit <= 0 {
 		a.batchOpts.OperationsLimit = DefaultBatchOperationsLimit
 	}
-	mux := http.NewServeMux()
+	mux := &apiMux{ServeMux: http.NewServeMux(), allow: map[string]string{}}
 	a.mux = mux
 	route := func(pattern, name string, h http.HandlerFunc, authenticated bool) {
+		mux.patterns = append(mux.patterns, pattern)
 		var handler http.Handler = h
 		if authenticated {
 			handler = requireToken(opts.Tokens, handler)
@@ -140,6 +141,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("POST /v1/batch", "batch", a.batch, true)
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
+	route("GET /openapi.yaml", "openapi", openAPI, false)
 
 	// The same paths with another method: 405, in JSON.
 	for path, allow := range map[string]string{
@@ -147,11 +149,21 @@ func NewAPI(opts Options) (http.Handler, error) {
 		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
 		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
 		"/v1/override": "POST", "/v1/batch": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+		"/openapi.yaml": "GET, HEAD",
 	} {
+		mux.allow[path] = allow
 		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
 	}
 	mux.Handle("/", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound)))
 	return mux, nil
+}
+
+// apiMux is the API's routes, and what they are, for the test that holds
+// them equal to the OpenAPI document (openapi.yaml).
+type apiMux struct {
+	*http.ServeMux
+	patterns []string          // "METHOD /path" as registered
+	allow    map[string]string // path → its Allow header, for 405
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -171,7 +183,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // override answers as Agent does by default: overrides are disabled.
+// override answers as Agent with overrides off (its default): the SDK key
+// is checked first, then 403.
 func (a *api) override(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.datafileFor(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	writeErrorStatus(w, http.StatusForbidden, "overrides are disabled")
 }
 
