@@ -27,6 +27,11 @@ type User struct {
 	// integer and float type). A string $opt_bucketing_id replaces the user
 	// ID for bucketing.
 	Attributes map[string]any
+	// Forced are the user's forced decisions, as an SDK's user context
+	// holds them (see ForcedDecision); the last of entries naming the same
+	// flag and rule wins. They apply to flag decisions, not to
+	// DecideExperiment.
+	Forced []ForcedDecision
 }
 
 // Options configures a Client (named so it cannot be confused with
@@ -191,6 +196,11 @@ type FlagDecision struct {
 	// EveryoneElse is true when the rollout's "Everyone Else" rule served
 	// the variation (Agent's isEveryoneElseVariation).
 	EveryoneElse bool
+	// Forced is true when a forced decision (User.Forced) gave the
+	// variation: nothing was read from or saved to the profile for it.
+	// A forced decision for the whole flag leaves RuleKey, ExperimentID
+	// and LayerID empty, as the SDKs do.
+	Forced bool
 	// Variables holds every variable of the flag, typed (bool, int,
 	// float64, string, or decoded JSON); empty with ExcludeVariables.
 	Variables Variables
