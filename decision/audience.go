@@ -322,8 +322,8 @@ var conditionOptions = jsontext.AllowDuplicateNames(true)
 // start readies w, which may have parsed another tree, to parse raw, the
 // field name of the element at base. The decoder is kept.
 func (w *conditionWalker) start(raw []byte, base *path, name string, auds map[string]*audience, p *problems) {
-	dec := w.dec
-	*w = conditionWalker{field: name, p: p, auds: auds}
+	dec, unknown := w.dec, w.unknown
+	*w = conditionWalker{field: name, p: p, auds: auds, unknown: unknown}
 	w.buf = *bytes.NewBuffer(raw)
 	if dec == nil {
 		dec = jsontext.NewDecoder(&w.buf, conditionOptions)

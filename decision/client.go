@@ -259,7 +259,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 		}
 		return ExperimentDecision{Reasons: rs.list}, nil
 	}
-	cl := c.newCall(ctx, &u, o, &rs)
+	cl := c.newCall(ctx, &u, o)
 	cl.scope = e.scope
 	var d ExperimentDecision
 	for attempt := 0; ; attempt++ {
@@ -288,7 +288,7 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 		return unknownFlag(flagKey), nil
 	}
 	rs := reasons{on: o.includeReasons}
-	cl := c.newCall(ctx, &u, o, &rs)
+	cl := c.newCall(ctx, &u, o)
 	cl.scope = f.experimentIDs
 	for attempt := 0; ; attempt++ {
 		d := cl.decideFlag(f, &rs)
@@ -344,8 +344,8 @@ func (c *Client) DecideAll(ctx context.Context, u User, opts ...Option) (map[str
 // decideFlags decides flags[i] (nil for an unknown key) under keys[i],
 // reading the profile entries in scope (nil: all of them).
 func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags []*flag, scope []string, o options) (map[string]FlagDecision, error) {
-	setup := reasons{on: o.includeReasons} // about the call itself, given to every decision
-	cl := c.newCall(ctx, &u, o, &setup)
+	setup := reasons{on: o.includeReasons} // about the call itself (a lost first-writer race), given to every decision
+	cl := c.newCall(ctx, &u, o)
 	cl.scope = scope
 	var (
 		out map[string]FlagDecision

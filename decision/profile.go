@@ -77,7 +77,7 @@ type call struct {
 	memo audienceMemo
 }
 
-func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) call {
+func (c *Client) newCall(ctx context.Context, u *User, o options) call {
 	cl := call{ctx: ctx, client: c, userID: u.ID, attrs: u.Attributes, opts: o, forced: u.Forced}
 	if c.df.audiences > inlineAudiences {
 		cl.memo.df = c.df
