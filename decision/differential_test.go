@@ -95,9 +95,16 @@ func TestDifferential(t *testing.T) {
 			"reasons compared, flag experiment: group excluded",
 			"reasons compared, flag experiment: audience excluded",
 			"reasons compared, flag experiment: traffic excluded",
+			"reasons compared, without profiles (IgnoreUserProfileService)",
+			"reasons compared, forced variation not the flag's",
 		} {
 			if stats.coverage[want] == 0 {
 				t.Errorf("coverage: no decision exercised %q", want)
+			}
+		}
+		for _, m := range sdkMessages {
+			if stats.coverage["reasons compared, message: "+m] == 0 {
+				t.Errorf("coverage: no reasons compared held the SDK's %q", m)
 			}
 		}
 		for _, want := range []string{"and-under-not", "experiment-status"} {
@@ -1166,6 +1173,12 @@ func (c *diffCase) flagCall(api string, u testUser, keys []string, opts decideOp
 			if c.compareReasons(call, u, f, opts, oursReasons[key], offReasons[key], beforeOurs, beforeOff) {
 				o := c.m.decideFlag(crossRules, u, f, beforeOurs, opts)
 				c.cover("reasons compared, flag: " + o.path)
+				if opts.ignoreUPS {
+					c.cover("reasons compared, without profiles (IgnoreUserProfileService)")
+				}
+				if o.forcedInvalid {
+					c.cover("reasons compared, forced variation not the flag's")
+				}
 				for _, eo := range o.exps {
 					c.cover("reasons compared, flag experiment: " + eo.via)
 				}
@@ -1194,6 +1207,26 @@ func (c *diffCase) flagCall(api string, u testUser, keys []string, opts decideOp
 }
 
 func (c *diffCase) cover(what string) { c.stats.coverage[what]++ }
+
+// sdkMessages are parts of each of the official Go SDK's decide reasons,
+// counted in the reasons compared: a run must have compared every one.
+var sdkMessages = []string{
+	"is mapped to flag",
+	"Invalid variation is mapped",
+	"is whitelisted into variation",
+	"was previously bucketed into variation \"",
+	"but no matching variation was found",
+	"collectively evaluated to true",
+	"collectively evaluated to false",
+	"does not meet conditions to be in experiment",
+	"an error occurred while evaluating nested tree for audience ID",
+	"invalid Condition matcher",
+	"unable to evaluate condition of type",
+	"Error computing bucketing ID",
+	"does not meet conditions for targeting rule",
+	"meets conditions for targeting rule \"Everyone Else\"",
+	"Rollout with ID \"\" is not in the datafile.",
+}
 
 // compareReasons requires our reasons for flag f to be the official SDK's,
 // word for word and in order, unless a documented difference reaches the
@@ -1239,6 +1272,13 @@ func (c *diffCase) compareReasons(call string, u testUser, f *genFlag, opts deci
 		}
 	}
 	c.stats.reasonsCompared++
+	for _, r := range official {
+		for _, m := range sdkMessages {
+			if strings.Contains(r, m) {
+				c.cover("reasons compared, message: " + m)
+			}
+		}
+	}
 	if !slices.Equal(ours, official) {
 		c.fail(call, u, "flag %q: reasons differ\n  ours:\n    %s\n  official:\n    %s%s", f.Key,
 			strings.Join(ours, "\n    "), strings.Join(official, "\n    "), c.excerpt("flag", f.Key))

@@ -279,12 +279,18 @@ func (cl *call) inAudience(e *experiment, rs *reasons) bool {
 func (cl *call) bucketerAudience(e *experiment, rs *reasons) bool {
 	in := cl.inAudience(e, rs)
 	if rs.on {
-		rs.infof("Audiences for experiment %s collectively evaluated to %t.", e.key, in)
-		if in && !cl.bucketingOK {
-			rs.infof("Error computing bucketing ID for experiment %q: %q", e.key, fmt.Sprintf(`invalid bucketing ID provided: "%v"`, cl.attrs[bucketingIDAttribute]))
-		}
+		cl.bucketerReasons(e, in, rs)
 	}
 	return in
+}
+
+// bucketerReasons are the lines of the SDK's bucketer after its audience
+// evaluation, whose result was in.
+func (cl *call) bucketerReasons(e *experiment, in bool, rs *reasons) {
+	rs.infof("Audiences for experiment %s collectively evaluated to %t.", e.key, in)
+	if in && !cl.bucketingOK {
+		rs.infof("Error computing bucketing ID for experiment %q: %q", e.key, fmt.Sprintf(`invalid bucketing ID provided: "%v"`, cl.attrs[bucketingIDAttribute]))
+	}
 }
 
 // bucketExperiment applies the group and then the experiment's traffic.

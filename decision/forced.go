@@ -26,10 +26,17 @@ type ForcedDecision struct {
 // forcedFor returns the variation forced for flag f and rule ruleKey ("":
 // the flag) and true, or nil and false when none is forced or the forced
 // key is not one of f's variations (then rs says so, as the SDK does).
-func (cl *call) forcedFor(f *flag, ruleKey string, rs *reasons) (*variation, bool) {
-	if len(cl.forced) == 0 {
-		return nil, false
+// Small enough to be inlined: a decision without forced decisions pays a
+// length check per flag and rule.
+func (cl *call) forcedFor(f *flag, ruleKey string, rs *reasons) (v *variation, ok bool) {
+	if len(cl.forced) != 0 {
+		v = cl.lookupForced(f, ruleKey, rs)
 	}
+	return v, v != nil
+}
+
+// lookupForced is forcedFor when the user has forced decisions.
+func (cl *call) lookupForced(f *flag, ruleKey string, rs *reasons) *variation {
 	i := len(cl.forced) - 1
 	for ; i >= 0; i-- {
 		if fd := &cl.forced[i]; fd.FlagKey == f.key && fd.RuleKey == ruleKey {
@@ -37,7 +44,7 @@ func (cl *call) forcedFor(f *flag, ruleKey string, rs *reasons) (*variation, boo
 		}
 	}
 	if i < 0 {
-		return nil, false
+		return nil
 	}
 	key := cl.forced[i].VariationKey
 	v := f.variationByKey(key)
@@ -52,7 +59,7 @@ func (cl *call) forcedFor(f *flag, ruleKey string, rs *reasons) (*variation, boo
 			rs.infof("Variation (%s) is mapped to %s and user (%s) in the forced decision map.", key, target, cl.userID)
 		}
 	}
-	return v, v != nil
+	return v
 }
 
 // variationByKey returns the first of f's variations with key key: its

@@ -55,7 +55,9 @@ func (cl *call) decideRollout(f *flag, rs *reasons) (v *variation, rule *experim
 			}
 			continue
 		}
-		cl.bucketerAudience(rule, rs)
+		if rs.on {
+			cl.rebucketReasons(rule, rs)
+		}
 		v := allocate(rule.traffic, bucketValue(cl.bucketingID, rule.id))
 		if v == nil {
 			break
@@ -69,8 +71,8 @@ func (cl *call) decideRollout(f *flag, rs *reasons) (v *variation, rule *experim
 	if !cl.inAudience(last, rs) {
 		return nil, nil, false
 	}
-	cl.bucketerAudience(last, rs)
 	if rs.on {
+		cl.rebucketReasons(last, rs)
 		rs.infof(`User "%s" meets conditions for targeting rule "Everyone Else".`, cl.userID)
 	}
 	v = allocate(last.traffic, bucketValue(cl.bucketingID, last.id))
@@ -78,4 +80,14 @@ func (cl *call) decideRollout(f *flag, rs *reasons) (v *variation, rule *experim
 		return nil, nil, false
 	}
 	return v, last, false
+}
+
+// rebucketReasons are the reasons of the SDK's bucketer for a rule whose
+// audiences the rollout has just found the user in: it evaluates them
+// again (and explains them again), then says so. Only reasons need it.
+func (cl *call) rebucketReasons(rule *experiment, rs *reasons) {
+	if rule.audience != nil {
+		rule.audience.explain(cl.attrs, rs)
+	}
+	cl.bucketerReasons(rule, true, rs)
 }
