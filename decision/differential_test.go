@@ -1208,6 +1208,15 @@ func (c *diffCase) flagCall(api string, u testUser, keys []string, opts decideOp
 
 func (c *diffCase) cover(what string) { c.stats.coverage[what]++ }
 
+// skipReasons counts reasons not compared because of cause, and among
+// them those that are equal all the same.
+func (c *diffCase) skipReasons(cause string, ours, official []string) {
+	c.stats.reasonsSkipped[cause]++
+	if slices.Equal(ours, official) {
+		c.stats.reasonsSkipped[cause+" (equal all the same)"]++
+	}
+}
+
 // sdkMessages are parts of each of the official Go SDK's decide reasons,
 // counted in the reasons compared: a run must have compared every one.
 var sdkMessages = []string{
@@ -1243,11 +1252,11 @@ func (c *diffCase) compareReasons(call string, u testUser, f *genFlag, opts deci
 			continue
 		}
 		if e.Status != "Running" {
-			c.stats.reasonsSkipped["experiment-status"]++
+			c.skipReasons("experiment-status", ours, official)
 			return false
 		}
 		if !opts.ignoreUPS && beforeOurs[e.ID] != beforeOff[e.ID] {
-			c.stats.reasonsSkipped["carry-over"]++
+			c.skipReasons("carry-over", ours, official)
 			return false
 		}
 		if e.tree != nil {
@@ -1263,7 +1272,7 @@ func (c *diffCase) compareReasons(call string, u testUser, f *genFlag, opts deci
 		t := trees[len(trees)-1]
 		trees = trees[:len(trees)-1]
 		if c.m.eval(crossRules, t, u) != c.m.eval(officialRules, t, u) {
-			c.stats.reasonsSkipped["audience evaluated differently"]++
+			c.skipReasons("audience evaluated differently", ours, official)
 			return false
 		}
 		trees = append(trees, t.kids...)
