@@ -178,14 +178,16 @@ var audienceEvalHook atomic.Pointer[func(*audience)]
 // SDK does ("and" stops at its first false or null operand, "or" at its
 // first true one), and says so for every condition of an unknown type or
 // match it reaches and every audience whose conditions are null. Only
-// reasons call it: it evaluates leaves again rather than the call's
-// remembered results, which follow the Python SDK's "and".
-func (n *node) explain(attrs map[string]any, rs *reasons) (result, valid bool) {
+// reasons call it: it follows the SDK's "and" rather than the call's
+// remembered results, which follow the Python SDK's. Each audience is
+// walked once per call (m); the SDK repeats its messages wherever the
+// audience is referred to, and so does explain.
+func (n *node) explain(attrs map[string]any, rs *reasons, m *explainMemo) (result, valid bool) {
 	switch n.kind {
 	case nodeLeaf:
 		c := n.leaf
 		if c.match == matchNull && c.unknown != "" {
-			rs.infof("%s", c.unknown)
+			rs.add(c.unknown)
 			return false, false
 		}
 		switch c.eval(attrs) {
@@ -196,25 +198,23 @@ func (n *node) explain(attrs map[string]any, rs *reasons) (result, valid bool) {
 		}
 		return false, false
 	case nodeAudience:
-		a := n.audience
-		r, ok := a.tree.explain(attrs, rs)
-		if !ok {
-			rs.infof(`an error occurred while evaluating nested tree for audience ID "%s"`, a.id)
-			return false, false
+		e := m.explanation(n.audience, attrs)
+		for _, r := range e.reasons {
+			rs.add(r)
 		}
-		return r, true
+		return e.result, e.valid
 	case nodeNot:
 		if len(n.kids) == 0 {
 			return false, false
 		}
-		r, ok := n.kids[0].explain(attrs, rs)
+		r, ok := n.kids[0].explain(attrs, rs, m)
 		if !ok {
 			return false, false
 		}
 		return !r, true
 	case nodeAnd:
 		for _, k := range n.kids {
-			r, ok := k.explain(attrs, rs)
+			r, ok := k.explain(attrs, rs, m)
 			if !ok || !r {
 				return false, ok
 			}
@@ -223,7 +223,7 @@ func (n *node) explain(attrs map[string]any, rs *reasons) (result, valid bool) {
 	}
 	sawInvalid := false
 	for _, k := range n.kids {
-		r, ok := k.explain(attrs, rs)
+		r, ok := k.explain(attrs, rs, m)
 		if !ok {
 			sawInvalid = true
 		} else if r {
@@ -231,6 +231,41 @@ func (n *node) explain(attrs map[string]any, rs *reasons) (result, valid bool) {
 		}
 	}
 	return false, !sawInvalid
+}
+
+// explainMemo remembers, within one call with reasons, what the SDK's
+// evaluator makes of each audience, so an audience shared by many
+// experiments and rules is walked once.
+type explainMemo struct {
+	m map[*audience]*explanation
+}
+
+// explanation is an audience as the SDK's evaluator sees it: its result,
+// whether it is valid (not null), and the reasons its walk gives.
+type explanation struct {
+	result, valid bool
+	reasons       []string
+}
+
+func (m *explainMemo) explanation(a *audience, attrs map[string]any) *explanation {
+	if e, ok := m.m[a]; ok {
+		return e
+	}
+	sub := reasons{on: true}
+	e := &explanation{}
+	// An audience's tree holds conditions only: the walk does not come
+	// back here.
+	e.result, e.valid = a.tree.explain(attrs, &sub, m)
+	if !e.valid {
+		e.result = false
+		sub.add(`an error occurred while evaluating nested tree for audience ID "` + a.id + `"`)
+	}
+	e.reasons = sub.list
+	if m.m == nil {
+		m.m = map[*audience]*explanation{}
+	}
+	m.m[a] = e
+	return e
 }
 
 // conditionOperator maps a list's leading string to its operator. Unknown

@@ -257,7 +257,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 		} else if rs.on {
 			rs.infof("No experiment was found for key %q.", experimentKey)
 		}
-		return ExperimentDecision{Reasons: rs.list}, nil
+		return ExperimentDecision{Reasons: rs.report()}, nil
 	}
 	cl := c.newCall(ctx, &u, o)
 	cl.scope = e.scope
@@ -271,7 +271,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 		d.Profile = cl.use
 		lost, err := cl.finish(&rs)
 		if !lost || attempt > 0 {
-			d.Reasons = rs.list
+			d.Reasons = rs.report()
 			return d, err
 		}
 		rs = lostRace(o, cl.userID, cl.lostRewrite)
@@ -294,7 +294,7 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 		d := cl.decideFlag(f, &rs)
 		lost, err := cl.finish(&rs)
 		if !lost || attempt > 0 {
-			d.Reasons = rs.list
+			d.Reasons = rs.report()
 			return d, err
 		}
 		rs = lostRace(o, cl.userID, cl.lostRewrite)
@@ -374,7 +374,7 @@ func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags [
 			if len(cl.fresh.Assignments)+len(cl.rewrite.Assignments) != before {
 				saving = append(saving, key)
 			}
-			d.Reasons = rs.list
+			d.Reasons = rs.report()
 			out[key] = d
 		}
 		var failed reasons

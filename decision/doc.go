@@ -107,7 +107,8 @@
 // in the SDK's evaluation order: "and" stopping at its first false or null
 // operand), a rollout's targeting ("does not meet conditions for targeting
 // rule 2", "Everyone Else"), a flag without a rollout, an unknown flag.
-// Like the SDK, bucketing, groups and traffic give none. Our own reasons
+// Like the SDK, bucketing, groups and traffic give none. A decision keeps
+// at most 1,000 reasons, then a line counting the rest. Our own reasons
 // are for what the SDK does not do: a status other than Running, a reset
 // (Options.Resets), a refresh (Options.RefreshAfter), a lost first-writer
 // race, and a store that failed, timed out or could not key the user

@@ -267,7 +267,7 @@ func (cl *call) inAudience(e *experiment, rs *reasons) bool {
 	}
 	r := e.audience.evalIn(cl.attrs, &cl.memo)
 	if rs.on {
-		e.audience.explain(cl.attrs, rs)
+		e.audience.explain(cl.attrs, rs, &cl.explained)
 	}
 	return r == triTrue
 }

@@ -75,6 +75,9 @@ type call struct {
 
 	// memo holds the results of the audiences the call evaluated.
 	memo audienceMemo
+	// explained holds, with reasons, what the official SDK's evaluator
+	// makes of each audience the call explained.
+	explained explainMemo
 }
 
 func (c *Client) newCall(ctx context.Context, u *User, o options) call {

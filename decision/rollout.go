@@ -87,7 +87,7 @@ func (cl *call) decideRollout(f *flag, rs *reasons) (v *variation, rule *experim
 // again (and explains them again), then says so. Only reasons need it.
 func (cl *call) rebucketReasons(rule *experiment, rs *reasons) {
 	if rule.audience != nil {
-		rule.audience.explain(cl.attrs, rs)
+		rule.audience.explain(cl.attrs, rs, &cl.explained)
 	}
 	cl.bucketerReasons(rule, true, rs)
 }
