@@ -134,7 +134,7 @@ func TestServiceConfigErrorsNameTheKey(t *testing.T) {
 		{"server: {listen: nowhere}", `server.listen: "nowhere" is not host:port`},
 		{"server: {tokens: [short]}", "server.tokens[0]: 5 bytes; a token needs at least 16"},
 		{"server: {tls: {cert_file: c.pem}}", "server.tls: cert_file and key_file must be set together"},
-		{"datafiles: [{sdk_key: a, file: x, url: 'http://y'}]", "datafiles[0]: set exactly one of file and url"},
+		{"datafiles: [{sdk_key: a, file: x, url: 'http://y'}]", "datafiles[0]: set at most one of file and url"},
 		{"datafiles: [{sdk_key: a, file: x}, {sdk_key: a, file: y}]", `datafiles[1].sdk_key: "a" is listed twice`},
 		{"datafiles: [{sdk_key: 'a b', file: x}]", `datafiles[0].sdk_key: "a b" is not an SDK key`},
 		{"datafiles: [{sdk_key: a, url: 'ftp://x'}]", `datafiles[0].url: "ftp://x" is not an http(s) URL`},

@@ -78,6 +78,10 @@ type Options struct {
 	// the assignment the decision read. The loser serves the stored
 	// winner.
 	FirstWriterWins bool
+	// BackgroundWrites runs the writes of decisions whose lookup ran out
+	// of time (shared by a process's clients, for one bound and one set of
+	// counters); nil: the client makes its own, with the default bound.
+	BackgroundWrites *BackgroundWrites
 	// Now is the clock for RefreshAfter; nil means time.Now.
 	Now func() time.Time
 }
@@ -116,7 +120,7 @@ type Client struct {
 	now             func() time.Time
 	// absentSlots bounds the background writes of decisions whose lookup
 	// timed out (writeAbsent).
-	absentSlots chan struct{}
+	background *BackgroundWrites
 }
 
 // NewClient returns a client for cfg, or an error if cfg is incomplete or
@@ -154,7 +158,10 @@ func NewClient(cfg Options) (*Client, error) {
 		resets:          cfg.Resets,
 		firstWriterWins: cfg.FirstWriterWins,
 		now:             now,
-		absentSlots:     make(chan struct{}, maxAbsentWrites),
+		background:      cfg.BackgroundWrites,
+	}
+	if c.background == nil {
+		c.background = NewBackgroundWrites(0)
 	}
 	c.assignments, _ = ups.As[ups.AssignmentLookuper](cfg.Profiles)
 	c.scoped, _ = ups.As[ups.ScopedLookuper](cfg.Profiles)

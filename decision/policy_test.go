@@ -477,3 +477,52 @@ func TestTimedOutLookupWriteIsRetried(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// hangingFirstWrites: its first n SaveFirst calls hang until their
+// context ends, as tries past a frozen or saturated coordinator do; then
+// it writes.
+type hangingFirstWrites struct {
+	slowReads
+	hang  atomic.Int32
+	tries atomic.Int32
+}
+
+func (h *hangingFirstWrites) SaveFirst(ctx context.Context, p ups.Profile) (ups.Profile, error) {
+	h.tries.Add(1)
+	if h.hang.Add(-1) >= 0 {
+		<-ctx.Done()
+		return ups.Profile{}, ctx.Err()
+	}
+	return h.slowReads.SaveFirst(ctx, p)
+}
+
+// TestTimedOutLookupWriteOutlastsHangingTries: each try of the background
+// write has its own deadline, so tries that hang until it do not use up
+// the write (with one deadline for all of them, the first hanging try
+// ended the write and the served assignment was never stored: 2 of 2,000
+// in the two-region test on a saturated cluster).
+func TestTimedOutLookupWriteOutlastsHangingTries(t *testing.T) {
+	ctx := context.Background()
+	mem, _ := newPolicyStore(t, 0)
+	store := &hangingFirstWrites{slowReads: slowReads{mem}}
+	store.hang.Store(3)
+	c := newPolicyClient(t, Options{Profiles: store, StoreBudget: 2 * time.Millisecond})
+	c.background.attempt = 20 * time.Millisecond
+	d, _ := c.DecideExperiment(ctx, User{ID: "u9", Attributes: usUser.Attributes}, "exp_us")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if a, ok, _ := mem.LookupAssignment(ctx, "u9", "1000"); ok {
+			if a.VariationID != map[string]string{"a": "1001", "b": "1002"}[d.VariationKey] {
+				t.Fatalf("stored %q, served %s", a.VariationID, d.VariationKey)
+			}
+			if got := store.tries.Load(); got != 4 {
+				t.Errorf("%d tries, want 3 that hung and 1 that wrote", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not written within 30s after %d tries", store.tries.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -30,6 +30,11 @@ type Datafile struct {
 	// Events is what events need of the datafile; nil: the datafile's
 	// decisions send no impressions and /v1/track knows no event.
 	Events *events.Project
+	// Config returns the datafile's OptimizelyConfig as JSON, served by
+	// GET /v1/config; it should build it once per datafile
+	// (datafiles.Entry.OptimizelyConfig does). Nil builds it from Raw on
+	// every request.
+	Config func() ([]byte, error)
 }
 
 // Options configures NewAPI.
@@ -98,8 +103,9 @@ func NewAPI(opts Options) (http.Handler, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	mux := http.NewServeMux()
+	mux := &apiMux{ServeMux: http.NewServeMux(), allow: map[string]string{}}
 	route := func(pattern, name string, h http.HandlerFunc, authenticated bool) {
+		mux.patterns = append(mux.patterns, pattern)
 		var handler http.Handler = h
 		if authenticated {
 			handler = requireToken(opts.Tokens, handler)
@@ -121,6 +127,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("POST /v1/override", "override", a.override, true)
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
+	route("GET /openapi.yaml", "openapi", openAPI, false)
 
 	// The same paths with another method: 405, in JSON.
 	for path, allow := range map[string]string{
@@ -128,11 +135,21 @@ func NewAPI(opts Options) (http.Handler, error) {
 		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
 		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
 		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+		"/openapi.yaml": "GET, HEAD",
 	} {
+		mux.allow[path] = allow
 		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
 	}
 	mux.Handle("/", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound)))
 	return mux, nil
+}
+
+// apiMux is the API's routes, and what they are, for the test that holds
+// them equal to the OpenAPI document (openapi.yaml).
+type apiMux struct {
+	*http.ServeMux
+	patterns []string          // "METHOD /path" as registered
+	allow    map[string]string // path → its Allow header, for 405
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -152,7 +169,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // override answers as Agent does by default: overrides are disabled.
+// override answers as Agent with overrides off (its default): the SDK key
+// is checked first, then 403.
 func (a *api) override(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.datafileFor(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	writeErrorStatus(w, http.StatusForbidden, "overrides are disabled")
 }
 

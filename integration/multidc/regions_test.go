@@ -188,7 +188,8 @@ func runRegions(t *testing.T, bin, fault string) {
 			withoutA, withoutReasons(t, a), strings.TrimSpace(ready), storeErrors(t, a))
 	}
 
-	// Every variation A served is stored: A's async saves are written and
+	// Every variation A served is stored: A's async saves and the
+	// background writes of its over-budget decisions are done, and
 	// readable in dc1 at LOCAL_QUORUM and in dc2 (replication).
 	waitPending(t, a)
 	inDC1 := storeIn(t, ks, dc1, "LOCAL_QUORUM", "LOCAL_QUORUM")
@@ -203,6 +204,9 @@ func runRegions(t *testing.T, bin, fault string) {
 		if err != nil || !ok || got.VariationID != want {
 			missing = append(missing, fmt.Sprintf("%s: served %s, stored %q (%v)", u, want, got.VariationID, err))
 		}
+	}
+	if withoutA > 0 || len(missing) > 0 {
+		t.Logf("A's background writes: %s", backgroundWrites(t, a))
 	}
 	if len(missing) > 0 {
 		t.Fatalf("%d of %d assignments A served are not stored in dc1 (A: %s, %d decided without the profile: %s): %s",
@@ -336,8 +340,10 @@ func withoutReasons(t testing.TB, p *serveproc.Process) string {
 func waitPending(t testing.TB, p *serveproc.Process) {
 	t.Helper()
 	if _, err := eventually(2*time.Minute, func() error {
-		if v, ok := p.Metric(t, "stickybucket_async_pending"); ok && v > 0 {
-			return fmt.Errorf("%v saves pending", v)
+		for _, m := range []string{"stickybucket_async_pending", "stickybucket_background_writes_pending"} {
+			if v, ok := p.Metric(t, m); ok && v > 0 {
+				return fmt.Errorf("%s %v", m, v)
+			}
 		}
 		return nil
 	}); err != nil {
@@ -410,4 +416,15 @@ func TestRegionsFirstWriterWins(t *testing.T) {
 	if lost == 0 {
 		t.Fatal("no decision lost a race: the test shows nothing")
 	}
+}
+
+// backgroundWrites describes p's background writes by result.
+func backgroundWrites(t testing.TB, p *serveproc.Process) string {
+	t.Helper()
+	var parts []string
+	for _, r := range []string{"written", "failed", "skipped"} {
+		v, _ := p.Metric(t, fmt.Sprintf(`stickybucket_background_writes_total{result=%q}`, r))
+		parts = append(parts, fmt.Sprintf("%s %v", r, v))
+	}
+	return strings.Join(parts, ", ")
 }
