@@ -27,16 +27,6 @@ EXCLUDED = {
 # the item of issue 18 that will close each. A gap that starts passing
 # fails the serve run: then remove it here.
 KNOWN_GAPS = {
-    "test_decide.py::test_decide_with_forced_decision__feature[variation_1]": (
-        "forcedDecisions: serve refuses them with 400", "issue 18: forced decisions"),
-    "test_decide.py::test_decide_with_forced_decision__feature[16931381940]": (
-        "forcedDecisions (with a rule key): serve refuses them with 400", "issue 18: forced decisions"),
-    "test_decide.py::test_decide__flag_key_parameter_with_ups[missig_flagkey_parameter]": (
-        "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
-    "test_decide.py::test_decide__flag_key_parameter_with_ups[no flag key specified]": (
-        "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
-    "test_decide.py::test_decide__flag_key_parameter_with_ups[multiple parameters]": (
-        "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
     "test_batch.py::test_batch_valid_reponse": (
         "POST /v1/batch: serve has no such route (404)", "issue 18: /v1/batch"),
     "test_batch.py::test_batch_400": (
