@@ -27,16 +27,6 @@ EXCLUDED = {
 # the item of issue 18 that will close each. A gap that starts passing
 # fails the serve run: then remove it here.
 KNOWN_GAPS = {
-    "test_decide.py::test_decide_with_forced_decision__feature[variation_1]": (
-        "forcedDecisions: serve refuses them with 400", "issue 18: forced decisions"),
-    "test_decide.py::test_decide_with_forced_decision__feature[16931381940]": (
-        "forcedDecisions (with a rule key): serve refuses them with 400", "issue 18: forced decisions"),
-    "test_decide.py::test_decide__flag_key_parameter_with_ups[missig_flagkey_parameter]": (
-        "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
-    "test_decide.py::test_decide__flag_key_parameter_with_ups[no flag key specified]": (
-        "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
-    "test_decide.py::test_decide__flag_key_parameter_with_ups[multiple parameters]": (
-        "INCLUDE_REASONS: serve's reasons are not worded as the Go SDK's", "issue 18: decide reasons"),
     # An empty SDK key: serve holding one datafile serves it to a request
     # that names none (its rule on every route, README); Agent answers 400
     # "missing required X-Optimizely-SDK-Key header". The test sends it in
