@@ -26,12 +26,4 @@ EXCLUDED = {
 # Tests Agent passes offline and serve does not yet, with the reason and
 # the item of issue 18 that will close each. A gap that starts passing
 # fails the serve run: then remove it here.
-KNOWN_GAPS = {
-    # An empty SDK key: serve holding one datafile serves it to a request
-    # that names none (its rule on every route, README); Agent answers 400
-    # "missing required X-Optimizely-SDK-Key header". The test sends it in
-    # a batch's operation; the batch itself answers as Agent's.
-    "test_batch.py::test_batch_400": (
-        "an operation with an empty X-Optimizely-SDK-Key: serve with one datafile serves it (200), Agent answers 400",
-        "not yet an item of issue 18 (found by this suite)"),
-}
+KNOWN_GAPS: dict[str, tuple[str, str]] = {}

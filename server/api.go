@@ -194,7 +194,14 @@ func (a *api) override(w http.ResponseWriter, r *http.Request) {
 }
 
 // datafileFor finds the datafile the request's SDK key names.
+//
+// A request that names no SDK key gets the only datafile when there is
+// one; a request whose header is there but empty is refused as Agent
+// refuses it (400): that is a client that meant to send a key and lost it.
 func (a *api) datafileFor(r *http.Request) (Datafile, error) {
+	if v := r.Header.Values(sdkKeyHeader); len(v) > 0 && v[0] == "" {
+		return Datafile{}, ErrSDKKeyRequired
+	}
 	return a.opts.Catalog.Datafile(r.Header.Get(sdkKeyHeader))
 }
 

@@ -432,3 +432,38 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptySDKKeyHeader: a header sent empty is refused as Agent refuses
+// it (400), though a request without the header gets the only datafile.
+func TestEmptySDKKeyHeader(t *testing.T) {
+	s := newTestService(t, v1)
+	for _, tt := range []struct {
+		name   string
+		header []string // nil: no header at all
+		status int
+	}{
+		{"no header", nil, 200},
+		{"empty header", []string{""}, 400},
+	} {
+		req, err := http.NewRequest("POST", s.url+"/v1/decide?keys=new_search", strings.NewReader(alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if tt.header != nil {
+			req.Header[sdkKeyHeader] = tt.header
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, res.StatusCode, b, tt.status)
+		}
+		if tt.status == 400 && !strings.Contains(string(b), "missing required X-Optimizely-SDK-Key header") {
+			t.Errorf("%s: %s, want Agent's words", tt.name, b)
+		}
+	}
+}
