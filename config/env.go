@@ -103,6 +103,15 @@ var envOverrides = []envOverride{
 	{"ADMIN_LISTEN", "server.admin_listen", func(c *Config, v string) error { c.Server.AdminListen = v; return nil }},
 	{"API_TOKENS", "server.tokens", func(c *Config, v string) error { c.Server.Tokens = splitList(v); return nil }},
 	{"ADMIN_TOKENS", "server.admin_tokens", func(c *Config, v string) error { c.Server.AdminTokens = splitList(v); return nil }},
+	{"OVERRIDES_ENABLED", "server.overrides.enabled", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		c.Server.Overrides.Enabled = b
+		return nil
+	}},
+	{"OVERRIDES_TTL", "server.overrides.ttl", durationInto(func(c *Config) *Duration { return &c.Server.Overrides.TTL })},
 	{"TLS_CERT_FILE", "server.tls.cert_file", func(c *Config, v string) error { c.Server.TLS.CertFile = v; return nil }},
 	{"TLS_KEY_FILE", "server.tls.key_file", func(c *Config, v string) error { c.Server.TLS.KeyFile = v; return nil }},
 	{"DATAFILES", "datafiles", func(c *Config, v string) error {
