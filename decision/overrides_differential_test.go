@@ -3,6 +3,7 @@ package decision_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -196,4 +197,41 @@ func sameAssignments(a, b ups.Profile) bool {
 		}
 	}
 	return true
+}
+
+// failingOverrides is an override store that cannot be read.
+type failingOverrides struct{ ups.Overrides }
+
+func (failingOverrides) UserOverrides(context.Context, string, string) (map[string]string, error) {
+	return nil, errors.New("overrides store down")
+}
+
+// TestOverridesReadFailure: a failed read of the user's overrides is
+// reported and the call decides as without overrides, the profile
+// included.
+func TestOverridesReadFailure(t *testing.T) {
+	ctx := context.Background()
+	raw, err := os.ReadFile("testdata/decide-test-datafile.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df, err := decision.ParseDatafile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, _ := ups.NewMemory(ups.MemoryOptions{})
+	plain, _ := decision.NewClient(decision.Options{Datafile: df, Profiles: profiles})
+	failing, _ := decision.NewClient(decision.Options{Datafile: df, Profiles: profiles, Overrides: failingOverrides{}})
+	u := decision.User{ID: "u"}
+	want, err := plain.DecideExperiment(ctx, u, "exp_no_audience")
+	if err != nil || want.VariationKey == "" {
+		t.Fatalf("without overrides: %+v, %v", want, err)
+	}
+	got, err := failing.DecideExperiment(ctx, u, "exp_no_audience")
+	if err != nil || got.VariationKey != want.VariationKey || got.Profile != decision.ProfileRead {
+		t.Fatalf("with a failing override store: %+v, %v; want %q from the profile", got, err, want.VariationKey)
+	}
+	if len(got.Reasons) != 1 || !strings.Contains(got.Reasons[0], "Overrides could not be read (overrides store down)") {
+		t.Fatalf("reasons %q", got.Reasons)
+	}
 }
