@@ -46,6 +46,11 @@ type Options struct {
 	// Tokens, when not empty, are required as bearer tokens on every /v1
 	// route.
 	Tokens Tokens
+	// JWT, when set, also accepts bearer JWTs on every /v1 route whose
+	// sdk_keys claim holds the request's X-Optimizely-SDK-Key (auth.go).
+	JWT *JWTVerifier
+	// Issuer, when set, answers POST /oauth/token with tokens JWT accepts.
+	Issuer *TokenIssuer
 	// MaxBodyBytes bounds request bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
 	// MaxResponseBytes bounds what one decide request may make the service
@@ -99,10 +104,11 @@ func NewAPI(opts Options) (http.Handler, error) {
 		a.log = slog.Default()
 	}
 	mux := http.NewServeMux()
+	allowed := methodsAllowed()
 	route := func(pattern, name string, h http.HandlerFunc, authenticated bool) {
 		var handler http.Handler = h
 		if authenticated {
-			handler = requireToken(opts.Tokens, handler)
+			handler = requireAuth(opts.Tokens, opts.JWT, scopeSDKKey, handler)
 		}
 		mux.Handle(pattern, opts.Metrics.instrument(name, handler))
 	}
@@ -119,20 +125,30 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("GET /v1/profiles/{userId}", "profile_get", a.getProfile, true)
 	route("DELETE /v1/profiles/{userId}", "profile_delete", a.deleteProfile, true)
 	route("POST /v1/override", "override", a.override, true)
+	if opts.Issuer != nil {
+		route("POST /oauth/token", "oauth_token", opts.Issuer.ServeHTTP, false)
+		allowed["/oauth/token"] = "POST"
+	}
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
 
 	// The same paths with another method: 405, in JSON.
-	for path, allow := range map[string]string{
-		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
-		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
-		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
-		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
-	} {
+	for path, allow := range allowed {
 		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
 	}
 	mux.Handle("/", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound)))
 	return mux, nil
+}
+
+// methodsAllowed are the API's paths and their methods; any other method
+// is answered 405, in JSON.
+func methodsAllowed() map[string]string {
+	return map[string]string{
+		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
+		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
+		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
+		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+	}
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -145,8 +161,10 @@ func methodNotAllowed(allow string) http.Handler {
 func notFound(w http.ResponseWriter, r *http.Request) {
 	msg := "no such route: " + cut(r.URL.Path, 128)
 	switch r.URL.Path {
-	case "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset", "/oauth/token":
-		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration, no notification stream and issues no tokens"
+	case "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset":
+		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration and no notification stream"
+	case "/oauth/token":
+		msg = "/oauth/token issues tokens only when clients and HMAC secrets are configured (server.auth on the API listener, server.admin_auth on the admin one)"
 	}
 	writeErrorStatus(w, http.StatusNotFound, msg)
 }

@@ -67,18 +67,80 @@ func (t Tokens) allows(authorization string) bool {
 
 var errUnauthorized = errors.New("missing or invalid bearer token")
 
-// requireToken answers 401 unless the request carries one of tokens; with
-// no tokens it lets everything through.
-func requireToken(tokens Tokens, next http.Handler) http.Handler {
-	if tokens.Empty() {
+// scope is what a JWT must grant beyond a valid signature and dates.
+type scope int
+
+const (
+	// scopeSDKKey: the token's sdk_keys claim holds the request's
+	// X-Optimizely-SDK-Key (Agent's API rule).
+	scopeSDKKey scope = iota
+	// scopeAdmin: the token's admin claim is true (Agent's admin rule).
+	scopeAdmin
+)
+
+// The texts Agent answers a token without the scope with.
+const (
+	msgNoSDKKeys    = "invalid claims: sdk_keys not found, or have the wrong type"
+	msgSDKKeyScope  = "SDK key given in X-Optimizely-Sdk-Key header was not found in the SDK keys in this token's claims"
+	msgNotAdminFlag = "admin flag not set"
+)
+
+// requireAuth answers 401 unless the request's bearer token is one of
+// tokens (which grant everything), or a JWT jwt accepts that grants sc.
+// With neither tokens nor jwt it lets everything through. Every refusal is
+// a 401, as Agent answers (a token outside its scope included).
+func requireAuth(tokens Tokens, verifier *JWTVerifier, sc scope, next http.Handler) http.Handler {
+	if tokens.Empty() && verifier == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !tokens.allows(r.Header.Get("Authorization")) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="stickybucket"`)
-			writeErrorStatus(w, http.StatusUnauthorized, errUnauthorized.Error())
+		authorization := r.Header.Get("Authorization")
+		if !tokens.Empty() && tokens.allows(authorization) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		msg := errUnauthorized.Error()
+		if verifier != nil {
+			msg = verifier.authorize(r, authorization, sc)
+			if msg == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="stickybucket"`)
+		writeErrorStatus(w, http.StatusUnauthorized, msg)
 	})
+}
+
+// authorize checks the JWT in authorization against sc and returns why it
+// is refused, "" if it is not.
+func (v *JWTVerifier) authorize(r *http.Request, authorization string, sc scope) string {
+	scheme, tok, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "unauthorized: no bearer token in the Authorization header"
+	}
+	claims, err := v.verify(r.Context(), tok)
+	if err != nil {
+		return "unauthorized: " + err.Error()
+	}
+	switch sc {
+	case scopeAdmin:
+		if admin, ok := claims.Admin.(bool); !ok || !admin {
+			return msgNotAdminFlag
+		}
+	default:
+		keys, ok := claims.SDKKeys.([]any)
+		if !ok {
+			return msgNoSDKKeys
+		}
+		want := r.Header.Get(sdkKeyHeader)
+		for _, k := range keys {
+			// Agent skips an item that is not a string.
+			if s, ok := k.(string); ok && s == want && want != "" {
+				return ""
+			}
+		}
+		return msgSDKKeyScope
+	}
+	return ""
 }

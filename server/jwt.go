@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+)
+
+// The algorithms a JWT may be signed with: HS256 for the tokens this
+// service issues (and Agent issues), RS256 and ES256 for an external
+// issuer's keys published as a JWKS. Anything else, "none" included, is
+// refused before a key is looked at.
+const (
+	algHS256 = "HS256"
+	algRS256 = "RS256"
+	algES256 = "ES256"
+)
+
+// MinHMACSecretBytes is the shortest HMAC secret accepted: HS256 wants a
+// key of at least its hash's size (RFC 7518, 3.2).
+const MinHMACSecretBytes = 32
+
+// JWTOptions configures NewJWTVerifier. At least one of HMACSecrets and
+// JWKSURL is required.
+type JWTOptions struct {
+	// HMACSecrets verify HS256 tokens: a token signed with any of them is
+	// accepted, so a new secret can be put first (it signs) while tokens
+	// signed with the old one are still in use. Each has at least
+	// MinHMACSecretBytes.
+	HMACSecrets [][]byte
+	// JWKSURL is an external issuer's key set (RS256 and ES256 keys,
+	// found by the token's kid), fetched at start (failing the start if
+	// it cannot be) and every JWKSUpdateInterval.
+	JWKSURL string
+	// JWKSUpdateInterval is how often the key set is fetched again;
+	// default one hour.
+	JWKSUpdateInterval time.Duration
+	// JWKSMinRefreshInterval bounds the fetches a token with an unknown
+	// kid causes: at most one per interval, whatever the number of kids
+	// (a flood of random kids costs the issuer one request); a token
+	// whose kid is still unknown then is refused at once. Default five
+	// minutes.
+	JWKSMinRefreshInterval time.Duration
+	// HTTPClient fetches the key set; nil uses a client with a
+	// ten-second timeout. Answers beyond MaxJWKSBytes are refused.
+	HTTPClient *http.Client
+	// Log receives failed refreshes; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// MaxJWKSBytes bounds a key set's document.
+const MaxJWKSBytes = 1 << 20
+
+// JWTVerifier checks bearer JWTs: the signature (HS256 with the HMAC
+// secrets, RS256 or ES256 with the JWKS key the kid names), exp (required),
+// nbf and iat, with no leeway, as Agent does.
+type JWTVerifier struct {
+	parser  *jwt.Parser
+	hmac    jwt.VerificationKeySet
+	jwks    keyfunc.Keyfunc
+	methods []string
+	cancel  context.CancelFunc
+}
+
+// NewJWTVerifier builds a verifier; with a JWKS URL it fetches the key set
+// once before returning, and refreshes it in the background until Close.
+func NewJWTVerifier(ctx context.Context, opts JWTOptions) (*JWTVerifier, error) {
+	if len(opts.HMACSecrets) == 0 && opts.JWKSURL == "" {
+		return nil, errors.New("server: JWT verifier: neither HMAC secrets nor a JWKS URL is set")
+	}
+	v := &JWTVerifier{cancel: func() {}}
+	for i, s := range opts.HMACSecrets {
+		if len(s) < MinHMACSecretBytes {
+			return nil, fmt.Errorf("server: JWT verifier: HMAC secret %d has %d bytes, at least %d are required", i, len(s), MinHMACSecretBytes)
+		}
+		v.hmac.Keys = append(v.hmac.Keys, s)
+	}
+	if len(v.hmac.Keys) > 0 {
+		v.methods = append(v.methods, algHS256)
+	}
+	if opts.JWKSURL != "" {
+		jwks, cancel, err := newJWKS(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks, v.cancel = jwks, cancel
+		v.methods = append(v.methods, algRS256, algES256)
+	}
+	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	return v, nil
+}
+
+func newJWKS(ctx context.Context, opts JWTOptions) (keyfunc.Keyfunc, context.CancelFunc, error) {
+	every := opts.JWKSUpdateInterval
+	if every <= 0 {
+		every = time.Hour
+	}
+	minRefresh := opts.JWKSMinRefreshInterval
+	if minRefresh <= 0 {
+		minRefresh = 5 * time.Minute
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	bounded := *client
+	next := bounded.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	bounded.Transport = boundedBodies{next: next, max: MaxJWKSBytes}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	// The refresh goroutine lives until Close, not until the caller's
+	// context (often a start-up deadline) ends.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	fail := false
+	jwks, err := keyfunc.NewDefaultOverrideCtx(bg, []string{opts.JWKSURL}, keyfunc.Override{
+		Client:                    &bounded,
+		HTTPTimeout:               client.Timeout,
+		NoErrorReturnFirstHTTPReq: &fail,
+		RefreshInterval:           every,
+		// One token per interval; a request never waits for one: the
+		// wait allowed is far below any interval, so a kid arriving while
+		// the token is spent is refused at once.
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(minRefresh), 1),
+		RateLimitWaitMax:  time.Millisecond,
+		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+			return func(_ context.Context, err error) {
+				log.Warn("JWKS refresh failed; the keys fetched last are kept", "url", u, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("server: JWT verifier: JWKS %s: %w", opts.JWKSURL, err)
+	}
+	return jwks, cancel, nil
+}
+
+// Close stops the key set's refreshes. It is idempotent.
+func (v *JWTVerifier) Close() {
+	if v != nil {
+		v.cancel()
+	}
+}
+
+// tokenClaims are the claims Agent's tokens carry; sdk_keys and admin are
+// checked by type as Agent does (an array of strings, a boolean).
+type tokenClaims struct {
+	SDKKeys any `json:"sdk_keys"`
+	Admin   any `json:"admin"`
+	jwt.RegisteredClaims
+}
+
+// verify parses and checks a token and returns its claims.
+func (v *JWTVerifier) verify(ctx context.Context, token string) (*tokenClaims, error) {
+	var claims tokenClaims
+	_, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// The parser has refused any other algorithm; each family has its
+		// own keys, so an RSA key never reaches HMAC as a secret.
+		switch t.Method.Alg() {
+		case algHS256:
+			return v.hmac, nil
+		default:
+			if v.jwks == nil {
+				return nil, errors.New("no JWKS is configured")
+			}
+			kid, ok := t.Header["kid"].(string)
+			if !ok {
+				return nil, errors.New("the token's header has no string kid")
+			}
+			// Read here (the keyfunc reads it again, from memory) to say
+			// plainly why: the kid is unknown, still after a refresh or
+			// with refreshes spent.
+			if _, err := v.jwks.Storage().KeyRead(ctx, kid); err != nil {
+				return nil, fmt.Errorf("kid %q is not in the JWKS", cut(kid, 64))
+			}
+			return v.jwks.KeyfuncCtx(ctx)(t)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &claims, nil
+}
+
+// boundedBodies refuses answers longer than max bytes.
+type boundedBodies struct {
+	next http.RoundTripper
+	max  int64
+}
+
+func (b boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > b.max {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s answered %d bytes, more than the %d allowed", req.URL.Redacted(), resp.ContentLength, b.max)
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: b.max + 1, url: req.URL.Redacted()}
+	return resp, nil
+}
+
+// boundedBody reads at most left-1 bytes: the left-th is an error.
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+	url  string
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left <= 0 {
+		return n, fmt.Errorf("%s answered more than the %d bytes allowed", b.url, MaxJWKSBytes)
+	}
+	return n, err
+}
+
