@@ -175,7 +175,7 @@ func (t *TokenIssuer) credentials(w http.ResponseWriter, r *http.Request) (OAuth
 		}
 		grant, id, secret = req.GrantType, req.ClientID, req.ClientSecret
 	default:
-		return OAuthClient{}, &oauthError{http.StatusUnsupportedMediaType, "invalid_request", "Content-Type header value must be application/x-www-form-urlencoded (or application/json)"}
+		return OAuthClient{}, &oauthError{http.StatusUnsupportedMediaType, "invalid_request", "Content-Type header value must be application/x-www-form-urlencoded"}
 	}
 	switch {
 	case grant == "":
