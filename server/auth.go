@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -119,28 +120,23 @@ func (v *JWTVerifier) authorize(r *http.Request, authorization string, sc scope)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return "unauthorized: no bearer token in the Authorization header"
 	}
-	claims, err := v.verify(r.Context(), tok)
+	claims, err := v.check(r.Context(), tok)
 	if err != nil {
 		return "unauthorized: " + err.Error()
 	}
 	switch sc {
 	case scopeAdmin:
-		if admin, ok := claims.Admin.(bool); !ok || !admin {
+		if !claims.admin {
 			return msgNotAdminFlag
 		}
 	default:
-		keys, ok := claims.SDKKeys.([]any)
-		if !ok {
+		if !claims.hasSDKKeys {
 			return msgNoSDKKeys
 		}
 		want := r.Header.Get(sdkKeyHeader)
-		for _, k := range keys {
-			// Agent skips an item that is not a string.
-			if s, ok := k.(string); ok && s == want && want != "" {
-				return ""
-			}
+		if want == "" || !slices.Contains(claims.sdkKeys, want) {
+			return msgSDKKeyScope
 		}
-		return msgSDKKeyScope
 	}
 	return ""
 }

@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 )
 
@@ -62,12 +65,47 @@ const MaxJWKSBytes = 1 << 20
 // JWTVerifier checks bearer JWTs: the signature (HS256 with the HMAC
 // secrets, RS256 or ES256 with the JWKS key the kid names), exp (required),
 // nbf and iat, with no leeway, as Agent does.
+//
+// A token verified once is remembered (cacheSize tokens of at most
+// maxCachedToken bytes, least recently used out first) with what its
+// claims say, so the next request with it costs a map lookup and the date
+// checks, not a signature: the key is the whole token, signature included,
+// so only the very token verified can hit. Every fetch of the key set
+// forgets them all, so a key the issuer removed stops working with the
+// fetch that removes it.
 type JWTVerifier struct {
 	parser  *jwt.Parser
 	hmac    jwt.VerificationKeySet
 	jwks    keyfunc.Keyfunc
 	methods []string
 	cancel  context.CancelFunc
+	now     func() time.Time
+	cache   *lru.Cache[string, *verifiedToken]
+	// keySets counts the key set's fetches; a remembered token is good
+	// only while it is the count it was verified under.
+	keySets *atomic.Uint64
+}
+
+const (
+	cacheSize      = 4096
+	maxCachedToken = 4 << 10
+)
+
+// verifiedToken is what a verified token's claims say.
+type verifiedToken struct {
+	exp, nbf, iat time.Time // zero nbf, iat: absent
+	// sdkKeys holds the sdk_keys claim's strings; hasSDKKeys whether the
+	// claim is an array.
+	sdkKeys    []string
+	hasSDKKeys bool
+	admin      bool
+	keySet     uint64
+}
+
+// current reports whether t may still be used at now, as the parser
+// decides: before exp, not before nbf or iat.
+func (t *verifiedToken) current(now time.Time) bool {
+	return now.Before(t.exp) && !now.Before(t.nbf) && !now.Before(t.iat)
 }
 
 // NewJWTVerifier builds a verifier; with a JWKS URL it fetches the key set
@@ -76,7 +114,11 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (*JWTVerifier, error) 
 	if len(opts.HMACSecrets) == 0 && opts.JWKSURL == "" {
 		return nil, errors.New("server: JWT verifier: neither HMAC secrets nor a JWKS URL is set")
 	}
-	v := &JWTVerifier{cancel: func() {}}
+	cache, err := lru.New[string, *verifiedToken](cacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("server: JWT verifier: %w", err)
+	}
+	v := &JWTVerifier{cancel: func() {}, now: time.Now, cache: cache, keySets: new(atomic.Uint64)}
 	for i, s := range opts.HMACSecrets {
 		if len(s) < MinHMACSecretBytes {
 			return nil, fmt.Errorf("server: JWT verifier: HMAC secret %d has %d bytes, at least %d are required", i, len(s), MinHMACSecretBytes)
@@ -87,18 +129,19 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (*JWTVerifier, error) 
 		v.methods = append(v.methods, algHS256)
 	}
 	if opts.JWKSURL != "" {
-		jwks, cancel, err := newJWKS(ctx, opts)
+		jwks, cancel, err := newJWKS(ctx, opts, v.keySets)
 		if err != nil {
 			return nil, err
 		}
 		v.jwks, v.cancel = jwks, cancel
 		v.methods = append(v.methods, algRS256, algES256)
 	}
-	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return v.now() }))
 	return v, nil
 }
 
-func newJWKS(ctx context.Context, opts JWTOptions) (keyfunc.Keyfunc, context.CancelFunc, error) {
+func newJWKS(ctx context.Context, opts JWTOptions, fetches *atomic.Uint64) (keyfunc.Keyfunc, context.CancelFunc, error) {
 	every := opts.JWKSUpdateInterval
 	if every <= 0 {
 		every = time.Hour
@@ -116,7 +159,7 @@ func newJWKS(ctx context.Context, opts JWTOptions) (keyfunc.Keyfunc, context.Can
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	bounded.Transport = boundedBodies{next: next, max: MaxJWKSBytes}
+	bounded.Transport = boundedBodies{next: next, max: MaxJWKSBytes, closed: fetches}
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
@@ -163,6 +206,43 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 }
 
+// check returns what token's claims say, from the tokens remembered if it
+// is there and still current, else verified (and then remembered).
+func (v *JWTVerifier) check(ctx context.Context, token string) (*verifiedToken, error) {
+	now := v.now()
+	if t, ok := v.cache.Get(token); ok && t.keySet == v.keySets.Load() && t.current(now) {
+		return t, nil
+	}
+	// Read before verifying: a fetch that lands meanwhile makes the
+	// entry stale at once.
+	keySet := v.keySets.Load()
+	claims, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	t := &verifiedToken{exp: claims.ExpiresAt.Time, keySet: keySet}
+	if claims.NotBefore != nil {
+		t.nbf = claims.NotBefore.Time
+	}
+	if claims.IssuedAt != nil {
+		t.iat = claims.IssuedAt.Time
+	}
+	if keys, ok := claims.SDKKeys.([]any); ok {
+		t.hasSDKKeys = true
+		for _, k := range keys {
+			// Agent skips an item that is not a string.
+			if s, ok := k.(string); ok {
+				t.sdkKeys = append(t.sdkKeys, s)
+			}
+		}
+	}
+	t.admin, _ = claims.Admin.(bool)
+	if len(token) <= maxCachedToken {
+		v.cache.Add(token, t)
+	}
+	return t, nil
+}
+
 // verify parses and checks a token and returns its claims.
 func (v *JWTVerifier) verify(ctx context.Context, token string) (*tokenClaims, error) {
 	var claims tokenClaims
@@ -195,10 +275,13 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*tokenClaims, e
 	return &claims, nil
 }
 
-// boundedBodies refuses answers longer than max bytes.
+// boundedBodies refuses answers longer than max bytes, and counts in
+// closed the bodies closed: the key set is stored before its body is
+// closed.
 type boundedBodies struct {
-	next http.RoundTripper
-	max  int64
+	next   http.RoundTripper
+	max    int64
+	closed *atomic.Uint64
 }
 
 func (b boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -210,15 +293,22 @@ func (b boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s answered %d bytes, more than the %d allowed", req.URL.Redacted(), resp.ContentLength, b.max)
 	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: b.max + 1, url: req.URL.Redacted()}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: b.max + 1, url: req.URL.Redacted(), closed: b.closed}
 	return resp, nil
 }
 
 // boundedBody reads at most left-1 bytes: the left-th is an error.
 type boundedBody struct {
 	io.ReadCloser
-	left int64
-	url  string
+	left   int64
+	url    string
+	closed *atomic.Uint64
+	once   sync.Once
+}
+
+func (b *boundedBody) Close() error {
+	b.once.Do(func() { b.closed.Add(1) })
+	return b.ReadCloser.Close()
 }
 
 func (b *boundedBody) Read(p []byte) (int, error) {
