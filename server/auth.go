@@ -87,15 +87,27 @@ const (
 )
 
 // requireAuth answers 401 unless the request's bearer token is one of
-// tokens (which grant everything), or a JWT jwt accepts that grants sc.
-// With neither tokens nor jwt it lets everything through. Every refusal is
-// a 401, as Agent answers (a token outside its scope included).
+// tokens (which grant everything), or a JWT verifier accepts that grants
+// sc. With neither tokens nor verifier it lets everything through. Every
+// refusal is a 401, as Agent answers (a token outside its scope included).
 func requireAuth(tokens Tokens, verifier *JWTVerifier, sc scope, next http.Handler) http.Handler {
 	if tokens.Empty() && verifier == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authorization := r.Header.Get("Authorization")
+		// A JWT verified before is answered first: hashing it to compare
+		// with the static tokens would cost more than finding it.
+		if verifier != nil {
+			if t := verifier.remembered(bearerToken(authorization)); t != nil {
+				if msg := t.grants(r, sc); msg != "" {
+					refuse(w, msg)
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
 		if !tokens.Empty() && tokens.allows(authorization) {
 			next.ServeHTTP(w, r)
 			return
@@ -108,33 +120,56 @@ func requireAuth(tokens Tokens, verifier *JWTVerifier, sc scope, next http.Handl
 				return
 			}
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="stickybucket"`)
-		writeErrorStatus(w, http.StatusUnauthorized, msg)
+		refuse(w, msg)
 	})
+}
+
+func refuse(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="stickybucket"`)
+	writeErrorStatus(w, http.StatusUnauthorized, msg)
+}
+
+// bearerToken returns the token of a Bearer authorization ("" if it is
+// none); the scheme is case-insensitive (RFC 7235).
+func bearerToken(authorization string) string {
+	scheme, tok, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return tok
 }
 
 // authorize checks the JWT in authorization against sc and returns why it
 // is refused, "" if it is not.
 func (v *JWTVerifier) authorize(r *http.Request, authorization string, sc scope) string {
-	scheme, tok, ok := strings.Cut(authorization, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	tok := bearerToken(authorization)
+	if tok == "" {
 		return "unauthorized: no bearer token in the Authorization header"
 	}
-	claims, err := v.check(r.Context(), tok)
+	t, err := v.check(r.Context(), tok)
 	if err != nil {
 		return "unauthorized: " + err.Error()
 	}
+	return t.grants(r, sc)
+}
+
+// sdkKeyCanonical is how net/http keys the SDK key header: indexing with
+// it spares Header.Get's canonicalizing copy.
+var sdkKeyCanonical = http.CanonicalHeaderKey(sdkKeyHeader)
+
+// grants returns why t does not grant sc for r, "" if it does.
+func (t *verifiedToken) grants(r *http.Request, sc scope) string {
 	switch sc {
 	case scopeAdmin:
-		if !claims.admin {
+		if !t.admin {
 			return msgNotAdminFlag
 		}
 	default:
-		if !claims.hasSDKKeys {
+		if !t.hasSDKKeys {
 			return msgNoSDKKeys
 		}
-		want := r.Header.Get(sdkKeyHeader)
-		if want == "" || !slices.Contains(claims.sdkKeys, want) {
+		want := r.Header[sdkKeyCanonical]
+		if len(want) == 0 || want[0] == "" || !slices.Contains(t.sdkKeys, want[0]) {
 			return msgSDKKeyScope
 		}
 	}

@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/time/rate"
 )
 
 // The algorithms a JWT may be signed with: HS256 for the tokens this
@@ -76,7 +72,7 @@ const MaxJWKSBytes = 1 << 20
 type JWTVerifier struct {
 	parser  *jwt.Parser
 	hmac    jwt.VerificationKeySet
-	jwks    keyfunc.Keyfunc
+	jwks    *jwks
 	methods []string
 	cancel  context.CancelFunc
 	now     func() time.Time
@@ -129,66 +125,16 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (*JWTVerifier, error) 
 		v.methods = append(v.methods, algHS256)
 	}
 	if opts.JWKSURL != "" {
-		jwks, cancel, err := newJWKS(ctx, opts, v.keySets)
+		jwks, err := newJWKS(ctx, opts, v.keySets, func() time.Time { return v.now() })
 		if err != nil {
 			return nil, err
 		}
-		v.jwks, v.cancel = jwks, cancel
+		v.jwks, v.cancel = jwks, jwks.cancel
 		v.methods = append(v.methods, algRS256, algES256)
 	}
 	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }))
 	return v, nil
-}
-
-func newJWKS(ctx context.Context, opts JWTOptions, fetches *atomic.Uint64) (keyfunc.Keyfunc, context.CancelFunc, error) {
-	every := opts.JWKSUpdateInterval
-	if every <= 0 {
-		every = time.Hour
-	}
-	minRefresh := opts.JWKSMinRefreshInterval
-	if minRefresh <= 0 {
-		minRefresh = 5 * time.Minute
-	}
-	client := opts.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	bounded := *client
-	next := bounded.Transport
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	bounded.Transport = boundedBodies{next: next, max: MaxJWKSBytes, closed: fetches}
-	log := opts.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	// The refresh goroutine lives until Close, not until the caller's
-	// context (often a start-up deadline) ends.
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	fail := false
-	jwks, err := keyfunc.NewDefaultOverrideCtx(bg, []string{opts.JWKSURL}, keyfunc.Override{
-		Client:                    &bounded,
-		HTTPTimeout:               client.Timeout,
-		NoErrorReturnFirstHTTPReq: &fail,
-		RefreshInterval:           every,
-		// One token per interval; a request never waits for one: the
-		// wait allowed is far below any interval, so a kid arriving while
-		// the token is spent is refused at once.
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(minRefresh), 1),
-		RateLimitWaitMax:  time.Millisecond,
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(_ context.Context, err error) {
-				log.Warn("JWKS refresh failed; the keys fetched last are kept", "url", u, "err", err)
-			}
-		},
-	})
-	if err != nil {
-		cancel()
-		return nil, nil, fmt.Errorf("server: JWT verifier: JWKS %s: %w", opts.JWKSURL, err)
-	}
-	return jwks, cancel, nil
 }
 
 // Close stops the key set's refreshes. It is idempotent.
@@ -206,11 +152,22 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 }
 
+// remembered returns what token's claims say if it was verified before
+// and is still current; nil otherwise.
+func (v *JWTVerifier) remembered(token string) *verifiedToken {
+	if token == "" {
+		return nil
+	}
+	if t, ok := v.cache.Get(token); ok && t.keySet == v.keySets.Load() && t.current(v.now()) {
+		return t
+	}
+	return nil
+}
+
 // check returns what token's claims say, from the tokens remembered if it
 // is there and still current, else verified (and then remembered).
 func (v *JWTVerifier) check(ctx context.Context, token string) (*verifiedToken, error) {
-	now := v.now()
-	if t, ok := v.cache.Get(token); ok && t.keySet == v.keySets.Load() && t.current(now) {
+	if t := v.remembered(token); t != nil {
 		return t, nil
 	}
 	// Read before verifying: a fetch that lands meanwhile makes the
@@ -260,65 +217,14 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*tokenClaims, e
 			if !ok {
 				return nil, errors.New("the token's header has no string kid")
 			}
-			// Read here (the keyfunc reads it again, from memory) to say
-			// plainly why: the kid is unknown, still after a refresh or
-			// with refreshes spent.
-			if _, err := v.jwks.Storage().KeyRead(ctx, kid); err != nil {
+			if !v.jwks.has(kid) {
 				return nil, fmt.Errorf("kid %q is not in the JWKS", cut(kid, 64))
 			}
-			return v.jwks.KeyfuncCtx(ctx)(t)
+			return v.jwks.keyfunc.KeyfuncCtx(ctx)(t)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &claims, nil
-}
-
-// boundedBodies refuses answers longer than max bytes, and counts in
-// closed the bodies closed: the key set is stored before its body is
-// closed.
-type boundedBodies struct {
-	next   http.RoundTripper
-	max    int64
-	closed *atomic.Uint64
-}
-
-func (b boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := b.next.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.ContentLength > b.max {
-		resp.Body.Close()
-		return nil, fmt.Errorf("%s answered %d bytes, more than the %d allowed", req.URL.Redacted(), resp.ContentLength, b.max)
-	}
-	resp.Body = &boundedBody{ReadCloser: resp.Body, left: b.max + 1, url: req.URL.Redacted(), closed: b.closed}
-	return resp, nil
-}
-
-// boundedBody reads at most left-1 bytes: the left-th is an error.
-type boundedBody struct {
-	io.ReadCloser
-	left   int64
-	url    string
-	closed *atomic.Uint64
-	once   sync.Once
-}
-
-func (b *boundedBody) Close() error {
-	b.once.Do(func() { b.closed.Add(1) })
-	return b.ReadCloser.Close()
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	if b.left <= 0 {
-		return n, fmt.Errorf("%s answered more than the %d bytes allowed", b.url, MaxJWKSBytes)
-	}
-	return n, err
 }

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,6 +312,8 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	j := newJWKSServer(t)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey))
 	v := newVerifier(t, JWTOptions{JWKSURL: j.URL, JWKSUpdateInterval: time.Hour, JWKSMinRefreshInterval: time.Hour})
+	now := time.Now()
+	v.now = func() time.Time { return now }
 	j.waitFetch(t, 1)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey))
 	req := func() *http.Request {
@@ -350,6 +353,20 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 		t.Errorf("fetches after %d random kids: %d, want still 2", flood, got)
 	}
 	t.Logf("%d random kids refused in %v", flood, time.Since(start))
+	// Once the bound's interval has passed, an unknown kid fetches again,
+	// once.
+	now = now.Add(time.Hour)
+	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey), ecJWK("c", &k.ec.PublicKey))
+	tokC := sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "c"}, apiClaims("k1"))
+	if msg := v.authorize(req(), "Bearer "+tokC, scopeSDKKey); msg != "" {
+		t.Errorf("a new kid an hour later: %s", msg)
+	}
+	if msg := v.authorize(req(), "Bearer "+toks[0], scopeSDKKey); msg == "" {
+		t.Error("a random kid accepted")
+	}
+	if got := j.fetches.Load(); got != 3 {
+		t.Errorf("fetches an hour later, after two unknown kids: %d, want 3", got)
+	}
 }
 
 // TestJWKSStart: the key set must be fetched at start, and is bounded.
@@ -376,7 +393,9 @@ func TestJWKSStart(t *testing.T) {
 
 // BenchmarkAuth prices a decide request's authentication: none, a static
 // token, an HS256 JWT (issued here) and an RS256 JWT (from a JWKS), the
-// handler behind it doing nothing.
+// handler behind it doing nothing; a JWT is verified on its first request
+// and remembered for the next ones (the "first" cases forget it before
+// each request).
 func BenchmarkAuth(b *testing.B) {
 	t := b
 	k := genKeys()
@@ -405,6 +424,8 @@ func BenchmarkAuth(b *testing.B) {
 		{"HS256", "Bearer " + hs, requireAuth(tokens, v, scopeSDKKey, ok)},
 		{"HS256-second-secret", "Bearer " + hsOld, requireAuth(tokens, v, scopeSDKKey, ok)},
 		{"RS256-JWKS", "Bearer " + rs, requireAuth(tokens, v, scopeSDKKey, ok)},
+		{"HS256-first", "Bearer " + hs, forget(v, requireAuth(tokens, v, scopeSDKKey, ok))},
+		{"RS256-JWKS-first", "Bearer " + rs, forget(v, requireAuth(tokens, v, scopeSDKKey, ok))},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			r := httptest.NewRequest("POST", "/v1/decide", nil)
@@ -419,6 +440,112 @@ func BenchmarkAuth(b *testing.B) {
 				if w.Code != 204 {
 					b.Fatalf("%d %s", w.Code, w.Body)
 				}
+			}
+		})
+	}
+}
+
+// TestJWTRemembered: a token verified once is taken from memory only while
+// its dates allow it and only as the very same string; long tokens are
+// not remembered.
+func TestJWTRemembered(t *testing.T) {
+	v := newVerifier(t, JWTOptions{HMACSecrets: [][]byte{hmacNew}})
+	t0 := time.Unix(2_000_000_000, 0)
+	now := t0
+	v.now = func() time.Time { return now }
+	r := httptest.NewRequest("GET", "/v1/config", nil)
+	r.Header.Set(sdkKeyHeader, "k1")
+	tok := sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": t0.Add(time.Minute).Unix(), "nbf": t0.Unix()})
+	if msg := v.authorize(r, "Bearer "+tok, scopeSDKKey); msg != "" {
+		t.Fatal(msg)
+	}
+	if _, ok := v.cache.Get(tok); !ok {
+		t.Fatal("a verified token was not remembered")
+	}
+	// The same token with its signature's last character changed.
+	last := tok[len(tok)-1]
+	flipped := tok[:len(tok)-1] + string("AB"[map[bool]int{last == 'A': 1, last != 'A': 0}[true]])
+	if msg := v.authorize(r, "Bearer "+flipped, scopeSDKKey); !strings.Contains(msg, "signature is invalid") {
+		t.Errorf("a changed signature: %q", msg)
+	}
+	now = t0.Add(59 * time.Second)
+	if msg := v.authorize(r, "Bearer "+tok, scopeSDKKey); msg != "" {
+		t.Errorf("a second before exp: %q", msg)
+	}
+	now = t0.Add(time.Minute)
+	if msg := v.authorize(r, "Bearer "+tok, scopeSDKKey); !strings.Contains(msg, "token is expired") {
+		t.Errorf("at exp, remembered: %q", msg)
+	}
+	now = t0.Add(-time.Second) // the clock stepped back before nbf
+	if msg := v.authorize(r, "Bearer "+tok, scopeSDKKey); !strings.Contains(msg, "not valid yet") {
+		t.Errorf("before nbf, remembered: %q", msg)
+	}
+	now = t0
+	long := sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1", strings.Repeat("k", maxCachedToken)}, "exp": t0.Add(time.Minute).Unix()})
+	if msg := v.authorize(r, "Bearer "+long, scopeSDKKey); msg != "" {
+		t.Fatal(msg)
+	}
+	if _, ok := v.cache.Get(long); ok {
+		t.Error("a token over maxCachedToken was remembered")
+	}
+}
+
+// forget empties v's remembered tokens before each request to h.
+func forget(v *JWTVerifier, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.cache.Purge()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// BenchmarkDecideHandlerAuth is BenchmarkDecideHandler with no token, a
+// static token, and remembered HS256 and RS256 (JWKS) tokens: what
+// authentication adds to a whole decide request.
+func BenchmarkDecideHandlerAuth(b *testing.B) {
+	k := genKeys()
+	j := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := json.Marshal(map[string]any{"keys": []any{rsaJWK("a", &k.rsa.PublicKey)}})
+		_, _ = w.Write(body)
+	}))
+	defer j.Close()
+	v, err := NewJWTVerifier(context.Background(), JWTOptions{HMACSecrets: [][]byte{hmacNew}, JWKSURL: j.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	const static = "a-static-token-0123456789"
+	tokens, _ := NewTokens(static)
+	open := newTestService(&testing.T{}, v1)
+	authed := newTestServiceWith(&testing.T{}, v1, Options{Tokens: tokens, JWT: v})
+	bodies := make([]string, 1000)
+	for i := range bodies {
+		bodies[i] = `{"userId":"user-` + strconv.Itoa(i) + `","userAttributes":{"country":"de","plan":"pro","app_version":"3.2.0"}}`
+	}
+	for _, c := range []struct {
+		name, authorization string
+		s                   *testService
+	}{
+		{"none", "", open},
+		{"static", "Bearer " + static, authed},
+		{"HS256", "Bearer " + sign(b, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1")), authed},
+		{"RS256-JWKS", "Bearer " + sign(b, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, apiClaims("k1")), authed},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/v1/decide?keys=new_search", strings.NewReader(bodies[i%len(bodies)]))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set(sdkKeyHeader, "k1")
+				if c.authorization != "" {
+					req.Header.Set("Authorization", c.authorization)
+				}
+				w := httptest.NewRecorder()
+				c.s.handler.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				i++
 			}
 		})
 	}
