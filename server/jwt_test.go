@@ -357,12 +357,12 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	// once.
 	now = now.Add(time.Hour)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey), ecJWK("c", &k.ec.PublicKey))
-	tokC := sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "c"}, apiClaims("k1"))
+	tokC := sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "c"}, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(3 * time.Hour).Unix()})
 	if msg := v.authorize(req(), "Bearer "+tokC, scopeSDKKey); msg != "" {
 		t.Errorf("a new kid an hour later: %s", msg)
 	}
-	if msg := v.authorize(req(), "Bearer "+toks[0], scopeSDKKey); msg == "" {
-		t.Error("a random kid accepted")
+	if msg := v.authorize(req(), "Bearer "+toks[0], scopeSDKKey); !strings.Contains(msg, `kid "random-0" is not in the JWKS`) {
+		t.Errorf("a random kid right after: %q", msg)
 	}
 	if got := j.fetches.Load(); got != 3 {
 		t.Errorf("fetches an hour later, after two unknown kids: %d, want 3", got)
