@@ -550,3 +550,24 @@ func BenchmarkDecideHandlerAuth(b *testing.B) {
 		})
 	}
 }
+
+// FuzzJWTAuthorization: whatever the Authorization header, the verifier
+// answers (no panic) and accepts nothing but the tokens it was given.
+func FuzzJWTAuthorization(f *testing.F) {
+	good := sign(f, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))
+	for _, s := range []string{"", "Bearer", "Bearer " + good, "Bearer " + good[:len(good)-1], "bearer a.b.c", "Bearer ..", "Bearer e30.e30.", "Bearer eyJhbGciOiJub25lIn0.e30."} {
+		f.Add(s)
+	}
+	v, err := NewJWTVerifier(context.Background(), JWTOptions{HMACSecrets: [][]byte{hmacNew}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, authorization string) {
+		r := httptest.NewRequest("GET", "/v1/config", nil)
+		r.Header.Set(sdkKeyHeader, "k1")
+		msg := v.authorize(r, authorization, scopeSDKKey)
+		if tok := bearerToken(authorization); msg == "" && tok != good {
+			t.Errorf("accepted %q", authorization)
+		}
+	})
+}
