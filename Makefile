@@ -18,7 +18,7 @@ EXAMPLES      := examples
 # integration tests remove their own containers.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help all build run serve loadbench loadbench-cassandra test test-clients unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image image demo-regions vet clean
+.PHONY: help all build run serve loadbench loadbench-cassandra test test-clients test-acceptance unit integration bench bench-cassandra cluster-up cluster-down docker cassandra-image image demo-regions vet clean
 
 .DEFAULT_GOAL := help
 
@@ -85,11 +85,17 @@ test-clients: build ## the SDK clients' tests: a Python venv, npm packages and M
 		echo "== $$t"; STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash $$t; \
 	done
 
-# Every test: unit tests, the clients' tests, then the integration packages. With
+# Optimizely Agent's own acceptance suite (tests/acceptance in its source,
+# unchanged) against Agent, to measure what it passes offline, then against
+# serve (acceptance/test.sh; the expectations in acceptance/expectations.py).
+test-acceptance: build ## Agent's acceptance suite on Agent and on serve: a Python venv under acceptance/, Agent's binary built from its source if not cached; Agent and serve on loopback while it runs
+	STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash acceptance/test.sh
+
+# Every test: unit tests, the clients' tests, Agent's acceptance suite, then the integration packages. With
 # CASSANDRA_HOSTS set, the integration tests use that cluster and nothing is
 # provisioned (integration/multidc then needs datacenters dc1 with three
 # nodes and dc2 with one, or skips).
-test: build ## every test: installs Docker (Debian's docker.io) and starts dockerd if missing, left running; pulls or builds the Cassandra image; Cassandra containers, removed at the end; the clients' packages as test-clients
+test: build ## every test: installs Docker (Debian's docker.io) and starts dockerd if missing, left running; pulls or builds the Cassandra image; Cassandra containers, removed at the end; the clients' packages as test-clients; Agent's acceptance suite as test-acceptance
 	@if [ -z "$$CASSANDRA_HOSTS" ]; then \
 		image=$$(./docker/cassandra/image.sh) || exit 1; \
 		echo "integration tests use image $$image"; \
@@ -98,6 +104,7 @@ test: build ## every test: installs Docker (Debian's docker.io) and starts docke
 	$(if $(RACE),,echo "no C compiler or cgo: unit tests run without -race";) \
 	$(GO) test $(GOTESTFLAGS) $(RACE) $$($(GO) list ./... | grep -v /integration) && \
 	for t in $(CLIENTS); do echo "== $$t"; STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash $$t || exit 1; done && \
+	echo "== acceptance/test.sh" && STICKYBUCKET_BIN=$(CURDIR)/$(BIN) bash acceptance/test.sh && \
 	$(GO) test $(GOTESTFLAGS) $(INTEGRATIONFLAGS) ./integration/...
 
 # Integration packages run one after another (-p 1): the one-node cluster of

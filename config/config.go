@@ -26,6 +26,13 @@ type Config struct {
 	Store     Store            `yaml:"store"`
 	Server    Server           `yaml:"server"`
 	Datafiles []DatafileSource `yaml:"datafiles"`
+	// DatafileURLTemplate is where a datafile listed by SDK key alone is
+	// fetched: its %s is replaced by the SDK key (Agent's
+	// client.datafileURLTemplate). Default
+	// https://cdn.optimizely.com/datafiles/%s.json.
+	DatafileURLTemplate string `yaml:"datafile_url_template"`
+	// Webhook is the listener for Optimizely's datafile webhooks.
+	Webhook Webhook `yaml:"webhook"`
 	// DatafileLimits bound the datafiles the service accepts.
 	DatafileLimits DatafileLimits `yaml:"datafile_limits"`
 	// Events are the impressions and conversions the service sends.

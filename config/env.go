@@ -123,6 +123,17 @@ var envOverrides = []envOverride{
 		c.Datafiles = srcs
 		return nil
 	}},
+	// After DATAFILES: together they replace the file's datafiles.
+	{"SDK_KEYS", "datafiles", func(c *Config, v string) error {
+		srcs := SDKKeySources(splitList(v))
+		if _, byEnv := c.sources["datafiles"]; byEnv {
+			srcs = append(c.Datafiles, srcs...)
+		}
+		c.Datafiles = srcs
+		return nil
+	}},
+	{"DATAFILE_URL_TEMPLATE", "datafile_url_template", func(c *Config, v string) error { c.DatafileURLTemplate = v; return nil }},
+	{"WEBHOOK_LISTEN", "webhook.listen", func(c *Config, v string) error { c.Webhook.Listen = v; return nil }},
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = strings.ToLower(v); return nil }},
 	{"LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = strings.ToLower(v); return nil }},
 }
@@ -163,6 +174,17 @@ func ParseDatafileSources(specs []string) ([]DatafileSource, error) {
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// SDKKeySources returns a datafile source per SDK key, fetched from
+// datafile_url_template — the form of --sdk-key and
+// STICKYBUCKET_SDK_KEYS.
+func SDKKeySources(keys []string) []DatafileSource {
+	out := make([]DatafileSource, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, DatafileSource{SDKKey: k, PollEvery: Duration(time.Minute)})
+	}
+	return out
 }
 
 func filepathBase(p string) string {

@@ -138,6 +138,9 @@ type Server struct {
 	TLS                  ServerTLS `yaml:"tls"`
 	// MaxBodyBytes bounds request bodies; default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BatchRequests bounds POST /v1/batch, as Agent's
+	// server.batchRequests does.
+	BatchRequests BatchRequests `yaml:"batch_requests"`
 	// ReadTimeout and WriteTimeout bound a request (default 10s each),
 	// IdleTimeout a kept-alive connection (2m), ShutdownTimeout the drain
 	// on SIGTERM (30s).
@@ -147,6 +150,16 @@ type Server struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
+// BatchRequests bounds POST /v1/batch; the defaults are Agent's.
+type BatchRequests struct {
+	// MaxConcurrency is how many operations of one batch run at once;
+	// default 10.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// OperationsLimit: a batch of more operations is refused (422);
+	// default 500.
+	OperationsLimit int `yaml:"operations_limit"`
+}
+
 // ServerTLS holds the service's certificate; both or neither.
 type ServerTLS struct {
 	CertFile string `yaml:"cert_file"`
@@ -154,13 +167,41 @@ type ServerTLS struct {
 }
 
 // DatafileSource is one datafile the service serves, for one SDK key.
+// With neither File nor URL, the datafile is fetched from
+// datafile_url_template (Optimizely's CDN by default) and polled like a
+// URL.
 type DatafileSource struct {
 	SDKKey string `yaml:"sdk_key"`
 	// File is read at start, on SIGHUP and when it changes.
 	File string `yaml:"file"`
-	// URL is polled every PollEvery (default 1m) with ETag.
+	// URL is polled every PollEvery (default 1m, Agent's
+	// client.pollingInterval) with If-None-Match and If-Modified-Since.
 	URL       string   `yaml:"url"`
 	PollEvery Duration `yaml:"poll_every"`
+	// AccessToken is sent as "Authorization: Bearer" with every fetch of
+	// a URL or SDK key: Optimizely's authenticated datafiles (set
+	// datafile_url_template to
+	// https://config.optimizely.com/datafiles/auth/%s.json). Agent takes
+	// it after a colon in the SDK key; here the key stays the SDK key, so
+	// the token is in no log line or metric.
+	AccessToken string `yaml:"access_token"`
+}
+
+// DefaultDatafileURLTemplate is Optimizely's CDN, where a datafile listed
+// by SDK key alone is fetched when datafile_url_template is left out.
+const DefaultDatafileURLTemplate = "https://cdn.optimizely.com/datafiles/%s.json"
+
+// DatafileURL returns where d is fetched from: its URL, or for a source
+// with neither file nor URL, template with the SDK key in place of its %s;
+// "" for a file.
+func (d DatafileSource) DatafileURL(template string) string {
+	switch {
+	case d.File != "":
+		return ""
+	case d.URL != "":
+		return d.URL
+	}
+	return strings.Replace(template, "%s", d.SDKKey, 1)
 }
 
 // DatafileLimits bound what a datafile may hold (decision.Limits); zero
@@ -329,6 +370,12 @@ func (c *Config) serviceDefaults() {
 	if v.MaxBodyBytes == 0 {
 		v.MaxBodyBytes = 1 << 20
 	}
+	if v.BatchRequests.MaxConcurrency == 0 {
+		v.BatchRequests.MaxConcurrency = 10
+	}
+	if v.BatchRequests.OperationsLimit == 0 {
+		v.BatchRequests.OperationsLimit = 500
+	}
 	v.Auth.defaults()
 	v.AdminAuth.defaults()
 	for _, d := range []struct {
@@ -340,6 +387,10 @@ func (c *Config) serviceDefaults() {
 		}
 	}
 	c.Events.defaults()
+	c.Webhook.defaults()
+	if c.DatafileURLTemplate == "" {
+		c.DatafileURLTemplate = DefaultDatafileURLTemplate
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -364,8 +415,9 @@ func (d *DatafileSource) UnmarshalYAML(n *yaml.Node) error {
 func (c Config) validateService(p *problems) {
 	c.Store.validate(p)
 	c.Server.validate(p)
-	validateDatafiles(c.Datafiles, p)
+	validateDatafiles(c.Datafiles, c.DatafileURLTemplate, p)
 	c.DatafileLimits.validate(p)
+	c.Webhook.validate(c.Datafiles, p)
 	c.Events.validate(p)
 	c.Log.validate(p)
 }
@@ -456,13 +508,24 @@ func (v Server) validate(p *problems) {
 	if v.MaxBodyBytes < 1024 || v.MaxBodyBytes > 64<<20 {
 		add("server.max_body_bytes", "%d is outside 1024…%d", v.MaxBodyBytes, 64<<20)
 	}
+	if c := v.BatchRequests.MaxConcurrency; c < 1 || c > 1000 {
+		add("server.batch_requests.max_concurrency", "%d is outside 1…1000", c)
+	}
+	if n := v.BatchRequests.OperationsLimit; n < 1 || n > 100_000 {
+		add("server.batch_requests.operations_limit", "%d is outside 1…100000", n)
+	}
 	inRange("server.read_timeout", v.ReadTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.idle_timeout", v.IdleTimeout, time.Second, time.Hour)
 	inRange("server.shutdown_timeout", v.ShutdownTimeout, time.Second, 10*time.Minute)
 }
 
-func validateDatafiles(sources []DatafileSource, p *problems) {
+func validateDatafiles(sources []DatafileSource, template string, p *problems) {
+	if strings.Count(template, "%s") != 1 || strings.Count(template, "%") != 1 {
+		p.add("datafile_url_template", "%q must hold one %%s, where the SDK key goes, and no other %%", clipValue(template))
+	} else if !isHTTPURL(strings.Replace(template, "%s", "SDK_KEY", 1)) {
+		p.add("datafile_url_template", "%q is not an http(s) URL", clipValue(template))
+	}
 	keys := map[string]bool{}
 	for i, d := range sources {
 		key := fmt.Sprintf("datafiles[%d]", i)
@@ -473,16 +536,23 @@ func validateDatafiles(sources []DatafileSource, p *problems) {
 		}
 		keys[d.SDKKey] = true
 		switch {
-		case (d.File == "") == (d.URL == ""):
-			p.add(key, "set exactly one of file and url")
-		case d.URL != "":
-			u, err := url.Parse(d.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		case d.File != "" && d.URL != "":
+			p.add(key, "set at most one of file and url (neither: fetched by SDK key from datafile_url_template)")
+		case d.File != "" && d.AccessToken != "":
+			p.add(key+".access_token", "set for a file: only a URL or an SDK key is fetched with a token")
+		case d.File == "":
+			if d.URL != "" && !isHTTPURL(d.URL) {
 				p.add(key+".url", "%q is not an http(s) URL", d.URL)
 			}
 			p.inRange(key+".poll_every", d.PollEvery, time.Second, 24*time.Hour)
 		}
 	}
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func (l DatafileLimits) validate(p *problems) {

@@ -20,7 +20,9 @@ func TestServiceDefaults(t *testing.T) {
 	if s := cfg.Store.Saves; s.Queue != 10000 || s.Workers != 8 || s.OnFull != "wait-then-drop" || s.FullWait.Std() != 20*time.Millisecond || s.RetryFor.Std() != time.Minute {
 		t.Errorf("saves defaults: %+v", s)
 	}
-	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.AdminListen != "127.0.0.1:8088" || cfg.Server.ShutdownTimeout.Std() != 30*time.Second {
+	// server.DefaultBatchMaxConcurrency and …OperationsLimit: Agent's.
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.AdminListen != "127.0.0.1:8088" || cfg.Server.ShutdownTimeout.Std() != 30*time.Second ||
+		cfg.Server.BatchRequests != (BatchRequests{MaxConcurrency: 10, OperationsLimit: 500}) {
 		t.Errorf("server defaults: %+v", cfg.Server)
 	}
 	if cfg.Log.Level != "info" || cfg.Log.Format != "auto" {
@@ -91,6 +93,7 @@ server:
   listen: 0.0.0.0:9000
   tokens: [0123456789abcdef0123]
   tls: {cert_file: c.pem, key_file: k.pem}
+  batch_requests: {max_concurrency: 4, operations_limit: 50}
 datafiles:
   - {sdk_key: prod, file: examples/datafile-v1.json}
   - {sdk_key: cdn, url: "https://cdn.example.com/datafiles/cdn.json", poll_every: 30s}
@@ -113,6 +116,9 @@ log: {level: debug, format: json}
 	if cfg.Store.Kind != StoreCassandra || cfg.Store.Cache.Size != 50000 || cfg.Store.Saves.OnFull != "write-through" || cfg.Store.Breaker.Failures != 3 {
 		t.Errorf("store: %+v", cfg.Store)
 	}
+	if cfg.Server.BatchRequests != (BatchRequests{MaxConcurrency: 4, OperationsLimit: 50}) {
+		t.Errorf("server.batch_requests: %+v", cfg.Server.BatchRequests)
+	}
 	if len(cfg.Datafiles) != 2 || cfg.Datafiles[1].PollEvery.Std() != 30*time.Second {
 		t.Errorf("datafiles: %+v", cfg.Datafiles)
 	}
@@ -134,7 +140,9 @@ func TestServiceConfigErrorsNameTheKey(t *testing.T) {
 		{"server: {listen: nowhere}", `server.listen: "nowhere" is not host:port`},
 		{"server: {tokens: [short]}", "server.tokens[0]: 5 bytes; a token needs at least 16"},
 		{"server: {tls: {cert_file: c.pem}}", "server.tls: cert_file and key_file must be set together"},
-		{"datafiles: [{sdk_key: a, file: x, url: 'http://y'}]", "datafiles[0]: set exactly one of file and url"},
+		{"server: {batch_requests: {max_concurrency: -1}}", "server.batch_requests.max_concurrency: -1 is outside 1…1000"},
+		{"server: {batch_requests: {operations_limit: 1000000}}", "server.batch_requests.operations_limit: 1000000 is outside 1…100000"},
+		{"datafiles: [{sdk_key: a, file: x, url: 'http://y'}]", "datafiles[0]: set at most one of file and url"},
 		{"datafiles: [{sdk_key: a, file: x}, {sdk_key: a, file: y}]", `datafiles[1].sdk_key: "a" is listed twice`},
 		{"datafiles: [{sdk_key: 'a b', file: x}]", `datafiles[0].sdk_key: "a b" is not an SDK key`},
 		{"datafiles: [{sdk_key: a, url: 'ftp://x'}]", `datafiles[0].url: "ftp://x" is not an http(s) URL`},

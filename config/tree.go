@@ -255,7 +255,7 @@ func join(path, key string) string {
 }
 
 func mapKey(path, key string, elem reflect.Type) string {
-	for elem.Kind() == reflect.Pointer {
+	for elem != nil && elem.Kind() == reflect.Pointer {
 		elem = elem.Elem()
 	}
 	if elem == reflect.TypeFor[Environment]() {

@@ -12,7 +12,8 @@
 // caller, with what events need of it (events.ParseProject), in an Entry
 // that Get returns without taking a lock. Load fetches
 // them all at start and fails unless all loaded; Reload fetches them again
-// (on SIGHUP); Start watches files with fsnotify and polls URLs. A
+// (on SIGHUP), Refresh one of them (on Optimizely's webhook); Start
+// watches files with fsnotify and polls URLs. A
 // datafile that fails to fetch, parse or build never replaces the one in
 // force: the old one keeps serving, and the failure is logged and passed
 // to Options.OnLoad for metrics. Close stops the background work.

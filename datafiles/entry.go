@@ -1,6 +1,7 @@
 package datafiles
 
 import (
+	"sync"
 	"time"
 
 	"github.com/stickybucket/stickybucket/decision"
@@ -31,4 +32,23 @@ type Entry struct {
 	Source string
 	// LoadedAt is when this Entry was put in force.
 	LoadedAt time.Time
+
+	// config is the OptimizelyConfig, built on first use.
+	config struct {
+		once sync.Once
+		json []byte
+		err  error
+	}
+}
+
+// OptimizelyConfig returns the datafile's OptimizelyConfig as JSON
+// (decision.OptimizelyConfigJSON, its sdkKey defaulting to SDKKey). It is
+// built on the first call and kept with the Entry, so once per datafile
+// loaded, as the official SDK does; later calls return the same bytes,
+// which are shared: do not modify them.
+func (e *Entry) OptimizelyConfig() ([]byte, error) {
+	e.config.once.Do(func() {
+		e.config.json, e.config.err = decision.OptimizelyConfigJSON(e.Raw, e.SDKKey)
+	})
+	return e.config.json, e.config.err
 }

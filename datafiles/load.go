@@ -39,6 +39,29 @@ func (s *Set) Reload(ctx context.Context) error {
 	return nil
 }
 
+// Refresh fetches sdkKey's datafile again now and returns once it is in
+// force or failed (what Optimizely's webhook triggers, as Agent's does):
+// like Reload, for one SDK key. A refresh already in progress for the key
+// is waited for, then this one runs (a conditional request: cheap when
+// nothing changed). It fails for an SDK key the Set does not hold
+// (ErrUnknownSDKKey) and after Close.
+func (s *Set) Refresh(ctx context.Context, sdkKey string) error {
+	sl := s.slots[sdkKey]
+	if sl == nil {
+		return fmt.Errorf("datafiles: refresh: %w %q", ErrUnknownSDKKey, clip(sdkKey))
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if err := s.refresh(ctx, sl, false); err != nil {
+		return fmt.Errorf("datafiles: refresh: %w", err)
+	}
+	return nil
+}
+
 func (s *Set) refreshAll(ctx context.Context, force bool) error {
 	s.mu.Lock()
 	closed := s.closed

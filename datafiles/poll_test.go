@@ -1,6 +1,7 @@
 package datafiles
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -74,5 +75,55 @@ func TestPollURL(t *testing.T) {
 	}
 	if got := revision(t, s, "k"); got != "2" {
 		t.Fatalf("%q in force after a rejected datafile, want 2", got)
+	}
+}
+
+// Refresh fetches one datafile now, long before its poll interval ends,
+// and returns once it is in force; a rejected one is its error and the
+// previous keeps serving; unknown keys and a closed Set are refused.
+func TestRefresh(t *testing.T) {
+	c, src := newPolledCDN(t)
+	s, rec := startedSet(t, Options{Sources: map[string]Source{"k": src}, PollInterval: time.Hour})
+	ctx := t.Context()
+	if err := s.Refresh(ctx, "nope"); !errors.Is(err, ErrUnknownSDKKey) {
+		t.Errorf("Refresh(unknown): %v, want ErrUnknownSDKKey", err)
+	}
+	if err := s.Refresh(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := revision(t, s, "k"); got != "1" {
+		t.Fatalf("revision %q after an unchanged Refresh, want 1", got)
+	}
+	if c.ifNoneMatch() != `"v1"` {
+		t.Errorf("Refresh sent If-None-Match %q, want the ETag in force", c.ifNoneMatch())
+	}
+	rec.none(t)
+
+	c.set(datafile(t, "2"), `"v2"`)
+	if err := s.Refresh(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := revision(t, s, "k"); got != "2" {
+		t.Fatalf("revision %q once Refresh returned, want 2", got)
+	}
+	if ev := rec.next(t); ev.err != nil || ev.revision != "2" {
+		t.Errorf("OnLoad(%q, %q, %v), want revision 2 loaded", ev.key, ev.revision, ev.err)
+	}
+
+	c.set([]byte(`{"version": "4", "revision": "3", "rollouts": 7}`), `"v3"`)
+	if err := s.Refresh(ctx, "k"); !errors.Is(err, ErrRejected) {
+		t.Errorf("Refresh of a bad datafile: %v, want ErrRejected", err)
+	}
+	if got := revision(t, s, "k"); got != "2" {
+		t.Fatalf("revision %q after a rejected datafile, want 2", got)
+	}
+
+	closeCtx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	if err := s.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx, "k"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Refresh after Close: %v, want ErrClosed", err)
 	}
 }

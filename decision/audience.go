@@ -173,15 +173,99 @@ func (a *audience) evalTree(attrs map[string]any) tri {
 // an audience's conditions, so a test can count them.
 var audienceEvalHook atomic.Pointer[func(*audience)]
 
-// eachAudience calls fn for every audience the tree refers to, for reasons.
-func (n *node) eachAudience(fn func(*audience)) {
-	if n.kind == nodeAudience {
-		fn(n.audience)
-		return
+// explain gives, in rs, the reasons the official Go SDK's audience
+// evaluator gives for this tree, in its order: it walks the tree as the
+// SDK does ("and" stops at its first false or null operand, "or" at its
+// first true one), and says so for every condition of an unknown type or
+// match it reaches and every audience whose conditions are null. Only
+// reasons call it: it follows the SDK's "and" rather than the call's
+// remembered results, which follow the Python SDK's. Each audience is
+// walked once per call (m); the SDK repeats its messages wherever the
+// audience is referred to, and so does explain.
+func (n *node) explain(attrs map[string]any, rs *reasons, m *explainMemo) (result, valid bool) {
+	switch n.kind {
+	case nodeLeaf:
+		c := n.leaf
+		if c.match == matchNull && c.unknown != "" {
+			rs.add(c.unknown)
+			return false, false
+		}
+		switch c.eval(attrs) {
+		case triTrue:
+			return true, true
+		case triFalse:
+			return false, true
+		}
+		return false, false
+	case nodeAudience:
+		e := m.explanation(n.audience, attrs)
+		for _, r := range e.reasons {
+			rs.add(r)
+		}
+		return e.result, e.valid
+	case nodeNot:
+		if len(n.kids) == 0 {
+			return false, false
+		}
+		r, ok := n.kids[0].explain(attrs, rs, m)
+		if !ok {
+			return false, false
+		}
+		return !r, true
+	case nodeAnd:
+		for _, k := range n.kids {
+			r, ok := k.explain(attrs, rs, m)
+			if !ok || !r {
+				return false, ok
+			}
+		}
+		return true, true
 	}
+	sawInvalid := false
 	for _, k := range n.kids {
-		k.eachAudience(fn)
+		r, ok := k.explain(attrs, rs, m)
+		if !ok {
+			sawInvalid = true
+		} else if r {
+			return true, true
+		}
 	}
+	return false, !sawInvalid
+}
+
+// explainMemo remembers, within one call with reasons, what the SDK's
+// evaluator makes of each audience, so an audience shared by many
+// experiments and rules is walked once.
+type explainMemo struct {
+	m map[*audience]*explanation
+}
+
+// explanation is an audience as the SDK's evaluator sees it: its result,
+// whether it is valid (not null), and the reasons its walk gives.
+type explanation struct {
+	result, valid bool
+	reasons       []string
+}
+
+func (m *explainMemo) explanation(a *audience, attrs map[string]any) *explanation {
+	if e, ok := m.m[a]; ok {
+		return e
+	}
+	sub := reasons{on: true}
+	e := &explanation{}
+	// An audience's tree holds conditions only: the walk does not come
+	// back here.
+	e.result, e.valid = a.tree.explain(attrs, &sub, m)
+	if !e.valid {
+		e.result = false
+		sub.add(`an error occurred while evaluating nested tree for audience ID "` + a.id + `"`)
+	}
+	e.reasons = sub.list
+	if m.m == nil {
+		m.m = map[*audience]*explanation{}
+	}
+	m.m[a] = e
+	return e
 }
 
 // conditionOperator maps a list's leading string to its operator. Unknown
@@ -196,16 +280,34 @@ func conditionOperator(s string) nodeKind {
 	return nodeOr
 }
 
-// Shared nodes: nodes are immutable once built, so the many leaves that
-// can only be null, the empty lists and the references to one audience
-// need not each be allocated; a datafile made of them costs a pointer
-// each.
+// Shared nodes: nodes are immutable once built, so the empty lists and
+// the references to one audience (and, per datafile, the leaves of one
+// unknown type or match: unknownLeaf) need not each be allocated; a
+// datafile made of them costs a pointer each.
 var (
-	nullLeaf = &node{kind: nodeLeaf, leaf: &condition{match: matchNull}}
 	emptyOr  = &node{kind: nodeOr}
 	emptyAnd = &node{kind: nodeAnd}
 	emptyNot = &node{kind: nodeNot}
 )
+
+// unknownLeaf is a condition of an unknown type or match: null whatever
+// its value, carrying the official Go SDK's reason for it. Conditions
+// with the same reason share one.
+func (w *conditionWalker) unknownLeaf(typ, match string) *node {
+	why := `invalid Condition matcher "` + match + `"`
+	if typ != "custom_attribute" && typ != "third_party_dimension" {
+		why = `unable to evaluate condition of type "` + typ + `"`
+	}
+	if n, ok := w.unknown[why]; ok {
+		return n
+	}
+	n := &node{kind: nodeLeaf, leaf: &condition{match: matchNull, unknown: why}}
+	if w.unknown == nil {
+		w.unknown = map[string]*node{}
+	}
+	w.unknown[why] = n
+	return n
+}
 
 // listNode returns a node of kind over kids, shared when there are none.
 func listNode(kind nodeKind, kids []*node) *node {
@@ -243,6 +345,9 @@ type conditionWalker struct {
 	depth int
 	p     *problems
 	auds  map[string]*audience // audience references, for audienceConditions
+	// unknown holds the datafile's leaves of an unknown type or match, one
+	// per reason, shared by the conditions that give it.
+	unknown map[string]*node
 }
 
 // conditionOptions read conditions as encoding/json did: the last of
@@ -252,8 +357,8 @@ var conditionOptions = jsontext.AllowDuplicateNames(true)
 // start readies w, which may have parsed another tree, to parse raw, the
 // field name of the element at base. The decoder is kept.
 func (w *conditionWalker) start(raw []byte, base *path, name string, auds map[string]*audience, p *problems) {
-	dec := w.dec
-	*w = conditionWalker{field: name, p: p, auds: auds}
+	dec, unknown := w.dec, w.unknown
+	*w = conditionWalker{field: name, p: p, auds: auds, unknown: unknown}
 	w.buf = *bytes.NewBuffer(raw)
 	if dec == nil {
 		dec = jsontext.NewDecoder(&w.buf, conditionOptions)
@@ -520,7 +625,7 @@ func (w *conditionWalker) leaf() *node {
 		return nil
 	}
 	if conditionMatch(typ.s, match.s) == matchNull {
-		return nullLeaf // null whatever its value: shared
+		return w.unknownLeaf(typ.s, match.s)
 	}
 	return &node{kind: nodeLeaf, leaf: newCondition(typ.s, name.s, match.s, value)}
 }

@@ -27,6 +27,11 @@ type User struct {
 	// integer and float type). A string $opt_bucketing_id replaces the user
 	// ID for bucketing.
 	Attributes map[string]any
+	// Forced are the user's forced decisions, as an SDK's user context
+	// holds them (see ForcedDecision); the last of entries naming the same
+	// flag and rule wins. They apply to flag decisions, not to
+	// DecideExperiment.
+	Forced []ForcedDecision
 }
 
 // Options configures a Client (named so it cannot be confused with
@@ -73,6 +78,10 @@ type Options struct {
 	// the assignment the decision read. The loser serves the stored
 	// winner.
 	FirstWriterWins bool
+	// BackgroundWrites runs the writes of decisions whose lookup ran out
+	// of time (shared by a process's clients, for one bound and one set of
+	// counters); nil: the client makes its own, with the default bound.
+	BackgroundWrites *BackgroundWrites
 	// Now is the clock for RefreshAfter; nil means time.Now.
 	Now func() time.Time
 }
@@ -111,11 +120,7 @@ type Client struct {
 	now             func() time.Time
 	// absentSlots bounds the background writes of decisions whose lookup
 	// timed out (writeAbsent).
-	absentSlots chan struct{}
-	// absentAttempt and absentRetryFor bound one try and all tries of a
-	// background write (absentAttemptTimeout, absentRetryFor; tests
-	// shorten them).
-	absentAttempt, absentRetryFor time.Duration
+	background *BackgroundWrites
 }
 
 // NewClient returns a client for cfg, or an error if cfg is incomplete or
@@ -153,9 +158,10 @@ func NewClient(cfg Options) (*Client, error) {
 		resets:          cfg.Resets,
 		firstWriterWins: cfg.FirstWriterWins,
 		now:             now,
-		absentSlots:     make(chan struct{}, maxAbsentWrites),
-		absentAttempt:   absentAttemptTimeout,
-		absentRetryFor:  absentRetryFor,
+		background:      cfg.BackgroundWrites,
+	}
+	if c.background == nil {
+		c.background = NewBackgroundWrites(0)
 	}
 	c.assignments, _ = ups.As[ups.AssignmentLookuper](cfg.Profiles)
 	c.scoped, _ = ups.As[ups.ScopedLookuper](cfg.Profiles)
@@ -197,6 +203,11 @@ type FlagDecision struct {
 	// EveryoneElse is true when the rollout's "Everyone Else" rule served
 	// the variation (Agent's isEveryoneElseVariation).
 	EveryoneElse bool
+	// Forced is true when a forced decision (User.Forced) gave the
+	// variation: nothing was read from or saved to the profile for it.
+	// A forced decision for the whole flag leaves RuleKey, ExperimentID
+	// and LayerID empty, as the SDKs do.
+	Forced bool
 	// Variables holds every variable of the flag, typed (bool, int,
 	// float64, string, or decoded JSON); empty with ExcludeVariables.
 	Variables Variables
@@ -253,9 +264,9 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 		} else if rs.on {
 			rs.infof("No experiment was found for key %q.", experimentKey)
 		}
-		return ExperimentDecision{Reasons: rs.list}, nil
+		return ExperimentDecision{Reasons: rs.report()}, nil
 	}
-	cl := c.newCall(ctx, &u, o, &rs)
+	cl := c.newCall(ctx, &u, o)
 	cl.scope = e.scope
 	var d ExperimentDecision
 	for attempt := 0; ; attempt++ {
@@ -267,7 +278,7 @@ func (c *Client) DecideExperiment(ctx context.Context, u User, experimentKey str
 		d.Profile = cl.use
 		lost, err := cl.finish(&rs)
 		if !lost || attempt > 0 {
-			d.Reasons = rs.list
+			d.Reasons = rs.report()
 			return d, err
 		}
 		rs = lostRace(o, cl.userID, cl.lostRewrite)
@@ -284,13 +295,13 @@ func (c *Client) Decide(ctx context.Context, u User, flagKey string, opts ...Opt
 		return unknownFlag(flagKey), nil
 	}
 	rs := reasons{on: o.includeReasons}
-	cl := c.newCall(ctx, &u, o, &rs)
+	cl := c.newCall(ctx, &u, o)
 	cl.scope = f.experimentIDs
 	for attempt := 0; ; attempt++ {
 		d := cl.decideFlag(f, &rs)
 		lost, err := cl.finish(&rs)
 		if !lost || attempt > 0 {
-			d.Reasons = rs.list
+			d.Reasons = rs.report()
 			return d, err
 		}
 		rs = lostRace(o, cl.userID, cl.lostRewrite)
@@ -340,8 +351,8 @@ func (c *Client) DecideAll(ctx context.Context, u User, opts ...Option) (map[str
 // decideFlags decides flags[i] (nil for an unknown key) under keys[i],
 // reading the profile entries in scope (nil: all of them).
 func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags []*flag, scope []string, o options) (map[string]FlagDecision, error) {
-	setup := reasons{on: o.includeReasons} // about the call itself, given to every decision
-	cl := c.newCall(ctx, &u, o, &setup)
+	setup := reasons{on: o.includeReasons} // about the call itself (a lost first-writer race), given to every decision
+	cl := c.newCall(ctx, &u, o)
 	cl.scope = scope
 	var (
 		out map[string]FlagDecision
@@ -370,7 +381,7 @@ func (c *Client) decideFlags(ctx context.Context, u User, keys []string, flags [
 			if len(cl.fresh.Assignments)+len(cl.rewrite.Assignments) != before {
 				saving = append(saving, key)
 			}
-			d.Reasons = rs.list
+			d.Reasons = rs.report()
 			out[key] = d
 		}
 		var failed reasons

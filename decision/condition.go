@@ -101,6 +101,9 @@ type condition struct {
 	// ver is the parsed value of a semver_* condition; nil if it does not
 	// parse (the condition is then null) and for other matches.
 	ver *semver
+	// unknown is, for a condition of an unknown type or match (matchNull),
+	// the official Go SDK's reason for it.
+	unknown string
 }
 
 func newCondition(typ, name, match string, value any) *condition {

@@ -155,6 +155,14 @@ func (d *Datafile) HasFlag(key string) bool {
 	return ok
 }
 
+// HasExperiment reports whether the datafile has an experiment (top-level
+// or in a group; not a rollout rule) keyed key, even one whose key other
+// experiments share.
+func (d *Datafile) HasExperiment(key string) bool {
+	_, ok := d.experimentByKey[key]
+	return ok || d.ambiguousKeys[key]
+}
+
 // ExperimentKeys returns the keys of every experiment, top-level ones first
 // and then those in mutual-exclusion groups, in datafile order. Rollout
 // rules are not experiments and are not listed. A key used by several

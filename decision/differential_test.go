@@ -35,7 +35,13 @@ var (
 // TestDifferential runs our client and the official Go SDK on random
 // datafiles and users, then on a mutated datafile with each side's profile
 // store carried over, and requires identical answers and identical profile
-// writes, except for the documented differences below.
+// writes, except for the documented differences below. A quarter of the
+// flag calls carry random forced decisions (for flags, experiments,
+// delivery rules, rules the flag does not have, variation keys it does not
+// have), set on both sides; with INCLUDE_REASONS (a third of the flag
+// calls), a decision both sides made alike must carry the SDK's reasons
+// word for word, unless a documented difference reaches its path
+// (compareReasons).
 //
 // Every decision is also replayed on a small reference model of the rules in
 // NOTES.md, once with the cross-SDK rules against our profile store and once
@@ -73,9 +79,32 @@ func TestDifferential(t *testing.T) {
 			"experiment: group excluded",
 			"flag: rollout rule",
 			"flag: everyone else after a targeted rule missed bucketing",
+			"flag: forced flag",
+			"flag: forced experiment rule",
+			"flag: forced delivery rule",
+			"flag: forced variation not the flag's, ignored",
+			"reasons compared, flag: experiment",
+			"reasons compared, flag: rollout rule",
+			"reasons compared, flag: everyone else after a targeted rule missed bucketing",
+			"reasons compared, flag: no decision",
+			"reasons compared, flag: forced flag",
+			"reasons compared, flag: forced experiment rule",
+			"reasons compared, flag: forced delivery rule",
+			"reasons compared, flag experiment: profile",
+			"reasons compared, flag experiment: whitelisted",
+			"reasons compared, flag experiment: group excluded",
+			"reasons compared, flag experiment: audience excluded",
+			"reasons compared, flag experiment: traffic excluded",
+			"reasons compared, without profiles (IgnoreUserProfileService)",
+			"reasons compared, forced variation not the flag's",
 		} {
 			if stats.coverage[want] == 0 {
 				t.Errorf("coverage: no decision exercised %q", want)
+			}
+		}
+		for _, m := range sdkMessages {
+			if stats.coverage["reasons compared, message: "+m] == 0 {
+				t.Errorf("coverage: no reasons compared held the SDK's %q", m)
 			}
 		}
 		for _, want := range []string{"and-under-not", "experiment-status"} {
@@ -525,6 +554,9 @@ func (m *model) decideExperiment(r rules, u testUser, e *mExperiment, profile ma
 
 type decideOpts struct {
 	ignoreUPS, excludeVariables, enabledOnly, includeReasons bool
+	// forced are the user's forced decisions for the call (flag calls
+	// only), set on both sides as Agent sets a decide body's.
+	forced []decision.ForcedDecision
 }
 
 func (o decideOpts) String() string {
@@ -536,6 +568,9 @@ func (o decideOpts) String() string {
 		if x.on {
 			s = append(s, x.name)
 		}
+	}
+	for _, fd := range o.forced {
+		s = append(s, fmt.Sprintf("forced(%q, %q → %q)", fd.FlagKey, fd.RuleKey, fd.VariationKey))
 	}
 	return "[" + strings.Join(s, " ") + "]"
 }
@@ -576,14 +611,55 @@ type flagOutcome struct {
 	saves map[string]string
 	exps  []expOutcome
 	path  string
+	// forcedInvalid: a forced decision the decision reached named a
+	// variation the flag does not have (ignored).
+	forcedInvalid bool
+}
+
+// forcedVariation is the model of forced decisions as the official Go SDK
+// applies them: the last entry for the flag and rule, its variation key
+// looked up among all the flag's variations (experiments', then delivery
+// rules', in order); nil when none is set or the key is not the flag's.
+func (m *model) forcedVariation(f *genFlag, ruleKey string, o decideOpts) (v *genVariation, set bool) {
+	for i := len(o.forced) - 1; i >= 0; i-- {
+		fd := o.forced[i]
+		if fd.FlagKey != f.Key || fd.RuleKey != ruleKey {
+			continue
+		}
+		rules := []*mExperiment{}
+		for _, id := range f.ExperimentIDs {
+			if e := m.exps[id]; e != nil {
+				rules = append(rules, e)
+			}
+		}
+		for _, e := range append(rules, m.rollouts[f.RolloutID]...) {
+			if v := e.byKey[fd.VariationKey]; v != nil {
+				return v, true
+			}
+		}
+		return nil, true
+	}
+	return nil, false
 }
 
 func (m *model) decideFlag(r rules, u testUser, f *genFlag, profile map[string]string, o decideOpts) flagOutcome {
 	out := flagOutcome{saves: map[string]string{}}
+	if v, set := m.forcedVariation(f, "", o); v != nil {
+		out.res, out.path = flagValue(f, v, "", o), "forced flag"
+		return out
+	} else if set {
+		out.forcedInvalid = true
+	}
 	for _, id := range f.ExperimentIDs {
 		e := m.exps[id]
 		if e == nil {
 			continue
+		}
+		if v, set := m.forcedVariation(f, e.Key, o); v != nil {
+			out.res, out.path = flagValue(f, v, e.Key, o), "forced experiment rule"
+			return out
+		} else if set {
+			out.forcedInvalid = true
 		}
 		eo := m.decideExperiment(r, u, e, profile, o.ignoreUPS)
 		out.exps = append(out.exps, eo)
@@ -602,7 +678,19 @@ func (m *model) decideFlag(r rules, u testUser, f *genFlag, profile map[string]s
 	}
 	bid := bucketingID(u)
 	missed := false
+	forced := func(rule *mExperiment) bool {
+		v, set := m.forcedVariation(f, rule.Key, o)
+		if v != nil {
+			out.res, out.path = flagValue(f, v, rule.Key, o), "forced delivery rule"
+		} else if set {
+			out.forcedInvalid = true
+		}
+		return v != nil
+	}
 	for _, rule := range rules[:len(rules)-1] {
+		if forced(rule) {
+			return out
+		}
 		if rule.tree != nil && m.eval(r, rule.tree, u) != triTrue {
 			continue
 		}
@@ -615,6 +703,9 @@ func (m *model) decideFlag(r rules, u testUser, f *genFlag, profile map[string]s
 		return out
 	}
 	last := rules[len(rules)-1]
+	if forced(last) {
+		return out
+	}
 	if last.tree != nil && m.eval(r, last.tree, u) != triTrue {
 		return out
 	}
@@ -766,20 +857,34 @@ func fromOurs(d decision.FlagDecision) flagResult {
 
 func (u testUser) ours() decision.User { return decision.User{ID: u.ID, Attributes: u.Attrs} }
 
+// oursForced is u with forced decisions.
+func (u testUser) oursForced(forced []decision.ForcedDecision) decision.User {
+	return decision.User{ID: u.ID, Attributes: u.Attrs, Forced: forced}
+}
+
 // ---- the comparison --------------------------------------------------------
 
 type diffStats struct {
 	datafiles, rounds, calls, decisions int
-	classified                          map[string]int
-	coverage                            map[string]int
+	// reasonsCompared counts decisions whose reasons were compared word
+	// for word (INCLUDE_REASONS, the same decision on both sides);
+	// reasonsSkipped those that were not, by cause.
+	reasonsCompared int
+	reasonsSkipped  map[string]int
+	classified      map[string]int
+	coverage        map[string]int
 }
 
 func newDiffStats() *diffStats {
-	return &diffStats{classified: map[string]int{}, coverage: map[string]int{}}
+	return &diffStats{classified: map[string]int{}, coverage: map[string]int{}, reasonsSkipped: map[string]int{}}
 }
 
 func (s *diffStats) report(t *testing.T) {
 	t.Logf("compared %d decisions in %d calls (%d datafile rounds)", s.decisions, s.calls, s.rounds)
+	t.Logf("compared the reasons of %d decisions word for word", s.reasonsCompared)
+	for _, k := range sortedKeys(s.reasonsSkipped) {
+		t.Logf("  reasons not compared: %-40s %6d", k, s.reasonsSkipped[k])
+	}
 	for _, k := range sortedKeys(s.classified) {
 		t.Logf("  documented difference %-40s %6d", k, s.classified[k])
 	}
@@ -868,8 +973,56 @@ func (c *diffCase) randomOpts(batch bool) decideOpts {
 		ignoreUPS:        c.r.Float64() < 0.12,
 		excludeVariables: c.r.Float64() < 0.12,
 		enabledOnly:      batch && c.r.Float64() < 0.25,
-		includeReasons:   c.r.Float64() < 0.1,
+		includeReasons:   c.r.Float64() < 0.3,
+		forced:           c.randomForced(),
 	}
+}
+
+// randomForced returns forced decisions for a quarter of the calls: one
+// to three, each for a random flag and, mostly, one of its experiments or
+// delivery rules (sometimes a rule it does not have), naming one of the
+// flag's variations or, sometimes, a key it does not have; some repeat
+// a flag and rule with another key (the last wins).
+func (c *diffCase) randomForced() []decision.ForcedDecision {
+	if len(c.m.flagKeys) == 0 || c.r.Float64() >= 0.25 {
+		return nil
+	}
+	var out []decision.ForcedDecision
+	for range 1 + c.r.IntN(3) {
+		f := c.m.flags[c.m.flagKeys[c.r.IntN(len(c.m.flagKeys))]]
+		var rules []*mExperiment
+		for _, id := range f.ExperimentIDs {
+			if e := c.m.exps[id]; e != nil {
+				rules = append(rules, e)
+			}
+		}
+		rules = append(rules, c.m.rollouts[f.RolloutID]...)
+		fd := decision.ForcedDecision{FlagKey: f.Key}
+		switch x := c.r.Float64(); {
+		case x < 0.3 || len(rules) == 0:
+		case x < 0.95:
+			fd.RuleKey = rules[c.r.IntN(len(rules))].Key
+		default:
+			fd.RuleKey = "no_such_rule"
+		}
+		var keys []string
+		for _, e := range rules {
+			for _, v := range e.Variations {
+				keys = append(keys, v.Key)
+			}
+		}
+		if len(keys) == 0 || c.r.Float64() < 0.15 {
+			fd.VariationKey = "no_such_variation"
+		} else {
+			fd.VariationKey = keys[c.r.IntN(len(keys))]
+		}
+		out = append(out, fd)
+		if c.r.Float64() < 0.1 && len(keys) > 0 {
+			fd.VariationKey = keys[c.r.IntN(len(keys))]
+			out = append(out, fd)
+		}
+	}
+	return out
 }
 
 func (c *diffCase) flags(u testUser) {
@@ -901,6 +1054,9 @@ type item struct {
 	// replay re-runs the model for this decision under other rules or
 	// against another profile snapshot, for classification.
 	replay func(r rules, profile map[string]string) (any, map[string]string)
+	// reasons, for flag decisions, compares the reasons of both sides;
+	// check calls it when both made the same decision.
+	reasons func()
 }
 
 type expResult struct{ VariationKey, VariationID string }
@@ -956,33 +1112,38 @@ func (c *diffCase) flagCall(api string, u testUser, keys []string, opts decideOp
 	beforeOurs, beforeOff := c.ours.snapshot(u.ID), c.official.snapshot(u.ID)
 	l0, s0 := c.ours.counts()
 	var ours, official map[string]flagResult
+	oursReasons := map[string][]string{}
+	var offReasons map[string][]string
 	var err error
 	call := fmt.Sprintf("%s(%q, %v)", api, keys, opts)
+	user := u.oursForced(opts.forced)
 	switch api {
 	case "Decide":
 		var d decision.FlagDecision
-		d, err = c.client.Decide(c.ctx, u.ours(), keys[0], ourOptions(opts)...)
+		d, err = c.client.Decide(c.ctx, user, keys[0], ourOptions(opts)...)
 		if err == nil && d.FlagKey != keys[0] {
 			c.fail(call, u, "our decision names flag %q", d.FlagKey)
 		}
 		ours = map[string]flagResult{keys[0]: fromOurs(d)}
-		official = map[string]flagResult{keys[0]: c.oracle.decide(u, keys[0], opts)}
+		oursReasons[keys[0]] = d.Reasons
+		off, offR := c.oracle.decide(u, keys[0], opts)
+		official, offReasons = map[string]flagResult{keys[0]: off}, map[string][]string{keys[0]: offR}
 	case "DecideForKeys":
 		var ds map[string]decision.FlagDecision
-		ds, err = c.client.DecideForKeys(c.ctx, u.ours(), keys, ourOptions(opts)...)
+		ds, err = c.client.DecideForKeys(c.ctx, user, keys, ourOptions(opts)...)
 		ours = map[string]flagResult{}
 		for k, d := range ds {
-			ours[k] = fromOurs(d)
+			ours[k], oursReasons[k] = fromOurs(d), d.Reasons
 		}
-		official = c.oracle.decideForKeys(u, keys, opts)
+		official, offReasons = c.oracle.decideForKeys(u, keys, opts)
 	default:
 		var ds map[string]decision.FlagDecision
-		ds, err = c.client.DecideAll(c.ctx, u.ours(), ourOptions(opts)...)
+		ds, err = c.client.DecideAll(c.ctx, user, ourOptions(opts)...)
 		ours = map[string]flagResult{}
 		for k, d := range ds {
-			ours[k] = fromOurs(d)
+			ours[k], oursReasons[k] = fromOurs(d), d.Reasons
 		}
-		official = c.oracle.decideAll(u, opts)
+		official, offReasons = c.oracle.decideAll(u, opts)
 	}
 	l1, s1 := c.ours.counts()
 	if err != nil {
@@ -1008,10 +1169,28 @@ func (c *diffCase) flagCall(api string, u testUser, keys []string, opts decideOp
 		}
 		it.wantOurs, it.savesOurs = replay(crossRules, beforeOurs)
 		it.wantOff, it.savesOff = replay(officialRules, beforeOff)
+		it.reasons = func() {
+			if c.compareReasons(call, u, f, opts, oursReasons[key], offReasons[key], beforeOurs, beforeOff) {
+				o := c.m.decideFlag(crossRules, u, f, beforeOurs, opts)
+				c.cover("reasons compared, flag: " + o.path)
+				if opts.ignoreUPS {
+					c.cover("reasons compared, without profiles (IgnoreUserProfileService)")
+				}
+				if o.forcedInvalid {
+					c.cover("reasons compared, forced variation not the flag's")
+				}
+				for _, eo := range o.exps {
+					c.cover("reasons compared, flag experiment: " + eo.via)
+				}
+			}
+		}
 		items = append(items, it)
 
 		o := c.m.decideFlag(crossRules, u, f, beforeOurs, opts)
 		c.cover("flag: " + o.path)
+		if o.forcedInvalid {
+			c.cover("flag: forced variation not the flag's, ignored")
+		}
 		for _, eo := range o.exps {
 			c.cover("flag experiment: " + eo.via)
 			if eo.stale && eo.save {
@@ -1028,6 +1207,93 @@ func (c *diffCase) flagCall(api string, u testUser, keys []string, opts decideOp
 }
 
 func (c *diffCase) cover(what string) { c.stats.coverage[what]++ }
+
+// skipReasons counts reasons not compared because of cause, and among
+// them those that are equal all the same.
+func (c *diffCase) skipReasons(cause string, ours, official []string) {
+	c.stats.reasonsSkipped[cause]++
+	if slices.Equal(ours, official) {
+		c.stats.reasonsSkipped[cause+" (equal all the same)"]++
+	}
+}
+
+// sdkMessages are parts of each of the official Go SDK's decide reasons,
+// counted in the reasons compared: a run must have compared every one.
+var sdkMessages = []string{
+	"is mapped to flag",
+	"Invalid variation is mapped",
+	"is whitelisted into variation",
+	"was previously bucketed into variation \"",
+	"but no matching variation was found",
+	"collectively evaluated to true",
+	"collectively evaluated to false",
+	"does not meet conditions to be in experiment",
+	"an error occurred while evaluating nested tree for audience ID",
+	"invalid Condition matcher",
+	"unable to evaluate condition of type",
+	"Error computing bucketing ID",
+	"does not meet conditions for targeting rule",
+	"meets conditions for targeting rule \"Everyone Else\"",
+	"Rollout with ID \"\" is not in the datafile.",
+}
+
+// compareReasons requires our reasons for flag f to be the official SDK's,
+// word for word and in order, unless a documented difference reaches the
+// flag's path: an experiment that is not running (the SDK decides it; we
+// say it is not running), an audience or tree the two rule sets evaluate
+// differently for u (the SDK's evaluator then reports another audience as
+// null, or none), or profiles that differ already (carry-over). Those are
+// counted, not compared. It reports whether it compared them.
+func (c *diffCase) compareReasons(call string, u testUser, f *genFlag, opts decideOpts, ours, official []string, beforeOurs, beforeOff map[string]string) bool {
+	var trees []*mTree
+	for _, id := range f.ExperimentIDs {
+		e := c.m.exps[id]
+		if e == nil {
+			continue
+		}
+		if e.Status != "Running" {
+			c.skipReasons("experiment-status", ours, official)
+			return false
+		}
+		if !opts.ignoreUPS && beforeOurs[e.ID] != beforeOff[e.ID] {
+			c.skipReasons("carry-over", ours, official)
+			return false
+		}
+		if e.tree != nil {
+			trees = append(trees, e.tree)
+		}
+	}
+	for _, rule := range c.m.rollouts[f.RolloutID] {
+		if rule.tree != nil {
+			trees = append(trees, rule.tree)
+		}
+	}
+	for len(trees) > 0 {
+		t := trees[len(trees)-1]
+		trees = trees[:len(trees)-1]
+		if c.m.eval(crossRules, t, u) != c.m.eval(officialRules, t, u) {
+			c.skipReasons("audience evaluated differently", ours, official)
+			return false
+		}
+		trees = append(trees, t.kids...)
+		if a := c.m.audiences[t.audience]; t.audience != "" && a != nil {
+			trees = append(trees, a)
+		}
+	}
+	c.stats.reasonsCompared++
+	for _, r := range official {
+		for _, m := range sdkMessages {
+			if strings.Contains(r, m) {
+				c.cover("reasons compared, message: " + m)
+			}
+		}
+	}
+	if !slices.Equal(ours, official) {
+		c.fail(call, u, "flag %q: reasons differ\n  ours:\n    %s\n  official:\n    %s%s", f.Key,
+			strings.Join(ours, "\n    "), strings.Join(official, "\n    "), c.excerpt("flag", f.Key))
+	}
+	return true
+}
 
 // check verifies one call: each side's profile writes equal what its model
 // predicts, our store is hit at most once each way, every answer equals its
@@ -1064,7 +1330,11 @@ func (c *diffCase) check(call string, u testUser, opts decideOpts, items []item,
 		case !okOff:
 			c.fail(call, u, "%s %q: MODEL does not reproduce the official SDK\n  official: %v\n  model:    %v\n  ours:     %v\n  profile before: ours %v, official %v%s",
 				it.kind, it.key, show(it.official), show(it.wantOff), show(it.ours), beforeOurs, beforeOff, c.excerpt(it.kind, it.key))
-		case !reflect.DeepEqual(it.wantOurs, it.wantOff) || !maps.Equal(it.savesOurs, it.savesOff):
+		case reflect.DeepEqual(it.wantOurs, it.wantOff) && maps.Equal(it.savesOurs, it.savesOff):
+			if it.reasons != nil && opts.includeReasons && it.ours != nil {
+				it.reasons()
+			}
+		default:
 			cats := c.classify(it, beforeOff)
 			for _, cat := range cats {
 				c.stats.classified[cat]++

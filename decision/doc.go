@@ -83,6 +83,38 @@
 // float64, string → string, json → decoded JSON (map[string]any for
 // objects; each decision gets its own copy).
 //
+// # Forced decisions
+//
+// User.Forced holds forced decisions as an SDK's user context holds them
+// (SetForcedDecision), applied as the official Go SDK applies them: the
+// flag's (no rule key) before anything else, its decision naming no rule;
+// an experiment's before the experiment's status, whitelisting and saved
+// variation; a delivery rule's before the rule's audiences. The variation
+// key is looked up among all the flag's variations (experiments' first,
+// then rules', in order); one the flag does not have is ignored with the
+// SDK's reason. A forced variation is neither read from nor saved to the
+// profile: a user's sticky assignment stays, and is served again once the
+// forced decision is gone.
+//
+// # Reasons
+//
+// With IncludeReasons, a flag decision's reasons are the official Go SDK's
+// decide reasons, word for word and in its order (the differential test
+// compares them): forced decisions, whitelisting, the saved variation (a
+// hit, or one no longer in the experiment), the bucketer's audience lines
+// and its $opt_bucketing_id error, the audience evaluator's messages (an
+// unknown condition type or match, an audience whose conditions are null,
+// in the SDK's evaluation order: "and" stopping at its first false or null
+// operand), a rollout's targeting ("does not meet conditions for targeting
+// rule 2", "Everyone Else"), a flag without a rollout, an unknown flag.
+// Like the SDK, bucketing, groups and traffic give none. A decision keeps
+// at most 1,000 reasons, then a line counting the rest. Our own reasons
+// are for what the SDK does not do: a status other than Running, a reset
+// (Options.Resets), a refresh (Options.RefreshAfter), a lost first-writer
+// race, and a store that failed, timed out or could not key the user
+// (always reported, as the SDK reports errors). Without IncludeReasons
+// nothing is formatted: the decision path does not allocate.
+//
 // # Profiles
 //
 // Every call makes at most one Lookup, and only when an experiment decision
@@ -148,8 +180,9 @@
 //   - An experiment key shared by several experiments (allowed across flags
 //     in flags-first projects) cannot be decided with DecideExperiment; the
 //     Go SDK picks the last one.
-//   - Forced decisions set on a user context, ODP and events are not part
-//     of this package; DisableDecisionEvent is accepted and changes nothing.
-//   - Reasons are our own sentences, and only problems are reported without
-//     IncludeReasons.
+//   - ODP and events are not part of this package; DisableDecisionEvent is
+//     accepted and changes nothing.
+//   - Reasons are the SDK's but where the decisions above differ, and for
+//     what the SDK does not do (see Reasons); a store's problems are
+//     reported where they happen, where the SDK lists its errors first.
 package decision

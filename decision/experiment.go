@@ -2,6 +2,7 @@ package decision
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -191,6 +192,10 @@ func (b *builder) experimentAudience(r *rawExperiment, at *path) *node {
 // user from the experiment; RefreshAfter re-saves a served assignment
 // that is about to expire.
 //
+// Reasons are the official Go SDK's, word for word and in its order
+// (sdkreasons.go), but for what the SDK does not do: a status other than
+// Running, resets, refreshes and store failures.
+//
 // It returns nil when the user gets no variation.
 func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	if !e.running {
@@ -202,12 +207,12 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 	if key, ok := e.forced[cl.userID]; ok {
 		if v := e.variationByKey(key); v != nil {
 			if rs.on {
-				rs.infof("User %q is whitelisted into variation %q of experiment %q.", cl.userID, v.key, e.key)
+				rs.infof(`User "%s" is whitelisted into variation "%s" of experiment "%s".`, cl.userID, v.key, e.key)
 			}
 			return v
 		}
 		if rs.on {
-			rs.infof("User %q is whitelisted into variation %q, which is not in experiment %q.", cl.userID, key, e.key)
+			rs.infof(`User "%s" is whitelisted into variation "%s", which is not in the datafile.`, cl.userID, key)
 		}
 	}
 	sticky := cl.profileReady(rs)
@@ -227,19 +232,22 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 				}
 			} else if v := e.variationByID(a.VariationID); v != nil {
 				if rs.on {
-					rs.infof("User %q was previously bucketed into variation %q of experiment %q.", cl.userID, v.key, e.key)
+					rs.infof(`User "%s" was previously bucketed into variation "%s" of experiment "%s".`, cl.userID, v.key, e.key)
 				}
 				cl.refresh(e.id, a, rs)
 				return v
 			} else if rs.on {
-				rs.infof("User %q was previously bucketed into variation ID %q of experiment %q, which no longer exists; bucketing again.", cl.userID, a.VariationID, e.key)
+				rs.infof(`User "%s" was previously bucketed into variation with ID "%s" for experiment "%s", but no matching variation was found.`, cl.userID, a.VariationID, e.key)
 			}
 		}
 	}
-	if !cl.inAudience(e, "experiment", rs) {
+	if !cl.bucketerAudience(e, rs) {
+		if rs.on {
+			rs.infof(`User "%s" does not meet conditions to be in experiment "%s".`, cl.userID, e.key)
+		}
 		return nil
 	}
-	v := cl.bucketExperiment(e, rs)
+	v := cl.bucketExperiment(e)
 	switch {
 	case v == nil:
 	case sticky:
@@ -251,38 +259,47 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 }
 
 // inAudience evaluates e's audience tree, each audience once per call
-// (audienceMemo); null counts as false.
-func (cl *call) inAudience(e *experiment, what string, rs *reasons) bool {
+// (audienceMemo); null counts as false. With reasons, it gives those the
+// official Go SDK's audience evaluator gives (explainAudience).
+func (cl *call) inAudience(e *experiment, rs *reasons) bool {
 	if e.audience == nil {
 		return true
 	}
 	r := e.audience.evalIn(cl.attrs, &cl.memo)
 	if rs.on {
-		e.audience.eachAudience(func(a *audience) {
-			rs.infof("Audience %q (%s) evaluated to %s.", a.name, a.id, cl.memo.result(a, cl.attrs))
-		})
-		rs.infof("Audiences for %s %q collectively evaluated to %s.", what, e.key, r)
+		e.audience.explain(cl.attrs, rs, &cl.explained)
 	}
 	return r == triTrue
 }
 
+// bucketerAudience is the audience step of the SDK's bucketer, with its
+// reasons: the evaluation, the collective result, and, when bucketing
+// follows, a $opt_bucketing_id that is not a string. Experiments and
+// rollout rules both go through it.
+func (cl *call) bucketerAudience(e *experiment, rs *reasons) bool {
+	in := cl.inAudience(e, rs)
+	if rs.on {
+		cl.bucketerReasons(e, in, rs)
+	}
+	return in
+}
+
+// bucketerReasons are the lines of the SDK's bucketer after its audience
+// evaluation, whose result was in.
+func (cl *call) bucketerReasons(e *experiment, in bool, rs *reasons) {
+	rs.infof("Audiences for experiment %s collectively evaluated to %t.", e.key, in)
+	if in && !cl.bucketingOK {
+		rs.infof("Error computing bucketing ID for experiment %q: %q", e.key, fmt.Sprintf(`invalid bucketing ID provided: "%v"`, cl.attrs[bucketingIDAttribute]))
+	}
+}
+
 // bucketExperiment applies the group and then the experiment's traffic.
-func (cl *call) bucketExperiment(e *experiment, rs *reasons) *variation {
+// The SDK gives no reasons for either.
+func (cl *call) bucketExperiment(e *experiment) *variation {
 	if g := e.group; g != nil {
 		if picked := allocate(g.traffic, bucketValue(cl.bucketingID, g.id)); picked != e {
-			if rs.on {
-				rs.infof("User %q is not in experiment %q: group %q allocates the user elsewhere.", cl.userID, e.key, g.id)
-			}
 			return nil
 		}
 	}
-	v := allocate(e.traffic, bucketValue(cl.bucketingID, e.id))
-	if rs.on {
-		if v == nil {
-			rs.infof("User %q is in no variation of experiment %q.", cl.userID, e.key)
-		} else {
-			rs.infof("User %q is in variation %q of experiment %q.", cl.userID, v.key, e.key)
-		}
-	}
-	return v
+	return allocate(e.traffic, bucketValue(cl.bucketingID, e.id))
 }

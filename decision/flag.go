@@ -208,9 +208,10 @@ func (f *flag) newValues(set []setValue) variationValues {
 	return vals
 }
 
-// decideFlag decides one flag: each A/B test in order through the sticky
-// experiment decision, the first variation winning (even one that disables
-// the feature); otherwise the rollout.
+// decideFlag decides one flag: a forced decision for the flag first, then
+// each A/B test in order (its forced decision, then the sticky experiment
+// decision), the first variation winning (even one that disables the
+// feature); otherwise the rollout.
 func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 	d := FlagDecision{FlagKey: f.key}
 	cl.use = ProfileUnused
@@ -218,14 +219,32 @@ func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 		v    *variation
 		rule *experiment
 	)
+	if fv, ok := cl.forcedFor(f, "", rs); ok {
+		// The SDK's decision names no rule: no rule key, no IDs but the
+		// variation's, and counts as a feature test.
+		d.Source, d.Forced = SourceFeatureTest, true
+		d.Enabled, d.VariationKey, d.VariationID = fv.featureEnabled, fv.key, fv.id
+		if !cl.opts.excludeVariables {
+			d.Variables = f.variablesFor(fv, d.Enabled)
+		}
+		return d
+	}
 	for _, e := range f.experiments {
+		if fv, ok := cl.forcedFor(f, e.key, rs); ok {
+			v, rule, d.Source, d.Forced = fv, e, SourceFeatureTest, true
+			break
+		}
 		if v = cl.decideExperiment(e, rs); v != nil {
 			rule, d.Source = e, SourceFeatureTest
 			break
 		}
 	}
-	if v == nil && f.rollout != nil {
-		if v, rule = cl.decideRollout(f.rollout, rs); v != nil {
+	if v == nil {
+		if f.rollout == nil {
+			if rs.on {
+				rs.infof(`Rollout with ID "" is not in the datafile.`)
+			}
+		} else if v, rule, d.Forced = cl.decideRollout(f, rs); v != nil {
 			d.Source = SourceRollout
 			d.EveryoneElse = f.rollout.everyoneElse(rule.key)
 		}
@@ -233,8 +252,6 @@ func (cl *call) decideFlag(f *flag, rs *reasons) FlagDecision {
 	if v != nil {
 		d.Enabled, d.VariationKey, d.VariationID = v.featureEnabled, v.key, v.id
 		d.RuleKey, d.ExperimentID, d.LayerID = rule.key, rule.id, rule.layerID
-	} else if rs.on {
-		rs.infof("User %q is in no experiment or rule of flag %q; the flag is off.", cl.userID, f.key)
 	}
 	if !cl.opts.excludeVariables {
 		d.Variables = f.variablesFor(v, d.Enabled)
@@ -272,5 +289,5 @@ func servedValue(t varType, v any) any {
 
 // unknownFlag is the decision for a key the datafile does not have.
 func unknownFlag(key string) FlagDecision {
-	return FlagDecision{FlagKey: key, Reasons: []string{fmt.Sprintf("No flag was found for key %q.", key)}}
+	return FlagDecision{FlagKey: key, Reasons: []string{fmt.Sprintf(`No flag was found for key "%s".`, key)}}
 }

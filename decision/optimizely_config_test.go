@@ -3,6 +3,7 @@ package decision
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -15,7 +16,10 @@ func TestOptimizelyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oc := df.OptimizelyConfig()
+	oc, err := NewOptimizelyConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if oc.Revision != df.Revision() {
 		t.Errorf("revision %q, want %q", oc.Revision, df.Revision())
 	}
@@ -30,22 +34,51 @@ func TestOptimizelyConfig(t *testing.T) {
 	if _, ok := f.ExperimentsMap["search_experiment"]; !ok {
 		t.Errorf("feature experimentsMap lacks its experiment: %+v", f.ExperimentsMap)
 	}
-	// Round trip through JSON with the SDKs' field names.
-	b, _ := json.Marshal(oc)
+	if len(oc.Attributes) != 3 || oc.Attributes[0] != (OptimizelyAttribute{ID: "1001", Key: "country"}) {
+		t.Errorf("attributes %v, want the datafile's", oc.Attributes)
+	}
+	// The JSON has every field of the SDK's OptimizelyConfig.
+	b, err := OptimizelyConfigJSON(raw, "sample")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var back map[string]any
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"revision", "experimentsMap", "featuresMap", "sdkKey", "environmentKey"} {
+	for _, k := range []string{"environmentKey", "sdkKey", "revision", "experimentsMap", "featuresMap", "attributes", "audiences", "events"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
 	}
+	if back["sdkKey"] != "sample" {
+		t.Errorf("sdkKey %v, want the key it is served under when the datafile names none", back["sdkKey"])
+	}
+}
+
+// TestOptimizelyConfigSDKKey: the datafile's own sdkKey wins over the key
+// it is served under, as in Agent.
+func TestOptimizelyConfigSDKKey(t *testing.T) {
+	raw := []byte(`{"version": "4", "revision": "1", "sdkKey": "from-the-datafile", "environmentKey": "production"}`)
+	b, err := OptimizelyConfigJSON(raw, "served-as")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"sdkKey":"from-the-datafile"`) || !strings.Contains(string(b), `"environmentKey":"production"`) {
+		t.Errorf("config %s", b)
+	}
 }
 
 func TestOptimizelyConfigVariables(t *testing.T) {
-	df := loadDatafile(t, "sticky.json")
-	f := df.OptimizelyConfig().FeaturesMap["flag_full"]
+	raw, err := os.ReadFile("testdata/sticky.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := NewOptimizelyConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := oc.FeaturesMap["flag_full"]
 	if v := f.VariablesMap["max_items"]; v.Type != "integer" || v.Value != "10" {
 		t.Errorf("default max_items = %+v, want integer 10", v)
 	}
@@ -56,5 +89,11 @@ func TestOptimizelyConfigVariables(t *testing.T) {
 	off := f.ExperimentsMap["exp_feature"].VariationsMap["off"].VariablesMap
 	if off["max_items"].Value != "10" {
 		t.Errorf("variation off (feature disabled) serves max_items %q, want the default 10", off["max_items"].Value)
+	}
+}
+
+func TestOptimizelyConfigBadJSON(t *testing.T) {
+	if _, err := NewOptimizelyConfig([]byte(`{"version": "4",`)); err == nil || !strings.Contains(err.Error(), "decode the datafile") {
+		t.Errorf("err = %v, want one saying the datafile does not decode", err)
 	}
 }

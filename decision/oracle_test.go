@@ -60,19 +60,30 @@ func officialOptions(o decideOpts) []optdecide.OptimizelyDecideOptions {
 	return opts
 }
 
-func (o *oracle) decide(u testUser, flagKey string, opts decideOpts) flagResult {
+// userContext is the SDK's user context for u with opts' forced
+// decisions set, as Agent sets a decide body's.
+func (o *oracle) userContext(u testUser, opts decideOpts) *optclient.OptimizelyUserContext {
 	uc := o.c.CreateUserContext(u.ID, u.Attrs)
-	return fromOfficial(uc.Decide(flagKey, officialOptions(opts)))
+	for _, fd := range opts.forced {
+		uc.SetForcedDecision(optdecision.OptimizelyDecisionContext{FlagKey: fd.FlagKey, RuleKey: fd.RuleKey},
+			optdecision.OptimizelyForcedDecision{VariationKey: fd.VariationKey})
+	}
+	return &uc
 }
 
-func (o *oracle) decideForKeys(u testUser, keys []string, opts decideOpts) map[string]flagResult {
-	uc := o.c.CreateUserContext(u.ID, u.Attrs)
-	return fromOfficialMap(uc.DecideForKeys(keys, officialOptions(opts)))
+// decide, decideForKeys and decideAll return the SDK's decisions and,
+// apart, their reasons.
+func (o *oracle) decide(u testUser, flagKey string, opts decideOpts) (flagResult, []string) {
+	d := o.userContext(u, opts).Decide(flagKey, officialOptions(opts))
+	return fromOfficial(d), d.Reasons
 }
 
-func (o *oracle) decideAll(u testUser, opts decideOpts) map[string]flagResult {
-	uc := o.c.CreateUserContext(u.ID, u.Attrs)
-	return fromOfficialMap(uc.DecideAll(officialOptions(opts)))
+func (o *oracle) decideForKeys(u testUser, keys []string, opts decideOpts) (map[string]flagResult, map[string][]string) {
+	return fromOfficialMap(o.userContext(u, opts).DecideForKeys(keys, officialOptions(opts)))
+}
+
+func (o *oracle) decideAll(u testUser, opts decideOpts) (map[string]flagResult, map[string][]string) {
+	return fromOfficialMap(o.userContext(u, opts).DecideAll(officialOptions(opts)))
 }
 
 func fromOfficial(d optclient.OptimizelyDecision) flagResult {
@@ -83,12 +94,13 @@ func fromOfficial(d optclient.OptimizelyDecision) flagResult {
 	return r
 }
 
-func fromOfficialMap(ds map[string]optclient.OptimizelyDecision) map[string]flagResult {
+func fromOfficialMap(ds map[string]optclient.OptimizelyDecision) (map[string]flagResult, map[string][]string) {
 	out := make(map[string]flagResult, len(ds))
+	reasons := make(map[string][]string, len(ds))
 	for k, d := range ds {
-		out[k] = fromOfficial(d)
+		out[k], reasons[k] = fromOfficial(d), d.Reasons
 	}
-	return out
+	return out, reasons
 }
 
 // officialProfiles is the official SDK's UserProfileService backed by a map.

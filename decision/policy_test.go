@@ -507,7 +507,7 @@ func TestTimedOutLookupWriteOutlastsHangingTries(t *testing.T) {
 	store := &hangingFirstWrites{slowReads: slowReads{mem}}
 	store.hang.Store(3)
 	c := newPolicyClient(t, Options{Profiles: store, StoreBudget: 2 * time.Millisecond})
-	c.absentAttempt = 20 * time.Millisecond
+	c.background.attempt = 20 * time.Millisecond
 	d, _ := c.DecideExperiment(ctx, User{ID: "u9", Attributes: usUser.Attributes}, "exp_us")
 	deadline := time.Now().Add(30 * time.Second)
 	for {

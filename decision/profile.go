@@ -22,6 +22,11 @@ type call struct {
 	attrs       map[string]any
 	opts        options
 	bucketingID string
+	// bucketingOK is false when $opt_bucketing_id is there but not a
+	// string (the user ID buckets then, and the reasons say so).
+	bucketingOK bool
+	// forced are the user's forced decisions (User.Forced).
+	forced []ForcedDecision
 
 	// store is nil when the call does not use profiles: no store
 	// configured, IgnoreUserProfileService, or a user ID no profile can be
@@ -70,18 +75,17 @@ type call struct {
 
 	// memo holds the results of the audiences the call evaluated.
 	memo audienceMemo
+	// explained holds, with reasons, what the official SDK's evaluator
+	// makes of each audience the call explained.
+	explained explainMemo
 }
 
-func (c *Client) newCall(ctx context.Context, u *User, o options, rs *reasons) call {
-	cl := call{ctx: ctx, client: c, userID: u.ID, attrs: u.Attributes, opts: o}
+func (c *Client) newCall(ctx context.Context, u *User, o options) call {
+	cl := call{ctx: ctx, client: c, userID: u.ID, attrs: u.Attributes, opts: o, forced: u.Forced}
 	if c.df.audiences > inlineAudiences {
 		cl.memo.df = c.df
 	}
-	id, ok := bucketingID(u)
-	if !ok && rs.on {
-		rs.infof("Attribute %q is not a string; bucketing by user ID.", bucketingIDAttribute)
-	}
-	cl.bucketingID = id
+	cl.bucketingID, cl.bucketingOK = bucketingID(u)
 	if c.profiles != nil && !o.ignoreProfiles {
 		// An ID the stores cannot key (empty, oversized, not UTF-8) would
 		// either fail every lookup, counted as a store failure although the

@@ -23,8 +23,9 @@ func (r *rollout) everyoneElse(ruleKey string) bool {
 	return last.key == ruleKey && last.key == last.id && strings.HasPrefix(last.key, "default-")
 }
 
-// decideRollout returns the variation a rollout serves and the rule that
-// served it, or nil and nil.
+// decideRollout returns the variation a rollout of flag f serves and the
+// rule that served it, or nil and nil; forced is true when a forced
+// decision for the rule gave the variation.
 //
 // Rules 0..n-2: a user outside a rule's audience moves on to the next rule;
 // a user inside it but outside its traffic skips straight to the last rule,
@@ -32,40 +33,61 @@ func (r *rollout) everyoneElse(ruleKey string) bool {
 // targeted rule. The last rule is evaluated like the others (audience if
 // any, then traffic). Rollouts never read or write profiles: re-hashing is
 // what keeps them stable, and their traffic only grows.
-func (cl *call) decideRollout(r *rollout, rs *reasons) (*variation, *experiment) {
+//
+// A rule's forced decision is checked before the rule's audiences. With
+// reasons, the official Go SDK's are given in its order: it evaluates a
+// targeted rule's audiences once to target and once more in its bucketer,
+// and names targeted rules by their position (1, 2, …) when the user
+// misses one.
+func (cl *call) decideRollout(f *flag, rs *reasons) (v *variation, rule *experiment, forced bool) {
+	r := f.rollout
 	n := len(r.rules)
 	if n == 0 {
-		return nil, nil
+		return nil, nil, false
 	}
-	for _, rule := range r.rules[:n-1] {
-		if !cl.inAudience(rule, "rule", rs) {
+	for i, rule := range r.rules[:n-1] {
+		if v, ok := cl.forcedFor(f, rule.key, rs); ok {
+			return v, rule, true
+		}
+		if !cl.inAudience(rule, rs) {
+			if rs.on {
+				rs.infof(`User "%s" does not meet conditions for targeting rule %d.`, cl.userID, i+1)
+			}
 			continue
+		}
+		if rs.on {
+			cl.rebucketReasons(rule, rs)
 		}
 		v := allocate(rule.traffic, bucketValue(cl.bucketingID, rule.id))
 		if v == nil {
-			if rs.on {
-				rs.infof("User %q meets the audience of rule %q but is outside its traffic; evaluating the last rule.", cl.userID, rule.key)
-			}
 			break
 		}
-		if rs.on {
-			rs.infof("User %q is in variation %q of rule %q.", cl.userID, v.key, rule.key)
-		}
-		return v, rule
+		return v, rule, false
 	}
 	last := r.rules[n-1]
-	if !cl.inAudience(last, "rule", rs) {
-		return nil, nil
+	if v, ok := cl.forcedFor(f, last.key, rs); ok {
+		return v, last, true
 	}
-	v := allocate(last.traffic, bucketValue(cl.bucketingID, last.id))
-	if v == nil {
-		if rs.on {
-			rs.infof("User %q is outside the traffic of rule %q.", cl.userID, last.key)
-		}
-		return nil, nil
+	if !cl.inAudience(last, rs) {
+		return nil, nil, false
 	}
 	if rs.on {
-		rs.infof("User %q is in variation %q of rule %q.", cl.userID, v.key, last.key)
+		cl.rebucketReasons(last, rs)
+		rs.infof(`User "%s" meets conditions for targeting rule "Everyone Else".`, cl.userID)
 	}
-	return v, last
+	v = allocate(last.traffic, bucketValue(cl.bucketingID, last.id))
+	if v == nil {
+		return nil, nil, false
+	}
+	return v, last, false
+}
+
+// rebucketReasons are the reasons of the SDK's bucketer for a rule whose
+// audiences the rollout has just found the user in: it evaluates them
+// again (and explains them again), then says so. Only reasons need it.
+func (cl *call) rebucketReasons(rule *experiment, rs *reasons) {
+	if rule.audience != nil {
+		rule.audience.explain(cl.attrs, rs, &cl.explained)
+	}
+	cl.bucketerReasons(rule, true, rs)
 }

@@ -22,8 +22,12 @@ type diffDatafile struct {
 	// then sends $opt_bot_filtering false; serve sends nothing).
 	noBotFiltering             bool
 	flags, experiments, events []string
-	candidates                 map[string][]any // attribute → values its audiences compare with
-	users                      []diffUser
+	// flagRules and flagVariations list, per flag, the keys of its
+	// experiments and delivery rules and of their variations, for forced
+	// decisions.
+	flagRules, flagVariations map[string][]string
+	candidates                map[string][]any // attribute → values its audiences compare with
+	users                     []diffUser
 }
 
 type diffUser struct {
@@ -58,6 +62,7 @@ func diffDatafiles(t *testing.T) []*diffDatafile {
 			d.experiments = append(d.experiments, keysOf(g.(map[string]any)["experiments"])...)
 		}
 		d.events = keysOf(df["events"])
+		d.flagRules, d.flagVariations = flagRulesOf(df)
 		rng := rand.New(rand.NewPCG(seedOf(key), 1))
 		if users == nil {
 			for i := range 40 {
@@ -116,6 +121,42 @@ func readJSON(t *testing.T, path string) map[string]any {
 func asList(v any) []any { l, _ := v.([]any); return l }
 
 // keysOf returns the keys of a datafile list, each once.
+// flagRulesOf returns, per flag of df, the keys of its experiments and
+// delivery rules and those of their variations.
+func flagRulesOf(df map[string]any) (rules, variations map[string][]string) {
+	byID := map[string]map[string]any{}
+	exps := asList(df["experiments"])
+	for _, g := range asList(df["groups"]) {
+		exps = append(exps, asList(g.(map[string]any)["experiments"])...)
+	}
+	for _, e := range exps {
+		m := e.(map[string]any)
+		byID[fmt.Sprint(m["id"])] = m
+	}
+	rollouts := map[string][]any{}
+	for _, r := range asList(df["rollouts"]) {
+		m := r.(map[string]any)
+		rollouts[fmt.Sprint(m["id"])] = asList(m["experiments"])
+	}
+	rules, variations = map[string][]string{}, map[string][]string{}
+	for _, f := range asList(df["featureFlags"]) {
+		m := f.(map[string]any)
+		key := fmt.Sprint(m["key"])
+		var list []any
+		for _, id := range asList(m["experimentIds"]) {
+			if e := byID[fmt.Sprint(id)]; e != nil {
+				list = append(list, e)
+			}
+		}
+		list = append(list, rollouts[fmt.Sprint(m["rolloutId"])]...)
+		rules[key] = keysOf(list)
+		for _, r := range list {
+			variations[key] = append(variations[key], keysOf(r.(map[string]any)["variations"])...)
+		}
+	}
+	return rules, variations
+}
+
 func keysOf(list any) []string {
 	var keys []string
 	for _, e := range asList(list) {

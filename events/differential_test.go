@@ -23,6 +23,7 @@ import (
 
 	"github.com/optimizely/go-sdk/v2/pkg/client"
 	"github.com/optimizely/go-sdk/v2/pkg/decide"
+	"github.com/optimizely/go-sdk/v2/pkg/decision"
 	"github.com/optimizely/go-sdk/v2/pkg/entities"
 	"github.com/optimizely/go-sdk/v2/pkg/event"
 
@@ -91,7 +92,10 @@ func TestEventsMatchTheOfficialSDK(t *testing.T) {
 	}
 	t.Logf("%d events compared field by field (but uuid, timestamp, client_name, client_version) in %d batches from serve, %d from the official SDK, on %d datafiles: %v",
 		len(ourRecs), ourN.batches, sdkN.batches, len(dfs), ourN.kinds)
-	t.Logf("requests: %d; left out because the decisions differ: %v, on %v", d.requests, d.excluded, d.excludedOn)
+	t.Logf("requests: %d (decide with forced decisions: %d); left out because the decisions differ: %v, on %v", d.requests, d.forced, d.excluded, d.excludedOn)
+	if d.forced < 100 {
+		t.Errorf("only %d decide requests with forced decisions were compared", d.forced)
+	}
 	// The generated datafiles hold on purpose what the official SDK
 	// decides otherwise (paused and archived experiments, and(null,
 	// false) under not, …: decision's differential test classifies each);
@@ -206,6 +210,9 @@ type driver struct {
 	api      string
 	http     *http.Client
 	requests int
+	// forced counts the decide requests compared that carried forced
+	// decisions.
+	forced int
 	// excluded counts requests left out, by kind and by datafile.
 	excluded, excludedOn map[string]int
 }
@@ -258,7 +265,7 @@ func (d *driver) run(df *diffDatafile, c *client.OptimizelyClient) {
 					opts = append(opts, o)
 				}
 			}
-			d.decide(df, c, u.id, attrJSON, keys, opts)
+			d.decide(df, c, u.id, attrJSON, keys, opts, randomForced(rng, df))
 		}
 		d.activateExperiment(df, c, u.id, attrJSON, pick(df.experiments), rng.IntN(4) == 0)
 		d.activateFeature(df, c, u.id, attrJSON, pick(df.flags), rng.IntN(4) == 0)
@@ -301,20 +308,57 @@ func (d *driver) post(df *diffDatafile, path string, body string) any {
 	return v
 }
 
-func (d *driver) decide(df *diffDatafile, c *client.OptimizelyClient, user string, attrJSON []byte, keys, opts []string) {
-	noEvents := append(slices.Clone(opts), "DISABLE_DECISION_EVENT")
-	if !maps.Equal(d.oursDecide(df, user, attrJSON, keys, noEvents), d.theirsDecide(c, user, attrJSON, keys, noEvents)) {
+// forcedDecision is one of a decide body's forcedDecisions.
+type forcedDecision struct {
+	FlagKey      string `json:"flagKey"`
+	RuleKey      string `json:"ruleKey,omitempty"`
+	VariationKey string `json:"variationKey"`
+}
+
+// randomForced returns forced decisions for a fifth of the requests: one
+// or two, each for a random flag and, mostly, one of its experiments or
+// delivery rules, naming one of its variations or, sometimes, a key it
+// does not have.
+func randomForced(rng *rand.Rand, df *diffDatafile) []forcedDecision {
+	if len(df.flags) == 0 || rng.IntN(5) != 0 {
+		return nil
+	}
+	var out []forcedDecision
+	for range 1 + rng.IntN(2) {
+		f := df.flags[rng.IntN(len(df.flags))]
+		fd := forcedDecision{FlagKey: f, VariationKey: "no_such_variation"}
+		if rules := df.flagRules[f]; len(rules) > 0 && rng.IntN(3) != 0 {
+			fd.RuleKey = rules[rng.IntN(len(rules))]
+		}
+		if vs := df.flagVariations[f]; len(vs) > 0 && rng.IntN(8) != 0 {
+			fd.VariationKey = vs[rng.IntN(len(vs))]
+		}
+		out = append(out, fd)
+	}
+	return out
+}
+
+func (d *driver) decide(df *diffDatafile, c *client.OptimizelyClient, user string, attrJSON []byte, keys, opts []string, forced []forcedDecision) {
+	// Every decision is compared, those of disabled flags too: the SDKs
+	// send their impressions although ENABLED_FLAGS_ONLY leaves them out
+	// of the answer.
+	noEvents := append(slices.DeleteFunc(slices.Clone(opts), func(o string) bool { return o == "ENABLED_FLAGS_ONLY" }), "DISABLE_DECISION_EVENT")
+	if !maps.Equal(d.oursDecide(df, user, attrJSON, keys, noEvents, forced), d.theirsDecide(c, user, attrJSON, keys, noEvents, forced)) {
 		d.exclude(df, "decide")
 		return
 	}
-	d.oursDecide(df, user, attrJSON, keys, opts)
-	d.theirsDecide(c, user, attrJSON, keys, opts)
+	if len(forced) > 0 {
+		d.forced++
+	}
+	d.oursDecide(df, user, attrJSON, keys, opts, forced)
+	d.theirsDecide(c, user, attrJSON, keys, opts, forced)
 }
 
-func (d *driver) oursDecide(df *diffDatafile, user string, attrJSON []byte, keys, opts []string) map[string]decisionOutcome {
+func (d *driver) oursDecide(df *diffDatafile, user string, attrJSON []byte, keys, opts []string, forced []forcedDecision) map[string]decisionOutcome {
 	q := url.Values{"keys": keys}
 	optJSON, _ := json.Marshal(opts)
-	v := d.post(df, "/v1/decide?"+q.Encode(), fmt.Sprintf(`{"userId":%q,"userAttributes":%s,"decideOptions":%s}`, user, attrJSON, optJSON))
+	forcedJSON, _ := json.Marshal(forced)
+	v := d.post(df, "/v1/decide?"+q.Encode(), fmt.Sprintf(`{"userId":%q,"userAttributes":%s,"decideOptions":%s,"forcedDecisions":%s}`, user, attrJSON, optJSON, forcedJSON))
 	list, ok := v.([]any)
 	if !ok {
 		list = []any{v}
@@ -327,12 +371,16 @@ func (d *driver) oursDecide(df *diffDatafile, user string, attrJSON []byte, keys
 	return out
 }
 
-func (d *driver) theirsDecide(c *client.OptimizelyClient, user string, attrJSON []byte, keys, opts []string) map[string]decisionOutcome {
+func (d *driver) theirsDecide(c *client.OptimizelyClient, user string, attrJSON []byte, keys, opts []string, forced []forcedDecision) map[string]decisionOutcome {
 	o, err := decide.TranslateOptions(opts)
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	uc := c.CreateUserContext(user, d.attributes(attrJSON))
+	for _, fd := range forced { // as Agent's decide handler sets them
+		uc.SetForcedDecision(decision.OptimizelyDecisionContext{FlagKey: fd.FlagKey, RuleKey: fd.RuleKey},
+			decision.OptimizelyForcedDecision{VariationKey: fd.VariationKey})
+	}
 	var ds map[string]client.OptimizelyDecision
 	switch len(keys) {
 	case 0:
@@ -397,7 +445,7 @@ func (d *driver) activateFeature(df *diffDatafile, c *client.OptimizelyClient, u
 	// decision through decide too.
 	noEvents := []string{"DISABLE_DECISION_EVENT"}
 	if ours(false) != (decisionOutcome{variation: info.VariationKey, rule: info.ExperimentKey, enabled: info.Enabled}) ||
-		!maps.Equal(d.oursDecide(df, user, attrJSON, []string{key}, noEvents), d.theirsDecide(c, user, attrJSON, []string{key}, noEvents)) {
+		!maps.Equal(d.oursDecide(df, user, attrJSON, []string{key}, noEvents, nil), d.theirsDecide(c, user, attrJSON, []string{key}, noEvents, nil)) {
 		d.exclude(df, "activate feature")
 		return
 	}

@@ -3,8 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,21 +21,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickybucket/stickybucket/integration/agentbuild"
 )
 
 // These helpers run Optimizely Agent (its HTTP decision service, built
 // from source) next to `stickybucket serve`, so the tests can show that
 // Agent's `rest` user profile service plugin works against serve's
 // /v1/ups routes as they are.
-
-// agentTarballName is Agent's source at the commit the project measures
-// against; it lives, with the script that builds it, in the shared anchors
-// next to the repository (../shared/anchors/agent from the repository's
-// root), or where AGENT_SRC_TGZ says.
-const agentTarballName = "agent-src-471fdcd.tgz"
-
-// errNoAgentSource: the tarball or its build script is not on this machine.
-var errNoAgentSource = errors.New("optimizely agent source not found")
 
 var agentBuild struct {
 	once sync.Once
@@ -47,8 +38,8 @@ var agentBuild struct {
 }
 
 // agentBinary returns Agent's binary, built once per test binary and
-// cached across runs (keyed by the tarball's SHA-256). Without the source
-// the test is skipped, or fails under CI=true.
+// cached across runs by agentbuild. Without the source the test is
+// skipped, or fails under CI=true.
 func agentBinary(t *testing.T) string {
 	t.Helper()
 	first := false
@@ -56,13 +47,13 @@ func agentBinary(t *testing.T) string {
 		first = true
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
-		agentBuild.bin, agentBuild.note, agentBuild.err = buildAgent(ctx)
+		agentBuild.bin, agentBuild.note, agentBuild.err = agentbuild.Binary(ctx, "..") // the tests run in integration/
 	})
-	if errors.Is(agentBuild.err, errNoAgentSource) {
+	if errors.Is(agentBuild.err, agentbuild.ErrNoSource) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v (CI=true: set AGENT_SRC_TGZ or provide ../shared/anchors/agent/ next to the repository)", agentBuild.err)
 		}
-		t.Skipf("%v; set AGENT_SRC_TGZ to Agent's source tarball (%s) to run the Agent tests", agentBuild.err, agentTarballName)
+		t.Skipf("%v; set AGENT_SRC_TGZ to Agent's source tarball (%s) to run the Agent tests", agentBuild.err, agentbuild.TarballName)
 	}
 	if agentBuild.err != nil {
 		t.Fatal(agentBuild.err)
@@ -71,93 +62,6 @@ func agentBinary(t *testing.T) string {
 		t.Log(agentBuild.note)
 	}
 	return agentBuild.bin
-}
-
-// agentSource finds the tarball and build.sh: AGENT_SRC_TGZ, else the
-// shared anchors beside the repository; build.sh next to the tarball, else
-// in the shared anchors.
-func agentSource() (tgz, script string, err error) {
-	root, err := filepath.Abs("..") // the tests run in integration/
-	if err != nil {
-		return "", "", fmt.Errorf("find the repository root: %w", err)
-	}
-	anchors := filepath.Join(filepath.Dir(root), "shared", "anchors", "agent")
-	tgz = os.Getenv("AGENT_SRC_TGZ")
-	if tgz == "" {
-		tgz = filepath.Join(anchors, agentTarballName)
-	}
-	if _, err := os.Stat(tgz); err != nil {
-		return "", "", fmt.Errorf("%w: %v", errNoAgentSource, err)
-	}
-	for _, dir := range []string{filepath.Dir(tgz), anchors} {
-		script = filepath.Join(dir, "build.sh")
-		if _, err := os.Stat(script); err == nil {
-			return tgz, script, nil
-		}
-	}
-	return "", "", fmt.Errorf("%w: no build.sh next to %s or in %s", errNoAgentSource, tgz, anchors)
-}
-
-// buildAgent returns the cached binary for the tarball's content, or
-// untars it into a temporary directory and runs build.sh there. It says
-// which in note.
-func buildAgent(ctx context.Context) (bin, note string, err error) {
-	tgz, script, err := agentSource()
-	if err != nil {
-		return "", "", err
-	}
-	data, err := os.ReadFile(tgz)
-	if err != nil {
-		return "", "", fmt.Errorf("read agent source: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "stickybucket", "optimizely-agent", hex.EncodeToString(sum[:]))
-	bin = filepath.Join(dir, "optimizely")
-	if info, err := os.Stat(bin); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-		return bin, fmt.Sprintf("optimizely agent: cached build %s", bin), nil
-	}
-
-	started := time.Now()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("agent cache directory: %w", err)
-	}
-	work, err := os.MkdirTemp("", "agent-src-")
-	if err != nil {
-		return "", "", fmt.Errorf("agent build directory: %w", err)
-	}
-	defer os.RemoveAll(work)
-	src := filepath.Join(work, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		return "", "", fmt.Errorf("agent build directory: %w", err)
-	}
-	if out, err := exec.CommandContext(ctx, "tar", "-xzf", tgz, "-C", src).CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("untar %s: %w\n%s", tgz, err, out)
-	}
-	// Built beside its final name and renamed, so a run cut short leaves no
-	// half-written binary in the cache and concurrent runs do not collide.
-	tmp := filepath.Join(dir, fmt.Sprintf("optimizely.%d.tmp", os.Getpid()))
-	cmd := exec.CommandContext(ctx, "bash", script, src, tmp)
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.Remove(tmp)
-		return "", "", fmt.Errorf("build optimizely agent with %s: %w\n%s", script, err, tail(out, 4000))
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		_ = os.Remove(tmp)
-		return "", "", fmt.Errorf("cache the agent binary: %w", err)
-	}
-	return bin, fmt.Sprintf("optimizely agent: built %s from %s in %s", bin, tgz, time.Since(started).Round(time.Second)), nil
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
 
 // agentSDKKey is the one SDK key of the tests: every Agent decides for the

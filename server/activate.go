@@ -103,14 +103,11 @@ func activations(dfile *decision.Datafile, q url.Values) ([]activation, error) {
 			return nil, badRequest(fmt.Errorf("type %q not supported", cut(typ, 64)))
 		}
 	}
-	config := dfile.OptimizelyConfig()
 	for _, k := range q["experimentKey"] {
-		_, ok := config.ExperimentsMap[k]
-		add(k, kindExperiment, ok)
+		add(k, kindExperiment, dfile.HasExperiment(k))
 	}
 	for _, k := range q["featureKey"] {
-		_, ok := config.FeaturesMap[k]
-		add(k, kindFeature, ok)
+		add(k, kindFeature, dfile.HasFlag(k))
 	}
 	return todo, nil
 }

@@ -30,6 +30,11 @@ type Datafile struct {
 	// Events is what events need of the datafile; nil: the datafile's
 	// decisions send no impressions and /v1/track knows no event.
 	Events *events.Project
+	// Config returns the datafile's OptimizelyConfig as JSON, served by
+	// GET /v1/config; it should build it once per datafile
+	// (datafiles.Entry.OptimizelyConfig does). Nil builds it from Raw on
+	// every request.
+	Config func() ([]byte, error)
 }
 
 // Options configures NewAPI.
@@ -58,6 +63,8 @@ type Options struct {
 	// echoes the user's attributes, so keys times attributes is refused
 	// rather than built; default 16 MiB.
 	MaxResponseBytes int64
+	// Batch bounds POST /v1/batch; zero fields take Agent's defaults.
+	Batch BatchOptions
 	// Events, when set, sends the impressions of /v1/decide and
 	// /v1/activate and the conversions of /v1/track; nil sends none (the
 	// routes answer the same).
@@ -77,7 +84,10 @@ type api struct {
 	sdk         *sdkprofiles.Service
 	maxBody     int64
 	maxResponse int64
+	batchOpts   BatchOptions
 	log         *slog.Logger
+	// mux routes the API's requests, a batch's operations among them.
+	mux *apiMux
 }
 
 // NewAPI returns the Agent-compatible API handler.
@@ -103,12 +113,26 @@ func NewAPI(opts Options) (http.Handler, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	mux := http.NewServeMux()
-	allowed := methodsAllowed()
+	a.batchOpts = opts.Batch
+	if a.batchOpts.MaxConcurrency <= 0 {
+		a.batchOpts.MaxConcurrency = DefaultBatchMaxConcurrency
+	}
+	if a.batchOpts.OperationsLimit <= 0 {
+		a.batchOpts.OperationsLimit = DefaultBatchOperationsLimit
+	}
+	mux := &apiMux{ServeMux: http.NewServeMux(), allow: map[string]string{}}
+	a.mux = mux
 	route := func(pattern, name string, h http.HandlerFunc, authenticated bool) {
+		mux.patterns = append(mux.patterns, pattern)
 		var handler http.Handler = h
 		if authenticated {
-			handler = requireAuth(opts.Tokens, opts.JWT, scopeSDKKey, handler)
+			sc := scopeSDKKey
+			if pattern == "POST /v1/batch" {
+				// Each operation is checked by its route, with its own SDK
+				// key; the batch itself needs an API token.
+				sc = scopeAPI
+			}
+			handler = requireAuth(opts.Tokens, opts.JWT, sc, handler)
 		}
 		mux.Handle(pattern, opts.Metrics.instrument(name, handler))
 	}
@@ -125,30 +149,39 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("GET /v1/profiles/{userId}", "profile_get", a.getProfile, true)
 	route("DELETE /v1/profiles/{userId}", "profile_delete", a.deleteProfile, true)
 	route("POST /v1/override", "override", a.override, true)
+	route("POST /v1/batch", "batch", a.batch, true)
 	if opts.Issuer != nil {
 		route("POST /oauth/token", "oauth_token", opts.Issuer.ServeHTTP, false)
-		allowed["/oauth/token"] = "POST"
 	}
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
+	route("GET /openapi.yaml", "openapi", openAPI, false)
 
 	// The same paths with another method: 405, in JSON.
-	for path, allow := range allowed {
+	for path, allow := range map[string]string{
+		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
+		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
+		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
+		"/v1/override": "POST", "/v1/batch": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+		"/openapi.yaml": "GET, HEAD",
+	} {
+		mux.allow[path] = allow
 		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
+	}
+	if opts.Issuer != nil {
+		mux.allow["/oauth/token"] = "POST"
+		mux.Handle("/oauth/token", opts.Metrics.instrument("method_not_allowed", methodNotAllowed("POST")))
 	}
 	mux.Handle("/", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound)))
 	return mux, nil
 }
 
-// methodsAllowed are the API's paths and their methods; any other method
-// is answered 405, in JSON.
-func methodsAllowed() map[string]string {
-	return map[string]string{
-		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
-		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
-		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
-		"/v1/override": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
-	}
+// apiMux is the API's routes, and what they are, for the test that holds
+// them equal to the OpenAPI document (openapi.yaml).
+type apiMux struct {
+	*http.ServeMux
+	patterns []string          // "METHOD /path" as registered
+	allow    map[string]string // path → its Allow header, for 405
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -170,7 +203,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // override answers as Agent does by default: overrides are disabled.
+// override answers as Agent with overrides off (its default): the SDK key
+// is checked first, then 403.
 func (a *api) override(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.datafileFor(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	writeErrorStatus(w, http.StatusForbidden, "overrides are disabled")
 }
 

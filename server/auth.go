@@ -77,6 +77,9 @@ const (
 	scopeSDKKey scope = iota
 	// scopeAdmin: the token's admin claim is true (Agent's admin rule).
 	scopeAdmin
+	// scopeAPI: the token has an sdk_keys claim, whatever keys it names
+	// (/v1/batch, whose operations are checked each with its own key).
+	scopeAPI
 )
 
 // The texts Agent answers a token without the scope with.
@@ -163,6 +166,10 @@ func (t *verifiedToken) grants(r *http.Request, sc scope) string {
 	case scopeAdmin:
 		if !t.admin {
 			return msgNotAdminFlag
+		}
+	case scopeAPI:
+		if !t.hasSDKKeys {
+			return msgNoSDKKeys
 		}
 	default:
 		if !t.hasSDKKeys {

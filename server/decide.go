@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,11 +18,22 @@ import (
 
 // decideBody is Agent's decide request.
 type decideBody struct {
-	UserID          string          `json:"userId"`
-	UserAttributes  map[string]any  `json:"userAttributes"`
-	DecideOptions   []string        `json:"decideOptions"`
-	ForcedDecisions json.RawMessage `json:"forcedDecisions"`
-	FetchSegments   bool            `json:"fetchSegments"`
+	UserID          string           `json:"userId"`
+	UserAttributes  map[string]any   `json:"userAttributes"`
+	DecideOptions   []string         `json:"decideOptions"`
+	ForcedDecisions []forcedDecision `json:"forcedDecisions"`
+	FetchSegments   bool             `json:"fetchSegments"`
+}
+
+// forcedDecision is one of Agent's forcedDecisions: ruleKey empty or left
+// out forces the whole flag. As Agent, nothing is required: an entry with
+// no flagKey matches no flag, one with no variationKey names no variation
+// (the decision says so in its reasons), and the last of entries for the
+// same flag and rule wins.
+type forcedDecision struct {
+	FlagKey      string `json:"flagKey"`
+	RuleKey      string `json:"ruleKey"`
+	VariationKey string `json:"variationKey"`
 }
 
 // jsonOptions match field names exactly as Agent writes them (userId,
@@ -171,7 +181,7 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 			size, n, len(uc), a.maxResponse)})
 		return
 	}
-	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes}
+	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes, Forced: body.forced()}
 	im := a.impressionsFor(df, user, slices.Contains(opts, decision.DisableDecisionEvent))
 	enabledOnly := false
 	if im.on() && slices.Contains(opts, decision.EnabledFlagsOnly) {
@@ -190,15 +200,29 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 }
 
 // options returns the request's decide options, and refuses what
-// stickybucket does not do: forced decisions and ODP segments.
+// stickybucket does not do (ODP segments) and more forced decisions than
+// maxForcedDecisions.
 func (b *decideBody) options() ([]decision.Option, error) {
-	if len(b.ForcedDecisions) > 0 && string(b.ForcedDecisions) != "null" && string(b.ForcedDecisions) != "[]" {
-		return nil, badRequest(errors.New("forcedDecisions are not supported by stickybucket"))
+	if n := len(b.ForcedDecisions); n > maxForcedDecisions {
+		return nil, badRequest(fmt.Errorf("forcedDecisions: %d entries, over the limit of %d: force fewer flags and rules per request", n, maxForcedDecisions))
 	}
 	if b.FetchSegments {
 		return nil, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration"))
 	}
 	return decideOptions(b.DecideOptions)
+}
+
+// forced returns the body's forced decisions for decision.User (nil for
+// none).
+func (b *decideBody) forced() []decision.ForcedDecision {
+	if len(b.ForcedDecisions) == 0 {
+		return nil
+	}
+	out := make([]decision.ForcedDecision, len(b.ForcedDecisions))
+	for i, fd := range b.ForcedDecisions {
+		out[i] = decision.ForcedDecision{FlagKey: fd.FlagKey, RuleKey: fd.RuleKey, VariationKey: fd.VariationKey}
+	}
+	return out
 }
 
 // decideInto decides keys (every flag when there are none) and builds the

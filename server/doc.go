@@ -14,7 +14,9 @@
 //	GET    /v1/config            the datafile by key (revision, experimentsMap, featuresMap)
 //	GET    /v1/profiles/{userId} a profile with each assignment's decidedAt and expiresAt
 //	DELETE /v1/profiles/{userId} erase a user (204, idempotent)
+//	POST   /v1/batch             Agent's batch: operations run through these routes, answered together
 //	GET    /health, /ready       alive; datafiles loaded and store answering
+//	GET    /openapi.yaml         the OpenAPI document of these routes (openapi.yaml)
 //
 // With Options.Events, decide and activate queue the impressions the
 // Optimizely SDKs would send (not with DISABLE_DECISION_EVENT or
@@ -24,7 +26,10 @@
 //
 // X-Optimizely-SDK-Key picks the datafile when the service holds several;
 // with one it may be left out. Bad input always gets a JSON
-// {"error": "…"} with 400, 401, 404, 405, 413 or 415, never a 500. The admin
+// {"error": "…"} with 400, 401, 404, 405, 413, 415 or 422, never a 500. The admin
 // handler (NewAdmin) serves Prometheus metrics, the health checks and
-// pprof. Server runs both with timeouts, TLS and a graceful shutdown.
+// pprof. The webhook handler (NewWebhook) takes Optimizely's signed
+// datafile webhooks, POST /webhooks/optimizely, and refreshes the
+// project's datafiles, as Agent's webhook listener does. Server runs them
+// with timeouts, TLS and a graceful shutdown.
 package server

@@ -10,8 +10,9 @@ var (
 	// ErrSDKKeyRequired: the service holds several datafiles and the
 	// request named none.
 	ErrSDKKeyRequired = errors.New("missing required " + sdkKeyHeader + " header")
-	// ErrUnknownSDKKey: no datafile is held for the key.
-	ErrUnknownSDKKey = errors.New("no datafile for this SDK key")
+	// ErrUnknownSDKKey: no datafile is held for the key. Answered 403 in
+	// Agent's words for a key its CDN refuses, without the key.
+	ErrUnknownSDKKey = errors.New("unable to fetch fresh datafile (consider rechecking SDK key), status code: 403 Forbidden")
 )
 
 // Agent's messages, kept word for word so clients that match on them work.
@@ -32,7 +33,7 @@ func (e *httpError) Unwrap() error { return e.err }
 func badRequest(err error) error { return &httpError{http.StatusBadRequest, err} }
 
 // statusOf maps an error to its HTTP status: 400 for bad input unless the
-// error says otherwise, 404 for an unknown SDK key, 503 for a failing
+// error says otherwise, 403 for an unknown SDK key (as Agent), 503 for a failing
 // store.
 func statusOf(err error) int {
 	var he *httpError
@@ -40,7 +41,7 @@ func statusOf(err error) int {
 	case errors.As(err, &he):
 		return he.status
 	case errors.Is(err, ErrUnknownSDKKey):
-		return http.StatusNotFound
+		return http.StatusForbidden
 	case errors.Is(err, ErrSDKKeyRequired):
 		return http.StatusBadRequest
 	}
@@ -49,6 +50,11 @@ func statusOf(err error) int {
 
 // writeError answers {"error": "…"} with the error's status.
 func writeError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrUnknownSDKKey) {
+		// Agent's words exactly: clients may match them.
+		writeErrorStatus(w, http.StatusForbidden, ErrUnknownSDKKey.Error())
+		return
+	}
 	writeErrorStatus(w, statusOf(err), err.Error())
 }
 

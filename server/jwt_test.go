@@ -32,7 +32,7 @@ var (
 	hmacOld = []byte("the-old-hmac-secret-of-32-bytes-at-least!")
 )
 
-func sign(t testing.TB, method jwt.SigningMethod, key any, header map[string]any, claims jwt.MapClaims) string {
+func signJWT(t testing.TB, method jwt.SigningMethod, key any, header map[string]any, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
 	for k, v := range header {
@@ -174,8 +174,8 @@ func TestJWTRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-	good := sign(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))
-	none := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil, apiClaims("k1"))
+	good := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))
+	none := signJWT(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil, apiClaims("k1"))
 
 	for _, c := range []struct {
 		name   string
@@ -190,30 +190,30 @@ func TestJWTRefused(t *testing.T) {
 		{"not base64", bearer("!!!.???.***"), "malformed"},
 		{"a byte appended to the signature", bearer(good + "x"), "signature is invalid"},
 		{"a wrong static token", bearer("a-static-token-0123456780"), "malformed"},
-		{"expired", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(-time.Second).Unix()})), "token is expired"},
-		{"no exp", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}})), "exp claim is required"},
-		{"not yet valid", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(time.Minute).Unix()})), "token is not valid yet"},
-		{"issued in the future", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(time.Hour).Unix(), "iat": now.Add(time.Minute).Unix()})), "used before issued"},
-		{"an unknown HMAC secret", bearer(sign(t, jwt.SigningMethodHS256, []byte("not-a-configured-secret-of-32-bytes!!"), nil, apiClaims("k1"))), "signature is invalid"},
+		{"expired", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(-time.Second).Unix()})), "token is expired"},
+		{"no exp", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}})), "exp claim is required"},
+		{"not yet valid", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(time.Minute).Unix()})), "token is not valid yet"},
+		{"issued in the future", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(time.Hour).Unix(), "iat": now.Add(time.Minute).Unix()})), "used before issued"},
+		{"an unknown HMAC secret", bearer(signJWT(t, jwt.SigningMethodHS256, []byte("not-a-configured-secret-of-32-bytes!!"), nil, apiClaims("k1"))), "signature is invalid"},
 		{"alg none", bearer(none), "signing method none is invalid"},
 		{"alg none over a valid token's payload and signature", bearer(b64url([]byte(`{"alg":"none","typ":"JWT"}`)) + good[strings.Index(good, "."):]), "signing method none is invalid"},
-		{"HS384", bearer(sign(t, jwt.SigningMethodHS384, hmacNew, nil, apiClaims("k1"))), "signing method HS384 is invalid"},
-		{"HS256 with the RSA public key (PEM) as secret", bearer(sign(t, jwt.SigningMethodHS256, pubPEM, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "signature is invalid"},
-		{"HS256 with the RSA public key (DER) as secret", bearer(sign(t, jwt.SigningMethodHS256, pubDER, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "signature is invalid"},
-		{"RS256 by a key not in the JWKS, its kid", bearer(sign(t, jwt.SigningMethodRS256, k.rsa2, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "verification error"},
-		{"RS256 with an unknown kid", bearer(sign(t, jwt.SigningMethodRS256, k.rsa2, map[string]any{"kid": "nobody"}, apiClaims("k1"))), `kid "nobody" is not in the JWKS`},
-		{"RS256 without kid", bearer(sign(t, jwt.SigningMethodRS256, k.rsa, nil, apiClaims("k1"))), "no string kid"},
-		{"RS256 with a number for kid", bearer(sign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": 7}, apiClaims("k1"))), "no string kid"},
-		{"ES256 token under the RSA key's kid", bearer(sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "does not match"},
-		{"PS256", bearer(sign(t, jwt.SigningMethodPS256, k.rsa, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "signing method PS256 is invalid"},
-		{"no sdk_keys claim", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix()})), msgNoSDKKeys},
-		{"sdk_keys a string", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "sdk_keys": "k1"})), msgNoSDKKeys},
-		{"another SDK key in scope", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k2"))), msgSDKKeyScope},
-		{"the SDK key as a number", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims(1))), msgSDKKeyScope},
-		{"a wildcard is no SDK key", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("*"))), msgSDKKeyScope},
-		{"empty sdk_keys", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "sdk_keys": []string{}})), msgSDKKeyScope},
-		{"null sdk_keys", bearer(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "sdk_keys": nil})), msgNoSDKKeys},
-		{"an RS256 token for another SDK key", bearer(sign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "rsa-1"}, apiClaims("k2"))), msgSDKKeyScope},
+		{"HS384", bearer(signJWT(t, jwt.SigningMethodHS384, hmacNew, nil, apiClaims("k1"))), "signing method HS384 is invalid"},
+		{"HS256 with the RSA public key (PEM) as secret", bearer(signJWT(t, jwt.SigningMethodHS256, pubPEM, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "signature is invalid"},
+		{"HS256 with the RSA public key (DER) as secret", bearer(signJWT(t, jwt.SigningMethodHS256, pubDER, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "signature is invalid"},
+		{"RS256 by a key not in the JWKS, its kid", bearer(signJWT(t, jwt.SigningMethodRS256, k.rsa2, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "verification error"},
+		{"RS256 with an unknown kid", bearer(signJWT(t, jwt.SigningMethodRS256, k.rsa2, map[string]any{"kid": "nobody"}, apiClaims("k1"))), `kid "nobody" is not in the JWKS`},
+		{"RS256 without kid", bearer(signJWT(t, jwt.SigningMethodRS256, k.rsa, nil, apiClaims("k1"))), "no string kid"},
+		{"RS256 with a number for kid", bearer(signJWT(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": 7}, apiClaims("k1"))), "no string kid"},
+		{"ES256 token under the RSA key's kid", bearer(signJWT(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "does not match"},
+		{"PS256", bearer(signJWT(t, jwt.SigningMethodPS256, k.rsa, map[string]any{"kid": "rsa-1"}, apiClaims("k1"))), "signing method PS256 is invalid"},
+		{"no sdk_keys claim", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix()})), msgNoSDKKeys},
+		{"sdk_keys a string", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "sdk_keys": "k1"})), msgNoSDKKeys},
+		{"another SDK key in scope", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k2"))), msgSDKKeyScope},
+		{"the SDK key as a number", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims(1))), msgSDKKeyScope},
+		{"a wildcard is no SDK key", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("*"))), msgSDKKeyScope},
+		{"empty sdk_keys", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "sdk_keys": []string{}})), msgSDKKeyScope},
+		{"null sdk_keys", bearer(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "sdk_keys": nil})), msgNoSDKKeys},
+		{"an RS256 token for another SDK key", bearer(signJWT(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "rsa-1"}, apiClaims("k2"))), msgSDKKeyScope},
 	} {
 		for _, path := range []string{"/v1/decide?keys=new_search", "/v1/lookup"} {
 			h := append([]string{sdkKeyHeader, "k1"}, c.header...)
@@ -239,10 +239,10 @@ func TestJWTRefused(t *testing.T) {
 		header []string
 	}{
 		{"HS256 signed with the first secret", bearer(good)},
-		{"HS256 signed with the second (older) secret", bearer(sign(t, jwt.SigningMethodHS256, hmacOld, nil, apiClaims("k0", "k1")))},
+		{"HS256 signed with the second (older) secret", bearer(signJWT(t, jwt.SigningMethodHS256, hmacOld, nil, apiClaims("k0", "k1")))},
 		{"lower-case bearer", []string{"Authorization", "bearer " + good}},
-		{"RS256 from the JWKS", bearer(sign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "rsa-1"}, apiClaims("k1")))},
-		{"ES256 from the JWKS", bearer(sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "ec-1"}, apiClaims("k1", 5)))},
+		{"RS256 from the JWKS", bearer(signJWT(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "rsa-1"}, apiClaims("k1")))},
+		{"ES256 from the JWKS", bearer(signJWT(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "ec-1"}, apiClaims("k1", 5)))},
 		{"the static token", bearer(static)},
 	} {
 		for _, path := range []string{"/v1/decide?keys=new_search", "/v1/lookup", "/v1/ups/lookup"} {
@@ -275,8 +275,8 @@ func TestJWKSRotation(t *testing.T) {
 	decide := func(tok string) int {
 		return s.do(t, "POST", "/v1/decide?keys=new_search", alice, append([]string{sdkKeyHeader, "k1"}, bearer(tok)...)...).status
 	}
-	oldTok := sign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "old"}, apiClaims("k1"))
-	newTok := sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "new"}, apiClaims("k1"))
+	oldTok := signJWT(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "old"}, apiClaims("k1"))
+	newTok := signJWT(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "new"}, apiClaims("k1"))
 	if st := decide(oldTok); st != 200 {
 		t.Fatalf("the old kid before rotation: %d", st)
 	}
@@ -321,7 +321,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 		r.Header.Set(sdkKeyHeader, "k1")
 		return r
 	}
-	tokB := sign(t, jwt.SigningMethodRS256, k.rsa2, map[string]any{"kid": "b"}, apiClaims("k1"))
+	tokB := signJWT(t, jwt.SigningMethodRS256, k.rsa2, map[string]any{"kid": "b"}, apiClaims("k1"))
 	if msg := v.authorize(req(), "Bearer "+tokB, scopeSDKKey); msg != "" {
 		t.Fatalf("a new kid, first unknown one: %s", msg)
 	}
@@ -331,7 +331,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	const flood = 1000
 	toks := make([]string, flood)
 	for i := range toks {
-		toks[i] = sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": fmt.Sprintf("random-%d", i)}, apiClaims("k1"))
+		toks[i] = signJWT(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": fmt.Sprintf("random-%d", i)}, apiClaims("k1"))
 	}
 	var wg sync.WaitGroup
 	var accepted atomic.Int64
@@ -357,7 +357,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	// once.
 	now = now.Add(time.Hour)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey), ecJWK("c", &k.ec.PublicKey))
-	tokC := sign(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "c"}, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(3 * time.Hour).Unix()})
+	tokC := signJWT(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "c"}, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(3 * time.Hour).Unix()})
 	if msg := v.authorize(req(), "Bearer "+tokC, scopeSDKKey); msg != "" {
 		t.Errorf("a new kid an hour later: %s", msg)
 	}
@@ -412,9 +412,9 @@ func BenchmarkAuth(b *testing.B) {
 	const static = "a-static-token-0123456789"
 	tokens, _ := NewTokens(static, "another-static-token-0123")
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
-	hs := sign(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k0", "k1"))
-	hsOld := sign(t, jwt.SigningMethodHS256, hmacOld, nil, apiClaims("k0", "k1"))
-	rs := sign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, apiClaims("k0", "k1"))
+	hs := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k0", "k1"))
+	hsOld := signJWT(t, jwt.SigningMethodHS256, hmacOld, nil, apiClaims("k0", "k1"))
+	rs := signJWT(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, apiClaims("k0", "k1"))
 	for _, c := range []struct {
 		name, authorization string
 		h                   http.Handler
@@ -455,7 +455,7 @@ func TestJWTRemembered(t *testing.T) {
 	v.now = func() time.Time { return now }
 	r := httptest.NewRequest("GET", "/v1/config", nil)
 	r.Header.Set(sdkKeyHeader, "k1")
-	tok := sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": t0.Add(time.Minute).Unix(), "nbf": t0.Unix()})
+	tok := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": t0.Add(time.Minute).Unix(), "nbf": t0.Unix()})
 	if msg := v.authorize(r, "Bearer "+tok, scopeSDKKey); msg != "" {
 		t.Fatal(msg)
 	}
@@ -481,7 +481,7 @@ func TestJWTRemembered(t *testing.T) {
 		t.Errorf("before nbf, remembered: %q", msg)
 	}
 	now = t0
-	long := sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1", strings.Repeat("k", maxCachedToken)}, "exp": t0.Add(time.Minute).Unix()})
+	long := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"sdk_keys": []string{"k1", strings.Repeat("k", maxCachedToken)}, "exp": t0.Add(time.Minute).Unix()})
 	if msg := v.authorize(r, "Bearer "+long, scopeSDKKey); msg != "" {
 		t.Fatal(msg)
 	}
@@ -527,8 +527,8 @@ func BenchmarkDecideHandlerAuth(b *testing.B) {
 	}{
 		{"none", "", open},
 		{"static", "Bearer " + static, authed},
-		{"HS256", "Bearer " + sign(b, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1")), authed},
-		{"RS256-JWKS", "Bearer " + sign(b, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, apiClaims("k1")), authed},
+		{"HS256", "Bearer " + signJWT(b, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1")), authed},
+		{"RS256-JWKS", "Bearer " + signJWT(b, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, apiClaims("k1")), authed},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -554,7 +554,7 @@ func BenchmarkDecideHandlerAuth(b *testing.B) {
 // FuzzJWTAuthorization: whatever the Authorization header, the verifier
 // answers (no panic) and accepts nothing but the tokens it was given.
 func FuzzJWTAuthorization(f *testing.F) {
-	good := sign(f, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))
+	good := signJWT(f, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))
 	for _, s := range []string{"", "Bearer", "Bearer " + good, "Bearer " + good[:len(good)-1], "bearer a.b.c", "Bearer ..", "Bearer e30.e30.", "Bearer eyJhbGciOiJub25lIn0.e30."} {
 		f.Add(s)
 	}
@@ -570,4 +570,32 @@ func FuzzJWTAuthorization(f *testing.F) {
 			t.Errorf("accepted %q", authorization)
 		}
 	})
+}
+
+// TestJWTBatch: a batch needs an API token but no SDK key of its own;
+// each operation, inheriting the batch's token or carrying its own, is
+// checked by its route against its own SDK key.
+func TestJWTBatch(t *testing.T) {
+	v := newVerifier(t, JWTOptions{HMACSecrets: [][]byte{hmacNew}})
+	s := newBatchService(t, func(o *Options) { o.JWT = v })
+	k1 := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))
+	k2 := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k2"))
+	admin := signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"admin": true, "exp": time.Now().Add(time.Hour).Unix()})
+	ct := "application/json"
+	body := batchOf(
+		op("inherits", "POST", "/v1/lookup", `{"userId":"erin"}`, "Content-Type", ct, sdkKeyHeader, "k1"),
+		op("no-key", "POST", "/v1/lookup", `{"userId":"erin"}`, "Content-Type", ct),
+		op("own-k2", "POST", "/v1/lookup", `{"userId":"erin"}`, "Content-Type", ct, sdkKeyHeader, "k1", "Authorization", "Bearer "+k2),
+	)
+	a := decodeBatch(t, s.do(t, "POST", "/v1/batch", body, "Authorization", "Bearer "+k1))
+	for i, want := range []int{200, 401, 401} {
+		if got := a.Response[i]; got.Status != want {
+			t.Errorf("operation %s: %d %s, want %d", got.OperationID, got.Status, got.Body, want)
+		}
+	}
+	for _, tok := range []string{"", admin, k1 + "x"} {
+		if r := s.do(t, "POST", "/v1/batch", body, "Authorization", "Bearer "+tok); r.status != 401 {
+			t.Errorf("a batch with %.20q: %d %s, want 401", tok, r.status, r.body)
+		}
+	}
 }

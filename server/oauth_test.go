@@ -233,10 +233,25 @@ func TestAdminJWT(t *testing.T) {
 	if st, body := get(asString(m["access_token"])); st != 200 {
 		t.Errorf("/metrics with the admin token: %d %s", st, body)
 	}
-	if st, body := get(sign(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))); st != 401 || !strings.Contains(body, msgNotAdminFlag) {
+	if st, body := get(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, apiClaims("k1"))); st != 401 || !strings.Contains(body, msgNotAdminFlag) {
 		t.Errorf("/metrics with an API token: %d %s", st, body)
 	}
-	if st, body := get(sign(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": time.Now().Add(time.Minute).Unix(), "admin": "true"})); st != 401 || !strings.Contains(body, msgNotAdminFlag) {
+	if st, body := get(signJWT(t, jwt.SigningMethodHS256, hmacNew, nil, jwt.MapClaims{"exp": time.Now().Add(time.Minute).Unix(), "admin": "true"})); st != 401 || !strings.Contains(body, msgNotAdminFlag) {
 		t.Errorf("/metrics with admin as a string: %d %s", st, body)
 	}
+}
+
+// testClientSecretB64 is the secret of testIssuer's client "ci", as the
+// client sends it.
+var testClientSecretB64 = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// testIssuer issues tokens for k1 to client "ci".
+func testIssuer(t testing.TB) *TokenIssuer {
+	t.Helper()
+	_, hash := clientSecret(t, "0123456789abcdef0123456789abcdef")
+	iss, err := NewTokenIssuer(IssuerOptions{Clients: []OAuthClient{{ID: "ci", SecretHash: hash, SDKKeys: []string{"k1"}}}, Secret: hmacNew, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss
 }

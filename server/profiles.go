@@ -57,7 +57,11 @@ func (a *api) lookup(w http.ResponseWriter, r *http.Request) {
 }
 
 // save serves Agent's POST /v1/save with the shape /v1/lookup answers:
-// every entry is validated before anything is written.
+// every entry is validated before anything is written. As in Agent, whose
+// profile services store the profile whole, the profile saved replaces
+// the user's: an assignment it does not hold is removed (a body without
+// experimentBucketMap empties the profile). It is done as a delete then
+// a save, so a lookup of that user in between finds no assignments.
 func (a *api) save(w http.ResponseWriter, r *http.Request) {
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -81,9 +85,20 @@ func (a *api) save(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest(err))
 		return
 	}
-	if err := a.opts.Profiles.Save(r.Context(), p); err != nil {
+	d, ok := ups.As[ups.Deleter](a.opts.Profiles)
+	if !ok {
+		writeErrorStatus(w, http.StatusMethodNotAllowed, "the profile store cannot delete users, so /v1/save cannot replace a profile")
+		return
+	}
+	if err := d.Delete(r.Context(), p.UserID); err != nil {
 		writeError(w, storeFailed(err))
 		return
+	}
+	if !p.Empty() {
+		if err := a.opts.Profiles.Save(r.Context(), p); err != nil {
+			writeError(w, storeFailed(err))
+			return
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -170,22 +185,4 @@ func (a *api) datafile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONBytes(w, http.StatusOK, df.Raw)
-}
-
-// config serves GET /v1/config: the datafile by key, as the SDKs'
-// OptimizelyConfig.
-func (a *api) config(w http.ResponseWriter, r *http.Request) {
-	df, err := a.datafileFor(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	oc := df.Client.Datafile().OptimizelyConfig()
-	oc.SDKKey = df.SDKKey
-	b, err := json.Marshal(oc)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
 }

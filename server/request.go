@@ -24,11 +24,17 @@ const defaultMaxBody = 1 << 20
 // big project for a usual user.
 const defaultMaxResponse = 16 << 20
 
-// checkJSON answers 415 for a POST whose body is not declared as JSON, as
-// Agent does; an empty body needs no type.
+// maxForcedDecisions bounds the forcedDecisions of one decide request:
+// each flag and each of its rules looks the user's up, so a request's
+// time grows with their number. Agent's clients force a few; more is
+// refused (400).
+const maxForcedDecisions = 100
+
+// checkJSON answers 415 for a POST whose body is compressed or not
+// declared as JSON, as Agent does; an empty body needs no type.
 func checkJSON(r *http.Request) error {
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return &httpError{http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q is not supported: send the body uncompressed", cut(ce, 32))}
+	if err := checkEncoding(r); err != nil {
+		return err
 	}
 	if r.ContentLength == 0 {
 		return nil
@@ -41,6 +47,14 @@ func checkJSON(r *http.Request) error {
 	return nil
 }
 
+// checkEncoding answers 415 for a compressed body.
+func checkEncoding(r *http.Request) error {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &httpError{http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q is not supported: send the body uncompressed", cut(ce, 32))}
+	}
+	return nil
+}
+
 // readBody reads at most limit bytes of r's body into buf, answering 413
 // beyond that, and rejects bodies that are not valid UTF-8: decoding would
 // silently turn such user IDs into U+FFFD and merge different users.
@@ -48,6 +62,11 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *buffer, limit int64) 
 	if err := checkJSON(r); err != nil {
 		return nil, err
 	}
+	return readLimited(w, r, buf, limit)
+}
+
+// readLimited is readBody without the check of the body's type.
+func readLimited(w http.ResponseWriter, r *http.Request, buf *buffer, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes, the limit is %d", r.ContentLength, limit)}
 	}

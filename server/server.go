@@ -16,9 +16,13 @@ import (
 // ServerOptions configures Listen. Zero timeouts take the defaults shown.
 type ServerOptions struct {
 	API, Admin http.Handler
-	// Listen and AdminListen are host:port addresses; AdminListen may be
-	// empty to serve no admin listener.
-	Listen, AdminListen string
+	// Webhook, when set with WebhookListen, serves Optimizely's datafile
+	// webhooks on a listener of its own, as Agent does (NewWebhook).
+	Webhook http.Handler
+	// Listen, AdminListen and WebhookListen are host:port addresses;
+	// AdminListen and WebhookListen may be empty to serve no such
+	// listener.
+	Listen, AdminListen, WebhookListen string
 	// CertFile and KeyFile, when set, serve both listeners over TLS.
 	CertFile, KeyFile string
 	// ReadHeaderTimeout (5s), ReadTimeout (10s), WriteTimeout (10s) and
@@ -67,7 +71,7 @@ func Listen(opts ServerOptions) (*Server, error) {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	s := &Server{errs: make(chan error, 2), log: opts.Log}
+	s := &Server{errs: make(chan error, 3), log: opts.Log}
 	bind := func(name, addr string, h http.Handler) error {
 		raw, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -101,6 +105,14 @@ func Listen(opts ServerOptions) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opts.WebhookListen != "" && opts.Webhook != nil {
+		if err := bind("webhook", opts.WebhookListen, opts.Webhook); err != nil {
+			for _, l := range s.listeners {
+				l.Close()
+			}
+			return nil, err
+		}
+	}
 	for i, hs := range s.servers {
 		l := s.listeners[i]
 		s.wg.Go(func() {
@@ -112,7 +124,8 @@ func Listen(opts ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// Addrs returns the bound addresses: the API's, then the admin's if any.
+// Addrs returns the bound addresses: the API's, then the admin's and the
+// webhook's, each if any.
 func (s *Server) Addrs() []net.Addr {
 	out := make([]net.Addr, len(s.listeners))
 	for i, l := range s.listeners {

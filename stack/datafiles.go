@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/stickybucket/stickybucket/config"
@@ -13,7 +14,8 @@ import (
 )
 
 // newDatafileSet builds the datafiles cfg lists — files watched, URLs
-// polled at the shortest poll_every among them — each parsed within
+// (and SDK keys alone, from datafile_url_template) polled at the shortest
+// poll_every among them — each parsed within
 // datafile_limits and decided on by a client over st. onLoad is told of
 // every load and rejection (the set logs them itself).
 func newDatafileSet(cfg config.Config, st *Stack, log *slog.Logger, onLoad func(sdkKey, revision string, err error)) (*datafiles.Set, error) {
@@ -27,8 +29,14 @@ func newDatafileSet(cfg config.Config, st *Stack, log *slog.Logger, onLoad func(
 	sources := map[string]datafiles.Source{}
 	poll := time.Duration(0)
 	for _, d := range cfg.Datafiles {
-		if d.URL != "" {
-			sources[d.SDKKey] = datafiles.URL{URL: d.URL, MaxBytes: maxBytes}
+		if u := d.DatafileURL(cfg.DatafileURLTemplate); u != "" {
+			// A URL, or Optimizely's CDN (datafile_url_template) for an
+			// SDK key alone.
+			src := datafiles.URL{URL: u, MaxBytes: maxBytes}
+			if d.AccessToken != "" {
+				src.Header = http.Header{"Authorization": {"Bearer " + d.AccessToken}}
+			}
+			sources[d.SDKKey] = src
 			if p := d.PollEvery.Std(); poll == 0 || p < poll {
 				poll = p
 			}
@@ -67,5 +75,5 @@ func (c catalog) Datafile(sdkKey string) (server.Datafile, error) {
 	case err != nil:
 		return server.Datafile{}, fmt.Errorf("%w: %q", server.ErrUnknownSDKKey, sdkKey)
 	}
-	return server.Datafile{SDKKey: e.SDKKey, Client: e.Client, Raw: e.Raw, Events: e.Events}, nil
+	return server.Datafile{SDKKey: e.SDKKey, Client: e.Client, Raw: e.Raw, Events: e.Events, Config: e.OptimizelyConfig}, nil
 }

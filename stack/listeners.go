@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -98,9 +99,10 @@ func (s *Service) startAuth(ctx context.Context) (api, admin listenerAuth, err e
 	return api, admin, nil
 }
 
-// listen builds the API over the stack and the datafiles and, unless
-// admin_listen is off, the admin handler (metrics from reg, readiness,
-// pprof), and binds their listeners.
+// listen builds the API over the stack and the datafiles, unless
+// admin_listen is off the admin handler (metrics from reg, readiness,
+// pprof), unless webhook.listen is off the webhook's, and binds their
+// listeners.
 func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAuth listenerAuth, reg prometheus.Gatherer, metrics *server.Metrics) error {
 	sdk, err := s.stack.SDKProfiles()
 	if err != nil {
@@ -110,7 +112,8 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAut
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
 		JWT: apiAuth.jwt, Issuer: apiAuth.issuer,
-		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Ready: s.ready, Log: s.log, Events: s.events,
+		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,
+		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
 	})
 	if err != nil {
 		return err
@@ -125,10 +128,32 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAut
 		opts.Admin = server.NewAdmin(server.AdminOptions{Gatherer: reg, Tokens: adminTokens, JWT: adminAuth.jwt, Issuer: adminAuth.issuer, Ready: s.ready})
 		opts.AdminListen = cfg.AdminListen
 	}
+	if w := s.cfg.Webhook; w.Listen != config.WebhookOff {
+		if opts.Webhook, err = s.webhook(w, metrics); err != nil {
+			return err
+		}
+		opts.WebhookListen = w.Listen
+	}
 	srv, err := server.Listen(opts)
 	if err != nil {
 		return err
 	}
 	s.srv = srv
 	return nil
+}
+
+// webhook builds the handler of Optimizely's datafile webhooks: a valid
+// one refreshes its project's datafiles in the set.
+func (s *Service) webhook(cfg config.Webhook, metrics *server.Metrics) (http.Handler, error) {
+	projects := make(map[int64]server.WebhookProject, len(cfg.Projects))
+	for key, p := range cfg.Projects {
+		id, err := config.ProjectID(key)
+		if err != nil {
+			return nil, fmt.Errorf("webhook.projects: %w", err)
+		}
+		projects[id] = server.WebhookProject{SDKKeys: p.SDKKeys, Secret: p.Secret, SkipSignatureCheck: p.SkipSignatureCheck}
+	}
+	return server.NewWebhook(server.WebhookOptions{
+		Projects: projects, Refresh: s.set.Refresh, MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Log: s.log,
+	})
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -36,6 +37,23 @@ func (s *Stack) register(reg prometheus.Registerer) error {
 		counter("stickybucket_async_failed_total", "Accepted saves given up after the store rejected them or stayed unavailable.", func() float64 { return float64(a.Stats().Failed) })
 		counter("stickybucket_async_dropped_total", "Saves refused because the queue was full.", func() float64 { return float64(a.Stats().Dropped) })
 		counter("stickybucket_async_written_through_total", "Saves written synchronously because the queue was full.", func() float64 { return float64(a.Stats().WrittenThrough) })
+	}
+	if w := s.Background; w != nil {
+		gauge("stickybucket_background_writes_pending", "Background writes of decisions whose lookup ran out of time, not yet done.", func() float64 { return float64(w.Stats().Pending) })
+		for _, r := range []struct {
+			result string
+			f      func(decision.BackgroundWriteStats) uint64
+		}{
+			{"written", func(s decision.BackgroundWriteStats) uint64 { return s.Written }},
+			{"failed", func(s decision.BackgroundWriteStats) uint64 { return s.Failed }},
+			{"skipped", func(s decision.BackgroundWriteStats) uint64 { return s.Skipped }},
+		} {
+			cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "stickybucket_background_writes_total",
+				Help:        "Background writes of decisions whose lookup ran out of time (their new assignments, where the store holds none), by result: written, failed (refused, or unavailable for a minute), skipped (1,024 already in flight, or shutting down).",
+				ConstLabels: prometheus.Labels{"result": r.result},
+			}, func() float64 { return float64(r.f(w.Stats())) }))
+		}
 	}
 	if b := s.Breaker; b != nil {
 		gauge("stickybucket_breaker_open", "1 while the store's circuit breaker is open or half-open, else 0.", func() float64 {

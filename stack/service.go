@@ -103,7 +103,7 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	if err := s.listen(apiTokens, adminTokens, apiAuth, adminAuth, reg, metrics); err != nil {
 		return nil, err
 	}
-	addrs := make([]string, 0, 2)
+	addrs := make([]string, 0, 3)
 	for _, a := range s.srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}

@@ -57,6 +57,11 @@ type Stack struct {
 	// Budget is the adaptive store budget of the decisions (store.budget:
 	// auto with Cassandra); nil otherwise.
 	Budget *decision.AdaptiveBudget
+	// Background runs the background writes of every decision client on
+	// the stack (decision.BackgroundWrites), with Cassandra; Close waits
+	// for them before closing the layers. Nil for the in-memory store,
+	// whose decisions have no budget to run out of.
+	Background *decision.BackgroundWrites
 
 	cfg       config.Config
 	env       config.Environment
@@ -75,6 +80,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	s := &Stack{cfg: cfg, env: env, log: opts.Log, now: opts.Now}
+	if cfg.Store.Kind == config.StoreCassandra {
+		// Only there do decisions have a store budget to run out of.
+		s.Background = decision.NewBackgroundWrites(0)
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -236,11 +245,12 @@ func observeLookups(b *decision.AdaptiveBudget, next func(op string, d time.Dura
 // active environment's policies.
 func (s *Stack) DecisionOptions(df *decision.Datafile) decision.Options {
 	o := decision.Options{
-		Datafile:        df,
-		Profiles:        s.Profiles,
-		RefreshAfter:    s.env.RefreshAfter.Std(),
-		FirstWriterWins: s.env.FirstWriterWins,
-		Now:             s.now,
+		Datafile:         df,
+		Profiles:         s.Profiles,
+		RefreshAfter:     s.env.RefreshAfter.Std(),
+		FirstWriterWins:  s.env.FirstWriterWins,
+		BackgroundWrites: s.Background,
+		Now:              s.now,
 	}
 	if s.cfg.Store.Kind == config.StoreCassandra {
 		if s.Budget != nil {
@@ -322,6 +332,11 @@ func (s *Stack) Close(ctx context.Context) error {
 
 func (s *Stack) closeBelow(ctx context.Context, top ups.Service) error {
 	var errs []error
+	if s.Background != nil {
+		if err := s.Background.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stack: background writes: %w", err))
+		}
+	}
 	if err := ups.Close(ctx, top); err != nil {
 		errs = append(errs, err)
 	}

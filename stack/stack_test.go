@@ -180,3 +180,37 @@ store:
 		t.Errorf("the store was closed %d times, want once", n)
 	}
 }
+
+// TestBackgroundWritesShared: with Cassandra every decision client of the
+// stack shares the stack's background writes (one bound, one set of
+// counters, waited for by Close); the in-memory store has none.
+func TestBackgroundWritesShared(t *testing.T) {
+	ctx := context.Background()
+	mem, err := ups.NewMemory(ups.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, `
+environments:
+  development:
+    replication: {class: SimpleStrategy, replication_factor: 1}
+store: {kind: cassandra}
+`)
+	s, err := Open(ctx, cfg, Options{Store: mem, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	df := loadDatafile(t)
+	if s.Background == nil || s.DecisionOptions(df).BackgroundWrites != s.Background {
+		t.Fatalf("Cassandra stack: background %p, a client's %p: want one, shared", s.Background, s.DecisionOptions(df).BackgroundWrites)
+	}
+	m, err := Open(ctx, parse(t, memoryEnv), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	if m.Background != nil {
+		t.Fatal("the in-memory stack has background writes; its decisions have no budget")
+	}
+}

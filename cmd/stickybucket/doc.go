@@ -68,8 +68,8 @@
 // requests, say) is refused with its number and what is wrong with it.
 //
 //	stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
-//	                   [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
-//	                   [--events-url URL]
+//	                   [--datafile [SDKKEY=]PATH|URL]... [--sdk-key SDKKEY]... [--datafile-url-template URL]
+//	                   [--store memory|cassandra] [--migrate] [--events-url URL]
 //
 // is the Agent-compatible HTTP service. The command reads its flags and
 // the configuration and logs as it says; package stack (stack.Service)

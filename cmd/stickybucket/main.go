@@ -95,8 +95,8 @@ Usage:
   stickybucket decide --datafile DATAFILE.json --requests REQUESTS.jsonl --profiles PROFILES.json
   stickybucket compare BEFORE.jsonl AFTER.jsonl
   stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
-                     [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate]
-                     [--events-url URL]
+                     [--datafile [SDKKEY=]PATH|URL]... [--sdk-key SDKKEY]... [--datafile-url-template URL]
+                     [--store memory|cassandra] [--migrate] [--events-url URL]
   stickybucket health [--url URL | --config FILE] [--ready] [--timeout DURATION] [--insecure]
   stickybucket migrate [--config FILE]
   stickybucket profiles get|delete USER [--config FILE]

@@ -24,7 +24,8 @@ func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 // configuration.
 type serveFlags struct {
 	config, listen, adminListen, store string
-	datafiles                          repeated
+	datafiles, sdkKeys                 repeated
+	datafileURLTemplate                string
 	migrate                            bool
 	eventsURL                          string
 }
@@ -38,10 +39,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, int, bool) {
 	fs.StringVar(&f.adminListen, "admin-listen", "", "admin address `host:port` for /metrics, /health, /ready and pprof, or off (server.admin_listen; default 127.0.0.1:8088)")
 	fs.StringVar(&f.store, "store", "", "profile store: memory or cassandra (store.kind)")
 	fs.Var(&f.datafiles, "datafile", "a datafile to serve, `[SDKKEY=]PATH or URL` (repeatable; replaces datafiles in the configuration; without SDKKEY the file's base name is the key)")
+	fs.Var(&f.sdkKeys, "sdk-key", "serve the datafile of `SDKKEY`, fetched from Optimizely's CDN (datafile_url_template) and polled (repeatable; with --datafile, replaces datafiles in the configuration)")
+	fs.StringVar(&f.datafileURLTemplate, "datafile-url-template", "", "where --sdk-key's datafiles are fetched, `URL` with %s for the SDK key (datafile_url_template; default https://cdn.optimizely.com/datafiles/%s.json)")
 	fs.BoolVar(&f.migrate, "migrate", false, "create the Cassandra keyspace and schema first (as `stickybucket migrate`)")
 	fs.StringVar(&f.eventsURL, "events-url", "", "send impression and conversion events to `URL` (events.url, and turns events.enabled on; Optimizely's is https://logx.optimizely.com/v1/events)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--store memory|cassandra] [--migrate] [--events-url URL]")
+		fmt.Fprintln(stderr, "Usage: stickybucket serve [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT] [--datafile [SDKKEY=]PATH|URL]... [--sdk-key SDKKEY]... [--datafile-url-template URL] [--store memory|cassandra] [--migrate] [--events-url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -85,16 +88,20 @@ func serveConfig(f serveFlags) (config.Config, error) {
 	if f.eventsURL != "" {
 		cfg.Events.URL, cfg.Events.Enabled = f.eventsURL, true
 	}
-	if len(f.datafiles) > 0 {
+	if f.datafileURLTemplate != "" {
+		cfg.DatafileURLTemplate = f.datafileURLTemplate
+	}
+	if len(f.datafiles) > 0 || len(f.sdkKeys) > 0 {
 		if cfg.Datafiles, err = config.ParseDatafileSources(f.datafiles); err != nil {
 			return config.Config{}, fmt.Errorf("--datafile: %w", err)
 		}
+		cfg.Datafiles = append(cfg.Datafiles, config.SDKKeySources(f.sdkKeys)...)
 	}
 	if err := cfg.Validate(); err != nil {
 		return config.Config{}, err
 	}
 	if len(cfg.Datafiles) == 0 {
-		return config.Config{}, errors.New("no datafile to serve: give --datafile [SDKKEY=]PATH, or datafiles in the configuration")
+		return config.Config{}, errors.New("no datafile to serve: give --datafile [SDKKEY=]PATH, --sdk-key SDKKEY, or datafiles in the configuration")
 	}
 	return cfg, nil
 }

@@ -19,6 +19,18 @@ import (
 // function that cancels it and returns its exit status.
 func startServe(t *testing.T, args ...string) (api, admin string, stop func() int) {
 	t.Helper()
+	addrs, stop := startServeAddrs(t, args...)
+	api = "http://" + addrs[0]
+	if len(addrs) > 1 {
+		admin = "http://" + addrs[1]
+	}
+	return api, admin, stop
+}
+
+// startServeAddrs is startServe returning every address serve listens
+// on, in the order it logs them (API, admin, webhook).
+func startServeAddrs(t *testing.T, args ...string) (addrs []string, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -41,11 +53,7 @@ func startServe(t *testing.T, args ...string) (api, admin string, stop func() in
 		}
 	}()
 	select {
-	case addrs := <-ready:
-		api = "http://" + addrs[0]
-		if len(addrs) > 1 {
-			admin = "http://" + addrs[1]
-		}
+	case addrs = <-ready:
 	case code := <-done:
 		cancel()
 		t.Fatalf("serve exited with %d before it was ready", code)
@@ -63,7 +71,7 @@ func startServe(t *testing.T, args ...string) (api, admin string, stop func() in
 		return <-done
 	}
 	t.Cleanup(func() { stop() })
-	return api, admin, stop
+	return addrs, stop
 }
 
 func decideVia(t *testing.T, api, user, flag string) map[string]any {

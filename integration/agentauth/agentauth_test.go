@@ -2,10 +2,9 @@ package agentauth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/stickybucket/stickybucket/decision"
+	"github.com/stickybucket/stickybucket/integration/agentbuild"
 	"github.com/stickybucket/stickybucket/server"
 	"github.com/stickybucket/stickybucket/ups"
 )
@@ -37,28 +37,21 @@ var (
 	clientSecret = []byte("0123456789abcdef0123456789abcdef")
 )
 
-// agentBinary is the binary integration's Agent tests build and cache,
-// keyed by the source tarball's SHA-256.
+// agentBinary is Agent built from its source (cached across runs) by
+// agentbuild; without the source the test is skipped, or fails under
+// CI=true.
 func agentBinary(t *testing.T) string {
-	tgz := os.Getenv("AGENT_SRC_TGZ")
-	if tgz == "" {
-		tgz = filepath.Join("..", "..", "..", "shared", "anchors", "agent", "agent-src-471fdcd.tgz")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	bin, note, err := agentbuild.Binary(ctx, filepath.Join("..", ".."))
+	switch {
+	case errors.Is(err, agentbuild.ErrNoSource) && os.Getenv("CI") != "true":
+		t.Skipf("%v; set AGENT_SRC_TGZ to Agent's source tarball (%s)", err, agentbuild.TarballName)
+	case err != nil:
+		t.Fatal(err)
 	}
-	data, err := os.ReadFile(tgz)
-	bin := ""
-	if err == nil {
-		sum := sha256.Sum256(data)
-		cache, _ := os.UserCacheDir()
-		bin = filepath.Join(cache, "stickybucket", "optimizely-agent", hex.EncodeToString(sum[:]), "optimizely")
-		if _, err = os.Stat(bin); err == nil {
-			return bin
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("no Optimizely Agent binary (%v): run the integration package's Agent tests first, they build it", err)
-	}
-	t.Skipf("no Optimizely Agent binary (%v); the integration package's Agent tests build it", err)
-	return ""
+	t.Log(note)
+	return bin
 }
 
 func freePort(t *testing.T) int {
