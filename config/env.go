@@ -103,6 +103,16 @@ var envOverrides = []envOverride{
 	{"ADMIN_LISTEN", "server.admin_listen", func(c *Config, v string) error { c.Server.AdminListen = v; return nil }},
 	{"API_TOKENS", "server.tokens", func(c *Config, v string) error { c.Server.Tokens = splitList(v); return nil }},
 	{"ADMIN_TOKENS", "server.admin_tokens", func(c *Config, v string) error { c.Server.AdminTokens = splitList(v); return nil }},
+	{"AUTH_HMAC_SECRETS", "server.auth.hmac_secrets", func(c *Config, v string) error { c.Server.Auth.HMACSecrets = splitList(v); return nil }},
+	{"AUTH_TTL", "server.auth.ttl", durationInto(func(c *Config) *Duration { return &c.Server.Auth.TTL })},
+	{"AUTH_JWKS_URL", "server.auth.jwks_url", func(c *Config, v string) error { c.Server.Auth.JWKSURL = v; return nil }},
+	{"AUTH_JWKS_UPDATE_INTERVAL", "server.auth.jwks_update_interval", durationInto(func(c *Config) *Duration { return &c.Server.Auth.JWKSUpdateInterval })},
+	{"AUTH_JWKS_MIN_REFRESH_INTERVAL", "server.auth.jwks_min_refresh_interval", durationInto(func(c *Config) *Duration { return &c.Server.Auth.JWKSMinRefreshInterval })},
+	{"ADMIN_AUTH_HMAC_SECRETS", "server.admin_auth.hmac_secrets", func(c *Config, v string) error { c.Server.AdminAuth.HMACSecrets = splitList(v); return nil }},
+	{"ADMIN_AUTH_TTL", "server.admin_auth.ttl", durationInto(func(c *Config) *Duration { return &c.Server.AdminAuth.TTL })},
+	{"ADMIN_AUTH_JWKS_URL", "server.admin_auth.jwks_url", func(c *Config, v string) error { c.Server.AdminAuth.JWKSURL = v; return nil }},
+	{"ADMIN_AUTH_JWKS_UPDATE_INTERVAL", "server.admin_auth.jwks_update_interval", durationInto(func(c *Config) *Duration { return &c.Server.AdminAuth.JWKSUpdateInterval })},
+	{"ADMIN_AUTH_JWKS_MIN_REFRESH_INTERVAL", "server.admin_auth.jwks_min_refresh_interval", durationInto(func(c *Config) *Duration { return &c.Server.AdminAuth.JWKSMinRefreshInterval })},
 	{"OVERRIDES_ENABLED", "server.overrides.enabled", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -47,6 +47,17 @@ type testService struct {
 
 func newTestService(t *testing.T, keys map[string]string, tokens ...string) *testService {
 	t.Helper()
+	tok, err := NewTokens(tokens...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newTestServiceWith(t, keys, Options{Tokens: tok})
+}
+
+// newTestServiceWith serves the datafiles at keys with opts (its Catalog,
+// Profiles, Metrics and MaxBodyBytes set here).
+func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *testService {
+	t.Helper()
 	store, err := ups.NewMemory(ups.MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -72,11 +83,8 @@ func newTestService(t *testing.T, keys map[string]string, tokens ...string) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := NewTokens(tokens...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := NewAPI(Options{Catalog: cat, Profiles: store, Tokens: tok, Metrics: m, MaxBodyBytes: 4500})
+	opts.Catalog, opts.Profiles, opts.Metrics, opts.MaxBodyBytes = cat, store, m, 4500
+	h, err := NewAPI(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
