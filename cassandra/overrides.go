@@ -40,9 +40,32 @@ type Overrides struct {
 	session *gocql.Session
 	opts    OverridesOptions
 	closed  atomic.Bool
-	// Statements built once from table metadata; every value is a bind
-	// marker.
+	overrideStatements
+}
+
+// overrideStatements are the CQL of Overrides, built once from table
+// metadata; every value is a bind marker.
+type overrideStatements struct {
 	lookup, lookupOne, insert, delete string
+}
+
+func newOverrideStatements(keyspace string) (overrideStatements, error) {
+	t := table.New(table.Metadata{
+		Name:    keyspace + "." + overridesTable,
+		Columns: []string{"scope", "user_id", "experiment_key", "variation_key"},
+		PartKey: []string{"scope", "user_id"},
+		SortKey: []string{"experiment_key"},
+	})
+	var o overrideStatements
+	o.lookup, _ = t.SelectBuilder("experiment_key", "variation_key").Limit(ups.MaxUserOverrides).ToCql()
+	o.lookupOne, _ = t.SelectBuilder("variation_key").Where(qb.Eq("experiment_key")).ToCql()
+	var names []string
+	o.insert, names = t.InsertBuilder().TTLNamed("ttl").ToCql()
+	if !slices.Equal(names, overrideInsertNames) {
+		return overrideStatements{}, fmt.Errorf("insert statement binds %v, want %v", names, overrideInsertNames)
+	}
+	o.delete, _ = t.DeleteBuilder().ToCql()
+	return o, nil
 }
 
 var _ ups.Overrides = (*Overrides)(nil)
@@ -74,25 +97,16 @@ func NewOverrides(session *gocql.Session, opts OverridesOptions) (*Overrides, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	t := table.New(table.Metadata{
-		Name:    opts.Keyspace + "." + overridesTable,
-		Columns: []string{"scope", "user_id", "experiment_key", "variation_key"},
-		PartKey: []string{"scope", "user_id"},
-		SortKey: []string{"experiment_key"},
-	})
-	o := &Overrides{session: session, opts: opts}
-	o.lookup, _ = t.SelectBuilder("experiment_key", "variation_key").ToCql()
-	o.lookupOne, _ = t.SelectBuilder("variation_key").Where(qb.Eq("experiment_key")).ToCql()
-	var names []string
-	o.insert, names = t.InsertBuilder().TTLNamed("ttl").ToCql()
-	if !slices.Equal(names, overrideInsertNames) {
-		return nil, fmt.Errorf("cassandra: new overrides: insert statement binds %v, want %v", names, overrideInsertNames)
+	stmts, err := newOverrideStatements(opts.Keyspace)
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: new overrides: %w", err)
 	}
-	o.delete, _ = t.DeleteBuilder().ToCql()
+	o := &Overrides{session: session, opts: opts, overrideStatements: stmts}
 	return o, nil
 }
 
-// UserOverrides reads the user's partition of scope: one query.
+// UserOverrides reads the user's partition of scope: one query, of at
+// most ups.MaxUserOverrides rows.
 func (o *Overrides) UserOverrides(ctx context.Context, scope, userID string) (map[string]string, error) {
 	if o.closed.Load() {
 		return nil, fmt.Errorf("cassandra: overrides of user %q: %w", userID, ups.ErrClosed)

@@ -44,6 +44,10 @@ const (
 	MaxOverrideTTL = 7 * 24 * time.Hour
 	// DefaultOverrideTTL is the TTL of a zero OverridesOptions.TTL.
 	DefaultOverrideTTL = time.Hour
+	// MaxUserOverrides bounds what one read of a user's overrides returns
+	// (and the memory store keeps per user), so no decision reads an
+	// unbounded partition however many overrides a client set.
+	MaxUserOverrides = 1000
 )
 
 // Validate reports what in k no store can key an override by: an empty or

@@ -107,6 +107,9 @@ func (s *MemoryOverrides) SetOverride(ctx context.Context, k OverrideKey, variat
 	defer s.mu.Unlock()
 	u := overrideUser{k.Scope, k.UserID}
 	prev, ok := s.liveLocked(u, k.ExperimentKey, now)
+	if _, held := s.m[u][k.ExperimentKey]; !held && len(s.m[u]) >= MaxUserOverrides {
+		return "", false, fmt.Errorf("%w: user %q has %d overrides (the limit); remove some or wait for them to expire", ErrOverridesFull, k.UserID, len(s.m[u]))
+	}
 	if !ok && s.n >= s.max {
 		s.purgeLocked(now)
 		if s.n >= s.max {
