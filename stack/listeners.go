@@ -33,20 +33,30 @@ func serverTokens(cfg config.Server) (api, admin server.Tokens, err error) {
 	return api, admin, nil
 }
 
-// listen builds the API over the stack and the datafiles, unless
+// listen builds the API over the stack and the datafiles (with the
+// notification stream if on, its metrics on reg, its streams ended first
+// on shutdown), unless
 // admin_listen is off the admin handler (metrics from reg, readiness,
 // pprof), unless webhook.listen is off the webhook's, and binds their
 // listeners.
-func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Gatherer, metrics *server.Metrics) error {
+func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg *prometheus.Registry, metrics *server.Metrics) error {
 	sdk, err := s.stack.SDKProfiles()
 	if err != nil {
 		return err
 	}
 	cfg := s.cfg.Server
+	var notes *server.Notifications
+	if n := cfg.Notifications; n.Enabled {
+		notes, err = server.NewNotifications(server.NotificationOptions{MaxSubscribers: n.MaxSubscribers, Buffer: n.Buffer, Registerer: reg})
+		if err != nil {
+			return err
+		}
+	}
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
 		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,
 		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
+		Notifications: notes,
 	})
 	if err != nil {
 		return err
@@ -55,7 +65,7 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Ga
 		API: api, Listen: cfg.Listen,
 		CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 		ReadTimeout: cfg.ReadTimeout.Std(), WriteTimeout: cfg.WriteTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
-		Log: s.log,
+		Log: s.log, OnShutdown: notes.Close,
 	}
 	if cfg.AdminListen != config.AdminOff {
 		opts.Admin = server.NewAdmin(server.AdminOptions{Gatherer: reg, Tokens: adminTokens, Ready: s.ready})
