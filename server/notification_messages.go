@@ -15,7 +15,8 @@ import (
 // escaping and number formatting are Agent's; only when someone listens.
 
 // sdkUserContext is the SDK's entities.UserContext: the user as the
-// request sent it (attributes null when it sent none; no ODP segments).
+// request sent it (attributes null when it sent none, but for decide's,
+// which the SDK's user context makes {}; no ODP segments).
 type sdkUserContext struct {
 	ID                string
 	Attributes        map[string]any
@@ -59,9 +60,13 @@ func (a *api) notifyFlag(sdkKey string, user *decision.User, d *decision.FlagDec
 	if reasons == nil {
 		reasons = []string{}
 	}
+	attrs := user.Attributes
+	if attrs == nil {
+		attrs = map[string]any{} // decide's user context has a map, empty or not
+	}
 	a.publishJSON(sdkKey, maskDecision, sdkDecisionNotification{
 		Type:        decisionTypeFlag,
-		UserContext: sdkUserContext{ID: user.ID, Attributes: user.Attributes},
+		UserContext: sdkUserContext{ID: user.ID, Attributes: attrs},
 		DecisionInfo: map[string]any{
 			"flagKey":                 d.FlagKey,
 			"enabled":                 d.Enabled,
