@@ -78,7 +78,9 @@ func TestNotificationsMatchTheOfficialSDK(t *testing.T) {
 	}{
 		{"decide one flag, with reasons", "/v1/decide?keys=new_search",
 			`{"userId":"u1","userAttributes":` + attrs + `,"decideOptions":["INCLUDE_REASONS"]}`,
-			func(js string) { decideCtx(js).Decide("new_search", []decide.OptimizelyDecideOptions{decide.IncludeReasons}) }, true},
+			func(js string) {
+				decideCtx(js).Decide("new_search", []decide.OptimizelyDecideOptions{decide.IncludeReasons})
+			}, true},
 		{"decide every flag, no attributes", "/v1/decide", `{"userId":"u2"}`,
 			func(js string) { decideCtx(js).DecideAll(nil) }, false},
 		{"decide keys with options", "/v1/decide?keys=new_search&keys=dark_mode&keys=nope",

@@ -545,3 +545,85 @@ func (r *notificationRecorder) take() []map[string]any {
 }
 
 func eq(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+func decideRequest(i int) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "/v1/decide?keys=new_search", strings.NewReader(fmt.Sprintf(`{"userId":"user-%d","userAttributes":{"country":"de","plan":"pro"}}`, i%1000)))
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// TestNotificationsCostNothingWithoutSubscribers: with the stream on and
+// no one listening, a decision allocates what it does with the stream off.
+func TestNotificationsCostNothingWithoutSubscribers(t *testing.T) {
+	allocs := func(h http.Handler) float64 {
+		i := 0
+		return testing.AllocsPerRun(500, func() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, decideRequest(i))
+			i++
+			if w.Code != 200 {
+				t.Fatalf("decide: %d %s", w.Code, w.Body)
+			}
+		})
+	}
+	off := allocs(newNotifyService(t, nil, false).handler)
+	on := newNotifyService(t, &NotificationOptions{}, false)
+	idle := allocs(on.handler)
+	if idle > off {
+		t.Errorf("a decide allocates %v times with notifications on and no subscriber, %v with them off", idle, off)
+	}
+	// And one subscriber does cost: the test measures what it claims.
+	sub, _ := on.notes.subscribe("k1", maskAll)
+	defer on.notes.unsubscribe(sub)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-sub.ch:
+			case <-done:
+				return
+			}
+		}
+	}()
+	if busy := allocs(on.handler); busy <= off {
+		t.Errorf("with a subscriber a decide allocates %v times, no more than without (%v): the measure is broken", busy, off)
+	}
+}
+
+// BenchmarkDecideHandlerNotifications is BenchmarkDecideHandler's decide
+// (on this file's datafile) with the notification stream off, on with no
+// subscriber, and on with one subscriber taking every message.
+func BenchmarkDecideHandlerNotifications(b *testing.B) {
+	run := func(b *testing.B, h http.Handler) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, decideRequest(i))
+			i++
+			if w.Code != 200 {
+				b.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		}
+	}
+	b.Run("off", func(b *testing.B) { run(b, newNotifyService(b, nil, false).handler) })
+	b.Run("idle", func(b *testing.B) { run(b, newNotifyService(b, &NotificationOptions{}, false).handler) })
+	b.Run("subscribed", func(b *testing.B) {
+		s := newNotifyService(b, &NotificationOptions{}, false)
+		sub, _ := s.notes.subscribe("k1", maskAll)
+		defer s.notes.unsubscribe(sub)
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-sub.ch:
+				case <-done:
+					return
+				}
+			}
+		}()
+		run(b, s.handler)
+	})
+}
