@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -17,8 +18,10 @@ import (
 // every field (experimentId and variationId of the SDK Agent links among
 // them), the conversion's attributes in key order (the SDK's follow a Go
 // map's), and a decision's byte for byte. Agent writes its headers only with its first message, and gives
-// no sign that a stream is subscribed: the request is sent again until
-// the stream answers (the messages of the same request are the same).
+// no sign that a stream is subscribed: the request is sent for other
+// users until the stream answers, then once for the compared user (a
+// second decision for the same user would read its profile, and say so
+// in its reasons).
 func TestNotificationsSideBySideWithAgent(t *testing.T) {
 	bin, why := agentBinaryPath()
 	if bin == "" {
@@ -42,7 +45,7 @@ func TestNotificationsSideBySideWithAgent(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			fromAgent := agentFirstMessage(t, agent, c.filter, c.url, c.body)
+			fromAgent := agentMessage(t, agent, c.filter, c.url, c.body)
 			st, _ := openStream(t, s.url, "?filter="+c.filter)
 			post(t, s.url+c.url, c.body)
 			fromServe := st.next(t)
@@ -61,10 +64,11 @@ func TestNotificationsSideBySideWithAgent(t *testing.T) {
 	}
 }
 
-// agentFirstMessage opens Agent's stream with filter and sends it the
-// request until the stream answers, then returns the data of its first
-// event, checking its framing.
-func agentFirstMessage(t *testing.T, base, filter, url, body string) string {
+// agentMessage opens Agent's stream with filter, sends it the request
+// for warm-up users (the body's "side-" user renamed) until the stream
+// answers, then the request itself, and returns the data of the event of
+// the request's user, checking the framing of each event.
+func agentMessage(t *testing.T, base, filter, url, body string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -82,11 +86,7 @@ func agentFirstMessage(t *testing.T, base, filter, url, body string) string {
 		res, err := http.DefaultClient.Do(req)
 		answered <- answer{res, err}
 	}()
-	var got answer
-	for i := 0; ; i++ {
-		if i == 100 {
-			t.Fatal("Agent's stream sent nothing for 100 requests")
-		}
+	send := func(body string) {
 		r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+url, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -102,12 +102,17 @@ func agentFirstMessage(t *testing.T, base, filter, url, body string) string {
 		if res.StatusCode != 200 {
 			t.Fatalf("Agent %s: %d %s", url, res.StatusCode, b)
 		}
+	}
+	var got answer
+	for i := 0; got.res == nil && got.err == nil; i++ {
+		if i == 100 {
+			t.Fatal("Agent's stream sent nothing for 100 requests")
+		}
+		send(strings.Replace(body, `"side-`, fmt.Sprintf(`"warm%d-`, i), 1))
 		select {
 		case got = <-answered:
 		case <-time.After(100 * time.Millisecond):
-			continue
 		}
-		break
 	}
 	if got.err != nil {
 		t.Fatal(got.err)
@@ -116,13 +121,18 @@ func agentFirstMessage(t *testing.T, base, filter, url, body string) string {
 	if got.res.StatusCode != 200 || got.res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("Agent's stream: %d %v", got.res.StatusCode, got.res.Header)
 	}
+	send(body)
 	br := bufio.NewReader(got.res.Body)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blank, err := br.ReadString('\n'); err != nil || blank != "\n" || !strings.HasPrefix(line, "data: ") {
+			t.Fatalf("Agent's framing: %q then %q (%v)", line, blank, err)
+		}
+		if !strings.Contains(line, `"ID":"warm`) {
+			return strings.TrimSuffix(strings.TrimPrefix(line, "data: "), "\n")
+		}
 	}
-	if blank, err := br.ReadString('\n'); err != nil || blank != "\n" || !strings.HasPrefix(line, "data: ") {
-		t.Fatalf("Agent's framing: %q then %q (%v)", line, blank, err)
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(line, "data: "), "\n")
 }
