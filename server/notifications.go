@@ -23,7 +23,9 @@ type Notifications struct {
 	// active counts subscribers: the routes' only cost when it is 0.
 	active atomic.Int64
 
-	mu     sync.Mutex
+	// mu guards subs and closed: publishers share it (their sends never
+	// wait), subscribing and closing take it alone.
+	mu     sync.RWMutex
 	subs   map[*subscriber]struct{}
 	closed bool
 	done   chan struct{} // closed by Close
@@ -163,8 +165,8 @@ func (n *Notifications) unsubscribe(s *subscriber) {
 // subscriber that wants it, without waiting: a full queue loses msg.
 // Subscribers share msg and only read it.
 func (n *Notifications) publish(sdkKey string, t notifyMask, msg []byte) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
 	for s := range n.subs {
 		if s.sdkKey != sdkKey || s.mask&t == 0 {
 			continue

@@ -263,6 +263,16 @@ func TestNotificationStreamFraming(t *testing.T) {
 		t.Fatalf("frame %q is not data: <JSON>", line)
 	}
 
+	// HEAD answers the headers and ends.
+	head, err := http.Head(s.url + "/v1/notifications/event-stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != 200 || head.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("HEAD: %d %v", head.StatusCode, head.Header)
+	}
+
 	// ?raw: one JSON document per line, as Agent's.
 	raw, _ := openStream(t, s.url, "?raw=yes")
 	post(t, s.url+"/v1/decide?keys=dark_mode", `{"userId":"u2"}`)
