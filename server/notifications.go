@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -58,8 +59,7 @@ const (
 )
 
 // Notification types, as Agent's filter query parameter names them (the
-// Go SDK's notification.Type values). stickybucket sends the first two;
-// project_config_update is a valid filter that matches nothing it sends.
+// Go SDK's notification.Type values).
 const (
 	notifyDecision     = "decision"
 	notifyTrack        = "track"
@@ -193,6 +193,23 @@ func (n *Notifications) Close() {
 		n.closed = true
 		close(n.done)
 	}
+}
+
+// DatafileUpdated notifies sdkKey's subscribers that its datafile now
+// has revision, with the Go SDK's project_config_update notification
+// ({"Type":"project_config_update","Revision":…}), which Agent's stream
+// sends when its SDK client's datafile changes. Call it when a reload
+// changes the revision, not when it finds the same one. Safe on nil.
+func (n *Notifications) DatafileUpdated(sdkKey, revision string) {
+	if !n.on() {
+		return
+	}
+	// The SDK's notification.ProjectConfigUpdateNotification.
+	msg, err := json.Marshal(struct{ Type, Revision string }{notifyConfigUpdate, revision})
+	if err != nil {
+		return // a string always encodes
+	}
+	n.publish(sdkKey, maskConfigUpdate, msg)
 }
 
 // Subscribers returns how many streams are open.

@@ -352,6 +352,19 @@ func TestNotificationsPerSDKKey(t *testing.T) {
 	if len(a.ch) != 1 || len(b.ch) != 0 {
 		t.Fatalf("a has %d, b has %d; want 1 and 0", len(a.ch), len(b.ch))
 	}
+	<-a.ch
+	// A new revision goes to the key's subscribers that want it, in the
+	// SDK's words.
+	dec, _ := n.subscribe("b", maskDecision)
+	n.DatafileUpdated("b", "7")
+	if len(a.ch) != 0 || len(dec.ch) != 0 || len(b.ch) != 1 {
+		t.Fatalf("a has %d, b's decision subscriber %d, b %d; want 0, 0 and 1", len(a.ch), len(dec.ch), len(b.ch))
+	}
+	if got := string(<-b.ch); got != `{"Type":"project_config_update","Revision":"7"}` {
+		t.Errorf("config update: %s", got)
+	}
+	var none *Notifications
+	none.DatafileUpdated("b", "8") // safe when off
 }
 
 // TestSlowSubscriberDropsAndNeverBlocks: a subscriber that takes nothing

@@ -34,24 +34,18 @@ func serverTokens(cfg config.Server) (api, admin server.Tokens, err error) {
 }
 
 // listen builds the API over the stack and the datafiles (with the
-// notification stream if on, its metrics on reg, its streams ended first
-// on shutdown), unless
+// notification stream if on, its streams ended first on shutdown),
+// unless
 // admin_listen is off the admin handler (metrics from reg, readiness,
 // pprof), unless webhook.listen is off the webhook's, and binds their
 // listeners.
-func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg *prometheus.Registry, metrics *server.Metrics) error {
+func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Gatherer, metrics *server.Metrics) error {
 	sdk, err := s.stack.SDKProfiles()
 	if err != nil {
 		return err
 	}
 	cfg := s.cfg.Server
-	var notes *server.Notifications
-	if n := cfg.Notifications; n.Enabled {
-		notes, err = server.NewNotifications(server.NotificationOptions{MaxSubscribers: n.MaxSubscribers, Buffer: n.Buffer, Registerer: reg})
-		if err != nil {
-			return err
-		}
-	}
+	notes := s.notes
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
 		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,

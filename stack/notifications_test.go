@@ -14,7 +14,8 @@ import (
 )
 
 // TestServiceNotifications: server.notifications reaches the API (off by
-// default: 403; on: a stream with the cap configured), and Close ends
+// default: 403; on: a stream with the cap configured), a datafile's new
+// revision is notified as the SDK's project_config_update, and Close ends
 // the open streams before it waits for the requests in flight, so it
 // returns at once and without error although a stream was open.
 func TestServiceNotifications(t *testing.T) {
@@ -75,9 +76,26 @@ server:
 		t.Fatal(err)
 	}
 	dec.Body.Close()
-	line, err := bufio.NewReader(stream.Body).ReadString('\n')
+	br := bufio.NewReader(stream.Body)
+	line, err := br.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, `data: {"Type":"flag"`) {
 		t.Fatalf("stream: %q, %v", line, err)
+	}
+	// A reload that finds the same revision notifies nothing; one that
+	// changes it sends the SDK's project_config_update.
+	if err := on.set.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	df.body.Store(mustRead(t, "../examples/datafile-v2.json"))
+	if err := on.set.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if blank, err := br.ReadString('\n'); blank != "\n" || err != nil {
+		t.Fatalf("after the decision: %q, %v", blank, err)
+	}
+	line, err = br.ReadString('\n')
+	if want := `data: {"Type":"project_config_update","Revision":"2"}` + "\n"; line != want || err != nil {
+		t.Fatalf("after the reload: %q, %v; want %q", line, err, want)
 	}
 	began := time.Now()
 	if err := on.Close(); err != nil {
