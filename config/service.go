@@ -143,6 +143,9 @@ type Server struct {
 	BatchRequests BatchRequests `yaml:"batch_requests"`
 	// Overrides configures POST /v1/override (Agent's forced variations).
 	Overrides Overrides `yaml:"overrides"`
+	// Notifications serves GET /v1/notifications/event-stream, as
+	// Agent's api.enableNotifications does; off by default, as Agent's.
+	Notifications Notifications `yaml:"notifications"`
 	// ReadTimeout and WriteTimeout bound a request (default 10s each),
 	// IdleTimeout a kept-alive connection (2m), ShutdownTimeout the drain
 	// on SIGTERM (30s).
@@ -171,6 +174,19 @@ type Overrides struct {
 	// TTL is how long an override lives after it was set; default 1h,
 	// 1s…168h.
 	TTL Duration `yaml:"ttl"`
+}
+
+// Notifications configures the notification stream.
+type Notifications struct {
+	// Enabled serves the stream; without it the route answers 403, as
+	// Agent's does by default.
+	Enabled bool `yaml:"enabled"`
+	// MaxSubscribers bounds the streams open at once (503 beyond);
+	// default 100.
+	MaxSubscribers int `yaml:"max_subscribers"`
+	// Buffer is how many messages a stream may fall behind before its
+	// newer ones are dropped (counted); default 1024.
+	Buffer int `yaml:"buffer"`
 }
 
 // ServerTLS holds the service's certificate; both or neither.
@@ -394,6 +410,12 @@ func (c *Config) serviceDefaults() {
 	if v.Overrides.TTL == 0 {
 		v.Overrides.TTL = Duration(time.Hour)
 	}
+	if v.Notifications.MaxSubscribers == 0 {
+		v.Notifications.MaxSubscribers = 100
+	}
+	if v.Notifications.Buffer == 0 {
+		v.Notifications.Buffer = 1024
+	}
 	for _, d := range []struct {
 		p *Duration
 		v time.Duration
@@ -531,6 +553,12 @@ func (v Server) validate(p *problems) {
 		add("server.batch_requests.operations_limit", "%d is outside 1…100000", n)
 	}
 	inRange("server.overrides.ttl", v.Overrides.TTL, time.Second, 168*time.Hour)
+	if n := v.Notifications.MaxSubscribers; n < 1 || n > 100_000 {
+		add("server.notifications.max_subscribers", "%d is outside 1…100000", n)
+	}
+	if n := v.Notifications.Buffer; n < 1 || n > 1_000_000 {
+		add("server.notifications.buffer", "%d is outside 1…1000000", n)
+	}
 	inRange("server.read_timeout", v.ReadTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.idle_timeout", v.IdleTimeout, time.Second, time.Hour)

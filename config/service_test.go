@@ -25,6 +25,11 @@ func TestServiceDefaults(t *testing.T) {
 		cfg.Server.BatchRequests != (BatchRequests{MaxConcurrency: 10, OperationsLimit: 500}) {
 		t.Errorf("server defaults: %+v", cfg.Server)
 	}
+	// Off, as Agent's api.enableNotifications; server.DefaultMaxSubscribers
+	// and DefaultNotificationBuffer.
+	if cfg.Server.Notifications != (Notifications{MaxSubscribers: 100, Buffer: 1024}) {
+		t.Errorf("server.notifications defaults: %+v", cfg.Server.Notifications)
+	}
 	if cfg.Log.Level != "info" || cfg.Log.Format != "auto" {
 		t.Errorf("log defaults: %+v", cfg.Log)
 	}
@@ -94,6 +99,7 @@ server:
   tokens: [0123456789abcdef0123]
   tls: {cert_file: c.pem, key_file: k.pem}
   batch_requests: {max_concurrency: 4, operations_limit: 50}
+  notifications: {enabled: true, max_subscribers: 7, buffer: 16}
 datafiles:
   - {sdk_key: prod, file: examples/datafile-v1.json}
   - {sdk_key: cdn, url: "https://cdn.example.com/datafiles/cdn.json", poll_every: 30s}
@@ -119,6 +125,9 @@ log: {level: debug, format: json}
 	if cfg.Server.BatchRequests != (BatchRequests{MaxConcurrency: 4, OperationsLimit: 50}) {
 		t.Errorf("server.batch_requests: %+v", cfg.Server.BatchRequests)
 	}
+	if cfg.Server.Notifications != (Notifications{Enabled: true, MaxSubscribers: 7, Buffer: 16}) {
+		t.Errorf("server.notifications: %+v", cfg.Server.Notifications)
+	}
 	if len(cfg.Datafiles) != 2 || cfg.Datafiles[1].PollEvery.Std() != 30*time.Second {
 		t.Errorf("datafiles: %+v", cfg.Datafiles)
 	}
@@ -142,6 +151,8 @@ func TestServiceConfigErrorsNameTheKey(t *testing.T) {
 		{"server: {tls: {cert_file: c.pem}}", "server.tls: cert_file and key_file must be set together"},
 		{"server: {batch_requests: {max_concurrency: -1}}", "server.batch_requests.max_concurrency: -1 is outside 1…1000"},
 		{"server: {batch_requests: {operations_limit: 1000000}}", "server.batch_requests.operations_limit: 1000000 is outside 1…100000"},
+		{"server: {notifications: {max_subscribers: -1}}", "server.notifications.max_subscribers: -1 is outside 1…100000"},
+		{"server: {notifications: {buffer: 2000000}}", "server.notifications.buffer: 2000000 is outside 1…1000000"},
 		{"datafiles: [{sdk_key: a, file: x, url: 'http://y'}]", "datafiles[0]: set at most one of file and url"},
 		{"datafiles: [{sdk_key: a, file: x}, {sdk_key: a, file: y}]", `datafiles[1].sdk_key: "a" is listed twice`},
 		{"datafiles: [{sdk_key: 'a b', file: x}]", `datafiles[0].sdk_key: "a b" is not an SDK key`},

@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -164,6 +165,23 @@ func (d *Datafile) HasFlag(key string) bool {
 func (d *Datafile) HasExperiment(key string) bool {
 	_, ok := d.experimentByKey[key]
 	return ok || d.ambiguousKeys[key]
+}
+
+// FeatureExperiment reports whether the experiment keyed key is one of a
+// feature flag's experiments (the official SDKs then call its activation a
+// "feature-test" decision, otherwise an "ab-test" one). A key several
+// experiments share is none.
+func (d *Datafile) FeatureExperiment(key string) bool {
+	e, ok := d.experimentByKey[key]
+	if !ok {
+		return false
+	}
+	for _, f := range d.flags {
+		if slices.Contains(f.experiments, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // ExperimentKeys returns the keys of every experiment, top-level ones first

@@ -61,7 +61,7 @@ func (a *api) activate(w http.ResponseWriter, r *http.Request) {
 	out = append(out, '[')
 	first := true
 	for _, t := range todo {
-		res := a.activateOne(r.Context(), df.Client, user, t, &im)
+		res := a.activateOne(r.Context(), df.SDKKey, df.Client, user, t, &im)
 		if (filter == "true" && !res.enabled) || (filter == "false" && res.enabled) {
 			continue
 		}
@@ -113,8 +113,10 @@ func activations(dfile *decision.Datafile, q url.Values) ([]activation, error) {
 }
 
 // activateOne decides one activation for user, or says its key is
-// unknown, and queues its impression with im.
-func (a *api) activateOne(ctx context.Context, client *decision.Client, user decision.User, t activation, im *impressions) activated {
+// unknown, queues its impression with im and notifies sdkKey's
+// subscribers of it, as the SDK calls Agent's activate makes notify
+// theirs (with or without disableTracking).
+func (a *api) activateOne(ctx context.Context, sdkKey string, client *decision.Client, user decision.User, t activation, im *impressions) activated {
 	var res activated
 	res.userID, res.kind = user.ID, t.kind
 	switch {
@@ -130,6 +132,9 @@ func (a *api) activateOne(ctx context.Context, client *decision.Client, user dec
 		a.opts.Metrics.profiled(d.Profile)
 		res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
 		im.experiment(&d)
+		if a.opts.Notifications.on() {
+			a.notifyExperiment(sdkKey, &user, &d, client.Datafile().FeatureExperiment(t.key))
+		}
 	default:
 		d, err := client.Decide(ctx, user, t.key)
 		a.opts.Metrics.decided("flag", 1, err)
@@ -142,6 +147,9 @@ func (a *api) activateOne(ctx context.Context, client *decision.Client, user dec
 		}
 		if d.Source == decision.SourceFeatureTest {
 			res.experimentKey, res.variationKey = d.RuleKey, d.VariationKey
+		}
+		if a.opts.Notifications.on() {
+			a.notifyFeature(sdkKey, &user, &d)
 		}
 	}
 	return res

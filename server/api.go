@@ -69,6 +69,11 @@ type Options struct {
 	// /v1/activate and the conversions of /v1/track; nil sends none (the
 	// routes answer the same).
 	Events *events.Processor
+	// Notifications, when set, serves GET /v1/notifications/event-stream
+	// and receives the decisions of /v1/decide and /v1/activate and the
+	// conversions of /v1/track; nil answers that route 403, as Agent with
+	// api.enableNotifications false (its default).
+	Notifications *Notifications
 	// Metrics records requests and decisions; nil records nothing.
 	Metrics *Metrics
 	// Ready reports whether the service can serve (datafiles loaded, store
@@ -153,6 +158,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 	if opts.Issuer != nil {
 		route("POST /oauth/token", "oauth_token", opts.Issuer.ServeHTTP, false)
 	}
+	route("GET /v1/notifications/event-stream", "notifications", a.notificationStream, true)
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
 	route("GET /openapi.yaml", "openapi", openAPI, false)
@@ -162,7 +168,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 		"/v1/decide": "POST", "/v1/activate": "POST", "/v1/track": "POST", "/v1/lookup": "POST", "/v1/save": "POST",
 		"/v1/ups/lookup": "GET, HEAD, POST", "/v1/ups/save": "POST",
 		"/v1/datafile": "GET, HEAD", "/v1/config": "GET, HEAD", "/v1/profiles/{userId}": "GET, HEAD, DELETE",
-		"/v1/override": "POST", "/v1/batch": "POST", "/health": "GET, HEAD", "/ready": "GET, HEAD",
+		"/v1/override": "POST", "/v1/batch": "POST", "/v1/notifications/event-stream": "GET, HEAD", "/health": "GET, HEAD", "/ready": "GET, HEAD",
 		"/openapi.yaml": "GET, HEAD",
 	} {
 		mux.allow[path] = allow
@@ -194,8 +200,8 @@ func methodNotAllowed(allow string) http.Handler {
 func notFound(w http.ResponseWriter, r *http.Request) {
 	msg := "no such route: " + cut(r.URL.Path, 128)
 	switch r.URL.Path {
-	case "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset":
-		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration and no notification stream"
+	case "/v1/send-odp-event", "/v1/reset":
+		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration"
 	case "/oauth/token":
 		msg = "/oauth/token issues tokens only when clients and HMAC secrets are configured (server.auth on the API listener, server.admin_auth on the admin one)"
 	}

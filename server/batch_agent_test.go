@@ -62,6 +62,14 @@ func startAgentForBatch(t *testing.T, bin string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startAgent(t, bin, raw, "")
+}
+
+// startAgent runs Agent on loopback with raw as SDK key k1's datafile and
+// apiExtra as more lines of its api section, and returns its API's base
+// URL.
+func startAgent(t *testing.T, bin string, raw []byte, apiExtra string) string {
+	t.Helper()
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/k1.json":
@@ -91,7 +99,7 @@ server:
   host: 127.0.0.1
 api:
   port: "%d"
-admin:
+%sadmin:
   port: "%d"
 webhook:
   port: "%d"
@@ -107,7 +115,7 @@ client:
       in-memory:
         capacity: 0
         storageStrategy: "fifo"
-`, ports[0], ports[1], ports[2], files.URL, files.URL)
+`, ports[0], apiExtra, ports[1], ports[2], files.URL, files.URL)
 	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

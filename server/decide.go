@@ -184,16 +184,17 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 	user := decision.User{ID: body.UserID, Attributes: body.UserAttributes, Forced: body.forced()}
 	im := a.impressionsFor(df, user, slices.Contains(opts, decision.DisableDecisionEvent))
 	enabledOnly := false
-	if im.on() && slices.Contains(opts, decision.EnabledFlagsOnly) {
-		// The SDKs send the impressions of disabled flags too, and leave
-		// them out of the answer only: decide them all, filter here.
+	if (im.on() || a.opts.Notifications.on()) && slices.Contains(opts, decision.EnabledFlagsOnly) {
+		// The SDKs send the impressions and notifications of disabled
+		// flags too, and leave them out of the answer only: decide them
+		// all, filter here.
 		opts = slices.DeleteFunc(opts, func(o decision.Option) bool { return o == decision.EnabledFlagsOnly })
 		enabledOnly = true
 	}
 
 	// The body is decoded: its buffer holds the answer, sent in chunks.
 	out := stream{w: w, b: buf.b[:0]}
-	a.decideInto(r.Context(), &out, df.Client, user, keys, opts, uc, &im, enabledOnly)
+	a.decideInto(r.Context(), &out, df.SDKKey, df.Client, user, keys, opts, uc, &im, enabledOnly)
 	out.b = append(out.b, '\n')
 	out.flushOver(0)
 	buf.b = out.b
@@ -228,16 +229,15 @@ func (b *decideBody) forced() []decision.ForcedDecision {
 // decideInto decides keys (every flag when there are none) and builds the
 // answer in out, each decision echoing the user context uc: one object for
 // one key, an array otherwise, written in chunks as it grows. im queues
-// the impressions of the flags the datafile has; enabledOnly leaves
-// disabled flags out of an array.
-func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte, im *impressions, enabledOnly bool) {
+// the impressions of the flags the datafile has, and each of them is
+// notified to sdkKey's notification subscribers, if any; enabledOnly
+// leaves disabled flags out of an array.
+func (a *api) decideInto(ctx context.Context, out *stream, sdkKey string, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte, im *impressions, enabledOnly bool) {
 	if len(keys) == 1 {
 		d, err := client.Decide(ctx, user, keys[0], opts...)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
-		if im.on() && client.Datafile().HasFlag(keys[0]) {
-			im.flag(&d)
-		}
+		a.decided(sdkKey, client, &user, &d, im)
 		out.b = appendFlagDecision(out.b, &d, uc)
 		return
 	}
@@ -261,9 +261,7 @@ func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Clie
 		if !ok {
 			continue
 		}
-		if im.on() && client.Datafile().HasFlag(k) {
-			im.flag(&d)
-		}
+		a.decided(sdkKey, client, &user, &d, im)
 		if enabledOnly && !d.Enabled {
 			continue
 		}
@@ -276,6 +274,23 @@ func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Clie
 		out.flushOver(streamChunk)
 	}
 	out.b = append(out.b, ']')
+}
+
+// decided queues the impression of d and notifies it, when the datafile
+// has its flag (the SDKs neither send nor notify an unknown flag's).
+// Without events or subscribers it costs nothing.
+func (a *api) decided(sdkKey string, client *decision.Client, user *decision.User, d *decision.FlagDecision, im *impressions) {
+	notify := a.opts.Notifications.on()
+	if !im.on() && !notify {
+		return
+	}
+	if !client.Datafile().HasFlag(d.FlagKey) {
+		return
+	}
+	dispatched := im.flag(d)
+	if notify {
+		a.notifyFlag(sdkKey, user, d, dispatched)
+	}
 }
 
 // decisionOverhead bounds the bytes of a decision besides its user

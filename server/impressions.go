@@ -28,16 +28,17 @@ func (im *impressions) on() bool { return im.p != nil }
 // flag queues the impression of a flag decision as the SDKs' decide
 // does: a feature test's always, a rollout's or one without variation
 // only when the datafile's sendFlagDecisions says so (events decides).
-// The caller leaves out keys the datafile does not have.
-func (im *impressions) flag(d *decision.FlagDecision) {
+// The caller leaves out keys the datafile does not have. It reports
+// whether the impression was queued (the SDKs' decisionEventDispatched).
+func (im *impressions) flag(d *decision.FlagDecision) bool {
 	if im.p == nil {
-		return
+		return false
 	}
 	ruleType := d.Source
 	if ruleType == "" {
 		ruleType = events.RuleRollout // no variation: the SDKs' rule type
 	}
-	im.p.Impression(im.proj, im.user, events.Decision{
+	return im.p.Impression(im.proj, im.user, events.Decision{
 		CampaignID: d.LayerID, ExperimentID: d.ExperimentID, VariationID: d.VariationID,
 		FlagKey: d.FlagKey, RuleKey: d.RuleKey, VariationKey: d.VariationKey,
 		RuleType: ruleType, Enabled: d.Enabled,

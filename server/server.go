@@ -31,6 +31,11 @@ type ServerOptions struct {
 	// MaxHeaderBytes bounds request headers (64 KiB).
 	MaxHeaderBytes int
 	Log            *slog.Logger
+	// OnShutdown runs when Close begins, before it waits for the API's
+	// requests in flight: Notifications.Close, so that the streams, which
+	// never end on their own, end then instead of holding the drain to
+	// its timeout.
+	OnShutdown func()
 }
 
 // Server runs the API and admin listeners.
@@ -91,6 +96,9 @@ func Listen(opts ServerOptions) (*Server, error) {
 			IdleTimeout:       opts.IdleTimeout,
 			MaxHeaderBytes:    opts.MaxHeaderBytes,
 			ErrorLog:          log.New(newThrottledLog(opts.Log, time.Minute), "", 0),
+		}
+		if name == "API" && opts.OnShutdown != nil {
+			hs.RegisterOnShutdown(opts.OnShutdown)
 		}
 		s.servers = append(s.servers, hs)
 		s.listeners = append(s.listeners, l)

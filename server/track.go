@@ -66,7 +66,13 @@ func (a *api) track(w http.ResponseWriter, r *http.Request) {
 		_, known = df.Events.EventID(key)
 	}
 	if known {
-		a.opts.Events.Conversion(df.Events, events.User{ID: body.UserID, Attributes: body.UserAttributes}, key, body.EventTags)
+		u := events.User{ID: body.UserID, Attributes: body.UserAttributes}
+		queued := a.opts.Events.Conversion(df.Events, u, key, body.EventTags)
+		// The SDK notifies a conversion its processor took: with events
+		// off, every conversion of a known event (nothing is dropped).
+		if a.opts.Notifications.on() && (queued || a.opts.Events == nil) {
+			a.notifyTrack(df.SDKKey, df.Events, u, key, body.EventTags)
+		}
 	}
 	b := append(buf.b[:0], `{"userId":`...)
 	b = appendString(b, body.UserID)

@@ -99,7 +99,9 @@ func (s *Service) startAuth(ctx context.Context) (api, admin listenerAuth, err e
 	return api, admin, nil
 }
 
-// listen builds the API over the stack and the datafiles, unless
+// listen builds the API over the stack and the datafiles (with the
+// notification stream if on, its streams ended first on shutdown),
+// unless
 // admin_listen is off the admin handler (metrics from reg, readiness,
 // pprof), unless webhook.listen is off the webhook's, and binds their
 // listeners.
@@ -109,11 +111,13 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAut
 		return err
 	}
 	cfg := s.cfg.Server
+	notes := s.notes
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
 		JWT: apiAuth.jwt, Issuer: apiAuth.issuer,
 		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,
 		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
+		Notifications: notes,
 	})
 	if err != nil {
 		return err
@@ -122,7 +126,7 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAut
 		API: api, Listen: cfg.Listen,
 		CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 		ReadTimeout: cfg.ReadTimeout.Std(), WriteTimeout: cfg.WriteTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
-		Log: s.log,
+		Log: s.log, OnShutdown: notes.Close,
 	}
 	if cfg.AdminListen != config.AdminOff {
 		opts.Admin = server.NewAdmin(server.AdminOptions{Gatherer: reg, Tokens: adminTokens, JWT: adminAuth.jwt, Issuer: adminAuth.issuer, Ready: s.ready})

@@ -49,6 +49,9 @@ type Service struct {
 	srv     *server.Server
 	// events sends impressions and conversions; nil when events are off.
 	events *events.Processor
+	// notes is the notification stream's broadcaster; nil when off. It
+	// exists before the datafiles load, which notify it of new revisions.
+	notes *server.Notifications
 	// down undoes what NewService started before the listeners, last
 	// started first.
 	down      shutdown
@@ -92,6 +95,11 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	}
 	if err := s.startEvents(reg); err != nil {
 		return nil, err
+	}
+	if n := cfg.Server.Notifications; n.Enabled {
+		if s.notes, err = server.NewNotifications(server.NotificationOptions{MaxSubscribers: n.MaxSubscribers, Buffer: n.Buffer, Registerer: reg}); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.startDatafiles(ctx, metrics); err != nil {
 		return nil, err
@@ -140,7 +148,7 @@ func (s *Service) openStack(ctx context.Context, reg prometheus.Registerer, metr
 // startDatafiles loads every datafile and starts the watchers and pollers
 // that reload them.
 func (s *Service) startDatafiles(ctx context.Context, metrics *server.Metrics) error {
-	set, err := newDatafileSet(s.cfg, s.stack, s.log, metrics.DatafileLoaded)
+	set, err := newDatafileSet(s.cfg, s.stack, s.log, revisions(metrics.DatafileLoaded, s.notes))
 	if err != nil {
 		return err
 	}
@@ -157,6 +165,27 @@ func (s *Service) startDatafiles(ctx context.Context, metrics *server.Metrics) e
 		return set.Close(closeCtx) // "datafiles: close: …"
 	})
 	return nil
+}
+
+// revisions passes each datafile load to loaded, and a revision that
+// changed to notes (the SDK's project_config_update notification, sent
+// when a datafile's revision changes, not when a reload finds the same).
+func revisions(loaded func(sdkKey, revision string, err error), notes *server.Notifications) func(sdkKey, revision string, err error) {
+	var mu sync.Mutex
+	last := map[string]string{}
+	return func(sdkKey, revision string, err error) {
+		loaded(sdkKey, revision, err)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		prev, seen := last[sdkKey]
+		last[sdkKey] = revision
+		mu.Unlock()
+		if seen && prev != revision {
+			notes.DatafileUpdated(sdkKey, revision)
+		}
+	}
 }
 
 // ready backs /ready: every datafile is loaded and the store answers.
