@@ -92,16 +92,7 @@ func (m *Metrics) ObserveStore(op string, d time.Duration, err error) {
 	m.storeCalls.WithLabelValues(op).Inc()
 	m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
 	if err != nil {
-		kind := "other"
-		switch {
-		case ups.Unavailable(err):
-			kind = "unavailable"
-		case errors.Is(err, ups.ErrInvalidProfile):
-			kind = "invalid"
-		case errors.Is(err, context.Canceled):
-			kind = "canceled"
-		}
-		m.storeErrors.WithLabelValues(op, kind).Inc()
+		m.storeErrors.WithLabelValues(op, ups.ErrorKind(err)).Inc()
 	}
 }
 
