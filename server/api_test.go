@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/ups"
@@ -47,9 +48,22 @@ type testService struct {
 
 func newTestService(t *testing.T, keys map[string]string, tokens ...string) *testService {
 	t.Helper()
+	return newTestServiceWith(t, keys, nil, tokens...)
+}
+
+// newTestServiceWith is newTestService with tracer's spans of requests,
+// decisions and store calls (none when nil).
+func newTestServiceWith(t *testing.T, keys map[string]string, tracer trace.Tracer, tokens ...string) *testService {
+	t.Helper()
 	store, err := ups.NewMemory(ups.MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var profiles ups.Service = store
+	if tracer != nil {
+		if profiles, err = ups.NewTraced(store, ups.TracedOptions{Tracer: tracer}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cat := catalog{}
 	for key, path := range keys {
@@ -61,7 +75,7 @@ func newTestService(t *testing.T, keys map[string]string, tokens ...string) *tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
+		c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: profiles})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +90,7 @@ func newTestService(t *testing.T, keys map[string]string, tokens ...string) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewAPI(Options{Catalog: cat, Profiles: store, Tokens: tok, Metrics: m, MaxBodyBytes: 4500})
+	h, err := NewAPI(Options{Catalog: cat, Profiles: profiles, Tokens: tok, Metrics: m, MaxBodyBytes: 4500, Tracer: tracer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,14 +121,20 @@ func (m *Metrics) decided(kind string, n int, err error) {
 	if err == nil {
 		return
 	}
-	reason := "store_error"
+	m.withoutProfile.WithLabelValues(withoutProfileReason(err)).Add(float64(n))
+}
+
+// withoutProfileReason says why decisions were made without the profile
+// when the store failed with err: store_error, over_budget or
+// circuit_open.
+func withoutProfileReason(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		reason = "over_budget"
+		return "over_budget"
 	case errors.Is(err, ups.ErrCircuitOpen):
-		reason = "circuit_open"
+		return "circuit_open"
 	}
-	m.withoutProfile.WithLabelValues(reason).Add(float64(n))
+	return "store_error"
 }
 
 // profiled counts one decision by its use of the profile.
