@@ -45,7 +45,7 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Ga
 	cfg := s.cfg.Server
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
-		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,
+		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Tracer: s.tracer(), TraceUserID: s.cfg.Tracing.UserID,
 		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
 	})
 	if err != nil {
