@@ -22,6 +22,9 @@ const tracerName = "github.com/stickybucket/stickybucket"
 
 // newExporter builds the OTLP exporter cfg names. It connects lazily:
 // a collector that is down costs dropped spans, never a failed start.
+// What the configuration does not set (headers such as a collector's API
+// key, a CA certificate, compression, the export timeout) the exporter
+// takes from OpenTelemetry's OTEL_EXPORTER_OTLP_* variables.
 func newExporter(ctx context.Context, cfg config.Tracing) (sdktrace.SpanExporter, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil {
@@ -29,11 +32,9 @@ func newExporter(ctx context.Context, cfg config.Tracing) (sdktrace.SpanExporter
 	}
 	switch cfg.Protocol {
 	case config.TracingGRPC:
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(u.Host)}
-		if u.Scheme == "http" {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		return otlptracegrpc.New(ctx, opts...)
+		// The scheme says plain text (http) or TLS (https), over an
+		// OTEL_EXPORTER_OTLP_INSECURE of the environment.
+		return otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(u.String()))
 	default:
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/v1/traces"

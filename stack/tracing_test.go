@@ -35,6 +35,7 @@ type collector struct {
 
 type collectorRequest struct {
 	path, contentType string
+	apiKey            string // the X-Api-Key header
 	body              []byte
 	spans             []string // names
 	service           string   // service.name of the first resource
@@ -49,7 +50,7 @@ func newCollector(t *testing.T) *collector {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		req := collectorRequest{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), body: body}
+		req := collectorRequest{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), apiKey: r.Header.Get("X-Api-Key"), body: body}
 		var export collectortrace.ExportTraceServiceRequest
 		if err := proto.Unmarshal(body, &export); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -123,9 +124,11 @@ func TestTracingOffByDefault(t *testing.T) {
 
 // With tracing on over OTLP/HTTP, a decide's spans reach the collector
 // when the service closes (the batch's delay is an hour: only the
-// shutdown's flush sends them), as protobuf, without the user ID.
+// shutdown's flush sends them), as protobuf, without the user ID, with
+// the headers of OTEL_EXPORTER_OTLP_HEADERS.
 func TestTracingSendsSpansOverOTLPHTTPOnClose(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=collector-key")
 	col := newCollector(t)
 	df := newDatafileServer(t, mustRead(t, "../examples/datafile-v1.json"))
 	cfg := serviceConfig(t, df.URL)
@@ -167,6 +170,9 @@ func TestTracingSendsSpansOverOTLPHTTPOnClose(t *testing.T) {
 	}
 	if want := []string{"decide", "decision", "store.lookup_assignment", "store.save"}; !slices.Equal(r.spans, want) {
 		t.Errorf("spans %q, want %q", r.spans, want)
+	}
+	if r.apiKey != "collector-key" {
+		t.Errorf("X-Api-Key %q, want OTEL_EXPORTER_OTLP_HEADERS's", r.apiKey)
 	}
 	if r.service != "sb-test" {
 		t.Errorf("service.name %q, want sb-test", r.service)
