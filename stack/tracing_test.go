@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -287,5 +289,33 @@ func TestTracingOverGRPC(t *testing.T) {
 	defer col.mu.Unlock()
 	if !slices.Equal(col.spans, []string{"request"}) {
 		t.Errorf("the gRPC collector got %q, want [request]", col.spans)
+	}
+}
+
+// The Traced layer sits just above the store's metrics (Observed): under
+// the breaker, the async saver and the cache, so it sees the calls that
+// reach the store.
+func TestTracedLayerAboveObserved(t *testing.T) {
+	cfg := parse(t, memoryEnv+"store: {kind: memory, saves: {mode: async}, cache: {size: 100}}\n")
+	st, err := Open(context.Background(), cfg, Options{
+		Log: slog.New(slog.DiscardHandler), Tracer: noop.NewTracerProvider().Tracer("test"),
+		ObserveStore: func(string, time.Duration, error) {},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	var layers []string
+	for s := st.Profiles; s != nil; {
+		layers = append(layers, fmt.Sprintf("%T", s))
+		u, ok := s.(interface{ Unwrap() ups.Service })
+		if !ok {
+			break
+		}
+		s = u.Unwrap()
+	}
+	want := []string{"*ups.Cache", "*ups.AsyncSaver", "*ups.Traced", "*ups.Observed", "*ups.Memory"}
+	if !slices.Equal(layers, want) {
+		t.Errorf("layers %q, want %q", layers, want)
 	}
 }
