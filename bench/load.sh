@@ -38,6 +38,10 @@
 #   DATAFILE_PORT [8111]  (Agent fetches <SDK_KEY>.json there: python3 -m http.server)
 #   RESULTS [bench/results/load-<UTC time>]  (suffixes, .json and .svg are appended)
 #   RUNS [decide rates ups]  RATES [2000 5000 10000]  UPS_RATES [5000]
+#   EVENTS [off]  on: both services send their impressions to a local sink
+#     (cmd/eventsink on EVENTS_PORT [8112], which answers 204 and counts
+#     them): Agent's client.eventURL and serve --events-url point at it; the
+#     counts each side sent and the sink received are printed at the end
 #   RATE_CLIENTS [32] clients per target on the open loop: the bound on
 #     requests in flight (a request due while all are busy waits, and the
 #     wait counts in its latency)
@@ -48,7 +52,7 @@
 # and Agent as OPTIMIZELY_CONFIG_FILENAME=<generated config> $AGENT_BIN, with
 # an in-memory profile service, logging at warn, events posted to the
 # datafile server (which refuses them: Agent retries a little and drops
-# them).
+# them), or to the sink with EVENTS=on.
 #
 # Relative paths given in the environment are taken from the directory the
 # script is run in; the defaults are in the repository, where the script
@@ -90,6 +94,8 @@ RUNS=${RUNS:-decide rates ups}
 RATES=${RATES:-2000 5000 10000}
 UPS_RATES=${UPS_RATES:-5000}
 RATE_CLIENTS=${RATE_CLIENTS:-32}
+EVENTS=${EVENTS:-off}
+EVENTS_PORT=${EVENTS_PORT:-8112}
 
 log() { printf 'load.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -109,6 +115,7 @@ for r in $RATES $UPS_RATES; do
 	[[ $r =~ ^[0-9]+$ && $r -gt 0 ]] || die "RATES and UPS_RATES: positive whole requests per second, not $r"
 done
 [[ $RATE_CLIENTS =~ ^[0-9]+$ && $RATE_CLIENTS -gt 0 ]] || die "RATE_CLIENTS $RATE_CLIENTS: want a positive number"
+[[ $EVENTS == on || $EVENTS == off ]] || die "EVENTS $EVENTS: want on or off"
 command -v curl >/dev/null || die "curl is needed to wait for the services"
 if [[ -n $AGENT_BIN ]]; then
 	command -v python3 >/dev/null || die "python3 is needed to serve Agent its datafile"
@@ -141,6 +148,10 @@ stop() {
 		fi
 		wait "$pid" 2>/dev/null || true
 	done
+	if [[ $EVENTS == on ]]; then
+		grep -h '"msg":"events closed"' "$work"/*.log 2>/dev/null | sed 's/^/load.sh: serve: /' >&2 || true
+		grep -h '^eventsink: {' "$work/eventsink.log" 2>/dev/null | sed 's/^/load.sh: /' >&2 || true
+	fi
 	if ((status != 0)) && [[ -d $work ]]; then
 		for f in "$work"/*.log; do
 			[[ -s $f ]] || continue
@@ -228,6 +239,15 @@ fi
 targets=()
 extra_names=()
 agent_target=() sb_target=()
+events_url="http://$HOST:$DATAFILE_PORT/events" sb_events=()
+if [[ $EVENTS == on ]]; then
+	port_free "$EVENTS_PORT" || die "port $HOST:$EVENTS_PORT is in use"
+	go build -o "$work/eventsink" ./cmd/eventsink
+	start eventsink "$work/eventsink" "$HOST:$EVENTS_PORT"
+	wait_until eventsink "listens" curl -s --max-time 2 -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' "http://$HOST:$EVENTS_PORT/probe"
+	events_url="http://$HOST:$EVENTS_PORT/agent/v1/events"
+	sb_events=(--events-url "http://$HOST:$EVENTS_PORT/stickybucket/v1/events")
+fi
 if [[ -n $AGENT_BIN ]]; then
 	for p in "$AGENT_PORT" "$AGENT_ADMIN_PORT" "$AGENT_WEBHOOK_PORT" "$DATAFILE_PORT"; do
 		port_free "$p" || die "port $HOST:$p is in use"
@@ -249,7 +269,7 @@ if [[ -n $AGENT_BIN ]]; then
 		  port: "$AGENT_WEBHOOK_PORT"
 		client:
 		  datafileURLTemplate: "http://$HOST:$DATAFILE_PORT/%s.json"
-		  eventURL: "http://$HOST:$DATAFILE_PORT/events"
+		  eventURL: "$events_url"
 		  pollingInterval: 1m
 		  odp:
 		    disable: true
@@ -271,7 +291,7 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 		port_free "$p" || die "port $HOST:$p is in use"
 	done
 	start "$SB_NAME" "$STICKYBUCKET_BIN" serve --listen "$HOST:$SB_PORT" --admin-listen "$HOST:$SB_ADMIN_PORT" \
-		--datafile "$SDK_KEY=$DATAFILE"
+		--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
 	wait_until "$SB_NAME" "decides $FLAG" decides "$SB_PORT"
 	targets+=(--target "$SB_NAME=http://$HOST:$SB_PORT" --pid "$SB_NAME=${pids[-1]}")
 	sb_url=http://$HOST:$SB_PORT sb_pid=${pids[-1]}
@@ -284,7 +304,7 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 			port_free "$p" || die "port $HOST:$p is in use"
 		done
 		start "$name" "$STICKYBUCKET_BIN" serve --config "$cfg" --listen "$HOST:$port" --admin-listen "$HOST:$((port + 1))" \
-			--datafile "$SDK_KEY=$DATAFILE"
+			--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
 		wait_until "$name" "decides $FLAG" decides "$port"
 		targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
 		extra_names+=("$name")

@@ -128,6 +128,10 @@ type Server struct {
 	Tokens []string `yaml:"tokens"`
 	// AdminTokens protect /metrics and pprof.
 	AdminTokens []string `yaml:"admin_tokens"`
+	// Auth adds JWTs on the API (Agent's api.auth), AdminAuth on the
+	// admin listener (Agent's admin.auth): auth.go.
+	Auth      Auth `yaml:"auth"`
+	AdminAuth Auth `yaml:"admin_auth"`
 	// AllowUnauthenticated lets the service listen beyond loopback
 	// without tokens.
 	AllowUnauthenticated bool      `yaml:"allow_unauthenticated"`
@@ -372,6 +376,8 @@ func (c *Config) serviceDefaults() {
 	if v.BatchRequests.OperationsLimit == 0 {
 		v.BatchRequests.OperationsLimit = 500
 	}
+	v.Auth.defaults()
+	v.AdminAuth.defaults()
 	for _, d := range []struct {
 		p *Duration
 		v time.Duration
@@ -496,6 +502,8 @@ func (v Server) validate(p *problems) {
 			}
 		}
 	}
+	v.Auth.validate("server.auth", false, p)
+	v.AdminAuth.validate("server.admin_auth", true, p)
 	if (v.TLS.CertFile == "") != (v.TLS.KeyFile == "") {
 		add("server.tls", "cert_file and key_file must be set together")
 	}

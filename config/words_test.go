@@ -43,6 +43,10 @@ func TestParseTypeErrorsNameTheExactKeyInYAMLWords(t *testing.T) {
 // wrongValues calls yield with a document that puts a value of the wrong
 // kind at path, a key of type t, for path and every key under it; in(v)
 // is the document with v at path.
+// testSecretHash is base64 of a bcrypt hash (cost 4) of
+// "0123456789abcdef0123456789abcdef".
+const testSecretHash = "JDJhJDA0JFh4RU5BNVVuSVRob3p1bmZoNGguR2VqZTlBbTBab3AxRmVpZDJGeHVURTRvcnNNVy9mZk5H"
+
 func wrongValues(t reflect.Type, path string, in func(v string) string, yield func(path, doc, want string)) {
 	switch {
 	case t == durationType, t == budgetType:
@@ -67,6 +71,7 @@ func wrongValues(t reflect.Type, path string, in func(v string) string, yield fu
 		fillers := map[reflect.Type][][2]string{
 			reflect.TypeFor[DatafileSource](): {{"sdk_key", "k"}, {"file", "f.json"}},
 			resetType:                         {{"before", "2026-11-01T00:00:00Z"}},
+			reflect.TypeFor[AuthClient]():     {{"id", "c"}, {"secret_hash", testSecretHash}, {"sdk_keys", "[k]"}},
 		}[t]
 		for name, f := range yamlFields(t) {
 			var around string

@@ -16,6 +16,10 @@ type AdminOptions struct {
 	Gatherer prometheus.Gatherer
 	// Tokens, when not empty, are required on /metrics and /debug/pprof.
 	Tokens Tokens
+	// JWT, when set, also accepts bearer JWTs whose admin claim is true.
+	JWT *JWTVerifier
+	// Issuer, when set, answers POST /oauth/token with admin tokens.
+	Issuer *TokenIssuer
 	// Ready backs /ready, as in Options.
 	Ready func(ctx context.Context) error
 }
@@ -25,7 +29,7 @@ type AdminOptions struct {
 // public network.
 func NewAdmin(opts AdminOptions) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", requireToken(opts.Tokens, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", requireAuth(opts.Tokens, opts.JWT, scopeAdmin, promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /health", health)
 	mux.HandleFunc("GET /ready", readiness(opts.Ready))
 	debug := http.NewServeMux()
@@ -34,7 +38,10 @@ func NewAdmin(opts AdminOptions) http.Handler {
 	debug.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	debug.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	debug.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/debug/pprof/", requireToken(opts.Tokens, debug))
+	mux.Handle("/debug/pprof/", requireAuth(opts.Tokens, opts.JWT, scopeAdmin, debug))
+	if opts.Issuer != nil {
+		mux.Handle("POST /oauth/token", opts.Issuer)
+	}
 	mux.HandleFunc("/", notFound)
 	return mux
 }

@@ -53,6 +53,11 @@ type Options struct {
 	// Tokens, when not empty, are required as bearer tokens on every /v1
 	// route.
 	Tokens Tokens
+	// JWT, when set, also accepts bearer JWTs on every /v1 route whose
+	// sdk_keys claim holds the request's X-Optimizely-SDK-Key (auth.go).
+	JWT *JWTVerifier
+	// Issuer, when set, answers POST /oauth/token with tokens JWT accepts.
+	Issuer *TokenIssuer
 	// MaxBodyBytes bounds request bodies (413 beyond); default 1 MiB.
 	MaxBodyBytes int64
 	// MaxResponseBytes bounds what one decide request may make the service
@@ -131,7 +136,13 @@ func NewAPI(opts Options) (http.Handler, error) {
 		mux.patterns = append(mux.patterns, pattern)
 		var handler http.Handler = h
 		if authenticated {
-			handler = requireToken(opts.Tokens, handler)
+			sc := scopeSDKKey
+			if pattern == "POST /v1/batch" {
+				// Each operation is checked by its route, with its own SDK
+				// key; the batch itself needs an API token.
+				sc = scopeAPI
+			}
+			handler = requireAuth(opts.Tokens, opts.JWT, sc, handler)
 		}
 		mux.Handle(pattern, a.traced(name, pattern, opts.Metrics.instrument(name, handler)))
 	}
@@ -149,6 +160,9 @@ func NewAPI(opts Options) (http.Handler, error) {
 	route("DELETE /v1/profiles/{userId}", "profile_delete", a.deleteProfile, true)
 	route("POST /v1/override", "override", a.override, true)
 	route("POST /v1/batch", "batch", a.batch, true)
+	if opts.Issuer != nil {
+		route("POST /oauth/token", "oauth_token", opts.Issuer.ServeHTTP, false)
+	}
 	route("GET /health", "health", health, false)
 	route("GET /ready", "ready", readiness(opts.Ready), false)
 	route("GET /openapi.yaml", "openapi", openAPI, false)
@@ -163,6 +177,10 @@ func NewAPI(opts Options) (http.Handler, error) {
 	} {
 		mux.allow[path] = allow
 		mux.Handle(path, a.traced("method_not_allowed", path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow))))
+	}
+	if opts.Issuer != nil {
+		mux.allow["/oauth/token"] = "POST"
+		mux.Handle("/oauth/token", a.traced("method_not_allowed", "/oauth/token", opts.Metrics.instrument("method_not_allowed", methodNotAllowed("POST"))))
 	}
 	mux.Handle("/", a.traced("not_found", "", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound))))
 	return mux, nil
@@ -186,8 +204,10 @@ func methodNotAllowed(allow string) http.Handler {
 func notFound(w http.ResponseWriter, r *http.Request) {
 	msg := "no such route: " + cut(r.URL.Path, 128)
 	switch r.URL.Path {
-	case "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset", "/oauth/token":
-		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration, no notification stream and issues no tokens"
+	case "/v1/send-odp-event", "/v1/notifications/event-stream", "/v1/reset":
+		msg = r.URL.Path + " is not supported: stickybucket decides, keeps assignments sticky and sends Optimizely's impression and conversion events; it has no ODP integration and no notification stream"
+	case "/oauth/token":
+		msg = "/oauth/token issues tokens only when clients and HMAC secrets are configured (server.auth on the API listener, server.admin_auth on the admin one)"
 	}
 	writeErrorStatus(w, http.StatusNotFound, msg)
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/ups"
@@ -48,20 +47,25 @@ type testService struct {
 
 func newTestService(t *testing.T, keys map[string]string, tokens ...string) *testService {
 	t.Helper()
-	return newTestServiceWith(t, keys, nil, tokens...)
+	tok, err := NewTokens(tokens...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newTestServiceWith(t, keys, Options{Tokens: tok})
 }
 
-// newTestServiceWith is newTestService with tracer's spans of requests,
-// decisions and store calls (none when nil).
-func newTestServiceWith(t *testing.T, keys map[string]string, tracer trace.Tracer, tokens ...string) *testService {
+// newTestServiceWith serves the datafiles at keys with opts (its Catalog,
+// Profiles, Metrics and MaxBodyBytes set here); with opts.Tracer the
+// profiles are traced (ups.Traced) as stack stacks them.
+func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *testService {
 	t.Helper()
 	store, err := ups.NewMemory(ups.MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var profiles ups.Service = store
-	if tracer != nil {
-		if profiles, err = ups.NewTraced(store, ups.TracedOptions{Tracer: tracer}); err != nil {
+	if opts.Tracer != nil {
+		if profiles, err = ups.NewTraced(store, ups.TracedOptions{Tracer: opts.Tracer}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,11 +90,8 @@ func newTestServiceWith(t *testing.T, keys map[string]string, tracer trace.Trace
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := NewTokens(tokens...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := NewAPI(Options{Catalog: cat, Profiles: profiles, Tokens: tok, Metrics: m, MaxBodyBytes: 4500, Tracer: tracer})
+	opts.Catalog, opts.Profiles, opts.Metrics, opts.MaxBodyBytes = cat, profiles, m, 4500
+	h, err := NewAPI(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func BenchmarkDecideHandlerTraced(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(c.sampler), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-			s := newTestServiceWith(&testing.T{}, v1, tp.Tracer("stickybucket"))
+			s := newTestServiceWith(&testing.T{}, v1, Options{Tracer: tp.Tracer("stickybucket")})
 			bodies := make([]string, 1000)
 			for i := range bodies {
 				bodies[i] = `{"userId":"user-` + strconv.Itoa(i) + `","userAttributes":{"country":"de","plan":"pro","app_version":"3.2.0"}}`

@@ -87,7 +87,8 @@ func specOperations(doc openAPIDoc) map[string]operation {
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	doc := loadSpec(t)
 	ops := specOperations(doc)
-	mux := newTestService(t, v1).handler.(*apiMux)
+	// With a client, so POST /oauth/token is registered too.
+	mux := newTestServiceWith(t, v1, Options{Issuer: testIssuer(t)}).handler.(*apiMux)
 
 	registered := map[string]bool{}
 	methodsOf := map[string][]string{}
@@ -159,8 +160,9 @@ func TestOpenAPIServed(t *testing.T) {
 func TestResponsesMatchTheSpec(t *testing.T) {
 	doc := loadSpec(t)
 	ops := specOperations(doc)
-	s := newTestService(t, map[string]string{"k1": "../examples/datafile-v1.json", "k2": "../examples/datafile-v2.json"})
+	s := newTestServiceWith(t, map[string]string{"k1": "../examples/datafile-v1.json", "k2": "../examples/datafile-v2.json"}, Options{Issuer: testIssuer(t)})
 	k1 := []string{"X-Optimizely-SDK-Key", "k1"}
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
 	cases := []struct {
 		op, path, body string
 		header         []string
@@ -186,6 +188,10 @@ func TestResponsesMatchTheSpec(t *testing.T) {
 		{"DELETE /v1/profiles/{userId}", "/v1/profiles/carol", "", nil, 204},
 		{"GET /health", "/health", "", nil, 200},
 		{"GET /ready", "/ready", "", nil, 200},
+		{"POST /oauth/token", "/oauth/token", "grant_type=client_credentials&client_id=ci&client_secret=" + testClientSecretB64, form, 200},
+		{"POST /oauth/token", "/oauth/token", "grant_type=client_credentials&client_id=ci&client_secret=eA==", form, 401},
+		{"POST /oauth/token", "/oauth/token", "grant_type=password", form, 400},
+		{"POST /oauth/token", "/oauth/token", "x", []string{"Content-Type", "text/plain"}, 415},
 	}
 	for _, tc := range cases {
 		name := fmt.Sprintf("%s %s → %d", tc.op, tc.path, tc.status)

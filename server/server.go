@@ -172,5 +172,5 @@ func CheckExposure(addr string, tokens Tokens, allowOpen bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("listen address %s is not a loopback address and no token is configured: set tokens, or allow unauthenticated access explicitly", addr)
+	return fmt.Errorf("listen address %s is not a loopback address and no token is configured: set tokens or JWTs (server.auth, server.admin_auth), or allow unauthenticated access explicitly", addr)
 }

@@ -1,7 +1,10 @@
 package stack
 
 import (
+	"context"
+	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,14 +25,77 @@ func serverTokens(cfg config.Server) (api, admin server.Tokens, err error) {
 	if err != nil {
 		return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.admin_tokens: %w", err)
 	}
-	if err := server.CheckExposure(cfg.Listen, api, cfg.AllowUnauthenticated); err != nil {
+	// A listener taking JWTs is authenticated, tokens or not.
+	if err := server.CheckExposure(cfg.Listen, api, cfg.AllowUnauthenticated || cfg.Auth.Enabled()); err != nil {
 		return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.listen: %w", err)
 	}
 	if cfg.AdminListen != config.AdminOff {
-		if err := server.CheckExposure(cfg.AdminListen, admin, cfg.AllowUnauthenticated); err != nil {
+		if err := server.CheckExposure(cfg.AdminListen, admin, cfg.AllowUnauthenticated || cfg.AdminAuth.Enabled()); err != nil {
 			return server.Tokens{}, server.Tokens{}, fmt.Errorf("server.admin_listen: %w", err)
 		}
 	}
+	return api, admin, nil
+}
+
+// listenerAuth is what a listener accepts beyond its static tokens.
+type listenerAuth struct {
+	jwt    *server.JWTVerifier
+	issuer *server.TokenIssuer
+}
+
+// serverAuth builds the JWT verifier and token issuer a listener's auth
+// section asks for (none if it asks for none); with a JWKS URL the key set
+// is fetched before it returns. key names the section in errors.
+func serverAuth(ctx context.Context, key string, a config.Auth, admin bool, log *slog.Logger) (listenerAuth, error) {
+	if !a.Enabled() {
+		return listenerAuth{}, nil
+	}
+	secrets, err := a.DecodedSecrets()
+	if err != nil {
+		return listenerAuth{}, fmt.Errorf("%s: %w", key, err)
+	}
+	v, err := server.NewJWTVerifier(ctx, server.JWTOptions{
+		HMACSecrets: secrets, JWKSURL: a.JWKSURL, Log: log,
+		JWKSUpdateInterval: a.JWKSUpdateInterval.Std(), JWKSMinRefreshInterval: a.JWKSMinRefreshInterval.Std(),
+	})
+	if err != nil {
+		return listenerAuth{}, fmt.Errorf("%s: %w", key, err)
+	}
+	out := listenerAuth{jwt: v}
+	if len(a.Clients) > 0 {
+		clients := make([]server.OAuthClient, 0, len(a.Clients))
+		for i, c := range a.Clients {
+			hash, err := base64.StdEncoding.DecodeString(c.SecretHash)
+			if err != nil {
+				v.Close()
+				return listenerAuth{}, fmt.Errorf("%s.clients[%d].secret_hash: %w", key, i, err)
+			}
+			clients = append(clients, server.OAuthClient{ID: c.ID, SecretHash: hash, SDKKeys: c.SDKKeys})
+		}
+		out.issuer, err = server.NewTokenIssuer(server.IssuerOptions{Clients: clients, Secret: secrets[0], TTL: a.TTL.Std(), Admin: admin})
+		if err != nil {
+			v.Close()
+			return listenerAuth{}, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return out, nil
+}
+
+// startAuth builds both listeners' auth; Close stops the JWKS refreshes.
+func (s *Service) startAuth(ctx context.Context) (api, admin listenerAuth, err error) {
+	api, err = serverAuth(ctx, "server.auth", s.cfg.Server.Auth, false, s.log)
+	if err != nil {
+		return listenerAuth{}, listenerAuth{}, err
+	}
+	s.down.add(func() error { api.jwt.Close(); return nil })
+	if s.cfg.Server.AdminListen == config.AdminOff {
+		return api, listenerAuth{}, nil
+	}
+	admin, err = serverAuth(ctx, "server.admin_auth", s.cfg.Server.AdminAuth, true, s.log)
+	if err != nil {
+		return listenerAuth{}, listenerAuth{}, err
+	}
+	s.down.add(func() error { admin.jwt.Close(); return nil })
 	return api, admin, nil
 }
 
@@ -37,7 +103,7 @@ func serverTokens(cfg config.Server) (api, admin server.Tokens, err error) {
 // admin_listen is off the admin handler (metrics from reg, readiness,
 // pprof), unless webhook.listen is off the webhook's, and binds their
 // listeners.
-func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Gatherer, metrics *server.Metrics) error {
+func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAuth listenerAuth, reg prometheus.Gatherer, metrics *server.Metrics) error {
 	sdk, err := s.stack.SDKProfiles()
 	if err != nil {
 		return err
@@ -45,6 +111,7 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Ga
 	cfg := s.cfg.Server
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
+		JWT: apiAuth.jwt, Issuer: apiAuth.issuer,
 		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Tracer: s.tracer(), TraceUserID: s.cfg.Tracing.UserID,
 		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
 	})
@@ -58,7 +125,7 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, reg prometheus.Ga
 		Log: s.log,
 	}
 	if cfg.AdminListen != config.AdminOff {
-		opts.Admin = server.NewAdmin(server.AdminOptions{Gatherer: reg, Tokens: adminTokens, Ready: s.ready})
+		opts.Admin = server.NewAdmin(server.AdminOptions{Gatherer: reg, Tokens: adminTokens, JWT: adminAuth.jwt, Issuer: adminAuth.issuer, Ready: s.ready})
 		opts.AdminListen = cfg.AdminListen
 	}
 	if w := s.cfg.Webhook; w.Listen != config.WebhookOff {

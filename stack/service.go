@@ -104,7 +104,11 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	if err := s.startDatafiles(ctx, metrics); err != nil {
 		return nil, err
 	}
-	if err := s.listen(apiTokens, adminTokens, reg, metrics); err != nil {
+	apiAuth, adminAuth, err := s.startAuth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.listen(apiTokens, adminTokens, apiAuth, adminAuth, reg, metrics); err != nil {
 		return nil, err
 	}
 	addrs := make([]string, 0, 3)

@@ -90,6 +90,11 @@
 // keyspace and schema, read or erase one user, and export or import every
 // profile as JSON lines. They live in package admin.
 //
+//	stickybucket client-secret
+//
+// makes a client's credentials for serve's POST /oauth/token: the secret
+// to give it and the bcrypt hash for server.auth.clients.
+//
 //	stickybucket version
 //
 // prints the build's version and commit (--version too).

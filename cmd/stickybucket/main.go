@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"maps"
@@ -102,6 +103,7 @@ Usage:
   stickybucket profiles export [--out FILE] [--ranges N] [--concurrency N]
                                [--consistency LEVEL] [--config FILE]
   stickybucket profiles import FILE|- [--concurrency N] [--config FILE]
+  stickybucket client-secret
   stickybucket version
   stickybucket help
 
@@ -126,6 +128,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return admin.Migrate(ctx, args[1:], stdout, stderr)
 	case "profiles":
 		return admin.Profiles(ctx, args[1:], stdin, stdout, stderr)
+	case "client-secret":
+		return runClientSecret(args[1:], rand.Reader, stdout, stderr)
 	case "version", "-version", "--version":
 		return runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -97,7 +97,7 @@ func TestHelpAgreesWithTheREADME(t *testing.T) {
 		words := strings.Fields(line)[1:]
 		cmd := []string{}
 		for _, w := range words {
-			if !regexp.MustCompile(`^[a-z]+(\|[a-z]+)*$`).MatchString(w) {
+			if !regexp.MustCompile(`^[a-z][a-z-]*(\|[a-z][a-z-]*)*$`).MatchString(w) {
 				break
 			}
 			cmd = append(cmd, w)
