@@ -153,6 +153,15 @@ var envOverrides = []envOverride{
 		return nil
 	}},
 	{"TRACING_ENVIRONMENT", "tracing.environment", func(c *Config, v string) error { c.Tracing.Environment = v; return nil }},
+	{"TRACING_SERVICE_NAME", "tracing.service_name", func(c *Config, v string) error { c.Tracing.ServiceName = v; return nil }},
+	{"TRACING_USER_ID", "tracing.user_id", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", clipValue(v))
+		}
+		c.Tracing.UserID = b
+		return nil
+	}},
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = strings.ToLower(v); return nil }},
 	{"LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = strings.ToLower(v); return nil }},
 }

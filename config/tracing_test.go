@@ -30,12 +30,13 @@ func TestTracingEnv(t *testing.T) {
 	env := map[string]string{
 		"STICKYBUCKET_TRACING_ENABLED": "true", "STICKYBUCKET_TRACING_ENDPOINT": "https://otel.example:4318/traces",
 		"STICKYBUCKET_TRACING_PROTOCOL": "HTTP", "STICKYBUCKET_TRACING_SAMPLE_RATE": "0.25", "STICKYBUCKET_TRACING_ENVIRONMENT": "staging",
+		"STICKYBUCKET_TRACING_SERVICE_NAME": "sb-eu", "STICKYBUCKET_TRACING_USER_ID": "true",
 	}
 	cfg, err := Parse([]byte(eventsBase), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Tracing{Enabled: true, Endpoint: "https://otel.example:4318/traces", Protocol: "http", SampleRate: 0.25, ServiceName: "stickybucket", Environment: "staging"}
+	want := Tracing{Enabled: true, Endpoint: "https://otel.example:4318/traces", Protocol: "http", SampleRate: 0.25, ServiceName: "sb-eu", Environment: "staging", UserID: true}
 	if cfg.Tracing != want {
 		t.Errorf("tracing from the environment: %+v, want %+v", cfg.Tracing, want)
 	}
@@ -44,6 +45,12 @@ func TestTracingEnv(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "tracing.sample_rate: 2 is outside 0…1 (set by STICKYBUCKET_TRACING_SAMPLE_RATE)") {
 		t.Errorf("a rate of 2 from the environment: %v", err)
+	}
+	_, err = Parse([]byte(eventsBase), func(k string) (string, bool) {
+		return "perhaps", k == "STICKYBUCKET_TRACING_USER_ID"
+	})
+	if err == nil || !strings.Contains(err.Error(), "STICKYBUCKET_TRACING_USER_ID") {
+		t.Errorf("user_id perhaps from the environment: %v", err)
 	}
 }
 
