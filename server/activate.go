@@ -129,7 +129,7 @@ func (a *api) activateOne(ctx context.Context, client *decision.Client, user dec
 	case t.kind == kindExperiment:
 		dctx, span := ctx, trace.Span(nil)
 		if a.decisionTraced(ctx) {
-			dctx, span = a.startDecision(ctx, "experiment", []string{t.key}, nil, user.ID)
+			dctx, span = a.startDecision(ctx, "experiment", []string{t.key}, nil, false, user.ID)
 		}
 		d, err := client.DecideExperiment(dctx, user, t.key)
 		endDecision(span, 1, d.Profile, err)
@@ -140,7 +140,7 @@ func (a *api) activateOne(ctx context.Context, client *decision.Client, user dec
 	default:
 		dctx, span := ctx, trace.Span(nil)
 		if a.decisionTraced(ctx) {
-			dctx, span = a.startDecision(ctx, "flag", []string{t.key}, nil, user.ID)
+			dctx, span = a.startDecision(ctx, "flag", []string{t.key}, nil, false, user.ID)
 		}
 		d, err := client.Decide(dctx, user, t.key)
 		endDecision(span, 1, d.Profile, err)

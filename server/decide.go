@@ -234,7 +234,7 @@ func (b *decideBody) forced() []decision.ForcedDecision {
 func (a *api) decideInto(ctx context.Context, out *stream, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte, im *impressions, enabledOnly bool) {
 	var span trace.Span
 	if a.decisionTraced(ctx) {
-		ctx, span = a.startDecision(ctx, "flag", keys, opts, user.ID)
+		ctx, span = a.startDecision(ctx, "flag", keys, opts, enabledOnly, user.ID)
 	}
 	if len(keys) == 1 {
 		d, err := client.Decide(ctx, user, keys[0], opts...)

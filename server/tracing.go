@@ -104,9 +104,10 @@ func (a *api) decisionTraced(ctx context.Context) bool {
 }
 
 // startDecision opens the span of one decision call of kind (flag or
-// experiment) on keys (none: every flag) with opts; call it only when
-// decisionTraced.
-func (a *api) startDecision(ctx context.Context, kind string, keys []string, opts []decision.Option, userID string) (context.Context, trace.Span) {
+// experiment) on keys (none: every flag) with opts, and ENABLED_FLAGS_ONLY
+// when enabledOnly (decide applies it itself with events on); call it only
+// when decisionTraced.
+func (a *api) startDecision(ctx context.Context, kind string, keys []string, opts []decision.Option, enabledOnly bool, userID string) (context.Context, trace.Span) {
 	attrs := make([]attribute.KeyValue, 0, 5)
 	attrs = append(attrs, attrDecisionKind.String(kind))
 	if len(keys) == 0 {
@@ -114,10 +115,13 @@ func (a *api) startDecision(ctx context.Context, kind string, keys []string, opt
 	} else {
 		attrs = append(attrs, attrKeys.StringSlice(keys[:min(len(keys), maxTracedKeys)]), attrKeyCount.Int(len(keys)))
 	}
-	if len(opts) > 0 {
-		names := make([]string, len(opts))
-		for i, o := range opts {
-			names[i] = string(o)
+	if len(opts) > 0 || enabledOnly {
+		names := make([]string, 0, len(opts)+1)
+		for _, o := range opts {
+			names = append(names, string(o))
+		}
+		if enabledOnly {
+			names = append(names, string(decision.EnabledFlagsOnly))
 		}
 		attrs = append(attrs, attrOptions.StringSlice(names))
 	}

@@ -307,3 +307,29 @@ func TestTracingUnknownRoutes(t *testing.T) {
 		t.Errorf("spans\n%q\nwant\n%q", got, want)
 	}
 }
+
+// With events on, decide drops ENABLED_FLAGS_ONLY from the options it
+// passes and filters itself: the span still names the option.
+func TestTracingDecisionNamesEnabledFlagsOnly(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	a := &api{opts: Options{Tracer: tp.Tracer("test")}}
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
+	if !a.decisionTraced(ctx) {
+		t.Fatal("a decision under a recording span is not traced")
+	}
+	_, span := a.startDecision(ctx, "flag", nil, []decision.Option{decision.IncludeReasons}, true, "u1")
+	endDecision(span, 2, decision.ProfileUnused, nil)
+	parent.End()
+	got := spanText(rec.Ended()[0])
+	if want := `decision stickybucket.decision.kind=flag stickybucket.decision.all_flags=true stickybucket.decision.options=["INCLUDE_REASONS","ENABLED_FLAGS_ONLY"] stickybucket.decision.count=2 stickybucket.decision.profile=unused`; !strings.HasPrefix(got, want) {
+		t.Errorf("span\n%s\nwant\n%s", got, want)
+	}
+	if (&api{}).decisionTraced(ctx) {
+		t.Error("a decision is traced without a tracer")
+	}
+	if a.decisionTraced(context.Background()) {
+		t.Error("a decision outside a recording span is traced")
+	}
+}
