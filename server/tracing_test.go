@@ -36,15 +36,21 @@ type tracedAPI struct {
 
 func newTracedAPI(t *testing.T, userID bool, sampler sdktrace.Sampler) tracedAPI {
 	t.Helper()
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sampler))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	tracer := tp.Tracer("stickybucket")
 	mem, err := ups.NewMemory(ups.MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := ups.NewTraced(mem, ups.TracedOptions{Tracer: tracer, UserID: userID})
+	return newTracedAPIOver(t, userID, sampler, mem)
+}
+
+// newTracedAPIOver is newTracedAPI over the store base.
+func newTracedAPIOver(t *testing.T, userID bool, sampler sdktrace.Sampler, base ups.Service) tracedAPI {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sampler))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tracer := tp.Tracer("stickybucket")
+	store, err := ups.NewTraced(base, ups.TracedOptions{Tracer: tracer, UserID: userID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +337,48 @@ func TestTracingDecisionNamesEnabledFlagsOnly(t *testing.T) {
 	}
 	if a.decisionTraced(context.Background()) {
 		t.Error("a decision outside a recording span is traced")
+	}
+}
+
+// downStore fails every call as a store that cannot be reached does,
+// naming the user in its errors.
+type downStore struct{}
+
+func (downStore) Lookup(_ context.Context, userID string) (ups.Profile, error) {
+	return ups.Profile{}, fmt.Errorf("store: lookup user %q: %w", userID, ups.ErrUnavailable)
+}
+
+func (downStore) Save(_ context.Context, p ups.Profile) error {
+	return fmt.Errorf("store: save user %q: %w", p.UserID, ups.ErrUnavailable)
+}
+
+// A decision made without the profile says why on its span, the store
+// span the kind of error, and neither the error's message (it names the
+// user).
+func TestTracingDecisionWithoutProfile(t *testing.T) {
+	s := newTracedAPIOver(t, false, sdktrace.AlwaysSample(), downStore{})
+	if code := s.do(t, "POST", "/v1/decide?keys=new_search", tracedDecide); code != 200 {
+		t.Fatalf("decide: %d", code)
+	}
+	var dec, store sdktrace.ReadOnlySpan
+	for _, sp := range s.rec.Ended() {
+		if text := spanText(sp); strings.Contains(text, secretUser) {
+			t.Errorf("a span holds the user ID: %s", text)
+		}
+		switch {
+		case sp.Name() == "decision":
+			dec = sp
+		case strings.HasPrefix(sp.Name(), "store."):
+			store = sp
+		}
+	}
+	if dec == nil || store == nil {
+		t.Fatalf("no decision or store span among %d", len(s.rec.Ended()))
+	}
+	if got := attr(dec, "stickybucket.decision.profile") + " " + attr(dec, "stickybucket.decision.without_profile_reason"); got != "unread store_error" {
+		t.Errorf("decision span: profile and reason %q, want unread store_error", got)
+	}
+	if got := attr(store, "error.type"); got != "unavailable" || store.Status().Code != codes.Error {
+		t.Errorf("store span: error.type %q, status %v", got, store.Status())
 	}
 }
