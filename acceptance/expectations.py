@@ -19,8 +19,6 @@ EXCLUDED = {
     "test_activate.py::test_activate__type": "activates every flag, cmab_flag among them, which Agent decides through Optimizely's CMAB prediction service: needs the network (offline Agent fails both parameters; CMAB is out of scope)",
     "test_activate.py::test_activate_with_config": "activates cmab_flag among the others (CMAB prediction service): needs the network; CMAB is out of scope",
     "test_batch.py::test_batch_valid_response__multiple_operations": "one operation names another SDK key (TkB2xhu8WEAHa4LphN3xZ2) whose datafile comes from Optimizely's CDN: needs the network",
-    "test_overrides.py::test_overrides": "needs overrides enabled (api.enableOverrides: true in Agent's repository config.yaml); Agent's default, and serve's, refuses them (recommended for production)",
-    "test_overrides.py::test_overrides__invalid_arguments": "needs overrides enabled, as test_overrides",
 }
 
 # Tests Agent passes offline and serve does not yet, with the reason and

@@ -185,12 +185,14 @@ def wait_until(what, proc, ok, limit=60):
 
 # serve's configuration for the suite: the in-memory store and, as Agent's
 # configuration below, three operations per batch (test_batch_422 sends
-# four); the rest comes from the command line.
+# four) and overrides on (test_overrides.py); the rest comes from the
+# command line.
 SERVE_CONFIG = """environments:
   development:
     replication: {class: SimpleStrategy, replication_factor: 1}
 server:
   batch_requests: {operations_limit: 3}
+  overrides: {enabled: true}
 """
 
 
@@ -235,7 +237,9 @@ def free_ports(n):
 # Agent's configuration for the suite: what its Makefile's test-acceptance
 # target sets (an in-memory profile service, three operations per batch),
 # on loopback ports, the datafile and events on the local server, ODP off
-# (the ODP tests are excluded: they need Optimizely's ODP and redis).
+# (the ODP tests are excluded: they need Optimizely's ODP and redis), and
+# overrides on, as the repository's config.yaml has them
+# (api.enableOverrides: true), for test_overrides.py.
 AGENT_CONFIG = """log:
   level: info
 server:
@@ -244,6 +248,7 @@ server:
     operationsLimit: 3
 api:
   port: "%(api)d"
+  enableOverrides: true
 admin:
   port: "%(admin)d"
 webhook:

@@ -113,6 +113,15 @@ var envOverrides = []envOverride{
 	{"ADMIN_AUTH_JWKS_URL", "server.admin_auth.jwks_url", func(c *Config, v string) error { c.Server.AdminAuth.JWKSURL = v; return nil }},
 	{"ADMIN_AUTH_JWKS_UPDATE_INTERVAL", "server.admin_auth.jwks_update_interval", durationInto(func(c *Config) *Duration { return &c.Server.AdminAuth.JWKSUpdateInterval })},
 	{"ADMIN_AUTH_JWKS_MIN_REFRESH_INTERVAL", "server.admin_auth.jwks_min_refresh_interval", durationInto(func(c *Config) *Duration { return &c.Server.AdminAuth.JWKSMinRefreshInterval })},
+	{"OVERRIDES_ENABLED", "server.overrides.enabled", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		c.Server.Overrides.Enabled = b
+		return nil
+	}},
+	{"OVERRIDES_TTL", "server.overrides.ttl", durationInto(func(c *Config) *Duration { return &c.Server.Overrides.TTL })},
 	{"TLS_CERT_FILE", "server.tls.cert_file", func(c *Config, v string) error { c.Server.TLS.CertFile = v; return nil }},
 	{"TLS_KEY_FILE", "server.tls.key_file", func(c *Config, v string) error { c.Server.TLS.KeyFile = v; return nil }},
 	{"DATAFILES", "datafiles", func(c *Config, v string) error {

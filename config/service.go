@@ -141,6 +141,8 @@ type Server struct {
 	// BatchRequests bounds POST /v1/batch, as Agent's
 	// server.batchRequests does.
 	BatchRequests BatchRequests `yaml:"batch_requests"`
+	// Overrides configures POST /v1/override (Agent's forced variations).
+	Overrides Overrides `yaml:"overrides"`
 	// ReadTimeout and WriteTimeout bound a request (default 10s each),
 	// IdleTimeout a kept-alive connection (2m), ShutdownTimeout the drain
 	// on SIGTERM (30s).
@@ -158,6 +160,17 @@ type BatchRequests struct {
 	// OperationsLimit: a batch of more operations is refused (422);
 	// default 500.
 	OperationsLimit int `yaml:"operations_limit"`
+}
+
+// Overrides configures forced variations (POST /v1/override), kept in
+// the store so every server of a fleet honours one set on any.
+type Overrides struct {
+	// Enabled turns them on; default off, as Agent's api.enableOverrides
+	// (they are for QA, not for production traffic).
+	Enabled bool `yaml:"enabled"`
+	// TTL is how long an override lives after it was set; default 1h,
+	// 1s…168h.
+	TTL Duration `yaml:"ttl"`
 }
 
 // ServerTLS holds the service's certificate; both or neither.
@@ -378,6 +391,9 @@ func (c *Config) serviceDefaults() {
 	}
 	v.Auth.defaults()
 	v.AdminAuth.defaults()
+	if v.Overrides.TTL == 0 {
+		v.Overrides.TTL = Duration(time.Hour)
+	}
 	for _, d := range []struct {
 		p *Duration
 		v time.Duration
@@ -516,6 +532,7 @@ func (v Server) validate(p *problems) {
 	if n := v.BatchRequests.OperationsLimit; n < 1 || n > 100_000 {
 		add("server.batch_requests.operations_limit", "%d is outside 1…100000", n)
 	}
+	inRange("server.overrides.ttl", v.Overrides.TTL, time.Second, 168*time.Hour)
 	inRange("server.read_timeout", v.ReadTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.write_timeout", v.WriteTimeout, 100*time.Millisecond, 10*time.Minute)
 	inRange("server.idle_timeout", v.IdleTimeout, time.Second, time.Hour)

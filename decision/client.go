@@ -82,6 +82,11 @@ type Options struct {
 	// of time (shared by a process's clients, for one bound and one set of
 	// counters); nil: the client makes its own, with the default bound.
 	BackgroundWrites *BackgroundWrites
+	// Overrides, when set, are forced variations (Agent's /v1/override)
+	// a decision reads once per call and serves before whitelisting and
+	// the profile, as the official Go SDK's ExperimentOverrideService
+	// (overrides.go). Nil: none, and no cost.
+	Overrides ups.Overrides
 	// Now is the clock for RefreshAfter; nil means time.Now.
 	Now func() time.Time
 }
@@ -121,6 +126,7 @@ type Client struct {
 	// absentSlots bounds the background writes of decisions whose lookup
 	// timed out (writeAbsent).
 	background *BackgroundWrites
+	overrides  ups.Overrides
 }
 
 // NewClient returns a client for cfg, or an error if cfg is incomplete or
@@ -159,6 +165,7 @@ func NewClient(cfg Options) (*Client, error) {
 		firstWriterWins: cfg.FirstWriterWins,
 		now:             now,
 		background:      cfg.BackgroundWrites,
+		overrides:       cfg.Overrides,
 	}
 	if c.background == nil {
 		c.background = NewBackgroundWrites(0)

@@ -121,7 +121,10 @@ func (r *rawFlag) reset() {
 // Datafile is a parsed, validated and indexed Optimizely datafile. It is
 // immutable and safe for concurrent use; a new revision is a new Datafile.
 type Datafile struct {
-	revision        string
+	revision string
+	// overrideScope is "projectId/environmentKey": the scope of the
+	// overrides decisions on the datafile read (ups.OverrideKey).
+	overrideScope   string
 	experiments     []*experiment // top-level, then group members
 	experimentByKey map[string]*experiment
 	experimentByID  map[string]*experiment
@@ -257,8 +260,11 @@ func (b *builder) build(top *topLevel) *Datafile {
 		p.add(nil, "version %s: only version %s is supported", quoted(top.version), supportedVersion)
 	}
 	checkLength("revision", top.revision, lim.MaxKeyBytes, &path{list: "revision", index: -1}, p)
+	checkLength("projectId", top.projectID, lim.MaxIDBytes, &path{list: "projectId", index: -1}, p)
+	checkLength("environmentKey", top.environmentKey, lim.MaxKeyBytes, &path{list: "environmentKey", index: -1}, p)
 	b.d = &Datafile{
 		revision:        top.revision,
+		overrideScope:   top.projectID + "/" + top.environmentKey,
 		experimentByKey: map[string]*experiment{},
 		experimentByID:  map[string]*experiment{},
 		ambiguousKeys:   map[string]bool{},

@@ -180,7 +180,10 @@ func (b *builder) experimentAudience(r *rawExperiment, at *path) *node {
 //  1. status: only Running experiments decide, checked first so a paused
 //     experiment serves nobody, not even users saved into it. The official
 //     Go SDK v2 does not check status at all; we follow Python.
-//  2. whitelisting (forcedVariations by user ID); never saved.
+//  2. an override (Options.Overrides, Agent's /v1/override), as the
+//     official Go SDK's ExperimentOverrideService: never saved, and a
+//     saved assignment stays for when the override goes; then
+//     whitelisting (forcedVariations by user ID); never saved.
 //  3. the saved variation, served before audiences if it still exists in
 //     the experiment; a saved ID that no longer exists is re-bucketed and
 //     overwritten below.
@@ -203,6 +206,11 @@ func (cl *call) decideExperiment(e *experiment, rs *reasons) *variation {
 			rs.infof("Experiment %q is not running (status %q).", e.key, e.status)
 		}
 		return nil
+	}
+	if cl.client.overrides != nil {
+		if v := cl.overridden(e, rs); v != nil {
+			return v
+		}
 	}
 	if key, ok := e.forced[cl.userID]; ok {
 		if v := e.variationByKey(key); v != nil {

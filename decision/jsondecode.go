@@ -36,7 +36,10 @@ var unmarshalOptions = json.JoinOptions(
 // list is in the datafile.
 type topLevel struct {
 	version, revision string
-	lists             [numLists]span
+	// projectID and environmentKey name the datafile's project and
+	// environment: the scope of its overrides.
+	projectID, environmentKey string
+	lists                     [numLists]span
 }
 
 // span is a range of the datafile's bytes; the zero span is an absent
@@ -94,11 +97,18 @@ func splitTopLevel(data []byte, p *problems) (topLevel, bool) {
 		name := tok.String()
 		var scalar *string
 		list := -1
+		// optional scalars are read when they are strings and ignored
+		// otherwise: they only scope overrides.
+		optional := false
 		switch {
 		case strings.EqualFold(name, "version"):
 			scalar = &top.version
 		case strings.EqualFold(name, "revision"):
 			scalar = &top.revision
+		case strings.EqualFold(name, "projectId"):
+			scalar, optional = &top.projectID, true
+		case strings.EqualFold(name, "environmentKey"):
+			scalar, optional = &top.environmentKey, true
 		default:
 			for i, l := range listNames {
 				if strings.EqualFold(name, l) {
@@ -121,7 +131,7 @@ func splitTopLevel(data []byte, p *problems) (topLevel, bool) {
 			if err := json.Unmarshal(v, scalar); err != nil {
 				return top, syntaxProblem(err, 0, p)
 			}
-		case scalar != nil && v.Kind() == 'n':
+		case scalar != nil && (v.Kind() == 'n' || optional):
 			// null leaves the field as it was, as in encoding/json.
 		case scalar != nil:
 			return top, shapeProblem(name, v.Kind(), "a string", p)

@@ -27,6 +27,10 @@ type call struct {
 	bucketingOK bool
 	// forced are the user's forced decisions (User.Forced).
 	forced []ForcedDecision
+	// overrides are the user's forced variations (Options.Overrides),
+	// read once, by the first experiment decided (overridesRead).
+	overrides     map[string]string
+	overridesRead bool
 
 	// store is nil when the call does not use profiles: no store
 	// configured, IgnoreUserProfileService, or a user ID no profile can be

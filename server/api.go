@@ -212,17 +212,6 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	writeErrorStatus(w, http.StatusNotFound, msg)
 }
 
-// override answers as Agent does by default: overrides are disabled.
-// override answers as Agent with overrides off (its default): the SDK key
-// is checked first, then 403.
-func (a *api) override(w http.ResponseWriter, r *http.Request) {
-	if _, err := a.datafileFor(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeErrorStatus(w, http.StatusForbidden, "overrides are disabled")
-}
-
 // datafileFor finds the datafile the request's SDK key names.
 //
 // A request that names no SDK key gets the only datafile when there is

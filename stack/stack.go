@@ -68,6 +68,11 @@ type Stack struct {
 	// for them before closing the layers. Nil for the in-memory store,
 	// whose decisions have no budget to run out of.
 	Background *decision.BackgroundWrites
+	// Overrides are the forced variations of POST /v1/override when
+	// server.overrides.enabled: in Cassandra's overrides table with
+	// Cassandra (every server shares them), in memory otherwise; nil when
+	// off, and decisions then pay nothing for them.
+	Overrides ups.Overrides
 
 	cfg       config.Config
 	env       config.Environment
@@ -101,6 +106,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Stack, error) 
 	}
 	if err := s.addLayers(opts); err != nil {
 		_ = s.closeBelow(ctx, s.Profiles)
+		return nil, err
+	}
+	if err := s.openOverrides(opts); err != nil {
+		_ = s.Close(ctx)
 		return nil, err
 	}
 	if opts.Registry != nil {
@@ -263,6 +272,7 @@ func (s *Stack) DecisionOptions(df *decision.Datafile) decision.Options {
 		RefreshAfter:     s.env.RefreshAfter.Std(),
 		FirstWriterWins:  s.env.FirstWriterWins,
 		BackgroundWrites: s.Background,
+		Overrides:        s.Overrides,
 		Now:              s.now,
 	}
 	if s.cfg.Store.Kind == config.StoreCassandra {

@@ -26,6 +26,13 @@ import (
 // rejects the datafile, and closes the client when tb ends.
 func Client(tb testing.TB, datafile []byte, profiles decision.UserProfileService) *client.OptimizelyClient {
 	tb.Helper()
+	return OverridesClient(tb, datafile, profiles, nil)
+}
+
+// OverridesClient is Client with overrides as the SDK's experiment
+// override store (what Agent's SetForcedVariation writes to) unless nil.
+func OverridesClient(tb testing.TB, datafile []byte, profiles decision.UserProfileService, overrides decision.ExperimentOverrideStore) *client.OptimizelyClient {
+	tb.Helper()
 	silence.Do(func() { logging.SetLogger(discardLogs{}) })
 	cm := config.NewStaticProjectConfigManagerWithOptions("", config.WithInitialDatafile(datafile))
 	if cm == nil {
@@ -38,6 +45,9 @@ func Client(tb testing.TB, datafile []byte, profiles decision.UserProfileService
 	}
 	if profiles != nil {
 		opts = append(opts, client.WithUserProfileService(profiles))
+	}
+	if overrides != nil {
+		opts = append(opts, client.WithExperimentOverrides(overrides))
 	}
 	c, err := (&client.OptimizelyFactory{Datafile: datafile}).Client(opts...)
 	if err != nil {
