@@ -37,7 +37,9 @@ type Config struct {
 	DatafileLimits DatafileLimits `yaml:"datafile_limits"`
 	// Events are the impressions and conversions the service sends.
 	Events Events `yaml:"events"`
-	Log    Log    `yaml:"log"`
+	// Tracing is the OpenTelemetry spans the service sends; off by default.
+	Tracing Tracing `yaml:"tracing"`
+	Log     Log     `yaml:"log"`
 
 	// sources maps keys set by environment variables to the variable, so
 	// validation errors can say where a bad value came from.
@@ -203,6 +205,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (Config, error) {
 		failed = append(failed, envFailed...)
 	}
 	cfg.storeKindDefaults()
+	cfg.Tracing.endpointDefault()
 	cfg.normalize()
 	// Validation runs even when values were refused, so one run reports
 	// every problem of the file; a refused value kept its default, and the

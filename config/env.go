@@ -143,6 +143,34 @@ var envOverrides = []envOverride{
 	}},
 	{"DATAFILE_URL_TEMPLATE", "datafile_url_template", func(c *Config, v string) error { c.DatafileURLTemplate = v; return nil }},
 	{"WEBHOOK_LISTEN", "webhook.listen", func(c *Config, v string) error { c.Webhook.Listen = v; return nil }},
+	{"TRACING_ENABLED", "tracing.enabled", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", clipValue(v))
+		}
+		c.Tracing.Enabled = b
+		return nil
+	}},
+	{"TRACING_ENDPOINT", "tracing.endpoint", func(c *Config, v string) error { c.Tracing.Endpoint = v; return nil }},
+	{"TRACING_PROTOCOL", "tracing.protocol", func(c *Config, v string) error { c.Tracing.Protocol = strings.ToLower(v); return nil }},
+	{"TRACING_SAMPLE_RATE", "tracing.sample_rate", func(c *Config, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", clipValue(v))
+		}
+		c.Tracing.SampleRate = r
+		return nil
+	}},
+	{"TRACING_ENVIRONMENT", "tracing.environment", func(c *Config, v string) error { c.Tracing.Environment = v; return nil }},
+	{"TRACING_SERVICE_NAME", "tracing.service_name", func(c *Config, v string) error { c.Tracing.ServiceName = v; return nil }},
+	{"TRACING_USER_ID", "tracing.user_id", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", clipValue(v))
+		}
+		c.Tracing.UserID = b
+		return nil
+	}},
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = strings.ToLower(v); return nil }},
 	{"LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = strings.ToLower(v); return nil }},
 }

@@ -425,6 +425,7 @@ func (c *Config) serviceDefaults() {
 		}
 	}
 	c.Events.defaults()
+	c.Tracing.defaults()
 	c.Webhook.defaults()
 	if c.DatafileURLTemplate == "" {
 		c.DatafileURLTemplate = DefaultDatafileURLTemplate
@@ -449,7 +450,7 @@ func (d *DatafileSource) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // validateService checks the keys of the service and the admin commands:
-// store, server, datafiles, datafile_limits, events and log.
+// store, server, datafiles, datafile_limits, events, tracing and log.
 func (c Config) validateService(p *problems) {
 	c.Store.validate(p)
 	c.Server.validate(p)
@@ -457,6 +458,7 @@ func (c Config) validateService(p *problems) {
 	c.DatafileLimits.validate(p)
 	c.Webhook.validate(c.Datafiles, p)
 	c.Events.validate(p)
+	c.Tracing.validate(p)
 	c.Log.validate(p)
 }
 

@@ -103,6 +103,9 @@ func wrongValues(t reflect.Type, path string, in func(v string) string, yield fu
 		yield(path, in("2.5"), "expected a whole number, got the number 2.5")
 		yield(path, in("99999999999999999999"), "the number 99999999999999999999 is out of range")
 		yield(path, in("{a: 1}"), "expected a whole number, got a mapping")
+	case reflect.Float64:
+		yield(path, in("many"), `expected a number, got the text "many"`)
+		yield(path, in("{a: 1}"), "expected a number, got a mapping")
 	default:
 		panic(fmt.Sprintf("%s: no wrong values for %s", path, t))
 	}

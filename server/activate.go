@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stickybucket/stickybucket/decision"
 )
 
@@ -127,7 +129,12 @@ func (a *api) activateOne(ctx context.Context, sdkKey string, client *decision.C
 		res.featureKey, res.err = t.key, "featureKey not found"
 		res.kind = ""
 	case t.kind == kindExperiment:
-		d, err := client.DecideExperiment(ctx, user, t.key)
+		dctx, span := ctx, trace.Span(nil)
+		if a.decisionTraced(ctx) {
+			dctx, span = a.startDecision(ctx, "experiment", []string{t.key}, nil, false, user.ID)
+		}
+		d, err := client.DecideExperiment(dctx, user, t.key)
+		endDecision(span, 1, d.Profile, err)
 		a.opts.Metrics.decided("experiment", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
 		res.experimentKey, res.variationKey, res.enabled = t.key, d.VariationKey, d.VariationKey != ""
@@ -136,7 +143,12 @@ func (a *api) activateOne(ctx context.Context, sdkKey string, client *decision.C
 			a.notifyExperiment(sdkKey, &user, &d, client.Datafile().FeatureExperiment(t.key))
 		}
 	default:
-		d, err := client.Decide(ctx, user, t.key)
+		dctx, span := ctx, trace.Span(nil)
+		if a.decisionTraced(ctx) {
+			dctx, span = a.startDecision(ctx, "flag", []string{t.key}, nil, false, user.ID)
+		}
+		d, err := client.Decide(dctx, user, t.key)
+		endDecision(span, 1, d.Profile, err)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
 		res.featureKey, res.enabled, res.variables = t.key, d.Enabled, d.Variables

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/events"
 	"github.com/stickybucket/stickybucket/sdkprofiles"
@@ -76,6 +78,14 @@ type Options struct {
 	Notifications *Notifications
 	// Metrics records requests and decisions; nil records nothing.
 	Metrics *Metrics
+	// Tracer, when set, makes an OpenTelemetry span of every request
+	// (named for its route, continuing the trace of a W3C traceparent
+	// header) and of every decision call (tracing.go); nil makes none, at
+	// no cost.
+	Tracer trace.Tracer
+	// TraceUserID records the user ID on decision spans (enduser.id); off,
+	// no span of the API holds it.
+	TraceUserID bool
 	// Ready reports whether the service can serve (datafiles loaded, store
 	// answering), for /ready. Nil: always ready.
 	Ready func(ctx context.Context) error
@@ -139,7 +149,7 @@ func NewAPI(opts Options) (http.Handler, error) {
 			}
 			handler = requireAuth(opts.Tokens, opts.JWT, sc, handler)
 		}
-		mux.Handle(pattern, opts.Metrics.instrument(name, handler))
+		mux.Handle(pattern, a.traced(name, pattern, opts.Metrics.instrument(name, handler)))
 	}
 	route("POST /v1/decide", "decide", a.decide, true)
 	route("POST /v1/activate", "activate", a.activate, true)
@@ -172,13 +182,13 @@ func NewAPI(opts Options) (http.Handler, error) {
 		"/openapi.yaml": "GET, HEAD",
 	} {
 		mux.allow[path] = allow
-		mux.Handle(path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow)))
+		mux.Handle(path, a.traced("method_not_allowed", path, opts.Metrics.instrument("method_not_allowed", methodNotAllowed(allow))))
 	}
 	if opts.Issuer != nil {
 		mux.allow["/oauth/token"] = "POST"
-		mux.Handle("/oauth/token", opts.Metrics.instrument("method_not_allowed", methodNotAllowed("POST")))
+		mux.Handle("/oauth/token", a.traced("method_not_allowed", "/oauth/token", opts.Metrics.instrument("method_not_allowed", methodNotAllowed("POST"))))
 	}
-	mux.Handle("/", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound)))
+	mux.Handle("/", a.traced("not_found", "", opts.Metrics.instrument("not_found", http.HandlerFunc(notFound))))
 	return mux, nil
 }
 

@@ -55,12 +55,19 @@ func newTestService(t *testing.T, keys map[string]string, tokens ...string) *tes
 }
 
 // newTestServiceWith serves the datafiles at keys with opts (its Catalog,
-// Profiles, Metrics and MaxBodyBytes set here).
+// Profiles, Metrics and MaxBodyBytes set here); with opts.Tracer the
+// profiles are traced (ups.Traced) as stack stacks them.
 func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *testService {
 	t.Helper()
 	store, err := ups.NewMemory(ups.MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var profiles ups.Service = store
+	if opts.Tracer != nil {
+		if profiles, err = ups.NewTraced(store, ups.TracedOptions{Tracer: opts.Tracer}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cat := catalog{}
 	for key, path := range keys {
@@ -72,7 +79,7 @@ func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
+		c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: profiles})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +90,7 @@ func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Catalog, opts.Profiles, opts.Metrics, opts.MaxBodyBytes = cat, store, m, 4500
+	opts.Catalog, opts.Profiles, opts.Metrics, opts.MaxBodyBytes = cat, profiles, m, 4500
 	h, err := NewAPI(opts)
 	if err != nil {
 		t.Fatal(err)

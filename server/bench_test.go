@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/stickybucket/stickybucket/events"
 )
@@ -66,5 +70,39 @@ func BenchmarkDecideHandlerEvents(b *testing.B) {
 	b.StopTimer()
 	if st := s.proc.Stats(); st.Queued == 0 {
 		b.Fatalf("no event queued: %+v", st)
+	}
+}
+
+// BenchmarkDecideHandlerTraced is BenchmarkDecideHandler with tracing on,
+// as serve builds it but for the exporter, which discards: every request
+// sampled (a request span, a decision span and the store calls' spans,
+// batched for export), or none (sample_rate 0: the spans are made but do
+// not record).
+func BenchmarkDecideHandlerTraced(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		sampler sdktrace.Sampler
+	}{{"sampled", sdktrace.AlwaysSample()}, {"rate0", sdktrace.ParentBased(sdktrace.NeverSample())}} {
+		b.Run(c.name, func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(c.sampler), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			s := newTestServiceWith(&testing.T{}, v1, Options{Tracer: tp.Tracer("stickybucket")})
+			bodies := make([]string, 1000)
+			for i := range bodies {
+				bodies[i] = `{"userId":"user-` + strconv.Itoa(i) + `","userAttributes":{"country":"de","plan":"pro","app_version":"3.2.0"}}`
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/v1/decide?keys=new_search", strings.NewReader(bodies[i%len(bodies)]))
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				s.handler.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				i++
+			}
+		})
 	}
 }

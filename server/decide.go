@@ -12,6 +12,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stickybucket/stickybucket/decision"
 )
@@ -233,8 +234,13 @@ func (b *decideBody) forced() []decision.ForcedDecision {
 // notified to sdkKey's notification subscribers, if any; enabledOnly
 // leaves disabled flags out of an array.
 func (a *api) decideInto(ctx context.Context, out *stream, sdkKey string, client *decision.Client, user decision.User, keys []string, opts []decision.Option, uc []byte, im *impressions, enabledOnly bool) {
+	var span trace.Span
+	if a.decisionTraced(ctx) {
+		ctx, span = a.startDecision(ctx, "flag", keys, opts, enabledOnly, user.ID)
+	}
 	if len(keys) == 1 {
 		d, err := client.Decide(ctx, user, keys[0], opts...)
+		endDecision(span, 1, d.Profile, err)
 		a.opts.Metrics.decided("flag", 1, err)
 		a.opts.Metrics.profiled(d.Profile)
 		a.decided(sdkKey, client, &user, &d, im)
@@ -252,6 +258,9 @@ func (a *api) decideInto(ctx context.Context, out *stream, sdkKey string, client
 	} else {
 		ds, err = client.DecideForKeys(ctx, user, keys, opts...)
 		order = keys
+	}
+	if span != nil {
+		endDecision(span, len(ds), profileUseOf(ds), err)
 	}
 	a.opts.Metrics.decided("flag", len(ds), err)
 	out.b = append(out.b, '[')

@@ -92,16 +92,7 @@ func (m *Metrics) ObserveStore(op string, d time.Duration, err error) {
 	m.storeCalls.WithLabelValues(op).Inc()
 	m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
 	if err != nil {
-		kind := "other"
-		switch {
-		case ups.Unavailable(err):
-			kind = "unavailable"
-		case errors.Is(err, ups.ErrInvalidProfile):
-			kind = "invalid"
-		case errors.Is(err, context.Canceled):
-			kind = "canceled"
-		}
-		m.storeErrors.WithLabelValues(op, kind).Inc()
+		m.storeErrors.WithLabelValues(op, ups.ErrorKind(err)).Inc()
 	}
 }
 
@@ -130,14 +121,20 @@ func (m *Metrics) decided(kind string, n int, err error) {
 	if err == nil {
 		return
 	}
-	reason := "store_error"
+	m.withoutProfile.WithLabelValues(withoutProfileReason(err)).Add(float64(n))
+}
+
+// withoutProfileReason says why decisions were made without the profile
+// when the store failed with err: store_error, over_budget or
+// circuit_open.
+func withoutProfileReason(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		reason = "over_budget"
+		return "over_budget"
 	case errors.Is(err, ups.ErrCircuitOpen):
-		reason = "circuit_open"
+		return "circuit_open"
 	}
-	m.withoutProfile.WithLabelValues(reason).Add(float64(n))
+	return "store_error"
 }
 
 // profiled counts one decision by its use of the profile.

@@ -115,7 +115,7 @@ func (s *Service) listen(apiTokens, adminTokens server.Tokens, apiAuth, adminAut
 	api, err := server.NewAPI(server.Options{
 		Catalog: catalog{s.set}, Profiles: s.stack.Profiles, SDKProfiles: sdk, Tokens: apiTokens,
 		JWT: apiAuth.jwt, Issuer: apiAuth.issuer,
-		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics,
+		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: metrics, Tracer: s.tracer(), TraceUserID: s.cfg.Tracing.UserID,
 		Batch: server.BatchOptions{MaxConcurrency: cfg.BatchRequests.MaxConcurrency, OperationsLimit: cfg.BatchRequests.OperationsLimit}, Ready: s.ready, Log: s.log, Events: s.events,
 		Notifications: notes,
 	})

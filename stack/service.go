@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/datafiles"
@@ -52,6 +53,8 @@ type Service struct {
 	// notes is the notification stream's broadcaster; nil when off. It
 	// exists before the datafiles load, which notify it of new revisions.
 	notes *server.Notifications
+	// tracing makes and exports the spans; nil when tracing is off.
+	tracing *sdktrace.TracerProvider
 	// down undoes what NewService started before the listeners, last
 	// started first.
 	down      shutdown
@@ -90,6 +93,11 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	if err != nil {
 		return nil, err
 	}
+	// Tracing starts first, so it is closed last: the store's last calls
+	// are traced, then every span is sent.
+	if err := s.startTracing(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.openStack(ctx, reg, metrics, opts.Migrate); err != nil {
 		return nil, err
 	}
@@ -121,14 +129,15 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	}
 	s.log.Info("ready to serve", "listen", addrs, "store", cfg.Store.Kind, "saves", cfg.Store.Saves.Mode,
 		"cache_size", cfg.Store.Cache.Size, "sdk_keys", slices.Sorted(slices.Values(s.set.Keys())), "tls", cfg.Server.TLS.CertFile != "",
-		"events", eventsURL)
+		"events", eventsURL, "tracing", s.tracingSummary())
 	return s, nil
 }
 
 // openStack opens the profile stack; Close drains its pending saves after
 // the listeners stopped taking requests.
 func (s *Service) openStack(ctx context.Context, reg prometheus.Registerer, metrics *server.Metrics, migrate bool) error {
-	st, err := Open(ctx, s.cfg, Options{Log: s.log, Registry: reg, ObserveStore: metrics.ObserveStore, Migrate: migrate})
+	st, err := Open(ctx, s.cfg, Options{Log: s.log, Registry: reg, ObserveStore: metrics.ObserveStore, Migrate: migrate,
+		Tracer: s.tracer(), TraceUserID: s.cfg.Tracing.UserID})
 	if err != nil {
 		return err
 	}
@@ -234,8 +243,9 @@ func (s *Service) wait(ctx context.Context) error {
 // Close stops accepting requests and lets those in flight finish within
 // server.shutdown_timeout, stops the datafile watchers, sends the queued
 // events (within shutdown_timeout again), then drains the pending saves
-// and closes the store (within shutdown_timeout again), and stops
-// catching signals. It says what could not finish. Close is
+// and closes the store (within shutdown_timeout again), sends the spans
+// not yet sent (within shutdown_timeout again), and stops catching
+// signals. It says what could not finish. Close is
 // idempotent: a second call does nothing and returns nil.
 func (s *Service) Close() error {
 	var err error

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stickybucket/stickybucket/config"
 	"github.com/stickybucket/stickybucket/decision"
@@ -33,6 +34,11 @@ type Options struct {
 	// Now is the clock of the memory store, the cache and the decisions;
 	// nil means time.Now. Tests move it.
 	Now func() time.Time
+	// Tracer, when set, makes a span of every store call within a traced
+	// request (ups.Traced, just above the store's metrics); TraceUserID
+	// records the user ID on them.
+	Tracer      trace.Tracer
+	TraceUserID bool
 	// Store, when set, is the bottom store instead of the one store.kind
 	// names: `stickybucket decide` keeps its profiles file in a compact
 	// table of its own. The layers and decisions are built over it as
@@ -160,6 +166,13 @@ func (s *Stack) addLayers(opts Options) error {
 			return fmt.Errorf("stack: %w", err)
 		}
 		s.Profiles = o
+	}
+	if opts.Tracer != nil {
+		t, err := ups.NewTraced(s.Profiles, ups.TracedOptions{Tracer: opts.Tracer, UserID: opts.TraceUserID})
+		if err != nil {
+			return fmt.Errorf("stack: %w", err)
+		}
+		s.Profiles = t
 	}
 	if s.cfg.Store.Kind == config.StoreCassandra && !s.cfg.Store.Breaker.Disabled {
 		if err := s.addBreaker(); err != nil {

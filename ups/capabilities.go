@@ -11,7 +11,7 @@ import (
 // A store implements Service and any of the optional capabilities
 // (ScopedLookuper, AssignmentLookuper, Deleter, FirstWriter, Replacer,
 // Closer; see service.go), as database/sql drivers implement optional
-// interfaces. A layer (Cache, AsyncSaver, Breaker, Observed) implements
+// interfaces. A layer (Cache, AsyncSaver, Breaker, Observed, Traced) implements
 // all of them, whatever the Service it wraps offers, and says what it
 // wraps with Unwrap, as the errors and net/http's ResponseController walk
 // Unwrap. So a type assertion on the top of a stack says nothing about the
@@ -38,6 +38,7 @@ var (
 	_ Layer = (*AsyncSaver)(nil)
 	_ Layer = (*Breaker)(nil)
 	_ Layer = (*Observed)(nil)
+	_ Layer = (*Traced)(nil)
 )
 
 // As returns s as a C, a capability interface, when s and every Service

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // wrapper builds one of the package's layers over next.
@@ -44,6 +46,13 @@ var wrappers = []wrapper{
 			t.Fatal(err)
 		}
 		return o
+	}},
+	{"Traced", func(t *testing.T, next Service) Layer {
+		tr, err := NewTraced(next, TracedOptions{Tracer: noop.NewTracerProvider().Tracer("test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
 	}},
 }
 
@@ -203,7 +212,7 @@ func TestAsThroughAStackOfEveryLayer(t *testing.T) {
 			for _, w := range slices.Backward(wrappers) {
 				top = w.wrap(t, top)
 			}
-			if got, want := describeStack(top), "Cache(AsyncSaver(Breaker(Observed("+typeName(store)+"))))"; got != want {
+			if got, want := describeStack(top), "Cache(AsyncSaver(Breaker(Observed(Traced("+typeName(store)+")))))"; got != want {
 				t.Fatalf("stack %s, want %s", got, want)
 			}
 			checkAs[ScopedLookuper](t, top, store)
