@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"os"
@@ -19,6 +20,11 @@ import (
 
 	"github.com/stickybucket/stickybucket/config"
 )
+
+// shutdownSteps is how many steps of serve's shutdown are each bounded by
+// server.shutdown_timeout: the requests in flight, the queued events, the
+// pending saves, the spans not yet sent (stack.Service.Close).
+const shutdownSteps = 4
 
 // The tokens and datafile the default values need to render.
 var (
@@ -395,10 +401,15 @@ func checkService(t *testing.T, o objects) (config.Config, *appsv1.Deployment) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("resources %+v, want CPU and memory requests and a memory limit", c.Resources)
 	}
-	// SIGTERM drains within server.shutdown_timeout; the pod must be
-	// given longer before SIGKILL.
-	if grace := pod.TerminationGracePeriodSeconds; grace == nil || float64(*grace) <= cfg.Server.ShutdownTimeout.Std().Seconds() {
-		t.Errorf("terminationGracePeriodSeconds %v, not above shutdown_timeout %v", grace, cfg.Server.ShutdownTimeout)
+	// SIGTERM runs up to shutdownSteps steps, each within
+	// server.shutdown_timeout (stack.Service.Close); the pod must be given
+	// longer than all of them before SIGKILL.
+	if grace := pod.TerminationGracePeriodSeconds; grace == nil || float64(*grace) <= shutdownSteps*cfg.Server.ShutdownTimeout.Std().Seconds() {
+		got := "unset"
+		if grace != nil {
+			got = fmt.Sprint(*grace)
+		}
+		t.Errorf("terminationGracePeriodSeconds %s, not above %d × shutdown_timeout %s", got, shutdownSteps, cfg.Server.ShutdownTimeout.Std())
 	}
 	if dep.Spec.Template.Annotations["checksum/config"] == "" {
 		t.Errorf("no checksum/config annotation: a changed configuration would not roll the pods")
