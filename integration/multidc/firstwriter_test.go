@@ -79,43 +79,56 @@ func TestFirstWriterWinsAcrossDatacenters(t *testing.T) {
 		}
 		return c
 	}
-	race := func(a, b *decision.Client, user string) (string, string) {
+	race := func(a, b *decision.Client, user string) (string, string, error) {
 		var (
-			wg     sync.WaitGroup
-			va, vb string
+			wg         sync.WaitGroup
+			va, vb     string
+			errA, errB error
 		)
 		lookedUp.Add(2)
 		start := make(chan struct{})
 		for _, side := range []struct {
 			c   *decision.Client
 			out *string
-		}{{a, &va}, {b, &vb}} {
+			err *error
+		}{{a, &va, &errA}, {b, &vb, &errB}} {
 			wg.Go(func() {
 				<-start
 				d, err := side.c.DecideExperiment(ctx, decision.User{ID: user}, expKey)
-				if err != nil {
-					t.Errorf("%s: %v", user, err)
-				}
-				*side.out = d.VariationID
+				*side.out, *side.err = d.VariationID, err
 			})
 		}
 		close(start)
 		wg.Wait()
-		return va, vb
+		return va, vb, errors.Join(errA, errB)
 	}
 
 	// Control: with plain saves each region serves its own bucketing.
 	plain1, plain2 := client(inDC1, "4001", false), client(inDC2, "4002", false)
-	if a, b := race(plain1, plain2, "fww-control"); a == b {
-		t.Fatalf("plain saves served %s and %s: the datafiles do not disagree, the test shows nothing", a, b)
+	if a, b, err := race(plain1, plain2, "fww-control"); err != nil || a == b {
+		t.Fatalf("plain saves served %s and %s (%v): the datafiles do not disagree, the test shows nothing", a, b, err)
 	}
 
 	first1, first2 := client(inDC1, "4001", true), client(inDC2, "4002", true)
 	const users = 25
-	wins := map[string]int{}
+	// A Paxos round two coordinators contend for can time out on this
+	// machine, and so can the serial read that resolves it (1 of 25 races
+	// in a CI run, on the freshly started cluster): the decision then says
+	// its assignment may not be sticky, as documented, and that race
+	// proves nothing. More than two such races fail the test, as in
+	// TestFirstWriterWinsReplacementsAcrossDatacenters.
+	wins, timedOut := map[string]int{}, 0
 	for i := range users {
 		user := fmt.Sprintf("fww-user-%02d", i)
-		a, b := race(first1, first2, user)
+		a, b, err := race(first1, first2, user)
+		if err != nil {
+			if !ups.TimedOut(err) {
+				t.Fatalf("%s: %v", user, err)
+			}
+			timedOut++
+			t.Logf("%s: a conditional write timed out: %v", user, err)
+			continue
+		}
 		if a != b {
 			t.Errorf("%s: dc1 served %s, dc2 served %s", user, a, b)
 			continue
@@ -136,7 +149,10 @@ func TestFirstWriterWinsAcrossDatacenters(t *testing.T) {
 			t.Errorf("%s: both served %s, %s is stored", user, a, stored)
 		}
 	}
-	t.Logf("first writer wins: %d users decided at once in both DCs, one variation each; winners by variation %v", users, wins)
+	t.Logf("first writer wins: %d users decided at once in both DCs, one variation each; winners by variation %v; %d races timed out", users-timedOut, wins, timedOut)
+	if timedOut > 2 {
+		t.Errorf("%d of %d races timed out", timedOut, users)
+	}
 }
 
 // TestFirstWriterWinsReplacementsAcrossDatacenters: a server in dc1 and
