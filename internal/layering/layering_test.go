@@ -12,18 +12,19 @@ const module = "github.com/stickybucket/stickybucket/"
 // allowed lists, for each package ARCHITECTURE.md places, the packages of
 // this module it may import directly.
 var allowed = map[string][]string{
-	"internal/clip": {},
-	"ups":           {"internal/clip"},
-	"cql":           {},
-	"cassandra":     {"ups", "cql", "internal/clip"},
-	"decision":      {"ups", "internal/clip"},
-	"sdkprofiles":   {"ups", "internal/clip"},
-	"optimizelyups": {"ups", "internal/clip"},
-	"events":        {},
-	"datafiles":     {"decision", "events", "internal/clip"},
-	"config":        {"ups", "cassandra", "events", "internal/clip"},
-	"server":        {"decision", "events", "sdkprofiles", "ups", "internal/clip"},
-	"stack":         {"cassandra", "config", "datafiles", "decision", "events", "sdkprofiles", "server", "ups", "internal/buildinfo", "internal/clip"},
+	"internal/clip":       {},
+	"internal/jsonstring": {},
+	"ups":                 {"internal/clip"},
+	"cql":                 {},
+	"cassandra":           {"ups", "cql", "internal/clip"},
+	"decision":            {"ups", "internal/clip"},
+	"sdkprofiles":         {"ups", "internal/clip"},
+	"optimizelyups":       {"ups", "internal/clip"},
+	"events":              {"internal/jsonstring"},
+	"datafiles":           {"decision", "events", "internal/clip"},
+	"config":              {"ups", "cassandra", "events", "internal/clip"},
+	"server":              {"decision", "events", "sdkprofiles", "ups", "internal/clip", "internal/jsonstring"},
+	"stack":               {"cassandra", "config", "datafiles", "decision", "events", "sdkprofiles", "server", "ups", "internal/buildinfo", "internal/clip"},
 }
 
 func TestImportRules(t *testing.T) {
