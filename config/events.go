@@ -17,7 +17,7 @@ type Events struct {
 	// https://logx.optimizely.com/v1/events.
 	URL string `yaml:"url"`
 	// BatchSize events of one project and revision go in one request;
-	// default 10 (Agent's).
+	// default 100 (Agent's is 10; events.DefaultBatchSize says why).
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval: batches not yet full are sent this often; default
 	// 30s (Agent's).
@@ -25,6 +25,9 @@ type Events struct {
 	// Queue bounds the events not yet sent; beyond it events are dropped
 	// and counted. Default 10000.
 	Queue int `yaml:"queue"`
+	// QueueBytes bounds the same events by the size of their JSON (events
+	// with large attributes reach it before Queue); default 64 MiB.
+	QueueBytes int64 `yaml:"queue_bytes"`
 }
 
 // defaults fills the keys left out.
@@ -41,6 +44,9 @@ func (e *Events) defaults() {
 	if e.Queue == 0 {
 		e.Queue = events.DefaultQueueSize
 	}
+	if e.QueueBytes == 0 {
+		e.QueueBytes = events.DefaultQueueBytes
+	}
 }
 
 func (e Events) validate(p *problems) {
@@ -54,6 +60,9 @@ func (e Events) validate(p *problems) {
 		p.add("events.queue", "%d is outside 1…10000000", e.Queue)
 	} else if e.Queue < e.BatchSize {
 		p.add("events.queue", "%d is below events.batch_size (%d): no batch could fill", e.Queue, e.BatchSize)
+	}
+	if e.QueueBytes < 1<<20 || e.QueueBytes > 64<<30 {
+		p.add("events.queue_bytes", "%d is outside 1 MiB…64 GiB (1048576…68719476736)", e.QueueBytes)
 	}
 	p.inRange("events.flush_interval", e.FlushInterval, 10*time.Millisecond, time.Hour)
 }

@@ -14,15 +14,17 @@
 //     datafile's sendFlagDecisions is true, as the SDKs do); Conversion
 //     queues a tracked event with its tags, revenue (an integer) and value
 //     (a number) taken from the tags as the SDKs take them.
-//   - Both only append a small record to the open batch of the event's
+//   - Both encode the event (about a microsecond; the caller's maps are
+//     not kept) and append its JSON to the open batch of the event's
 //     datafile, under a mutex: the request path never waits for the
-//     endpoint and encodes nothing. A batch holds the events of one
-//     datafile, so events of different projects or revisions never share
-//     one. QueueSize bounds the events not yet sent (open, waiting for a
-//     sender, or being sent); beyond it an event is dropped (counted).
-//   - A batch goes to the senders when it holds BatchSize events, and
-//     every FlushInterval when it holds fewer; Senders goroutines encode
-//     and POST them, retrying network errors, 408, 429 and 5xx answers
+//     endpoint. A batch holds the events of one datafile, so events of
+//     different projects or revisions never share one. QueueSize and
+//     QueueBytes bound the events not yet sent (open, waiting for a
+//     sender, or being sent) by count and by the size of their JSON;
+//     beyond either an event is dropped (counted).
+//   - A batch goes to the senders when it holds BatchSize events (or a
+//     megabyte of JSON), and every FlushInterval when it holds fewer;
+//     Senders goroutines POST them, retrying network errors, 408, 429 and 5xx answers
 //     with exponential backoff for RetryFor, counting a batch the endpoint
 //     refuses (other 4xx) or that runs out of retries as dropped.
 //   - Close sends every queued event (retrying as above) until its
@@ -36,8 +38,8 @@
 // adds false when it is absent), and that client_name and client_version
 // name stickybucket (Options.ClientName, ClientVersion) rather than an
 // SDK, as Optimizely's event API documentation invites a custom client to.
-// The uuid of each event is made when its batch is encoded; its timestamp
-// is the decision's or the track's.
+// The uuid of each event is made when it is queued; its timestamp is the
+// decision's or the track's.
 //
 // The package imports nothing of stickybucket: the server turns its
 // decisions into Decisions, the composition root builds the Processor.

@@ -15,8 +15,8 @@ type User struct {
 	ID string
 	// Attributes are the user's attributes as the decision received them;
 	// only those the datafile declares (or starting with $opt_) with a
-	// valid value are sent. The map is read when the event's batch is
-	// encoded, later: it must not change after the event is queued.
+	// valid value are sent. The map is read (encoded) before Impression
+	// or Conversion returns, and not kept.
 	Attributes map[string]any
 }
 
@@ -35,8 +35,8 @@ type Decision struct {
 	Enabled bool
 }
 
-// item is one queued event: a small record, encoded when its batch is
-// sent, so the request that queues it pays for no encoding.
+// item is one event as Impression or Conversion are given it; it is
+// encoded as it is queued, and not kept.
 type item struct {
 	project    *Project
 	visitorID  string
@@ -58,16 +58,16 @@ func (p *Processor) Impression(proj *Project, u User, d Decision) bool {
 	if p == nil || proj == nil || !proj.wantsImpression(&d) {
 		return false
 	}
-	return p.enqueue(item{
+	return p.enqueue(&item{
 		project: proj, visitorID: u.ID, attributes: u.Attributes,
 		timestamp: p.clock.Now().UnixMilli(), impression: true, decision: d,
 	})
 }
 
 // Conversion queues the conversion of the event keyed eventKey for u, with
-// tags (the map is read when the batch is encoded: it must not change
-// after). It reports whether the event was queued: false for a key proj's
-// datafile does not declare, a full queue (counted), or a nil p.
+// tags (encoded before it returns, and not kept). It reports whether the
+// event was queued: false for a key proj's datafile does not declare, tags
+// JSON cannot hold or a full queue (both counted), or a nil p.
 func (p *Processor) Conversion(proj *Project, u User, eventKey string, tags map[string]any) bool {
 	if p == nil || proj == nil {
 		return false
@@ -76,7 +76,7 @@ func (p *Processor) Conversion(proj *Project, u User, eventKey string, tags map[
 	if !ok {
 		return false
 	}
-	return p.enqueue(item{
+	return p.enqueue(&item{
 		project: proj, visitorID: u.ID, attributes: u.Attributes,
 		timestamp: p.clock.Now().UnixMilli(), eventID: id, eventKey: eventKey, tags: tags,
 	})

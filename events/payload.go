@@ -38,11 +38,10 @@ const (
 // clientID is what a batch says sent it.
 type clientID struct{ name, version string }
 
-// encodeBatch writes the batch of items, which share h, as the event API
-// takes it. An item that cannot be encoded (a tag JSON cannot hold, such
-// as NaN given by a Go caller) is left out and counted in bad.
-func encodeBatch(h header, client clientID, items []item, newUUID func() string) (body []byte, bad int) {
-	b := make([]byte, 0, 256+400*len(items))
+// appendHeader writes the start of a batch of events that share h, up to
+// and including the opening of its visitors array; the batch's visitors
+// follow, separated by commas, and batchEnd closes it.
+func appendHeader(b []byte, h header, client clientID) []byte {
 	b = append(b, `{"account_id":`...)
 	b = appendString(b, h.accountID)
 	b = append(b, `,"project_id":`...)
@@ -55,27 +54,15 @@ func encodeBatch(h header, client clientID, items []item, newUUID func() string)
 	b = appendString(b, client.version)
 	b = append(b, `,"anonymize_ip":`...)
 	b = strconv.AppendBool(b, h.anonymizeIP)
-	b = append(b, `,"enrich_decisions":true,"visitors":[`...)
-	first := true
-	for i := range items {
-		start := len(b)
-		if !first {
-			b = append(b, ',')
-		}
-		var ok bool
-		if b, ok = appendVisitor(b, &items[i], newUUID()); !ok {
-			b = b[:start]
-			bad++
-			continue
-		}
-		first = false
-	}
-	return append(b, "]}"...), bad
+	return append(b, `,"enrich_decisions":true,"visitors":[`...)
 }
+
+// batchEnd closes a batch that appendHeader opened.
+const batchEnd = "]}"
 
 // appendVisitor writes one event's visitor: its attributes and one
 // snapshot; false if a tag cannot be encoded.
-func appendVisitor(b []byte, it *item, uuid string) ([]byte, bool) {
+func appendVisitor(b []byte, it *item, uuid []byte) ([]byte, bool) {
 	b = append(b, `{"visitor_id":`...)
 	b = appendString(b, it.visitorID)
 	b = append(b, `,"attributes":[`...)
@@ -112,8 +99,9 @@ func appendVisitor(b []byte, it *item, uuid string) ([]byte, bool) {
 	}
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, it.timestamp, 10)
-	b = append(b, `,"uuid":`...)
-	b = appendString(b, uuid)
+	b = append(b, `,"uuid":"`...)
+	b = append(b, uuid...) // hexadecimal digits and dashes: nothing to escape
+	b = append(b, '"')
 	if !it.impression {
 		if r, ok := revenue(it.tags); ok {
 			b = append(b, `,"revenue":`...)

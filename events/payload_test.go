@@ -54,22 +54,47 @@ func TestEncodeBatch(t *testing.T) {
 	}
 }
 
-// An event JSON cannot hold (a NaN tag from a Go caller) is left out of
-// its batch and counted; the others go.
-func TestEncodeBatchLeavesOutWhatJSONCannotHold(t *testing.T) {
-	p := testProject(t, "1", "1", "")
-	items := []item{
-		{project: p, visitorID: "a", eventID: "e1", eventKey: "purchase", tags: map[string]any{"x": math.NaN()}},
-		{project: p, visitorID: "b", eventID: "e1", eventKey: "purchase"},
+// An event JSON cannot hold (a NaN tag from a Go caller) is refused as it
+// is queued and counted; the others go.
+func TestEventJSONCannotHoldIsRejected(t *testing.T) {
+	clock := newFakeClock()
+	ep := newEndpoint(t, nil, false)
+	p := newTestProcessor(t, clock, ep.URL, Options{BatchSize: 1})
+	proj := testProject(t, "1", "1", "")
+	if p.Conversion(proj, User{ID: "a"}, "purchase", map[string]any{"x": math.NaN()}) {
+		t.Error("an event with a NaN tag was queued")
 	}
-	body, bad := encodeBatch(p.header(), clientID{"c", "v"}, items, newUUIDs().next)
-	if bad != 1 {
-		t.Fatalf("bad %d", bad)
+	if !p.Conversion(proj, User{ID: "b"}, "purchase", nil) {
+		t.Fatal("not queued")
 	}
-	var b captured
-	if err := json.Unmarshal(body, &b); err != nil || len(b.Visitors) != 1 || b.Visitors[0]["visitor_id"] != "b" {
-		t.Errorf("%s (%v)", body, err)
+	if b := ep.next(t); len(b.Visitors) != 1 || b.Visitors[0]["visitor_id"] != "b" {
+		t.Errorf("batch %+v", b)
 	}
+	closeNow(t, p)
+	if s := p.Stats(); s.Queued != 2 || s.Sent != 1 || s.Dropped[DropRejected] != 1 || s.Pending != 0 || s.PendingBytes != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// encodeBatch is the JSON of a batch of items as the processor writes it:
+// the header, the visitors the items encode to (those that cannot be are
+// left out and counted in bad), the end.
+func encodeBatch(h header, client clientID, items []item, newUUID func() string) (body []byte, bad int) {
+	body = appendHeader(nil, h, client)
+	n := 0
+	for i := range items {
+		v, ok := appendVisitor(nil, &items[i], []byte(newUUID()))
+		if !ok {
+			bad++
+			continue
+		}
+		if n > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, v...)
+		n++
+	}
+	return append(body, batchEnd...), bad
 }
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -77,7 +102,8 @@ var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 func TestNewUUID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		u := newUUIDs().next()
+		a := newUUIDs().next()
+		u := string(a[:])
 		if !uuidV4.MatchString(u) || seen[u] {
 			t.Fatalf("uuid %q (seen before: %v)", u, seen[u])
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,50 @@ func TestRejectedBatchIsDropped(t *testing.T) {
 	}
 }
 
+// QueueBytes bounds the queue by the size of the events' JSON, and the
+// queue holds that JSON rather than the callers' attribute maps: events
+// with large attributes, queued while the endpoint holds every request,
+// keep the heap within the bound (before, each queued event kept its
+// user's map: 1,000 such events held 128 MB) and the rest are dropped and
+// counted; what was queued is delivered once the endpoint answers.
+func TestQueueBytesBound(t *testing.T) {
+	clock := newFakeClock()
+	ep := newEndpoint(t, nil, true) // holds every request
+	const bound = 4 << 20
+	p := newTestProcessor(t, clock, ep.URL, Options{BatchSize: 10, QueueBytes: bound, Senders: 1})
+	proj := testProject(t, "p1", "1", "")
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	before := heap()
+	const n, attr = 1000, 128 << 10
+	queued := 0
+	for i := range n {
+		u := User{ID: fmt.Sprint(i), Attributes: map[string]any{"plan": strings.Repeat(string(rune('a'+i%26)), attr)}}
+		if p.Impression(proj, u, featureTest) {
+			queued++
+		}
+		if b := p.Stats().PendingBytes; b > bound {
+			t.Fatalf("after event %d: %d bytes queued, over the bound %d", i, b, bound)
+		}
+	}
+	if grown := heap() - before; grown > 3*bound {
+		t.Errorf("the heap grew by %d MB with %d events queued, want under %d MB", grown>>20, queued, 3*bound>>20)
+	}
+	s := p.Stats()
+	if queued < bound/(2*attr) || queued > bound/attr || s.Dropped[DropQueueFull] != uint64(n-queued) || s.Pending != int64(queued) {
+		t.Errorf("%d of %d queued; stats %+v", queued, n, s)
+	}
+	ep.release()
+	closeNow(t, p) // sends the open batch too
+	if s := p.Stats(); s.Sent != uint64(queued) || s.Pending != 0 || s.PendingBytes != 0 {
+		t.Errorf("stats after the endpoint answered %+v", s)
+	}
+}
+
 // The queue holds at most QueueSize events not yet sent, counting those
 // batched and in flight: beyond it events are dropped and counted, and
 // queueing never waits for the endpoint.
@@ -264,7 +309,7 @@ func TestNewChecksOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(context.Background())
-	if p.URL() != DefaultURL || p.opts.BatchSize != 10 || p.opts.FlushInterval != 30*time.Second || p.id.name != "stickybucket" || p.id.version == "" {
+	if p.URL() != DefaultURL || p.opts.BatchSize != 100 || p.opts.QueueBytes != 64<<20 || p.opts.FlushInterval != 30*time.Second || p.id.name != "stickybucket" || p.id.version == "" {
 		t.Errorf("defaults: %+v", p.opts)
 	}
 }
@@ -299,8 +344,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // Queueing an event allocates nothing but its share of its batch's
-// slice: the request pays for a copy of a small record; encoding happens
-// on the senders.
+// body: it is encoded into a pooled buffer, its UUID made on the stack.
 func TestImpressionDoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("allocations are not counted under the race detector or coverage")

@@ -17,51 +17,45 @@ func (p *Processor) sendLoop() {
 	}
 }
 
-// send encodes b and POSTs it, retrying failures that may pass until it
-// is delivered, refused, out of retries, or Close gave up waiting.
+// send closes b's JSON and POSTs it, retrying failures that may pass
+// until it is delivered, refused, out of retries, or Close gave up
+// waiting.
 func (p *Processor) send(b *batch) {
+	defer release(b)
 	if p.aborted.Err() != nil {
-		p.drop(dropShutdown, len(b.items))
+		p.drop(dropShutdown, b)
 		return
 	}
-	body, bad := encodeBatch(b.h, p.id, b.items, newUUIDs().next)
-	n := len(b.items) - bad
-	if bad > 0 {
-		p.drop(dropRejected, bad)
-		p.log.Error("events: events whose tags JSON cannot hold (NaN, infinities, channels…) were dropped", "count", bad)
-	}
-	if n == 0 {
-		return
-	}
+	b.body = append(b.body, batchEnd...)
 	start := p.clock.Now()
 	wait := p.opts.RetryInitial
 	for {
-		retry, err := p.post(body)
+		retry, err := p.post(b.body)
 		if err == nil {
-			p.c.sent.Add(uint64(n))
+			p.c.sent.Add(uint64(b.n))
 			p.c.batches.Add(1)
-			p.c.pending.Add(-int64(n))
+			p.settle(b)
 			p.endpointUp()
 			return
 		}
 		switch {
 		case p.aborted.Err() != nil:
-			p.drop(dropShutdown, n)
+			p.drop(dropShutdown, b)
 			return
 		case !retry:
-			p.drop(dropRejected, n)
-			p.log.Error("events: the endpoint refused a batch; dropped", "url", p.opts.URL, "events", n, "err", err)
+			p.drop(dropRejected, b)
+			p.log.Error("events: the endpoint refused a batch; dropped", "url", p.opts.URL, "events", b.n, "err", err)
 			return
 		case p.clock.Now().Sub(start) >= p.opts.RetryFor:
-			p.drop(dropGaveUp, n)
-			p.log.Error("events: a batch kept failing; dropped", "url", p.opts.URL, "events", n, "for", p.opts.RetryFor, "err", err)
+			p.drop(dropGaveUp, b)
+			p.log.Error("events: a batch kept failing; dropped", "url", p.opts.URL, "events", b.n, "for", p.opts.RetryFor, "err", err)
 			return
 		}
 		p.endpointDown(err)
 		select {
 		case <-p.clock.After(jitter(wait)):
 		case <-p.aborted.Done():
-			p.drop(dropShutdown, n)
+			p.drop(dropShutdown, b)
 			return
 		}
 		wait = min(2*wait, p.opts.RetryMax)

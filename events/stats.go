@@ -5,7 +5,8 @@ import "sync/atomic"
 // Why an event was dropped rather than sent, as Stats and the metrics name
 // it.
 const (
-	// DropQueueFull: the queue held Options.QueueSize events already.
+	// DropQueueFull: the queue held Options.QueueSize events, or
+	// Options.QueueBytes of their JSON, already.
 	DropQueueFull = "queue_full"
 	// DropRejected: the endpoint refused its batch (a 4xx other than 408
 	// and 429), or it could not be encoded.
@@ -42,15 +43,16 @@ type Stats struct {
 	Batches, Retried uint64
 	// Dropped counts events by reason (see DropReasons).
 	Dropped map[string]uint64
-	// Pending events are queued and not yet sent or dropped.
-	Pending int64
+	// Pending events are queued and not yet sent or dropped;
+	// PendingBytes is the size of their JSON.
+	Pending, PendingBytes int64
 }
 
 // counters are the processor's atomic counters.
 type counters struct {
 	queued, sent, batches, retried atomic.Uint64
 	dropped                        [numDrops]atomic.Uint64
-	pending                        atomic.Int64
+	pending, pendingBytes          atomic.Int64
 }
 
 // Stats returns the processor's counters.
@@ -58,7 +60,7 @@ func (p *Processor) Stats() Stats {
 	c := &p.c
 	s := Stats{
 		Queued: c.queued.Load(), Sent: c.sent.Load(), Batches: c.batches.Load(), Retried: c.retried.Load(),
-		Pending: c.pending.Load(), Dropped: make(map[string]uint64, numDrops),
+		Pending: c.pending.Load(), PendingBytes: c.pendingBytes.Load(), Dropped: make(map[string]uint64, numDrops),
 	}
 	for i, r := range DropReasons {
 		s.Dropped[r] = c.dropped[i].Load()
@@ -77,8 +79,15 @@ func (p *Processor) Dropped(reason string) uint64 {
 	return 0
 }
 
-// drop counts n events dropped for reason (an index) that had been queued.
-func (p *Processor) drop(reason, n int) {
-	p.c.dropped[reason].Add(uint64(n))
-	p.c.pending.Add(-int64(n))
+// drop counts b's events, which had been queued, dropped for reason (an
+// index).
+func (p *Processor) drop(reason int, b *batch) {
+	p.c.dropped[reason].Add(uint64(b.n))
+	p.settle(b)
+}
+
+// settle takes b's events, sent or dropped, out of the queue's bounds.
+func (p *Processor) settle(b *batch) {
+	p.c.pending.Add(-int64(b.n))
+	p.c.pendingBytes.Add(-b.size)
 }

@@ -22,6 +22,7 @@ func (s *Service) startEvents(reg prometheus.Registerer) error {
 	}
 	p, err := events.New(events.Options{
 		URL: cfg.URL, BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval.Std(), QueueSize: cfg.Queue,
+		QueueBytes:    cfg.QueueBytes,
 		ClientVersion: clientVersion(buildinfo.Version()), Log: s.log,
 	})
 	if err != nil {
@@ -64,6 +65,7 @@ func registerEvents(reg prometheus.Registerer, p *events.Processor) error {
 		counter("stickybucket_events_batches_total", "Batches of events the event endpoint accepted.", nil, func() float64 { return float64(p.Stats().Batches) }),
 		counter("stickybucket_events_retried_total", "Requests to the event endpoint sent again after a network error, 408, 429 or 5xx.", nil, func() float64 { return float64(p.Stats().Retried) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stickybucket_events_pending", Help: "Events queued and not yet sent or dropped."}, func() float64 { return float64(p.Stats().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stickybucket_events_pending_bytes", Help: "Size of the JSON of the events queued and not yet sent or dropped (bounded by events.queue_bytes)."}, func() float64 { return float64(p.Stats().PendingBytes) }),
 	}
 	for _, reason := range events.DropReasons {
 		cs = append(cs, counter("stickybucket_events_dropped_total", "Events not sent, by reason: queue_full, rejected (a 4xx), gave_up (failing for 10 minutes), shutdown (left at the shutdown deadline), closed.",
