@@ -42,6 +42,9 @@
 #     (cmd/eventsink on EVENTS_PORT [8112], which answers 204 and counts
 #     them): Agent's client.eventURL and serve --events-url point at it; the
 #     counts each side sent and the sink received are printed at the end
+#   EVENTS_BATCH [each side's default: Agent 10, stickybucket 100] events
+#     per request for both (Agent's client.batchSize and events.batch_size),
+#     to compare them on equal batches; not with SB_CONFIGS
 #   RATE_CLIENTS [32] clients per target on the open loop: the bound on
 #     requests in flight (a request due while all are busy waits, and the
 #     wait counts in its latency)
@@ -96,6 +99,7 @@ UPS_RATES=${UPS_RATES:-5000}
 RATE_CLIENTS=${RATE_CLIENTS:-32}
 EVENTS=${EVENTS:-off}
 EVENTS_PORT=${EVENTS_PORT:-8112}
+EVENTS_BATCH=${EVENTS_BATCH:-}
 
 log() { printf 'load.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -247,6 +251,13 @@ if [[ $EVENTS == on ]]; then
 	wait_until eventsink "listens" curl -s --max-time 2 -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' "http://$HOST:$EVENTS_PORT/probe"
 	events_url="http://$HOST:$EVENTS_PORT/agent/v1/events"
 	sb_events=(--events-url "http://$HOST:$EVENTS_PORT/stickybucket/v1/events")
+	if [[ -n $EVENTS_BATCH ]]; then
+		[[ $EVENTS_BATCH =~ ^[1-9][0-9]*$ ]] || die "EVENTS_BATCH $EVENTS_BATCH: want a positive number"
+		[[ -z ${SB_CONFIGS:-} ]] || die "EVENTS_BATCH and SB_CONFIGS cannot be used together"
+		printf 'events:\n  batch_size: %s\n' "$EVENTS_BATCH" >"$work/events.yaml"
+		sb_events+=(--config "$work/events.yaml")
+		agent_batch="  batchSize: $EVENTS_BATCH"
+	fi
 fi
 if [[ -n $AGENT_BIN ]]; then
 	for p in "$AGENT_PORT" "$AGENT_ADMIN_PORT" "$AGENT_WEBHOOK_PORT" "$DATAFILE_PORT"; do
@@ -270,6 +281,7 @@ if [[ -n $AGENT_BIN ]]; then
 		client:
 		  datafileURLTemplate: "http://$HOST:$DATAFILE_PORT/%s.json"
 		  eventURL: "$events_url"
+		${agent_batch:-}
 		  pollingInterval: 1m
 		  odp:
 		    disable: true
