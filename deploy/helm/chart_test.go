@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net"
@@ -296,6 +297,53 @@ func TestOptions(t *testing.T) {
 		_, dep := checkService(t, o)
 		checkSecretRefs(t, dep, s.Name)
 	})
+	t.Run("JWTs without static tokens", func(t *testing.T) {
+		// Signing secrets for the API's issued tokens, an external
+		// issuer's JWKS on the admin listener: the chart renders without
+		// static tokens, the secrets go through the Secret (not the
+		// ConfigMap), and the service reads JWT auth on both listeners.
+		secret := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+		m, err := render(t, values{literals: withDatafile(t), sets: []string{
+			"secret.authHmacSecrets={" + secret + "}",
+			"config.server.admin_auth.jwks_url=https://issuer.example.com/.well-known/jwks.json",
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := decode(t, m)
+		s := only[*corev1.Secret](t, o)
+		if s.StringData["auth-hmac-secrets"] != secret {
+			t.Errorf("secret %v, want the signing secret under auth-hmac-secrets", s.StringData)
+		}
+		_, dep := checkService(t, o)
+		checkSecretRefs(t, dep, s.Name)
+		cm := configMap(t, o, "sb-stickybucket")
+		if strings.Contains(cm.Data["stickybucket.yaml"], secret) {
+			t.Error("the signing secret is in the ConfigMap")
+		}
+		env := map[string]string{}
+		for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {
+				if v, ok := s.StringData[r.SecretKeyRef.Key]; ok {
+					env[e.Name] = v
+				} else if r.SecretKeyRef.Optional == nil || !*r.SecretKeyRef.Optional {
+					t.Errorf("%s needs key %s, which the Secret does not have: the pod would not start", e.Name, r.SecretKeyRef.Key)
+				}
+			}
+		}
+		cfg, err := config.Parse([]byte(cm.Data["stickybucket.yaml"]), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.Server.Auth.Enabled() || !cfg.Server.AdminAuth.Enabled() || len(cfg.Server.Auth.HMACSecrets) != 1 {
+			t.Errorf("auth %+v, admin auth %+v: want JWTs on both listeners", cfg.Server.Auth, cfg.Server.AdminAuth)
+		}
+		// JWTs on one listener only still need the other's tokens.
+		_, err = render(t, values{literals: withDatafile(t), sets: []string{"secret.authHmacSecrets={" + secret + "}"}})
+		if err == nil || !strings.Contains(err.Error(), "secret.adminAuthHmacSecrets") {
+			t.Errorf("API JWTs without admin tokens: %v, want the secret message", err)
+		}
+	})
 	t.Run("misspelt value", func(t *testing.T) {
 		_, err := render(t, with("autoscalling.enabled=true"))
 		if err == nil || !strings.Contains(err.Error(), "autoscalling") {
@@ -424,6 +472,7 @@ func checkSecretRefs(t *testing.T, dep *appsv1.Deployment, secret string) {
 	want := map[string]string{
 		"STICKYBUCKET_API_TOKENS": "api-tokens", "STICKYBUCKET_ADMIN_TOKENS": "admin-tokens",
 		"STICKYBUCKET_CASSANDRA_USERNAME": "cassandra-username", "STICKYBUCKET_CASSANDRA_PASSWORD": "cassandra-password",
+		"STICKYBUCKET_AUTH_HMAC_SECRETS": "auth-hmac-secrets", "STICKYBUCKET_ADMIN_AUTH_HMAC_SECRETS": "admin-auth-hmac-secrets",
 	}
 	got := map[string]string{}
 	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {

@@ -60,6 +60,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if dig "server" "allow_unauthenticated" false .Values.config }}true{{- end }}
 {{- end }}
 
+{{/* apiJWT, adminJWT: JWTs are configured on the API, on the admin
+listener (signing secrets or an issuer's JWKS URL). */}}
+{{- define "stickybucket.apiJWT" -}}
+{{- if or .Values.secret.authHmacSecrets (dig "server" "auth" "jwks_url" "" .Values.config) }}true{{- end }}
+{{- end }}
+{{- define "stickybucket.adminJWT" -}}
+{{- if or .Values.secret.adminAuthHmacSecrets (dig "server" "admin_auth" "jwks_url" "" .Values.config) }}true{{- end }}
+{{- end }}
+
 {{/* The SDK keys of the datafiles kept in files, sorted. */}}
 {{- define "stickybucket.datafileKeys" -}}
 {{- $keys := list }}
@@ -103,8 +112,10 @@ datafiles the chart decides. Fails when tokens or datafiles are missing.
 {{- fail "datafiles: give at least one datafile (datafiles.inline, datafiles.urls or datafiles.existingConfigMap)" }}
 {{- end }}
 {{- $_ := set $cfg "datafiles" $datafiles }}
-{{- if and (not .Values.secret.existingSecret) (not (include "stickybucket.allowUnauthenticated" .)) (or (not .Values.secret.apiTokens) (not .Values.secret.adminTokens)) }}
-{{- fail "secret: the listeners are reachable from the cluster, so set secret.apiTokens and secret.adminTokens (or secret.existingSecret), or config.server.allow_unauthenticated" }}
+{{- $api := or .Values.secret.apiTokens (include "stickybucket.apiJWT" .) }}
+{{- $admin := or .Values.secret.adminTokens (include "stickybucket.adminJWT" .) }}
+{{- if and (not .Values.secret.existingSecret) (not (include "stickybucket.allowUnauthenticated" .)) (or (not $api) (not $admin)) }}
+{{- fail "secret: the listeners are reachable from the cluster, so set secret.apiTokens and secret.adminTokens (or secret.existingSecret), or JWTs on each listener (secret.authHmacSecrets or config.server.auth.jwks_url; secret.adminAuthHmacSecrets or config.server.admin_auth.jwks_url), or config.server.allow_unauthenticated" }}
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}
