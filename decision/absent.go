@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/stickybucket/stickybucket/ups"
 )
 
@@ -34,7 +36,8 @@ const absentAttemptTimeout = 5 * time.Second
 const absentRetryFor = ups.DefaultAsyncRetryFor
 
 // The waits between tries of a background write: doubling from the first
-// to the last.
+// to the last, each ±50 % (writes refused together are not tried again
+// together).
 const (
 	absentRetryFirst = 50 * time.Millisecond
 	absentRetryMax   = 5 * time.Second
@@ -146,31 +149,30 @@ func (w *BackgroundWrites) write(fw ups.FirstWriter, p ups.Profile, attempt time
 }
 
 // retry is write's loop: each try bounded by attempt, all of them by
-// retryFor and Close. It reports whether the write was done.
+// retryFor and Close, waits between them from backoff's exponential
+// policy. It reports whether the write was done.
 func (w *BackgroundWrites) retry(fw ups.FirstWriter, p ups.Profile, attempt time.Duration) bool {
 	all, cancel := context.WithTimeout(w.stop, w.retryFor)
 	defer cancel()
-	wait := absentRetryFirst
-	for {
+	try := func() (struct{}, error) {
 		ctx, cancelTry := context.WithTimeout(all, attempt)
+		defer cancelTry()
 		_, err := fw.SaveFirst(ctx, p)
-		cancelTry()
 		// A try that ran past its own deadline counts as unavailable too.
-		if err == nil {
-			return true
+		if err != nil && (all.Err() != nil || !ups.Unavailable(err)) {
+			return struct{}{}, backoff.Permanent(err)
 		}
-		if all.Err() != nil || !ups.Unavailable(err) {
-			return false
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-all.Done():
-			t.Stop()
-			return false
-		}
-		wait = min(2*wait, absentRetryMax)
+		return struct{}{}, err
 	}
+	_, err := backoff.Retry(all, try,
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval:     absentRetryFirst,
+			RandomizationFactor: 0.5,
+			Multiplier:          2,
+			MaxInterval:         absentRetryMax,
+		}),
+		backoff.WithMaxElapsedTime(w.retryFor))
+	return err == nil
 }
 
 // writeAbsent writes p's assignments where the user has none, in the
