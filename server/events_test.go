@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/events"
-	"github.com/stickybucket/stickybucket/ups"
 )
 
 // sink is a local event endpoint keeping every batch it receives.
@@ -61,53 +57,15 @@ func newEventService(t testing.TB, edit func(df map[string]any)) *eventService {
 // and endpoint (url "": a sink of its own).
 func newEventServiceWith(t testing.TB, edit func(df map[string]any), opts events.Options, url string) *eventService {
 	t.Helper()
-	raw, err := os.ReadFile("../examples/datafile-v1.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["events"] = []any{map[string]any{"id": "5001", "key": "purchase", "experimentIds": []any{"3001"}}}
-	if edit != nil {
-		edit(m)
-	}
-	if raw, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	df, err := decision.ParseDatafile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj, err := events.ParseProject(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := ups.NewMemory(ups.MemoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, store := eventsCatalog(t, purchaseDatafile(t, edit))
 	var sk *sink
 	if url == "" {
 		sk = newSink(t)
 		url = sk.URL
 	}
-	opts.URL, opts.Log = url, slog.New(slog.DiscardHandler)
-	proc, err := events.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = proc.Close(ctx)
-	})
-	h, err := NewAPI(Options{Catalog: catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw, Events: proj}}, Profiles: store, Events: proc})
+	opts.URL = url
+	proc := startProcessor(t, opts)
+	h, err := NewAPI(Options{Catalog: cat, Profiles: store, Events: proc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestNotificationsSideBySideWithAgent(t *testing.T) {
 	if bin == "" {
 		t.Skip(why)
 	}
-	raw := notifyDatafile(t)
+	raw := purchaseDatafile(t, nil)
 	agent := startAgent(t, bin, raw, "  enableNotifications: true\n")
 	s := newNotifyService(t, &NotificationOptions{}, true)
 

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -24,9 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/events"
-	"github.com/stickybucket/stickybucket/ups"
 )
 
 // notifyService is the API over datafile v1 with a purchase event, as SDK
@@ -42,68 +39,25 @@ type notifyService struct {
 	exited chan struct{}
 }
 
-// notifyDatafile is datafile v1 with the purchase event and botFiltering
-// as edit leaves it.
-func notifyDatafile(t testing.TB) []byte {
-	t.Helper()
-	raw, err := os.ReadFile("../examples/datafile-v1.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["events"] = []any{map[string]any{"id": "5001", "key": "purchase", "experimentIds": []any{"3001"}}}
-	raw, err = json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 func newNotifyService(t testing.TB, opts *NotificationOptions, withEvents bool) *notifyService {
 	t.Helper()
-	raw := notifyDatafile(t)
-	df, err := decision.ParseDatafile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj, err := events.ParseProject(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := ups.NewMemory(ups.MemoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := purchaseDatafile(t, nil)
+	cat, store := eventsCatalog(t, raw)
 	var proc *events.Processor
 	if withEvents {
-		sk := newSink(t)
-		proc, err = events.New(events.Options{URL: sk.URL, Log: slog.New(slog.DiscardHandler), QueueSize: 10_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = proc.Close(ctx)
-		})
+		proc = startProcessor(t, events.Options{URL: newSink(t).URL, QueueSize: 10_000})
 	}
 	s := &notifyService{raw: raw, reg: prometheus.NewRegistry(), exited: make(chan struct{}, 16)}
 	if opts != nil {
 		o := *opts
 		o.Registerer = s.reg
+		var err error
 		if s.notes, err = NewNotifications(o); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(s.notes.Close)
 	}
-	h, err := NewAPI(Options{Catalog: catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw, Events: proj}}, Profiles: store, Events: proc, Notifications: s.notes})
+	h, err := NewAPI(Options{Catalog: cat, Profiles: store, Events: proc, Notifications: s.notes})
 	if err != nil {
 		t.Fatal(err)
 	}
