@@ -424,10 +424,10 @@ func TestActivate(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
-	s := newTestService(t, v1)
-	s.do(t, "POST", "/v1/decide?keys=new_search", alice)
-	s.do(t, "POST", "/v1/decide?keys=new_search", `{`)
+// metricsHave checks that the admin listener's /metrics over s's registry
+// has each of the lines want.
+func (s *testService) metricsHave(t *testing.T, want ...string) {
+	t.Helper()
 	admin := httptest.NewServer(NewAdmin(AdminOptions{Gatherer: s.reg}))
 	defer admin.Close()
 	res, err := http.Get(admin.URL + "/metrics")
@@ -436,16 +436,23 @@ func TestMetrics(t *testing.T) {
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, want := range []string{
+	for _, w := range want {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("/metrics lacks %s", w)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	s := newTestService(t, v1)
+	s.do(t, "POST", "/v1/decide?keys=new_search", alice)
+	s.do(t, "POST", "/v1/decide?keys=new_search", `{`)
+	s.metricsHave(t,
 		`stickybucket_http_requests_total{code="200",route="decide"} 1`,
 		`stickybucket_http_requests_total{code="400",route="decide"} 1`,
 		`stickybucket_decisions_total{kind="flag"} 1`,
 		`stickybucket_http_request_duration_seconds_count{route="decide"} 2`,
-	} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
+	)
 }
 
 // TestEmptySDKKeyHeader: a header sent empty is refused as Agent refuses
