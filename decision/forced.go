@@ -23,6 +23,12 @@ type ForcedDecision struct {
 	FlagKey, RuleKey, VariationKey string
 }
 
+// MaxForcedDecisions bounds the forced decisions one request may give
+// (the service's decide bodies, decide's request lines): each flag and
+// each of its rules looks the user's up, so a decision's time grows with
+// their number. Agent's clients force a few.
+const MaxForcedDecisions = 100
+
 // forcedFor returns the variation forced for flag f and rule ruleKey ("":
 // the flag) and true, or nil and false when none is forced or the forced
 // key is not one of f's variations (then rs says so, as the SDK does).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/internal/clip"
 )
 
@@ -24,11 +25,9 @@ const defaultMaxBody = 1 << 20
 // big project for a usual user.
 const defaultMaxResponse = 16 << 20
 
-// maxForcedDecisions bounds the forcedDecisions of one decide request:
-// each flag and each of its rules looks the user's up, so a request's
-// time grows with their number. Agent's clients force a few; more is
-// refused (400).
-const maxForcedDecisions = 100
+// maxForcedDecisions bounds the forcedDecisions of one decide request;
+// more is refused (400).
+const maxForcedDecisions = decision.MaxForcedDecisions
 
 // checkJSON answers 415 for a POST whose body is compressed or not
 // declared as JSON, as Agent does; an empty body needs no type.

@@ -398,7 +398,7 @@ type errorLine struct {
 // result is valid alongside it. warning, when not empty, is also in the
 // result: something the caller should know about a valid decision.
 func decide(ctx context.Context, client *decision.Client, req request) (result any, warning string, err error) {
-	u := decision.User{ID: req.UserID, Attributes: req.Attributes}
+	u := decision.User{ID: req.UserID, Attributes: req.Attributes, Forced: req.Forced}
 	warning = stickinessWarning(req)
 	if !req.IsFlag {
 		d, err := client.DecideExperiment(ctx, u, req.Experiment, req.Options...)

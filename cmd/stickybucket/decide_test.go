@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,6 +105,54 @@ func TestDecideIsStickyAcrossDatafiles(t *testing.T) {
 		t.Fatalf("compare: exit %d: %s", code, cmp.String())
 	}
 	golden(t, "compare.txt", cmp.String())
+}
+
+// A request line's forcedDecisions force the variation of that line's
+// decision, as the service's decide body does, and the forced variation is
+// not saved: the user's next line without them gets the assignment made
+// before.
+func TestDecideForcedDecisions(t *testing.T) {
+	dir := t.TempDir()
+	requests := filepath.Join(dir, "requests.jsonl")
+	lines := `{"userId": "forced-1", "flag": "new_search"}
+{"userId": "forced-1", "flag": "new_search", "forcedDecisions": [{"flagKey": "new_search", "ruleKey": "search_experiment", "variationKey": "%s"}]}
+{"userId": "forced-1", "flag": "new_search"}
+`
+	out, stderr, code := runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", writeFile(t, requests, fmt.Sprintf(lines, "classic")),
+		"--profiles", filepath.Join(dir, "p.json"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var first outputLine
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first); err != nil || first.Variation == nil {
+		t.Fatalf("first line %q: %v", out, err)
+	}
+	other := map[string]string{"classic": "semantic", "semantic": "classic"}[*first.Variation]
+	// Again for a fresh user, forcing the variation the first line did not get.
+	out, stderr, code = runCLI(t, "decide", "--datafile", "../../examples/datafile-v1.json", "--requests", writeFile(t, requests, fmt.Sprintf(lines, other)),
+		"--profiles", filepath.Join(dir, "p2.json"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var o outputLine
+		if err := json.Unmarshal([]byte(l), &o); err != nil || o.Variation == nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		got = append(got, *o.Variation)
+	}
+	if want := []string{*first.Variation, other, *first.Variation}; !slices.Equal(got, want) {
+		t.Errorf("variations %v, want %v: forced on the second line only, the saved one kept", got, want)
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }
 
 func readRequests(t *testing.T) []string {

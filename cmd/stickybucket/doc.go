@@ -5,7 +5,9 @@
 //
 // reads one request per line, {"userId": …, "userAttributes": {…},
 // "experiment": KEY} or the same with "flag": KEY (and optionally
-// "decideOptions": ["IGNORE_USER_PROFILE_SERVICE", …]): the field names of
+// "decideOptions": ["IGNORE_USER_PROFILE_SERVICE", …] and, for a flag,
+// "forcedDecisions": [{"flagKey", "ruleKey", "variationKey"}, …], applied
+// as the service applies them and never saved): the field names of
 // the HTTP API (Agent's), matched exactly. A name that differs from one of
 // them only in case, "_" or "-" is a bad line naming the right one; other
 // fields are ignored. The names request lines had before, "user_id",

@@ -21,6 +21,8 @@ type request struct {
 	Experiment string
 	Flag       string
 	Options    []decision.Option
+	// Forced are the line's forcedDecisions, for flags.
+	Forced []decision.ForcedDecision
 	// Deprecated lists the old field names the line used (user_id,
 	// attributes, options), for decide to warn about.
 	Deprecated []string
@@ -35,6 +37,7 @@ const (
 	fieldOptions    = "decideOptions"
 	fieldExperiment = "experiment"
 	fieldFlag       = "flag"
+	fieldForced     = "forcedDecisions"
 )
 
 // deprecatedNames maps each field to the name it had before.
@@ -50,7 +53,7 @@ var deprecatedNames = map[string]string{
 var nearNames = map[string]string{}
 
 func init() {
-	for _, name := range []string{fieldUserID, fieldAttributes, fieldOptions, fieldExperiment, fieldFlag} {
+	for _, name := range []string{fieldUserID, fieldAttributes, fieldOptions, fieldExperiment, fieldFlag, fieldForced} {
 		nearNames[foldName(name)] = name
 		if old, ok := deprecatedNames[name]; ok {
 			nearNames[foldName(old)] = name
@@ -157,6 +160,12 @@ func parseRequest(line []byte) (request, error) {
 	}
 	if r.Options, err = parseOptions(as, raw); err != nil {
 		return request{}, err
+	}
+	if r.Forced, err = parseForced(fieldForced, f.raw[fieldForced]); err != nil {
+		return request{}, err
+	}
+	if r.Forced != nil && !r.IsFlag {
+		return request{}, fmt.Errorf("%q apply to flags: give \"flag\", or leave them out", fieldForced)
 	}
 	r.Deprecated = f.deprecated
 	return r, nil
@@ -271,6 +280,56 @@ func parseOptions(field string, raw json.RawMessage) ([]decision.Option, error) 
 		opts = append(opts, o)
 	}
 	return opts, nil
+}
+
+// The fields of a forced decision, as in the HTTP API's decide body.
+var forcedFields = [...]string{"flagKey", "ruleKey", "variationKey"}
+
+// parseForced decodes forcedDecisions: at most decision.MaxForcedDecisions
+// objects whose flagKey, ruleKey and variationKey, each optional, are
+// strings (as Agent, an entry without flagKey forces nothing and one
+// without variationKey names no variation; ruleKey left out forces the
+// whole flag). Other fields of an entry are ignored, but a near miss of
+// one of these names is an error naming it.
+func parseForced(field string, raw json.RawMessage) ([]decision.ForcedDecision, error) {
+	if absent(raw) {
+		return nil, nil
+	}
+	if raw[0] != '[' {
+		return nil, fmt.Errorf("%q must be an array of objects, got %s", field, describe(raw))
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("%q: %v", field, err)
+	}
+	if len(items) > decision.MaxForcedDecisions {
+		return nil, fmt.Errorf("%q: %d entries, over the limit of %d", field, len(items), decision.MaxForcedDecisions)
+	}
+	out := make([]decision.ForcedDecision, len(items))
+	for i, item := range items {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		var entry map[string]json.RawMessage
+		if len(item) == 0 || item[0] != '{' || json.Unmarshal(item, &entry) != nil {
+			return nil, fmt.Errorf("%q must be an object, got %s", name, describe(item))
+		}
+		for _, k := range slices.Sorted(maps.Keys(entry)) {
+			for _, want := range forcedFields {
+				if k != want && foldName(k) == foldName(want) {
+					return nil, fmt.Errorf("unknown field %s in %q: field names are exact, write %q", quote(k), name, want)
+				}
+			}
+		}
+		var keys [len(forcedFields)]string
+		for j, k := range forcedFields {
+			s, _, err := stringField(name+"."+k, entry[k])
+			if err != nil {
+				return nil, err
+			}
+			keys[j] = s
+		}
+		out[i] = decision.ForcedDecision{FlagKey: keys[0], RuleKey: keys[1], VariationKey: keys[2]}
+	}
+	return out, nil
 }
 
 // describe names the JSON type of a raw value, with the value itself when

@@ -39,6 +39,17 @@ var parseRequestCases = []struct {
 	{`{"userId": "u1", "flag": "f", "decideOptions": [null]}`, request{}, `"decideOptions[0]" must be a string, got null`},
 	{`{"userId": "u1", "flag": "f", "decideOptions": "INCLUDE_REASONS"}`, request{}, `"decideOptions" must be an array of strings, got a string`},
 	{`["userId"]`, request{}, "a request must be a JSON object"},
+	// forcedDecisions as the HTTP API takes them, for flags only.
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": [{"flagKey": "f", "variationKey": "v"}, {"flagKey": "f", "ruleKey": "r", "variationKey": "w", "note": 1}, {}]}`,
+		request{UserID: "u1", IsFlag: true, Flag: "f", Forced: []decision.ForcedDecision{{FlagKey: "f", VariationKey: "v"}, {FlagKey: "f", RuleKey: "r", VariationKey: "w"}, {}}}, ""},
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": null}`, request{UserID: "u1", IsFlag: true, Flag: "f"}, ""},
+	{`{"userId": "u1", "experiment": "e", "forcedDecisions": [{"flagKey": "f", "variationKey": "v"}]}`, request{}, `"forcedDecisions" apply to flags`},
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": {"flagKey": "f"}}`, request{}, `"forcedDecisions" must be an array of objects, got an object`},
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": ["f"]}`, request{}, `"forcedDecisions[0]" must be an object, got a string`},
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": [{"flagKey": 7}]}`, request{}, `"forcedDecisions[0].flagKey" must be a string, got number 7`},
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": [{"flag_key": "f"}]}`, request{}, `unknown field "flag_key" in "forcedDecisions[0]": field names are exact, write "flagKey"`},
+	{`{"userId": "u1", "flag": "f", "forced_decisions": []}`, request{}, `unknown field "forced_decisions": field names are exact, write "forcedDecisions"`},
+	{`{"userId": "u1", "flag": "f", "forcedDecisions": [{"flagKey": "\ud800"}]}`, request{}, `"forcedDecisions[0].flagKey" is not valid Unicode text`},
 	// Numbers that do not fit a float64 name the attribute.
 	{`{"userId": "u1", "flag": "f", "userAttributes": {"ok": 1, "big": 1e400}}`, request{}, `attribute "big": number 1e400 does not fit in a 64-bit float`},
 	{`{"userId": "u1", "flag": "f", "userAttributes": {"list": [1, -1e400]}}`, request{}, `attribute "list": number -1e400 does not fit`},
@@ -57,6 +68,9 @@ func TestParseRequest(t *testing.T) {
 	for _, tt := range parseRequestCases {
 		checkParse(t, tt.line, tt.want, tt.wantErr)
 	}
+	// More forced decisions than the service takes are refused too.
+	line := `{"userId": "u1", "flag": "f", "forcedDecisions": [` + strings.Repeat(`{},`, decision.MaxForcedDecisions) + `{}]}`
+	checkParse(t, line, request{}, `"forcedDecisions": 101 entries, over the limit of 100`)
 }
 
 // TestParseRequestDeprecatedNames: the names request lines had before
