@@ -546,7 +546,14 @@ func TestNotificationsCostNothingWithoutSubscribers(t *testing.T) {
 	off := allocs(newNotifyService(t, nil, false).handler)
 	on := newNotifyService(t, &NotificationOptions{}, false)
 	idle := allocs(on.handler)
-	if idle > off {
+	// Under the race detector sync.Pool drops some of what is put back, so
+	// the counts of the two runs may differ by one either way; without it
+	// they are exact.
+	slack := 0.0
+	if raceEnabled {
+		slack = 1
+	}
+	if idle > off+slack {
 		t.Errorf("a decide allocates %v times with notifications on and no subscriber, %v with them off", idle, off)
 	}
 	// And one subscriber does cost: the test measures what it claims.
@@ -563,7 +570,7 @@ func TestNotificationsCostNothingWithoutSubscribers(t *testing.T) {
 			}
 		}
 	}()
-	if busy := allocs(on.handler); busy <= off {
+	if busy := allocs(on.handler); busy <= off+slack {
 		t.Errorf("with a subscriber a decide allocates %v times, no more than without (%v): the measure is broken", busy, off)
 	}
 }
