@@ -35,6 +35,9 @@ type jwks struct {
 	// way; a token arriving meanwhile does not wait for it.
 	refreshing sync.Mutex
 	last       time.Time // of the last refresh for an unknown kid; under refreshing
+	// failures counts the refreshes that failed, on the interval or for
+	// an unknown kid.
+	failures *atomic.Uint64
 }
 
 func newJWKS(ctx context.Context, opts JWTOptions, fetches *atomic.Uint64, now func() time.Time) (*jwks, error) {
@@ -67,9 +70,11 @@ func newJWKS(ctx context.Context, opts JWTOptions, fetches *atomic.Uint64, now f
 	// The refreshes live until Close, not until the caller's context
 	// (often a start-up deadline) ends.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	failures := new(atomic.Uint64)
 	store, err := jwkset.NewStorageFromHTTP(opts.JWKSURL, jwkset.HTTPClientStorageOptions{
 		Client: &bounded, Ctx: bg, HTTPTimeout: timeout, RefreshInterval: every,
 		RefreshErrorHandler: func(_ context.Context, err error) {
+			failures.Add(1)
 			log.Warn("JWKS refresh failed; the keys fetched last are kept", "url", opts.JWKSURL, "err", err)
 		},
 	})
@@ -83,7 +88,7 @@ func newJWKS(ctx context.Context, opts JWTOptions, fetches *atomic.Uint64, now f
 		return nil, fmt.Errorf("server: JWT verifier: JWKS %s: %w", opts.JWKSURL, err)
 	}
 	return &jwks{url: opts.JWKSURL, client: &bounded, timeout: timeout, store: store, keyfunc: kf,
-		minRefresh: minRefresh, now: now, log: log, cancel: cancel}, nil
+		minRefresh: minRefresh, now: now, log: log, cancel: cancel, failures: failures}, nil
 }
 
 // has reports whether the set holds kid, fetching it again first if it
@@ -116,6 +121,7 @@ func (j *jwks) refreshUnknown() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 	defer cancel()
 	if err := j.fetch(ctx); err != nil {
+		j.failures.Add(1)
 		j.log.Warn("JWKS refresh for an unknown kid failed; the keys fetched last are kept", "url", j.url, "err", err)
 		return false
 	}

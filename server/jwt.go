@@ -104,6 +104,25 @@ func (t *verifiedToken) current(now time.Time) bool {
 	return now.Before(t.exp) && !now.Before(t.nbf) && !now.Before(t.iat)
 }
 
+// JWKSStats counts what a verifier's key set fetches came to.
+type JWKSStats struct {
+	// Fetches got an answer from the JWKS URL (each forgets the tokens
+	// remembered); Failures are refreshes, on the interval or for an
+	// unknown kid, that failed: no answer, an error status or a set that
+	// cannot be used. The keys fetched last are kept then.
+	Fetches, Failures uint64
+}
+
+// JWKSStats returns the counts of the key set's fetches since the
+// verifier was built, the first one included; false without a JWKS URL
+// (or for a nil verifier).
+func (v *JWTVerifier) JWKSStats() (JWKSStats, bool) {
+	if v == nil || v.jwks == nil {
+		return JWKSStats{}, false
+	}
+	return JWKSStats{Fetches: v.keySets.Load(), Failures: v.jwks.failures.Load()}, true
+}
+
 // NewJWTVerifier builds a verifier; with a JWKS URL it fetches the key set
 // once before returning, and refreshes it in the background until Close.
 func NewJWTVerifier(ctx context.Context, opts JWTOptions) (*JWTVerifier, error) {

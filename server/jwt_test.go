@@ -307,6 +307,52 @@ func TestJWKSRotation(t *testing.T) {
 // TestJWKSUnknownKidFlood: a new kid makes one fetch, at once; then a
 // thousand tokens with random kids, at once, make none until the bound's
 // interval has passed, and are refused without waiting.
+// JWKSStats counts the key set's fetches and the refreshes that failed:
+// the first fetch, a refresh for an unknown kid that finds a set it cannot
+// decode (a failure, the keys kept), and one that works again.
+func TestJWKSStats(t *testing.T) {
+	k := genKeys()
+	j := newJWKSServer(t)
+	j.serve(t, rsaJWK("a", &k.rsa.PublicKey))
+	v := newVerifier(t, JWTOptions{JWKSURL: j.URL, JWKSUpdateInterval: time.Hour, JWKSMinRefreshInterval: time.Hour})
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	if st, ok := v.JWKSStats(); !ok || st != (JWKSStats{Fetches: 1}) {
+		t.Fatalf("after the start: %+v %v, want one fetch", st, ok)
+	}
+	j.mu.Lock()
+	j.body = []byte("not a key set")
+	j.mu.Unlock()
+	if v.jwks.has("b") {
+		t.Fatal("an unknown kid was found in a set that cannot be decoded")
+	}
+	if st, _ := v.JWKSStats(); st != (JWKSStats{Fetches: 2, Failures: 1}) {
+		t.Errorf("after a refresh that failed: %+v, want 2 fetches, 1 failure", st)
+	}
+	if !v.jwks.has("a") {
+		t.Error("the keys fetched before the failure were not kept")
+	}
+	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey))
+	now = now.Add(2 * time.Hour)
+	if !v.jwks.has("b") {
+		t.Fatal("a new kid after the refresh bound's interval")
+	}
+	if st, _ := v.JWKSStats(); st != (JWKSStats{Fetches: 3, Failures: 1}) {
+		t.Errorf("after a refresh that worked: %+v, want 3 fetches, 1 failure", st)
+	}
+	hs, err := NewJWTVerifier(context.Background(), JWTOptions{HMACSecrets: [][]byte{hmacNew}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	if _, ok := hs.JWKSStats(); ok {
+		t.Error("a verifier without a JWKS URL has JWKS stats")
+	}
+	if _, ok := (*JWTVerifier)(nil).JWKSStats(); ok {
+		t.Error("a nil verifier has JWKS stats")
+	}
+}
+
 func TestJWKSUnknownKidFlood(t *testing.T) {
 	k := genKeys()
 	j := newJWKSServer(t)

@@ -91,6 +91,48 @@ server:
 	}
 }
 
+// TestServiceJWKSMetrics: with a JWKS on the API, /metrics counts its
+// fetches and failed refreshes for that listener, and for no other.
+func TestServiceJWKSMetrics(t *testing.T) {
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"keys":[]}`)
+	}))
+	defer jwks.Close()
+	df := newDatafileServer(t, mustRead(t, "../examples/datafile-v1.json"))
+	cfg := serviceConfig(t, df.URL)
+	const adminToken = "an-admin-token-0123456789"
+	cfg.Server.AdminTokens = []string{adminToken}
+	cfg.Server.Auth.JWKSURL = jwks.URL
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	req, _ := http.NewRequest("GET", "http://"+svc.Addrs()[1].String()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`stickybucket_jwks_fetches_total{listener="api"} 1`,
+		`stickybucket_jwks_refresh_failures_total{listener="api"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics (%d) lacks %s", res.StatusCode, want)
+		}
+	}
+	if strings.Contains(string(body), `listener="admin"`) {
+		t.Error("/metrics has JWKS counts for the admin listener, which has no JWKS")
+	}
+}
+
 // TestServiceAuthJWKSUnreachable: a JWKS that cannot be fetched at start
 // stops the start, naming the key.
 func TestServiceAuthJWKSUnreachable(t *testing.T) {

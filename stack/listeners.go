@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -81,13 +82,17 @@ func serverAuth(ctx context.Context, key string, a config.Auth, admin bool, log 
 	return out, nil
 }
 
-// startAuth builds both listeners' auth; Close stops the JWKS refreshes.
-func (s *Service) startAuth(ctx context.Context) (api, admin listenerAuth, err error) {
+// startAuth builds both listeners' auth, with the metrics of their key
+// sets' fetches in reg; Close stops the JWKS refreshes.
+func (s *Service) startAuth(ctx context.Context, reg prometheus.Registerer) (api, admin listenerAuth, err error) {
 	api, err = serverAuth(ctx, "server.auth", s.cfg.Server.Auth, false, s.log)
 	if err != nil {
 		return listenerAuth{}, listenerAuth{}, err
 	}
 	s.down.add(func() error { api.jwt.Close(); return nil })
+	if err := registerJWKS(reg, "api", api.jwt); err != nil {
+		return listenerAuth{}, listenerAuth{}, err
+	}
 	if s.cfg.Server.AdminListen == config.AdminOff {
 		return api, listenerAuth{}, nil
 	}
@@ -96,7 +101,30 @@ func (s *Service) startAuth(ctx context.Context) (api, admin listenerAuth, err e
 		return listenerAuth{}, listenerAuth{}, err
 	}
 	s.down.add(func() error { admin.jwt.Close(); return nil })
+	if err := registerJWKS(reg, "admin", admin.jwt); err != nil {
+		return listenerAuth{}, listenerAuth{}, err
+	}
 	return api, admin, nil
+}
+
+// registerJWKS exposes the fetches of v's key set, labelled with the
+// listener, when it has one (a JWKS URL).
+func registerJWKS(reg prometheus.Registerer, listener string, v *server.JWTVerifier) error {
+	if _, ok := v.JWKSStats(); !ok {
+		return nil
+	}
+	labels := prometheus.Labels{"listener": listener}
+	stat := func(f func(server.JWKSStats) uint64) func() float64 {
+		return func() float64 { st, _ := v.JWKSStats(); return float64(f(st)) }
+	}
+	return errors.Join(
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stickybucket_jwks_fetches_total",
+			Help: "Fetches of a JWKS (auth.jwks_url) that got an answer, by listener.", ConstLabels: labels},
+			stat(func(st server.JWKSStats) uint64 { return st.Fetches }))),
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stickybucket_jwks_refresh_failures_total",
+			Help: "JWKS refreshes that failed (no answer, an error status, a set that cannot be used; the keys fetched last are kept), by listener.", ConstLabels: labels},
+			stat(func(st server.JWKSStats) uint64 { return st.Failures }))),
+	)
 }
 
 // listen builds the API over the stack and the datafiles (with the

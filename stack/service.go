@@ -112,7 +112,7 @@ func NewService(ctx context.Context, cfg config.Config, opts ServiceOptions) (_ 
 	if err := s.startDatafiles(ctx, metrics); err != nil {
 		return nil, err
 	}
-	apiAuth, adminAuth, err := s.startAuth(ctx)
+	apiAuth, adminAuth, err := s.startAuth(ctx, reg)
 	if err != nil {
 		return nil, err
 	}
