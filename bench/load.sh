@@ -7,9 +7,10 @@
 # The runs, in this order (RUNS picks some; each writes RESULTS<suffix>.json
 # and .svg):
 #   decide  [suffix none] POST /v1/decide, closed loop: every server (Agent,
-#           stickybucket, the SB_CONFIGS ones)
+#           stickybucket, the SB_CONFIGS and SB_ENVS ones)
 #   rates   [-rate<N>] POST /v1/decide on the open loop, Agent against
-#           stickybucket, one run per rate of RATES (needs both binaries)
+#           stickybucket (and the SB_CONFIGS and SB_ENVS ones), one run per
+#           rate of RATES (needs both binaries)
 #   ups     [-ups] on stickybucket's server: POST /v1/lookup,
 #           /v1/ups/lookup and /v1/ups/save (Agent's /v1/lookup too, when
 #           AGENT_BIN is set), closed loop; then [-ups-rate<N>] the
@@ -28,6 +29,10 @@
 #                     space-separated: serve --config CONFIG.yaml on the
 #                     next ports after SB_ADMIN_PORT (bench/load-cassandra.sh
 #                     uses it for the Cassandra store with and without cache)
+#   SB_ENVS           more stickybucket targets, each NAME:VAR=VALUE[,VAR=VALUE…],
+#                     space-separated: the default serve with those environment
+#                     variables (e.g. SB_ENVS=stickybucket-1p:GOMAXPROCS=1), on
+#                     the ports after SB_CONFIGS'
 #
 # Settings (defaults in brackets):
 #   DATAFILE [examples/datafile-v1.json]  SDK_KEY [bench]  FLAG [new_search]
@@ -241,7 +246,7 @@ if [[ -z $LOADBENCH_BIN ]]; then
 fi
 
 targets=()
-extra_names=()
+extra_names=() extra_targets=()
 agent_target=() sb_target=()
 events_url="http://$HOST:$DATAFILE_PORT/events" sb_events=()
 if [[ $EVENTS == on ]]; then
@@ -319,6 +324,23 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 			--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
 		wait_until "$name" "decides $FLAG" decides "$port"
 		targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
+		extra_targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
+		extra_names+=("$name")
+		port=$((port + 2))
+	done
+	for spec in ${SB_ENVS:-}; do
+		name=${spec%%:*} vars=${spec#*:}
+		[[ $spec == *:* && $name =~ ^[A-Za-z0-9_.-]+$ && $vars =~ ^[A-Za-z_][A-Za-z0-9_]*=[^,]*(,[A-Za-z_][A-Za-z0-9_]*=[^,]*)*$ ]] ||
+			die "SB_ENVS entry $spec: want NAME:VAR=VALUE[,VAR=VALUE…]"
+		for p in "$port" "$((port + 1))"; do
+			port_free "$p" || die "port $HOST:$p is in use"
+		done
+		IFS=, read -ra envs <<<"$vars"
+		start "$name" env "${envs[@]}" "$STICKYBUCKET_BIN" serve --listen "$HOST:$port" --admin-listen "$HOST:$((port + 1))" \
+			--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
+		wait_until "$name" "decides $FLAG" decides "$port"
+		targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
+		extra_targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
 		extra_names+=("$name")
 		port=$((port + 2))
 	done
@@ -360,7 +382,7 @@ if has_run decide; then
 fi
 if has_run rates && [[ -n $AGENT_BIN && -n $STICKYBUCKET_BIN ]]; then
 	for rate in $RATES; do
-		measure "-rate$rate" "${agent_target[@]}" "${sb_target[@]}" --flag "$FLAG" --sdk-key "$SDK_KEY" \
+		measure "-rate$rate" "${agent_target[@]}" "${sb_target[@]}" "${extra_targets[@]}" --flag "$FLAG" --sdk-key "$SDK_KEY" \
 			--rate "$rate" --clients "$RATE_CLIENTS" --baseline agent
 	done
 fi
