@@ -304,19 +304,26 @@ func TestJWKSRotation(t *testing.T) {
 	}
 }
 
-// TestJWKSUnknownKidFlood: a new kid makes one fetch, at once; then a
-// thousand tokens with random kids, at once, make none until the bound's
-// interval has passed, and are refused without waiting.
-// JWKSStats counts the key set's fetches and the refreshes that failed:
-// the first fetch, a refresh for an unknown kid that finds a set it cannot
-// decode (a failure, the keys kept), and one that works again.
-func TestJWKSStats(t *testing.T) {
+// stillJWKS serves key "a" of new keys as a JWKS and returns a verifier of
+// it with hour-long refresh intervals, whose clock stands at *now (tests
+// move it).
+func stillJWKS(t *testing.T) (testKeys, *jwksServer, *JWTVerifier, *time.Time) {
+	t.Helper()
 	k := genKeys()
 	j := newJWKSServer(t)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey))
 	v := newVerifier(t, JWTOptions{JWKSURL: j.URL, JWKSUpdateInterval: time.Hour, JWKSMinRefreshInterval: time.Hour})
-	now := time.Now()
-	v.now = func() time.Time { return now }
+	now := new(time.Time)
+	*now = time.Now()
+	v.now = func() time.Time { return *now }
+	return k, j, v, now
+}
+
+// JWKSStats counts the key set's fetches and the refreshes that failed:
+// the first fetch, a refresh for an unknown kid that finds a set it cannot
+// decode (a failure, the keys kept), and one that works again.
+func TestJWKSStats(t *testing.T) {
+	k, j, v, now := stillJWKS(t)
 	if st, ok := v.JWKSStats(); !ok || st != (JWKSStats{Fetches: 1}) {
 		t.Fatalf("after the start: %+v %v, want one fetch", st, ok)
 	}
@@ -333,7 +340,7 @@ func TestJWKSStats(t *testing.T) {
 		t.Error("the keys fetched before the failure were not kept")
 	}
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey))
-	now = now.Add(2 * time.Hour)
+	*now = now.Add(2 * time.Hour)
 	if !v.jwks.has("b") {
 		t.Fatal("a new kid after the refresh bound's interval")
 	}
@@ -353,13 +360,11 @@ func TestJWKSStats(t *testing.T) {
 	}
 }
 
+// TestJWKSUnknownKidFlood: a new kid makes one fetch, at once; then a
+// thousand tokens with random kids, at once, make none until the bound's
+// interval has passed, and are refused without waiting.
 func TestJWKSUnknownKidFlood(t *testing.T) {
-	k := genKeys()
-	j := newJWKSServer(t)
-	j.serve(t, rsaJWK("a", &k.rsa.PublicKey))
-	v := newVerifier(t, JWTOptions{JWKSURL: j.URL, JWKSUpdateInterval: time.Hour, JWKSMinRefreshInterval: time.Hour})
-	now := time.Now()
-	v.now = func() time.Time { return now }
+	k, j, v, now := stillJWKS(t)
 	j.waitFetch(t, 1)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey))
 	req := func() *http.Request {
@@ -401,7 +406,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	t.Logf("%d random kids refused in %v", flood, time.Since(start))
 	// Once the bound's interval has passed, an unknown kid fetches again,
 	// once.
-	now = now.Add(time.Hour)
+	*now = now.Add(time.Hour)
 	j.serve(t, rsaJWK("a", &k.rsa.PublicKey), rsaJWK("b", &k.rsa2.PublicKey), ecJWK("c", &k.ec.PublicKey))
 	tokC := signJWT(t, jwt.SigningMethodES256, k.ec, map[string]any{"kid": "c"}, jwt.MapClaims{"sdk_keys": []string{"k1"}, "exp": now.Add(3 * time.Hour).Unix()})
 	if msg := v.authorize(req(), "Bearer "+tokC, scopeSDKKey); msg != "" {
