@@ -1,7 +1,12 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
 	"math"
 	"reflect"
 	"regexp"
@@ -74,6 +79,44 @@ func TestEventJSONCannotHoldIsRejected(t *testing.T) {
 	if s := p.Stats(); s.Queued != 2 || s.Sent != 1 || s.Dropped[DropRejected] != 1 || s.Pending != 0 || s.PendingBytes != 0 {
 		t.Errorf("stats %+v", s)
 	}
+}
+
+// The first event JSON cannot hold is logged even when the endpoint has
+// refused batches before: the log lines are spaced by the count of such
+// events alone, not by every rejected one.
+func TestUnencodableEventLoggedAfterRefusals(t *testing.T) {
+	clock := newFakeClock()
+	ep := newEndpoint(t, func(int64) int { return http.StatusBadRequest }, false)
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	p := newTestProcessor(t, clock, ep.URL, Options{BatchSize: 1, Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logged, mu: &mu}, nil))})
+	proj := testProject(t, "1", "1", "")
+	if !p.Conversion(proj, User{ID: "a"}, "purchase", nil) {
+		t.Fatal("not queued")
+	}
+	waitFor(t, func() bool { return p.Stats().Dropped[DropRejected] == 1 }) // the endpoint refused its batch
+	if p.Conversion(proj, User{ID: "b"}, "purchase", map[string]any{"x": math.NaN()}) {
+		t.Fatal("an event with a NaN tag was queued")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Count(logged.String(), "tags JSON cannot hold"); got != 1 {
+		t.Errorf("%d log lines about the NaN tag, want 1:\n%s", got, logged.String())
+	}
+	if s := p.Stats(); s.Dropped[DropRejected] != 2 {
+		t.Errorf("stats %+v, want 2 rejected", s)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // encodeBatch is the JSON of a batch of items as the processor writes it:

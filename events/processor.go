@@ -301,7 +301,8 @@ func (p *Processor) enqueue(it *item) bool {
 	sc.buf = v[:0]
 	if !ok {
 		p.c.queued.Add(1)
-		if n := p.c.dropped[dropRejected].Add(1); n == 1 || n%1000 == 0 {
+		p.c.dropped[dropRejected].Add(1)
+		if n := p.c.unencodable.Add(1); n == 1 || n%1000 == 0 {
 			p.log.Error("events: an event whose tags JSON cannot hold (NaN, infinities, channels…) was dropped", "dropped_so_far", n)
 		}
 		return false

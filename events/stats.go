@@ -53,6 +53,10 @@ type counters struct {
 	queued, sent, batches, retried atomic.Uint64
 	dropped                        [numDrops]atomic.Uint64
 	pending, pendingBytes          atomic.Int64
+	// unencodable counts the events dropped as rejected because JSON
+	// cannot hold their tags (also in dropped), to space their log lines:
+	// dropped also counts the endpoint's refusals, a batch at a time.
+	unencodable atomic.Uint64
 }
 
 // Stats returns the processor's counters.
