@@ -57,6 +57,22 @@ func newTestService(t *testing.T, keys map[string]string, tokens ...string) *tes
 // newTestServiceWith serves the datafiles at keys with opts (its Catalog,
 // Profiles, Metrics and MaxBodyBytes set here); with opts.Tracer the
 // profiles are traced (ups.Traced) as stack stacks them.
+// testDatafile serves raw as sdkKey, deciding with a client built from
+// opts (whose Datafile is raw's).
+func testDatafile(t testing.TB, sdkKey string, raw []byte, opts decision.Options) Datafile {
+	t.Helper()
+	df, err := decision.ParseDatafile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Datafile = df
+	c, err := decision.NewClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Datafile{SDKKey: sdkKey, Client: c, Raw: raw}
+}
+
 func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *testService {
 	t.Helper()
 	store, err := ups.NewMemory(ups.MemoryOptions{})
@@ -75,15 +91,7 @@ func newTestServiceWith(t *testing.T, keys map[string]string, opts Options) *tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		df, err := decision.ParseDatafile(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: profiles})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cat[key] = Datafile{SDKKey: key, Client: c, Raw: raw}
+		cat[key] = testDatafile(t, key, raw, decision.Options{Profiles: profiles})
 	}
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)

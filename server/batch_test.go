@@ -51,15 +51,7 @@ func v1Catalog(t testing.TB, store ups.Service) catalog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	df, err := decision.ParseDatafile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw}}
+	return catalog{"k1": testDatafile(t, "k1", raw, decision.Options{Profiles: store})}
 }
 
 // batchAnswer is Agent's batch response, decoded strictly.

@@ -39,10 +39,6 @@ func purchaseDatafile(t testing.TB, edit func(df map[string]any)) []byte {
 // store (returned) with its events' project.
 func eventsCatalog(t testing.TB, raw []byte) (catalog, *ups.Memory) {
 	t.Helper()
-	df, err := decision.ParseDatafile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
 	proj, err := events.ParseProject(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +47,9 @@ func eventsCatalog(t testing.TB, raw []byte) (catalog, *ups.Memory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw, Events: proj}}, store
+	d := testDatafile(t, "k1", raw, decision.Options{Profiles: store})
+	d.Events = proj
+	return catalog{"k1": d}, store
 }
 
 // startProcessor starts an events processor with opts (its log

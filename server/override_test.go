@@ -27,14 +27,7 @@ func newOverrideService(t *testing.T, tokens ...string) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	df, err := decision.ParseDatafile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store, Overrides: overrides})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testDatafile(t, "k1", raw, decision.Options{Profiles: store, Overrides: overrides})
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +36,7 @@ func newOverrideService(t *testing.T, tokens ...string) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewAPI(Options{Catalog: catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw}}, Profiles: store, Tokens: tok, Metrics: m, MaxBodyBytes: 4500})
+	h, err := NewAPI(Options{Catalog: catalog{"k1": d}, Profiles: store, Tokens: tok, Metrics: m, MaxBodyBytes: 4500})
 	if err != nil {
 		t.Fatal(err)
 	}

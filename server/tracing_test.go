@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -54,23 +53,11 @@ func newTracedAPIOver(t *testing.T, userID bool, sampler sdktrace.Sampler, base 
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile("../examples/datafile-v1.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	df, err := decision.ParseDatafile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := decision.NewClient(decision.Options{Datafile: df, Profiles: store})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tok, err := NewTokens(secretToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewAPI(Options{Catalog: catalog{"k1": {SDKKey: "k1", Client: c, Raw: raw}}, Profiles: store, Tokens: tok, Tracer: tracer, TraceUserID: userID})
+	h, err := NewAPI(Options{Catalog: v1Catalog(t, store), Profiles: store, Tokens: tok, Tracer: tracer, TraceUserID: userID})
 	if err != nil {
 		t.Fatal(err)
 	}
