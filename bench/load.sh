@@ -303,6 +303,24 @@ if [[ -n $AGENT_BIN ]]; then
 	agent_url=http://$HOST:$AGENT_PORT agent_pid=${pids[-1]}
 	agent_target=(--target "agent=$agent_url" --pid "agent=$agent_pid")
 fi
+# start_extra NAME CMD…: one more stickybucket target, CMD (a serve
+# command line) on the next two ports from $port, with the datafile and
+# the events flags; waits until it decides.
+start_extra() {
+	local name=$1 p
+	shift
+	for p in "$port" "$((port + 1))"; do
+		port_free "$p" || die "port $HOST:$p is in use"
+	done
+	start "$name" "$@" --listen "$HOST:$port" --admin-listen "$HOST:$((port + 1))" \
+		--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
+	wait_until "$name" "decides $FLAG" decides "$port"
+	targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
+	extra_targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
+	extra_names+=("$name")
+	port=$((port + 2))
+}
+
 if [[ -n $STICKYBUCKET_BIN ]]; then
 	for p in "$SB_PORT" "$SB_ADMIN_PORT"; do
 		port_free "$p" || die "port $HOST:$p is in use"
@@ -317,32 +335,14 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 	for spec in ${SB_CONFIGS:-}; do
 		name=${spec%%=*} cfg=$(abs "${spec#*=}")
 		[[ $name =~ ^[A-Za-z0-9_.-]+$ && -f $cfg ]] || die "SB_CONFIGS entry $spec: want NAME=CONFIG.yaml with an existing file"
-		for p in "$port" "$((port + 1))"; do
-			port_free "$p" || die "port $HOST:$p is in use"
-		done
-		start "$name" "$STICKYBUCKET_BIN" serve --config "$cfg" --listen "$HOST:$port" --admin-listen "$HOST:$((port + 1))" \
-			--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
-		wait_until "$name" "decides $FLAG" decides "$port"
-		targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
-		extra_targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
-		extra_names+=("$name")
-		port=$((port + 2))
+		start_extra "$name" "$STICKYBUCKET_BIN" serve --config "$cfg"
 	done
 	for spec in ${SB_ENVS:-}; do
 		name=${spec%%:*} vars=${spec#*:}
 		[[ $spec == *:* && $name =~ ^[A-Za-z0-9_.-]+$ && $vars =~ ^[A-Za-z_][A-Za-z0-9_]*=[^,]*(,[A-Za-z_][A-Za-z0-9_]*=[^,]*)*$ ]] ||
 			die "SB_ENVS entry $spec: want NAME:VAR=VALUE[,VAR=VALUE…]"
-		for p in "$port" "$((port + 1))"; do
-			port_free "$p" || die "port $HOST:$p is in use"
-		done
 		IFS=, read -ra envs <<<"$vars"
-		start "$name" env "${envs[@]}" "$STICKYBUCKET_BIN" serve --listen "$HOST:$port" --admin-listen "$HOST:$((port + 1))" \
-			--datafile "$SDK_KEY=$DATAFILE" "${sb_events[@]}"
-		wait_until "$name" "decides $FLAG" decides "$port"
-		targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
-		extra_targets+=(--target "$name=http://$HOST:$port" --pid "$name=${pids[-1]}")
-		extra_names+=("$name")
-		port=$((port + 2))
+		start_extra "$name" env "${envs[@]}" "$STICKYBUCKET_BIN" serve
 	done
 fi
 
