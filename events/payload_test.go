@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"sync"
 	"math"
+	"net/http"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
