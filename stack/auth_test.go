@@ -41,11 +41,7 @@ server:
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := startService(t, cfg, ServiceOptions{})
 	addrs := svc.Addrs()
 	api, admin := "http://"+addrs[0].String(), "http://"+addrs[1].String()
 	token := func(base, id string) string {
@@ -107,11 +103,7 @@ func TestServiceJWKSMetrics(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := startService(t, cfg, ServiceOptions{})
 	req, _ := http.NewRequest("GET", "http://"+svc.Addrs()[1].String()+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	res, err := http.DefaultClient.Do(req)

@@ -1,9 +1,7 @@
 package stack
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,11 +24,7 @@ server:
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := startService(t, cfg, ServiceOptions{})
 	api := "http://" + svc.Addrs()[0].String()
 	batch := func(n int) (int, string) {
 		ops := make([]string, n)

@@ -117,10 +117,7 @@ events: {enabled: true, url: "`+url+`", batch_size: 10, flush_interval: 1h, queu
 		t.Fatal(err)
 	}
 	signals := make(chan os.Signal)
-	svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: log, Signals: signals})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := startService(t, cfg, ServiceOptions{Log: log, Signals: signals})
 	return svc, "http://" + svc.Addrs()[0].String(), signals
 }
 

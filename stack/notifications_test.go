@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,10 +30,7 @@ server:
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		svc := startService(t, cfg, ServiceOptions{})
 		return svc, "http://" + svc.Addrs()[0].String()
 	}
 	open := func(ctx context.Context, api string) *http.Response {

@@ -71,10 +71,7 @@ func TestServiceSignals(t *testing.T) {
 	// Unbuffered: a send returns only once the service's loop has taken
 	// the signal, so a second send means the first one was handled.
 	signals := make(chan os.Signal)
-	svc, err := NewService(context.Background(), serviceConfig(t, df.URL), ServiceOptions{Log: slog.New(slog.DiscardHandler), Signals: signals})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := startService(t, serviceConfig(t, df.URL), ServiceOptions{Signals: signals})
 	addrs := svc.Addrs()
 	if len(addrs) != 2 {
 		t.Fatalf("addresses %v, want the API's and the admin's", addrs)
@@ -117,10 +114,7 @@ func TestServiceSignals(t *testing.T) {
 // TestServiceStopsWithItsContext: Run returns once its context ends.
 func TestServiceStopsWithItsContext(t *testing.T) {
 	df := newDatafileServer(t, mustRead(t, "../examples/datafile-v1.json"))
-	svc, err := NewService(context.Background(), serviceConfig(t, df.URL), ServiceOptions{Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := startService(t, serviceConfig(t, df.URL), ServiceOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := svc.Run(ctx); err != nil {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -111,11 +110,7 @@ func hasTraced(top ups.Service) bool {
 // Off by default: no provider, no store layer, no span.
 func TestTracingOffByDefault(t *testing.T) {
 	df := newDatafileServer(t, mustRead(t, "../examples/datafile-v1.json"))
-	svc, err := NewService(context.Background(), serviceConfig(t, df.URL), ServiceOptions{Log: slog.New(slog.DiscardHandler), Signals: make(chan os.Signal)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := startService(t, serviceConfig(t, df.URL), ServiceOptions{})
 	if svc.tracing != nil || svc.tracer() != nil {
 		t.Error("tracing off built a tracer provider")
 	}
@@ -139,10 +134,7 @@ func TestTracingSendsSpansOverOTLPHTTPOnClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	svc, err := NewService(context.Background(), cfg, ServiceOptions{Log: slog.New(slog.NewTextHandler(&logs, nil)), Signals: make(chan os.Signal)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := startService(t, cfg, ServiceOptions{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if !hasTraced(svc.stack.Profiles) {
 		t.Error("tracing on stacked no Traced layer")
 	}
