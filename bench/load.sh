@@ -33,6 +33,12 @@
 #                     space-separated: the default serve with those environment
 #                     variables (e.g. SB_ENVS=stickybucket-1p:GOMAXPROCS=1), on
 #                     the ports after SB_CONFIGS'
+#   FLOORS            reference servers measured beside the others, in the
+#                     decide and rates runs: any of nethttp fasthttp,
+#                     space-separated, each cmd/httpfloor with that --server
+#                     (named floor-nethttp, floor-fasthttp): HTTP and nothing
+#                     else, the same fixed answer to every request, so their
+#                     CPU per request is the floor every server above pays
 #
 # Settings (defaults in brackets):
 #   DATAFILE [examples/datafile-v1.json]  SDK_KEY [bench]  FLAG [new_search]
@@ -125,6 +131,9 @@ for r in $RATES $UPS_RATES; do
 done
 [[ $RATE_CLIENTS =~ ^[0-9]+$ && $RATE_CLIENTS -gt 0 ]] || die "RATE_CLIENTS $RATE_CLIENTS: want a positive number"
 [[ $EVENTS == on || $EVENTS == off ]] || die "EVENTS $EVENTS: want on or off"
+for f in ${FLOORS:-}; do
+	[[ $f == nethttp || $f == fasthttp ]] || die "FLOORS: unknown server $f (want nethttp, fasthttp)"
+done
 command -v curl >/dev/null || die "curl is needed to wait for the services"
 if [[ -n $AGENT_BIN ]]; then
 	command -v python3 >/dev/null || die "python3 is needed to serve Agent its datafile"
@@ -343,6 +352,19 @@ if [[ -n $STICKYBUCKET_BIN ]]; then
 			die "SB_ENVS entry $spec: want NAME:VAR=VALUE[,VAR=VALUE…]"
 		IFS=, read -ra envs <<<"$vars"
 		start_extra "$name" env "${envs[@]}" "$STICKYBUCKET_BIN" serve
+	done
+fi
+if [[ -n ${FLOORS:-} ]]; then
+	go build -o "$work/httpfloor" ./cmd/httpfloor
+	port=${port:-$((SB_ADMIN_PORT + 1))}
+	for f in $FLOORS; do
+		port_free "$port" || die "port $HOST:$port is in use"
+		start "floor-$f" "$work/httpfloor" --server "$f" --flag "$FLAG" "$HOST:$port"
+		wait_until "floor-$f" "answers" decides "$port"
+		targets+=(--target "floor-$f=http://$HOST:$port" --pid "floor-$f=${pids[-1]}")
+		extra_targets+=(--target "floor-$f=http://$HOST:$port" --pid "floor-$f=${pids[-1]}")
+		extra_names+=("floor-$f")
+		port=$((port + 1))
 	done
 fi
 
