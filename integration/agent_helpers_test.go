@@ -445,7 +445,7 @@ func (s *sticky) profile(t *testing.T, user string) map[string]string {
 			VariationID string `json:"variation_id"`
 		} `json:"experiment_bucket_map"`
 	}
-	b := mustCall(t, http.StatusOK, http.MethodGet, s.api+"/v1/ups/lookup?user_id="+user, s.auth(), "")
+	b := mustCall(t, http.StatusOK, http.MethodGet, s.API+"/v1/ups/lookup?user_id="+user, s.auth(), "")
 	if err := json.Unmarshal(b, &p); err != nil || p.UserID != user {
 		t.Fatalf("serve: lookup %s: %s (%v)", user, b, err)
 	}

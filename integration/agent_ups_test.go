@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stickybucket/stickybucket/integration/serveproc"
 )
 
 // Optimizely Agent, built from source, with its `rest` user profile
@@ -52,7 +54,7 @@ func startSticky(t *testing.T, bin, purpose string, extraEnv map[string]string) 
 	return &sticky{serveProcess: p, ks: ks, token: token}
 }
 
-func (s *sticky) rest() *restUPS { return &restUPS{host: s.api, token: s.token} }
+func (s *sticky) rest() *restUPS { return &restUPS{host: s.API, token: s.token} }
 
 // flushed waits until serve has written every save it accepted (its saves
 // are async, the default with Cassandra), so Cassandra can be checked.
@@ -75,7 +77,7 @@ const (
 // changed; the caveat of a failed lookup and the latency cost are shown.
 func TestAgentOnStickybucket(t *testing.T) {
 	agentBin := agentBinary(t)
-	sbBin := buildStickybucket(t)
+	sbBin := serveproc.Build(t)
 	df := startDatafileServer(t, "v1", "v2")
 	sb := startSticky(t, sbBin, "agent_ups", nil)
 	// A was deployed with datafile revision 1, B after the change to 2.
@@ -162,7 +164,7 @@ func TestAgentOnStickybucket(t *testing.T) {
 			if got := b.mustDecide(t, u); got != x {
 				t.Fatalf("%s: B serves %s, A assigned %s", u, got, x)
 			}
-			mustCall(t, http.StatusNoContent, http.MethodDelete, sb.api+"/v1/profiles/"+u, sb.auth(), "")
+			mustCall(t, http.StatusNoContent, http.MethodDelete, sb.API+"/v1/profiles/"+u, sb.auth(), "")
 			for _, ag := range []*agentProcess{a, b} {
 				if p := ag.lookup(t, u); len(p) != 0 {
 					t.Fatalf("%s: agent %s looks up %v after the delete on serve", u, ag.name, p)
@@ -197,7 +199,7 @@ func TestAgentOnStickybucket(t *testing.T) {
 		stored := other(own.VariationKey)
 		body := fmt.Sprintf(`{"user_id":%q,"experiment_bucket_map":{%q:{"variation_id":%q},%q:{"variation_id":%q}}}`,
 			u, expID, ids[stored], chkID, chk["green"])
-		if got := string(mustCall(t, http.StatusOK, http.MethodPost, sb.api+"/v1/ups/save", sb.auth(), body)); got != `{"written":2,"unchanged":0,"lost":0}`+"\n" {
+		if got := string(mustCall(t, http.StatusOK, http.MethodPost, sb.API+"/v1/ups/save", sb.auth(), body)); got != `{"written":2,"unchanged":0,"lost":0}`+"\n" {
 			t.Errorf("save on serve: %s", got)
 		}
 		want := map[string]string{expID: ids[stored], chkID: chk["green"]}
@@ -250,7 +252,7 @@ func TestAgentOnStickybucket(t *testing.T) {
 		// that fails every lookup (503) and passes saves, Agent C decides
 		// as if the user had no profile and saves that decision, which
 		// replaces the sticky variation.
-		target, err := url.Parse(sb.api)
+		target, err := url.Parse(sb.API)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +364,7 @@ func TestAgentOnStickybucket(t *testing.T) {
 		for _, code := range []int{400, 401, 413, 415, 500, 503} {
 			name := fmt.Sprintf(`stickybucket_http_requests_total{code="%d",route=%q}`, code, route)
 			if v := sb.metric(t, name); v != 0 {
-				t.Errorf("serve answered %v requests of Agent's plugin with %d on %s\n%s", v, code, route, sb.logs())
+				t.Errorf("serve answered %v requests of Agent's plugin with %d on %s\n%s", v, code, route, sb.Logs())
 			}
 		}
 	}
@@ -374,7 +376,7 @@ func TestAgentOnStickybucket(t *testing.T) {
 // its decision time, though Agent saved nothing.
 func TestAgentSlidingRetention(t *testing.T) {
 	agentBin := agentBinary(t)
-	sbBin := buildStickybucket(t)
+	sbBin := serveproc.Build(t)
 	df := startDatafileServer(t, "v1")
 	// Due for a refresh once less than retention − 3 s remains.
 	sb := startSticky(t, sbBin, "agent_refresh", map[string]string{"STICKYBUCKET_REFRESH_AFTER": (agentRetention - 3*time.Second).String()})

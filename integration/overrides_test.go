@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stickybucket/stickybucket/integration/serveproc"
 )
 
 // TestServeOverridesSharedThroughCassandra: two serve processes on one
@@ -14,7 +16,7 @@ import (
 // stays in the assignments table throughout, and an override left alone
 // expires after its TTL on both.
 func TestServeOverridesSharedThroughCassandra(t *testing.T) {
-	bin := buildStickybucket(t)
+	bin := serveproc.Build(t)
 	ks := keyspace(t, "serve_overrides")
 	cfg := serveConfig(t, ks, `store: {kind: cassandra, budget: 2s, saves: {mode: sync}, cache: {size: 0}}
 server: {overrides: {enabled: true, ttl: 4s}}`)
@@ -71,6 +73,6 @@ server: {overrides: {enabled: true, ttl: 4s}}`)
 	if got := rowsOf(t, ks, user); fmt.Sprint(got) != fmt.Sprint(saved) {
 		t.Fatalf("assignments after the override: %v, was %v", got, saved)
 	}
-	a.stop(t, 30*time.Second)
-	b.stop(t, 30*time.Second)
+	a.Stop(t, 30*time.Second)
+	b.Stop(t, 30*time.Second)
 }

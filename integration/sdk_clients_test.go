@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stickybucket/stickybucket/integration/serveproc"
 )
 
 // The official SDKs with stickybucket's clients (clients/python,
@@ -113,7 +115,7 @@ func sdkDecide(t *testing.T, driver []string, env []string, users []string) map[
 // serves Node's new assignment.
 func TestSDKClientsShareAssignments(t *testing.T) {
 	py, jsDir := pythonClient(t), jsClient(t)
-	bin := buildStickybucket(t)
+	bin := serveproc.Build(t)
 	agentBin := agentBinary(t)
 	raw := make([]byte, 16)
 	if _, err := rand.Read(raw); err != nil {
@@ -130,10 +132,10 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 	v1, _ := filepath.Abs("../examples/datafile-v1.json")
 	v2, _ := filepath.Abs("../examples/datafile-v2.json")
 	python := func(p *serveProcess, datafile string, users ...string) map[string]sdkDecision {
-		return sdkDecide(t, []string{py, "testdata/sdk/decide.py", p.api, token, datafile}, nil, users)
+		return sdkDecide(t, []string{py, "testdata/sdk/decide.py", p.API, token, datafile}, nil, users)
 	}
 	node := func(p *serveProcess, datafile string, users ...string) map[string]sdkDecision {
-		return sdkDecide(t, []string{"node", "testdata/sdk/decide.mjs", p.api, token, datafile}, []string{"STICKYBUCKET_JS_DIR=" + jsDir}, users)
+		return sdkDecide(t, []string{"node", "testdata/sdk/decide.mjs", p.API, token, datafile}, []string{"STICKYBUCKET_JS_DIR=" + jsDir}, users)
 	}
 
 	users := make([]string, 60)
@@ -143,7 +145,7 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 	onA := python(a, v1, users...)
 	onB := node(b, v2, users...)
 	df := startDatafileServer(t, "v2")
-	ag := startAgent(t, agentBin, "agent", df, "v2", &restUPS{host: b.api, token: token})
+	ag := startAgent(t, agentBin, "agent", df, "v2", &restUPS{host: b.API, token: token})
 	auth := http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}
 	moved := 0
 	for _, u := range users {
@@ -155,7 +157,7 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 		}
 		var fresh struct{ VariationKey string }
 		body := fmt.Sprintf(`{"userId":%q,"userAttributes":{"plan":"pro","app_version":"3.2.0","country":"de"},"decideOptions":["IGNORE_USER_PROFILE_SERVICE"]}`, u)
-		if err := json.Unmarshal(mustCall(t, http.StatusOK, http.MethodPost, b.api+"/v1/decide?keys=new_search", auth, body), &fresh); err != nil {
+		if err := json.Unmarshal(mustCall(t, http.StatusOK, http.MethodPost, b.API+"/v1/decide?keys=new_search", auth, body), &fresh); err != nil {
 			t.Fatal(err)
 		}
 		if fresh.VariationKey != onA[u].Variation {
@@ -179,7 +181,7 @@ func TestSDKClientsShareAssignments(t *testing.T) {
 
 	// Erased: Node (v2) buckets afresh, and Python (v1) follows it.
 	u := users[0]
-	mustCall(t, http.StatusNoContent, http.MethodDelete, a.api+"/v1/profiles/"+u, auth, "")
+	mustCall(t, http.StatusNoContent, http.MethodDelete, a.API+"/v1/profiles/"+u, auth, "")
 	time.Sleep(1500 * time.Millisecond) // B's cached copy expires (cache.ttl 1s) on the wall clock
 	again := node(b, v2, u)[u]
 	if again.Variation == onA[u].Variation {

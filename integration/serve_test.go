@@ -1,39 +1,23 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stickybucket/stickybucket/integration/serveproc"
 )
 
 // These tests run `stickybucket serve` as users deploy it: separate
 // processes of the built binary, sharing the test node through the
 // Cassandra store.
-
-// buildStickybucket builds the command into dir.
-func buildStickybucket(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "stickybucket")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/stickybucket").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build stickybucket: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // serveConfig writes a configuration for the test node and keyspace ks,
 // with the store section given as YAML.
@@ -70,99 +54,26 @@ environments:
 log: {level: info, format: json}
 %s
 `, hosts, cass.Port(), ks, repl, local, store)
-	path := filepath.Join(t.TempDir(), "stickybucket.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return serveproc.WriteConfig(t, yaml)
 }
 
-// serveProcess is one running `stickybucket serve`.
-type serveProcess struct {
-	cmd        *exec.Cmd
-	api, admin string
-	mu         sync.Mutex
-	log        bytes.Buffer
-	exited     chan error
-}
+// serveProcess is one running `stickybucket serve` (serveproc's), with
+// the requests these tests make of it.
+type serveProcess struct{ *serveproc.Process }
 
 func startServe(t *testing.T, bin string, args ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{exited: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, args...)...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan []string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<16), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.log.Write(sc.Bytes())
-			p.log.WriteByte('\n')
-			p.mu.Unlock()
-			var line struct {
-				Msg    string   `json:"msg"`
-				Listen []string `json:"listen"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "ready to serve" {
-				ready <- line.Listen
-			}
-		}
-		p.exited <- p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-		}
-	})
-	select {
-	case addrs := <-ready:
-		p.api, p.admin = "http://"+addrs[0], "http://"+addrs[1]
-	case err := <-p.exited:
-		t.Fatalf("serve exited before it was ready: %v\n%s", err, p.logs())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("serve was not ready within 2 minutes\n%s", p.logs())
-	}
-	return p
-}
-
-func (p *serveProcess) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-// stop sends SIGTERM and returns the exit status.
-func (p *serveProcess) stop(t *testing.T, limit time.Duration) int {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(limit):
-		t.Fatalf("serve did not stop within %v of SIGTERM\n%s", limit, p.logs())
-		return -1
-	}
+	return &serveProcess{serveproc.Start(t, bin, args...)}
 }
 
 func (p *serveProcess) post(t *testing.T, path, body string) []byte {
 	t.Helper()
-	res, err := http.Post(p.api+path, "application/json", strings.NewReader(body))
+	code, b, err := p.Post(path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
+	if code != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", path, code, b)
 	}
 	return b
 }
@@ -192,17 +103,10 @@ func (p *serveProcess) activate(t *testing.T, user string) string {
 
 func (p *serveProcess) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	res, err := http.Get(p.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
-	if m == nil {
+	v, ok := p.Metric(t, name)
+	if !ok {
 		t.Fatalf("metric %s not exposed", name)
 	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
 }
 
@@ -221,7 +125,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 
 func (p *serveProcess) revision(t *testing.T) string {
 	t.Helper()
-	res, err := http.Get(p.api + "/v1/config")
+	res, err := http.Get(p.API + "/v1/config")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +177,7 @@ func rowsOf(t *testing.T, ks, user string) map[string]string {
 // second after the datafile changes on both; a delete on one makes the
 // other bucket the user afresh.
 func TestServeSharesAssignmentsThroughCassandra(t *testing.T) {
-	bin := buildStickybucket(t)
+	bin := serveproc.Build(t)
 	ks := keyspace(t, "serve_share")
 	cfg := serveConfig(t, ks, "store: {kind: cassandra, budget: 2s, saves: {mode: async}, cache: {size: 0}}")
 	dfA, dfB := datafileCopy(t, "datafile-v1.json"), datafileCopy(t, "datafile-v1.json")
@@ -312,7 +216,7 @@ func TestServeSharesAssignmentsThroughCassandra(t *testing.T) {
 	// Erase one of them through the first process: the second (no cache)
 	// buckets the user afresh.
 	u := movers[0]
-	req, _ := http.NewRequest(http.MethodDelete, a.api+"/v1/profiles/"+u, nil)
+	req, _ := http.NewRequest(http.MethodDelete, a.API+"/v1/profiles/"+u, nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -326,8 +230,8 @@ func TestServeSharesAssignmentsThroughCassandra(t *testing.T) {
 		t.Errorf("%s after delete: %s on the second process, want the fresh %s", u, got, fresh)
 	}
 	for _, p := range []*serveProcess{a, b} {
-		if code := p.stop(t, time.Minute); code != 0 {
-			t.Errorf("exit status %d after SIGTERM\n%s", code, p.logs())
+		if code := p.Stop(t, time.Minute); code != 0 {
+			t.Errorf("exit status %d after SIGTERM\n%s", code, p.Logs())
 		}
 	}
 }
@@ -339,7 +243,7 @@ func TestServeDrainsQueuedSavesOnSIGTERM(t *testing.T) {
 	if !cass.Managed() {
 		t.Skip("CASSANDRA_HOSTS names an existing cluster; this test pauses the node it would start")
 	}
-	bin := buildStickybucket(t)
+	bin := serveproc.Build(t)
 	ks := keyspace(t, "serve_drain")
 	cfg := serveConfig(t, ks, `store:
   kind: cassandra
@@ -375,7 +279,7 @@ server: {shutdown_timeout: 3m}`)
 	if pending := p.metric(t, "stickybucket_async_pending"); pending == 0 {
 		t.Fatal("no save is pending with the node paused: the test shows nothing")
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // a real outage lasting a while, not an interleaving
@@ -383,13 +287,8 @@ server: {shutdown_timeout: 3m}`)
 		t.Fatal(err)
 	}
 	paused = false
-	select {
-	case <-p.exited:
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("serve did not stop\n%s", p.logs())
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit status %d\n%s", code, p.logs())
+	if code := p.Wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.Logs())
 	}
 	variations := map[string]string{"control": "4001", "green": "4002"}
 	for _, u := range users {

@@ -119,14 +119,30 @@ func (p *Process) Logs() string {
 // failing tb if it does not within limit.
 func (p *Process) Stop(tb testing.TB, limit time.Duration) int {
 	tb.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		tb.Fatal(err)
 	}
+	return p.Wait(tb, limit)
+}
+
+// Signal sends sig to the process, for a test that does something between
+// the signal and the exit (Wait).
+func (p *Process) Signal(sig os.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("serveproc: signal %v to %s: %w", sig, p, err)
+	}
+	return nil
+}
+
+// Wait returns the exit status once the process ended, failing tb if it
+// does not within limit.
+func (p *Process) Wait(tb testing.TB, limit time.Duration) int {
+	tb.Helper()
 	select {
 	case <-p.exited:
 		return p.cmd.ProcessState.ExitCode()
 	case <-time.After(limit):
-		tb.Fatalf("serveproc: serve did not stop within %v of SIGTERM\n%s", limit, p.Logs())
+		tb.Fatalf("serveproc: serve did not stop within %v\n%s", limit, p.Logs())
 		return -1
 	}
 }
