@@ -134,8 +134,7 @@ func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, n
 		addExisting(existing, row)
 		return existing, nil
 	}
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).SerialConsistency(s.opts.SerialConsistency).SpeculativeExecutionPolicy(s.spec)
-	b.SetConsistency(s.opts.WriteConsistency)
+	b := s.casBatch(ctx)
 	for _, expID := range expIDs {
 		b.Entries = append(b.Entries, gocql.BatchEntry{
 			Stmt:       s.stmts.insertNew,
@@ -143,37 +142,9 @@ func (s *Store) insertNew(ctx context.Context, p ups.Profile, expIDs []string, n
 			Idempotent: true,
 		})
 	}
-	row := map[string]any{}
-	applied, iter, err := s.session.MapExecuteBatchCAS(b, row)
-	if err != nil {
-		return nil, err
-	}
-	existing := map[string]ups.Assignment{}
-	if !applied {
-		addExisting(existing, row)
-		for {
-			next := map[string]any{}
-			if !iter.MapScan(next) {
-				break
-			}
-			addExisting(existing, next)
-		}
-	}
-	if err := iter.Close(); err != nil {
+	applied, existing, err := s.executeCAS(b)
+	if err != nil || applied {
 		return nil, err
 	}
 	return existing, nil
-}
-
-// addExisting records one row of a transaction's answer, which carries
-// the existing row's columns as SELECT * would.
-func addExisting(into map[string]ups.Assignment, row map[string]any) {
-	expID, _ := row["experiment_id"].(string)
-	varID, _ := row["variation_id"].(string)
-	if expID == "" || varID == "" {
-		return
-	}
-	a := ups.Assignment{VariationID: varID}
-	a.DecidedAt, _ = row["decided_at"].(time.Time)
-	into[expID] = a
 }

@@ -142,8 +142,7 @@ func (r replacement) settle(todo []string, rows map[string]ups.Assignment, won m
 // replaceIf runs one conditional batch writing the experiments expIDs and
 // returns whether it was applied, else the rows its conditions read.
 func (s *Store) replaceIf(ctx context.Context, userID string, expIDs []string, r replacement, now time.Time) (bool, map[string]ups.Assignment, error) {
-	b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx).SerialConsistency(s.opts.SerialConsistency).SpeculativeExecutionPolicy(s.spec)
-	b.SetConsistency(s.opts.WriteConsistency)
+	b := s.casBatch(ctx)
 	for _, expID := range expIDs {
 		a := r.written[expID]
 		insert := s.insertArgs(userID, expID, a, now, false)
@@ -154,26 +153,7 @@ func (s *Store) replaceIf(ctx context.Context, userID string, expIDs []string, r
 			gocql.BatchEntry{Stmt: s.stmts.insert, Args: insert, Idempotent: true},
 		)
 	}
-	row := map[string]any{}
-	applied, iter, err := s.session.MapExecuteBatchCAS(b, row)
-	if err != nil {
-		return false, nil, err
-	}
-	rows := map[string]ups.Assignment{}
-	if !applied {
-		addExisting(rows, row)
-		for {
-			next := map[string]any{}
-			if !iter.MapScan(next) {
-				break
-			}
-			addExisting(rows, next)
-		}
-	}
-	if err := iter.Close(); err != nil {
-		return false, nil, err
-	}
-	return applied, rows, nil
+	return s.executeCAS(b)
 }
 
 // replaceArgs binds the conditional update of one row (replaceNames) from
