@@ -53,10 +53,22 @@ func decideAnswer(flag string) ([]byte, error) {
 	})
 }
 
-// netHTTP serves answer with net/http, with serve's header timeout.
+// The timeouts of serve's listeners (server.Options' defaults), so each
+// floor sets the same deadlines per request as serve does.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// netHTTP serves answer with net/http.
 func netHTTP(ln net.Listener, answer []byte) (func() error, func(context.Context) error) {
 	srv := &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {
 				w.WriteHeader(http.StatusMethodNotAllowed)
@@ -79,12 +91,15 @@ func netHTTP(ln net.Listener, answer []byte) (func() error, func(context.Context
 	return serve, srv.Shutdown
 }
 
-// fastHTTP serves answer with fasthttp; it refuses bodies over maxBody
-// itself (413).
+// fastHTTP serves answer with fasthttp (which has no header timeout of
+// its own: its read timeout covers the whole request); it refuses bodies
+// over maxBody itself (413).
 func fastHTTP(ln net.Listener, answer []byte) (func() error, func(context.Context) error) {
 	srv := &fasthttp.Server{
 		MaxRequestBodySize: maxBody,
-		ReadTimeout:        5 * time.Second,
+		ReadTimeout:        readTimeout,
+		WriteTimeout:       writeTimeout,
+		IdleTimeout:        idleTimeout,
 		Handler: func(c *fasthttp.RequestCtx) {
 			if !c.IsPost() {
 				c.SetStatusCode(http.StatusMethodNotAllowed)
