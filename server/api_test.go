@@ -256,7 +256,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown option", "POST", "/v1/decide", `{"userId":"u","decideOptions":["FAST"]}`, nil, 400, `"FAST" is not a decide option`},
 		{"forced decisions not a list", "POST", "/v1/decide", `{"userId":"u","forcedDecisions":{"flagKey":"f"}}`, nil, 400, `"forcedDecisions" must be an array`},
 		{"forced decision key not a string", "POST", "/v1/decide", `{"userId":"u","forcedDecisions":[{"flagKey":7}]}`, nil, 400, "error parsing request body"},
-		{"too many forced decisions", "POST", "/v1/decide", `{"userId":"u","forcedDecisions":[` + strings.Repeat(`{},`, maxForcedDecisions) + `{}]}`, nil, 400, "forcedDecisions: 101 entries, over the limit of 100"},
+		{"too many forced decisions", "POST", "/v1/decide", `{"userId":"u","forcedDecisions":[` + strings.Repeat(`{},`, decision.MaxForcedDecisions) + `{}]}`, nil, 400, "forcedDecisions: 101 entries, over the limit of 100"},
 		{"invalid UTF-8", "POST", "/v1/decide", "{\"userId\":\"\xff\xfe\"}", nil, 400, "not valid UTF-8"},
 		{"oversized body", "POST", "/v1/decide", big, nil, 413, "limit"},
 		{"wrong content type", "POST", "/v1/decide", alice, []string{"Content-Type", "text/plain"}, 415, "Content-Type must be application/json"},

@@ -203,10 +203,10 @@ func (a *api) decide(w http.ResponseWriter, r *http.Request) {
 
 // options returns the request's decide options, and refuses what
 // stickybucket does not do (ODP segments) and more forced decisions than
-// maxForcedDecisions.
+// decision.MaxForcedDecisions (400).
 func (b *decideBody) options() ([]decision.Option, error) {
-	if n := len(b.ForcedDecisions); n > maxForcedDecisions {
-		return nil, badRequest(fmt.Errorf("forcedDecisions: %d entries, over the limit of %d: force fewer flags and rules per request", n, maxForcedDecisions))
+	if n := len(b.ForcedDecisions); n > decision.MaxForcedDecisions {
+		return nil, badRequest(fmt.Errorf("forcedDecisions: %d entries, over the limit of %d: force fewer flags and rules per request", n, decision.MaxForcedDecisions))
 	}
 	if b.FetchSegments {
 		return nil, badRequest(errors.New("fetchSegments is not supported by stickybucket: it has no ODP integration"))

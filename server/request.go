@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/stickybucket/stickybucket/decision"
 	"github.com/stickybucket/stickybucket/internal/clip"
 )
 
@@ -24,10 +23,6 @@ const defaultMaxBody = 1 << 20
 // is zero: 16 decisions for a full 1 MiB of attributes, every flag of a
 // big project for a usual user.
 const defaultMaxResponse = 16 << 20
-
-// maxForcedDecisions bounds the forcedDecisions of one decide request;
-// more is refused (400).
-const maxForcedDecisions = decision.MaxForcedDecisions
 
 // checkJSON answers 415 for a POST whose body is compressed or not
 // declared as JSON, as Agent does; an empty body needs no type.
