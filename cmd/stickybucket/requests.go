@@ -251,17 +251,28 @@ func parseAttributes(name string, raw json.RawMessage) (map[string]any, error) {
 	return attrs, nil
 }
 
-// parseOptions decodes the decide options array, the field name.
-func parseOptions(field string, raw json.RawMessage) ([]decision.Option, error) {
+// arrayItems splits the JSON array of field into its raw items; nil for
+// an absent field (left out or null), an error naming field and what its
+// items should be (of, such as "strings") for anything but an array.
+func arrayItems(field, of string, raw json.RawMessage) ([]json.RawMessage, error) {
 	if absent(raw) {
 		return nil, nil
 	}
 	if raw[0] != '[' {
-		return nil, fmt.Errorf("%q must be an array of strings, got %s", field, describe(raw))
+		return nil, fmt.Errorf("%q must be an array of %s, got %s", field, of, describe(raw))
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, fmt.Errorf("%q: %v", field, err)
+	}
+	return items, nil
+}
+
+// parseOptions decodes the decide options array, the field name.
+func parseOptions(field string, raw json.RawMessage) ([]decision.Option, error) {
+	items, err := arrayItems(field, "strings", raw)
+	if err != nil {
+		return nil, err
 	}
 	var opts []decision.Option
 	for i, item := range items {
@@ -292,15 +303,9 @@ var forcedFields = [...]string{"flagKey", "ruleKey", "variationKey"}
 // whole flag). Other fields of an entry are ignored, but a near miss of
 // one of these names is an error naming it.
 func parseForced(field string, raw json.RawMessage) ([]decision.ForcedDecision, error) {
-	if absent(raw) {
-		return nil, nil
-	}
-	if raw[0] != '[' {
-		return nil, fmt.Errorf("%q must be an array of objects, got %s", field, describe(raw))
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, fmt.Errorf("%q: %v", field, err)
+	items, err := arrayItems(field, "objects", raw)
+	if err != nil || items == nil {
+		return nil, err
 	}
 	if len(items) > decision.MaxForcedDecisions {
 		return nil, fmt.Errorf("%q: %d entries, over the limit of %d", field, len(items), decision.MaxForcedDecisions)
